@@ -1,0 +1,1 @@
+//! paidan-core

@@ -1,0 +1,88 @@
+//! Durable case store for paidan.
+//!
+//! [`Store`] is the seam: the intake core talks only to the trait, and [`SledStore`] implements it
+//! on sled. Every write that changes a case also writes its secondary indexes (list filters,
+//! request ids, dedup bands) and its outbox event in the same sled transaction, so an index never
+//! points at a missing case and no acknowledged change misses its forwarding.
+//!
+//! Writes are not durable until [`Store::flush`] returns; callers acknowledge only after a flush
+//! (the core batches concurrent writers into one flush: group commit).
+
+mod types;
+
+pub use types::*;
+
+/// Errors of the store. `Conflict` and `NotFound` are the caller's fault; `InvalidTransition`
+/// rejects a lifecycle move; the rest are storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("case {0} not found")]
+    NotFound(String),
+    #[error("request_id {request_id:?} was already used for different content (case {case_id})")]
+    Conflict { request_id: String, case_id: String },
+    #[error("cannot move case {case_id} from {from:?} to {to:?}")]
+    InvalidTransition {
+        case_id: String,
+        from: CaseStatus,
+        to: CaseStatus,
+    },
+    #[error("invalid page token")]
+    InvalidPageToken,
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("storage error: {0}")]
+    Storage(String),
+    #[error("corrupt record under key {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The case store. All methods are synchronous and may block on disk; call them from a blocking
+/// context (tokio::task::spawn_blocking) in async code.
+pub trait Store: Send + Sync + 'static {
+    /// Insert a new case (assigning its id), idempotent on `record.request_id`: the same id with the
+    /// same `request_digest` returns the stored case with `created = false`; with another digest it
+    /// is `StoreError::Conflict`. When `link_to` is set, the master case gets a `ReportLink`, and its
+    /// outbox gets a `DuplicateLinked` event; otherwise the new case gets a `Created` event. The new
+    /// case's dedup entry (if any) is indexed under its bands. One transaction.
+    fn insert_case(&self, new: NewCase) -> Result<Inserted>;
+    fn get_case(&self, id: &str) -> Result<Option<CaseRecord>>;
+    /// Case ids sharing at least one band with `bands` in `jurisdiction`, with the number of shared
+    /// bands, most shared first, at most `limit`.
+    fn dedup_candidates(&self, jurisdiction: &str, bands: &[u64], limit: usize) -> Result<Vec<(String, u32)>>;
+    fn dedup_entry(&self, case_id: &str) -> Result<Option<DedupEntry>>;
+    /// Newest received first.
+    fn list_cases(&self, filter: &CaseFilter, page_size: usize, page_token: Option<&str>) -> Result<Page>;
+    /// Checks `CaseStatus::can_move_to`, appends history, enqueues an `Updated` event. Closing a case
+    /// removes it from the dedup index.
+    fn update_status(&self, id: &str, to: CaseStatus, note: &str, actor: &str, at: Millis) -> Result<CaseRecord>;
+    /// Sets the effective category/department (None keeps), records the correction on the case and in
+    /// the corrections tree, enqueues a `Corrected` event.
+    fn correct_case(&self, id: &str, category: Option<&str>, department: Option<&str>, note: &str, actor: &str, at: Millis) -> Result<CaseRecord>;
+    /// Detach a linked report into a matter of its own (history on both; events for both).
+    fn split_report(&self, report_id: &str, note: &str, actor: &str, at: Millis) -> Result<CaseRecord>;
+    /// Link `duplicate_id` (and its own reports) to `master_id` by hand; returns the master.
+    fn merge_cases(&self, master_id: &str, duplicate_id: &str, note: &str, actor: &str, at: Millis) -> Result<CaseRecord>;
+    /// Master cases with a report in [since, until), ranked by report count, then latest report.
+    fn hot_issues(&self, jurisdiction: Option<&str>, category: Option<&str>, since: Millis, until: Millis, limit: usize) -> Result<Vec<HotIssue>>;
+    /// Every correction, oldest first.
+    fn corrections(&self) -> Result<Vec<CorrectionRecord>>;
+
+    /// Pending outbox entries due at `now`, in enqueue order, skipping entries whose case has an
+    /// earlier pending entry (per-case order), at most `limit`.
+    fn outbox_due(&self, now: Millis, limit: usize) -> Result<Vec<OutboxEntry>>;
+    /// Record that `sink` accepted the entry; when every one of `all_sinks` has, the entry is removed
+    /// and the case's forwarding record updated. Returns true when the entry left the outbox.
+    fn outbox_delivered(&self, seq: u64, sink: &str, all_sinks: &[String], at: Millis) -> Result<bool>;
+    /// Record a failed attempt; `dead = true` moves it to the dead-letter tree.
+    fn outbox_failed(&self, seq: u64, error: &str, next_attempt_at: Millis, dead: bool) -> Result<()>;
+    fn outbox_list(&self, dead: bool, limit: usize) -> Result<Vec<OutboxEntry>>;
+    fn outbox_len(&self, dead: bool) -> Result<u64>;
+    /// Move dead letters back to the outbox (all when `keys` is empty); returns how many.
+    fn outbox_retry_dead(&self, keys: &[String], now: Millis) -> Result<u32>;
+    fn outbox_drop_dead(&self, keys: &[String]) -> Result<u32>;
+
+    /// Make every write so far durable. Returns when the data is on disk.
+    fn flush(&self) -> Result<()>;
+}

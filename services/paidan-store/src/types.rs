@@ -1,0 +1,329 @@
+//! Stored domain types. Plain Rust + serde; the server converts them to and from `paidan.v1`.
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch (UTC).
+pub type Millis = i64;
+
+/// Intake channel; numbers match `paidan.v1.Channel`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Channel {
+    Unspecified = 0,
+    Hotline12345 = 1,
+    Hotline12319 = 2,
+    Web = 3,
+    App = 4,
+    Wechat = 5,
+}
+
+impl Channel {
+    pub fn from_i32(v: i32) -> Option<Channel> {
+        Some(match v {
+            0 => Channel::Unspecified,
+            1 => Channel::Hotline12345,
+            2 => Channel::Hotline12319,
+            3 => Channel::Web,
+            4 => Channel::App,
+            5 => Channel::Wechat,
+            _ => return None,
+        })
+    }
+}
+
+/// Work-order lifecycle; numbers match `paidan.v1.CaseStatus`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CaseStatus {
+    /// 受理
+    Accepted = 1,
+    /// 派单
+    Dispatched = 2,
+    /// 办理中
+    InProgress = 3,
+    /// 办结
+    Resolved = 4,
+    /// 回访
+    FollowedUp = 5,
+    /// 关闭
+    Closed = 6,
+    /// 退回
+    Rejected = 7,
+}
+
+impl CaseStatus {
+    pub fn from_i32(v: i32) -> Option<CaseStatus> {
+        Some(match v {
+            1 => CaseStatus::Accepted,
+            2 => CaseStatus::Dispatched,
+            3 => CaseStatus::InProgress,
+            4 => CaseStatus::Resolved,
+            5 => CaseStatus::FollowedUp,
+            6 => CaseStatus::Closed,
+            7 => CaseStatus::Rejected,
+            _ => return None,
+        })
+    }
+
+    /// Open cases can still absorb duplicate reports.
+    pub fn is_open(self) -> bool {
+        !matches!(self, CaseStatus::Closed)
+    }
+
+    /// The lifecycle: 受理 → 派单 → 办理中 → 办结 → 回访 → 关闭, with 退回 (a department returns the
+    /// order) leading back to 派单, re-opening a resolved case going back to 办理中, and 关闭
+    /// reachable from every state. Closed is final.
+    pub fn can_move_to(self, to: CaseStatus) -> bool {
+        use CaseStatus::*;
+        if self == to {
+            return false;
+        }
+        match (self, to) {
+            (Closed, _) => false,
+            (_, Closed) => true,
+            (Accepted, Dispatched | Rejected) => true,
+            (Dispatched, InProgress | Rejected | Resolved) => true,
+            (Rejected, Dispatched) => true,
+            (InProgress, Resolved | Rejected) => true,
+            (Resolved, FollowedUp | InProgress) => true,
+            (FollowedUp, InProgress) => true,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LabelRecord {
+    pub code: String,
+    pub name: String,
+    pub confidence: f32,
+}
+
+/// The classifier's output as stored with the case.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TriageRecord {
+    pub category: LabelRecord,
+    pub department: LabelRecord,
+    pub category_alternatives: Vec<LabelRecord>,
+    pub department_alternatives: Vec<LabelRecord>,
+    pub needs_review: bool,
+    pub review_reasons: Vec<String>,
+    pub model_version: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusChange {
+    pub from: CaseStatus,
+    pub to: CaseStatus,
+    pub note: String,
+    pub actor: String,
+    pub at: Millis,
+}
+
+/// An operator's fix of category/department; also kept in its own tree for retraining exports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CorrectionRecord {
+    pub case_id: String,
+    pub category_before: String,
+    pub category_after: String,
+    pub department_before: String,
+    pub department_after: String,
+    /// What the model had said (for the training export).
+    pub predicted_category: String,
+    pub predicted_department: String,
+    pub model_version: String,
+    pub note: String,
+    pub actor: String,
+    pub at: Millis,
+}
+
+/// A report of the same matter linked to a master case.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportLink {
+    pub case_id: String,
+    pub request_id: String,
+    pub received_at: Millis,
+    pub score: f32,
+    pub text_excerpt: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ForwardingState {
+    Pending,
+    Delivered,
+    Dead,
+    /// Linked reports: the master carries them, nothing of their own is forwarded.
+    NotForwarded,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForwardingRecord {
+    pub state: ForwardingState,
+    pub attempts: u32,
+    pub last_error: String,
+    pub delivered_at: Option<Millis>,
+    pub events_delivered: u64,
+    pub events_pending: u64,
+    /// Sequence number the next event of this case gets (starts at 1).
+    pub next_sequence: u64,
+}
+
+impl ForwardingRecord {
+    pub fn new() -> ForwardingRecord {
+        ForwardingRecord {
+            state: ForwardingState::Pending,
+            attempts: 0,
+            last_error: String::new(),
+            delivered_at: None,
+            events_delivered: 0,
+            events_pending: 0,
+            next_sequence: 1,
+        }
+    }
+}
+
+impl Default for ForwardingRecord {
+    fn default() -> Self {
+        ForwardingRecord::new()
+    }
+}
+
+/// A stored work order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseRecord {
+    pub id: String,
+    pub request_id: String,
+    /// SHA-256 (hex) of the request's content fields; a reused request_id with another digest is a
+    /// conflict, with the same digest an idempotent retry.
+    pub request_digest: String,
+    pub channel: Channel,
+    pub received_at: Millis,
+    pub created_at: Millis,
+    pub jurisdiction: String,
+    /// Stored in full; masked on the way out unless the reader may see it.
+    pub caller_phone: String,
+    pub title: String,
+    pub text: String,
+    pub address: String,
+    pub location: Option<(f64, f64)>,
+    pub triage: TriageRecord,
+    /// Effective labels (after corrections).
+    pub category: String,
+    pub department: String,
+    pub status: CaseStatus,
+    pub history: Vec<StatusChange>,
+    pub corrections: Vec<CorrectionRecord>,
+    /// Set on a linked report: the master case id.
+    pub duplicate_of: Option<String>,
+    pub duplicate_score: f32,
+    /// On a master: the other reports linked to it (the master itself is not listed).
+    pub reports: Vec<ReportLink>,
+    pub forwarding: ForwardingRecord,
+}
+
+impl CaseRecord {
+    /// Reports of this matter including the master itself.
+    pub fn report_count(&self) -> u32 {
+        1 + self.reports.len() as u32
+    }
+
+    /// Time of the latest report of the matter (the master's own or a linked one).
+    pub fn last_report_at(&self) -> Millis {
+        self.reports
+            .iter()
+            .map(|r| r.received_at)
+            .fold(self.received_at, Millis::max)
+    }
+}
+
+/// What the dedup index keeps for an indexed case: the band keys it sits under (so they can be
+/// removed) and the opaque fingerprint bytes of `paidan-dedup`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DedupEntry {
+    pub jurisdiction: String,
+    pub bands: Vec<u64>,
+    pub fingerprint: Vec<u8>,
+    pub received_at: Millis,
+    pub category: String,
+}
+
+/// A case to insert. The store assigns `record.id` (the given one is ignored) and, when
+/// `link_to` is set, links it to that master case in the same transaction.
+#[derive(Clone, Debug)]
+pub struct NewCase {
+    pub record: CaseRecord,
+    pub dedup: Option<DedupEntry>,
+    pub link_to: Option<Link>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Link {
+    pub master_id: String,
+    pub score: f32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Inserted {
+    pub case: CaseRecord,
+    /// False when the request_id was already stored (with the same digest): `case` is the stored one.
+    pub created: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct CaseFilter {
+    pub status: Option<CaseStatus>,
+    pub category: Option<String>,
+    pub department: Option<String>,
+    pub channel: Option<Channel>,
+    pub jurisdiction: Option<String>,
+    /// Inclusive.
+    pub received_after: Option<Millis>,
+    /// Exclusive.
+    pub received_before: Option<Millis>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Page {
+    pub cases: Vec<CaseRecord>,
+    /// None on the last page.
+    pub next_token: Option<String>,
+}
+
+/// What happened to a case, as forwarded to the platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    Created = 1,
+    DuplicateLinked = 2,
+    Corrected = 3,
+    Updated = 4,
+}
+
+/// One outbox entry: an event of a case waiting for delivery to one sink.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Global enqueue order (monotonic); drains in this order.
+    pub seq: u64,
+    /// "<case_id>:<sequence>"
+    pub idempotency_key: String,
+    pub case_id: String,
+    /// Per-case event sequence, from 1.
+    pub sequence: u64,
+    pub kind: EventKind,
+    pub occurred_at: Millis,
+    /// The case as it stood when the event happened.
+    pub case: CaseRecord,
+    /// Sinks that already acknowledged this entry (an entry leaves the outbox when every configured
+    /// sink has it).
+    pub delivered_to: Vec<String>,
+    pub attempts: u32,
+    pub last_error: String,
+    pub enqueued_at: Millis,
+    pub next_attempt_at: Millis,
+}
+
+/// A hot issue: a master case ranked by reports in a window.
+#[derive(Clone, Debug)]
+pub struct HotIssue {
+    pub master: CaseRecord,
+    pub report_count: u32,
+    pub first_report_at: Millis,
+    pub last_report_at: Millis,
+}
