@@ -1,1 +1,3 @@
-//! paidan-forward
+//! Forwarding of case events from the store's outbox to the municipal 12345 platform.
+
+pub mod convert;
