@@ -1,0 +1,154 @@
+//! Duplicate linking on top of `paidan-dedup` (the decision) and the store (the LSH band index).
+//!
+//! Candidates come only from shared band keys (sub-linear), are scored with the same decision
+//! code that `paidan eval-dedup` measures, and resolve to the open master case of their matter.
+
+use std::sync::Arc;
+
+use paidan_dedup::{DedupConfig, Fingerprint, MatchContext};
+use paidan_store::{CaseRecord, DedupEntry, Millis, Store};
+
+use crate::error::{CoreError, Result};
+use crate::intake::excerpt;
+
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct DedupSettings {
+    /// Turn linking off (every complaint opens a case).
+    pub enabled: bool,
+    /// How many band-sharing candidates are scored at most.
+    pub max_candidates: usize,
+    #[serde(flatten)]
+    pub decision: DedupConfig,
+}
+
+impl Default for DedupSettings {
+    fn default() -> Self {
+        DedupSettings {
+            enabled: true,
+            max_candidates: 32,
+            decision: DedupConfig::default(),
+        }
+    }
+}
+
+/// A scored earlier case of (possibly) the same matter.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    /// The open master case of the matter.
+    pub master_id: String,
+    /// The case whose text matched (the master or one of its linked reports).
+    pub matched_id: String,
+    pub score: f32,
+    pub is_duplicate: bool,
+    pub text_excerpt: String,
+}
+
+#[derive(Clone)]
+pub struct Deduplicator {
+    settings: Arc<DedupSettings>,
+}
+
+impl Deduplicator {
+    pub fn new(_store: Arc<dyn Store>, settings: DedupSettings) -> Deduplicator {
+        Deduplicator {
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub fn fingerprint(&self, title: &str, text: &str, address: &str) -> Fingerprint {
+        Fingerprint::new(title, text, address)
+    }
+
+    /// What the store indexes for a new case.
+    pub fn entry(&self, fp: &Fingerprint, case: &CaseRecord) -> DedupEntry {
+        DedupEntry {
+            jurisdiction: case.jurisdiction.clone(),
+            bands: fp.bands().to_vec(),
+            fingerprint: fp.to_bytes(),
+            received_at: case.received_at,
+            category: case.category.clone(),
+        }
+    }
+
+    /// Scored candidates, best first, each resolved to its open master (one row per master).
+    pub fn ranked(
+        &self,
+        store: &dyn Store,
+        fp: &Fingerprint,
+        jurisdiction: &str,
+        category: Option<&str>,
+        at: Millis,
+        limit: usize,
+    ) -> Result<Vec<Candidate>> {
+        let decision = &self.settings.decision;
+        let mut out: Vec<Candidate> = Vec::new();
+        for (id, _shared) in store.dedup_candidates(jurisdiction, fp.bands(), self.settings.max_candidates)? {
+            let Some(entry) = store.dedup_entry(&id)? else {
+                continue;
+            };
+            let gap = (at - entry.received_at).abs();
+            if gap > decision.window_ms {
+                continue;
+            }
+            let other = Fingerprint::from_bytes(&entry.fingerprint).map_err(|e| {
+                CoreError::Storage(format!("dedup fingerprint of case {id} is unreadable: {e}"))
+            })?;
+            let ctx = MatchContext {
+                same_category: category.is_none_or(|c| c == entry.category),
+                gap_ms: gap,
+                same_jurisdiction: true,
+            };
+            let score = paidan_dedup::score(fp, &other, &ctx);
+            let Some(case) = store.get_case(&id)? else {
+                continue;
+            };
+            let master = match &case.duplicate_of {
+                Some(m) => match store.get_case(m)? {
+                    Some(m) => m,
+                    None => continue,
+                },
+                None => case,
+            };
+            if !master.status.is_open() {
+                continue;
+            }
+            let cand = Candidate {
+                master_id: master.id.clone(),
+                matched_id: id,
+                score: score.score,
+                is_duplicate: decision.is_duplicate(&score),
+                text_excerpt: excerpt(&paidan_text::mask_pii(&master.text), 80),
+            };
+            match out.iter_mut().find(|c| c.master_id == cand.master_id) {
+                Some(c) if c.score < cand.score => *c = cand,
+                Some(_) => {}
+                None => out.push(cand),
+            }
+        }
+        if !self.settings.enabled {
+            out.iter_mut().for_each(|c| c.is_duplicate = false);
+        }
+        out.sort_by(|a, b| b.score.total_cmp(&a.score));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// The open master case this report should be linked to, if any.
+    pub fn best_open_match(
+        &self,
+        store: &dyn Store,
+        fp: &Fingerprint,
+        jurisdiction: &str,
+        category: &str,
+        at: Millis,
+    ) -> Result<Option<Candidate>> {
+        if !self.settings.enabled {
+            return Ok(None);
+        }
+        Ok(self
+            .ranked(store, fp, jurisdiction, Some(category), at, 1)?
+            .into_iter()
+            .find(|c| c.is_duplicate))
+    }
+}

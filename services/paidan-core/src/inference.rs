@@ -1,0 +1,143 @@
+//! Inference off the async runtime: a pool of OS threads takes triage jobs from a queue and runs
+//! them through the classifier in batches (whatever has queued up, up to `max_batch`), so a burst
+//! of requests costs one batched forward pass instead of many small ones.
+//!
+//! The serving model sits behind an `ArcSwapOption`: a reload swaps the pointer, and batches
+//! already running finish on the model they started with.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use arc_swap::ArcSwapOption;
+use crossbeam_channel::{Receiver, Sender};
+use paidan_model::{Classifier, Triage, TriageInput};
+use tokio::sync::oneshot;
+
+use crate::error::{CoreError, Result};
+
+/// Owned text of one triage request.
+#[derive(Clone, Debug)]
+pub struct TriageText {
+    pub title: String,
+    pub text: String,
+    pub jurisdiction: String,
+}
+
+struct Job {
+    input: TriageText,
+    reply: oneshot::Sender<Result<Triage>>,
+}
+
+pub struct InferencePool {
+    model: Arc<ArcSwapOption<Classifier>>,
+    jobs: Option<Sender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl InferencePool {
+    pub fn new(model: Option<Arc<Classifier>>, threads: usize, max_batch: usize) -> InferencePool {
+        let model = Arc::new(ArcSwapOption::new(model));
+        let (tx, rx) = crossbeam_channel::bounded::<Job>(threads.max(1) * max_batch.max(1) * 16);
+        let workers = (0..threads.max(1))
+            .map(|i| {
+                let rx = rx.clone();
+                let model = model.clone();
+                std::thread::Builder::new()
+                    .name(format!("paidan-infer-{i}"))
+                    .spawn(move || worker(rx, model, max_batch.max(1)))
+                    .expect("spawn inference thread")
+            })
+            .collect();
+        InferencePool {
+            model,
+            jobs: Some(tx),
+            workers,
+        }
+    }
+
+    /// The serving model, if any.
+    pub fn model(&self) -> Option<Arc<Classifier>> {
+        self.model.load_full()
+    }
+
+    /// Swap the serving model; returns the previous one.
+    pub fn swap(&self, model: Arc<Classifier>) -> Option<Arc<Classifier>> {
+        self.model.swap(Some(model))
+    }
+
+    pub async fn triage(&self, input: TriageText) -> Result<Triage> {
+        if self.model.load().is_none() {
+            return Err(CoreError::Unavailable("no model is loaded".into()));
+        }
+        let (reply, rx) = oneshot::channel();
+        let jobs = self
+            .jobs
+            .as_ref()
+            .ok_or_else(|| CoreError::Unavailable("inference is shutting down".into()))?
+            .clone();
+        // The queue is bounded; a full queue blocks, so hand the send to the blocking pool.
+        let job = Job { input, reply };
+        if let Err(crossbeam_channel::TrySendError::Full(job)) = jobs.try_send(job) {
+            tokio::task::spawn_blocking(move || jobs.send(job))
+                .await
+                .map_err(|e| CoreError::Unavailable(format!("inference queue: {e}")))?
+                .map_err(|_| CoreError::Unavailable("inference is shutting down".into()))?;
+        }
+        rx.await
+            .map_err(|_| CoreError::Unavailable("inference worker stopped".into()))?
+    }
+}
+
+impl Drop for InferencePool {
+    fn drop(&mut self) {
+        self.jobs.take();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+fn worker(rx: Receiver<Job>, model: Arc<ArcSwapOption<Classifier>>, max_batch: usize) {
+    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let Some(classifier) = model.load_full() else {
+            for job in batch.drain(..) {
+                let _ = job
+                    .reply
+                    .send(Err(CoreError::Unavailable("no model is loaded".into())));
+            }
+            continue;
+        };
+        let inputs: Vec<TriageInput<'_>> = batch
+            .iter()
+            .map(|j| TriageInput {
+                title: &j.input.title,
+                text: &j.input.text,
+                jurisdiction: &j.input.jurisdiction,
+            })
+            .collect();
+        let _span = tracing::debug_span!("triage_batch", size = inputs.len()).entered();
+        match classifier.triage_batch(&inputs) {
+            Ok(results) => {
+                drop(inputs);
+                for (job, triage) in batch.drain(..).zip(results) {
+                    let _ = job.reply.send(Ok(triage));
+                }
+            }
+            Err(e) => {
+                drop(inputs);
+                let msg = e.to_string();
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Err(CoreError::Model(msg.clone())));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! The intake service: what the gRPC handlers call. Validation, triage, duplicate linking,
+//! durable storage with group commit, and the case lifecycle.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use paidan_model::{Classifier, Scored, Triage};
+use paidan_store::{
+    CaseFilter, CaseRecord, CaseStatus, ForwardingRecord, HotIssue, Inserted, LabelRecord, Link,
+    Millis, NewCase, Page, Store, TriageRecord,
+};
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+use crate::commit::GroupCommit;
+use crate::dedup::{Candidate, Deduplicator, DedupSettings};
+use crate::error::{CoreError, Result};
+use crate::inference::{InferencePool, TriageText};
+use crate::validate::{self, Complaint, Limits};
+
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct IntakeConfig {
+    pub limits: Limits,
+    pub dedup: DedupSettings,
+    /// Inference threads (default: available cores).
+    pub inference_threads: usize,
+    /// Most requests one forward pass takes.
+    pub max_batch: usize,
+}
+
+impl Default for IntakeConfig {
+    fn default() -> Self {
+        IntakeConfig {
+            limits: Limits::default(),
+            dedup: DedupSettings::default(),
+            inference_threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            max_batch: 64,
+        }
+    }
+}
+
+/// The result of SubmitComplaint.
+#[derive(Clone, Debug)]
+pub struct Submitted {
+    pub case: CaseRecord,
+    pub created: bool,
+}
+
+pub fn now_millis() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
+pub struct Intake {
+    store: Arc<dyn Store>,
+    pool: InferencePool,
+    commit: GroupCommit,
+    dedup: Deduplicator,
+    limits: Limits,
+    /// Notified after every durable change, so the forwarder drains the outbox at once.
+    changed: Arc<Notify>,
+}
+
+fn label(s: &Scored) -> LabelRecord {
+    LabelRecord {
+        code: s.code.clone(),
+        name: s.name.clone(),
+        confidence: s.confidence,
+    }
+}
+
+pub fn triage_record(t: &Triage) -> TriageRecord {
+    TriageRecord {
+        category: label(&t.category),
+        department: label(&t.department),
+        category_alternatives: t.category_alternatives.iter().map(label).collect(),
+        department_alternatives: t.department_alternatives.iter().map(label).collect(),
+        needs_review: t.needs_review,
+        review_reasons: t.review_reasons.clone(),
+        model_version: t.model_version.clone(),
+    }
+}
+
+/// Content digest for idempotency: a retry must carry the same content. `received_at` counts only
+/// when the client set it (otherwise each retry would get a new server time).
+fn request_digest(c: &Complaint) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        c.title.as_str(),
+        c.text.as_str(),
+        c.jurisdiction.as_str(),
+        c.caller_phone.as_str(),
+        c.address.as_str(),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0x1f]);
+    }
+    h.update(c.channel.to_le_bytes());
+    if let Some((lat, lon)) = c.location {
+        h.update(lat.to_le_bytes());
+        h.update(lon.to_le_bytes());
+    }
+    if let Some(at) = c.received_at {
+        h.update(at.to_le_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+pub fn excerpt(text: &str, chars: usize) -> String {
+    let mut out: String = text.chars().take(chars).collect();
+    if text.chars().nth(chars).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+impl Intake {
+    pub fn new(store: Arc<dyn Store>, model: Option<Arc<Classifier>>, config: IntakeConfig) -> Intake {
+        Intake {
+            commit: GroupCommit::new(store.clone()),
+            pool: InferencePool::new(model, config.inference_threads, config.max_batch),
+            dedup: Deduplicator::new(store.clone(), config.dedup),
+            store,
+            limits: config.limits,
+            changed: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Notified after every durable change (the forwarder waits on it).
+    pub fn changes(&self) -> Arc<Notify> {
+        self.changed.clone()
+    }
+
+    pub fn model(&self) -> Option<Arc<Classifier>> {
+        self.pool.model()
+    }
+
+    /// Serve `model` from now on; requests already in a batch finish on the old one.
+    pub fn swap_model(&self, model: Arc<Classifier>) -> Option<Arc<Classifier>> {
+        self.pool.swap(model)
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|e| CoreError::Storage(format!("store task failed: {e}")))?
+    }
+
+    /// Make every write so far durable, then wake the forwarder.
+    async fn durable(&self) -> Result<()> {
+        self.commit.commit().await?;
+        self.changed.notify_one();
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(chars = text.text.chars().count()))]
+    pub async fn triage(&self, text: TriageText) -> Result<Triage> {
+        validate::check_text(&self.limits, &text.title, &text.text, &text.jurisdiction)
+            .map_err(CoreError::Invalid)?;
+        self.pool.triage(text).await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %c.request_id, channel = c.channel))]
+    pub async fn submit(&self, c: Complaint) -> Result<Submitted> {
+        let now = now_millis();
+        let channel = validate::check_complaint(&self.limits, &c, now).map_err(CoreError::Invalid)?;
+        let triage = self
+            .pool
+            .triage(TriageText {
+                title: c.title.clone(),
+                text: c.text.clone(),
+                jurisdiction: c.jurisdiction.clone(),
+            })
+            .await?;
+        let received_at = c.received_at.unwrap_or(now);
+        let fingerprint = self.dedup.fingerprint(&c.title, &c.text, &c.address);
+        let category = triage.category.code.clone();
+        let matched = {
+            let (dedup, fp, jurisdiction, category) = (
+                self.dedup.clone(),
+                fingerprint.clone(),
+                c.jurisdiction.clone(),
+                category.clone(),
+            );
+            self.blocking(move |s| dedup.best_open_match(s, &fp, &jurisdiction, &category, received_at))
+                .await?
+        };
+        let record = CaseRecord {
+            id: String::new(),
+            request_id: c.request_id.clone(),
+            request_digest: request_digest(&c),
+            channel,
+            received_at,
+            created_at: now,
+            jurisdiction: c.jurisdiction.clone(),
+            caller_phone: c.caller_phone.clone(),
+            title: c.title,
+            text: c.text,
+            address: c.address,
+            location: c.location,
+            category,
+            department: triage.department.code.clone(),
+            triage: triage_record(&triage),
+            status: CaseStatus::Accepted,
+            history: Vec::new(),
+            corrections: Vec::new(),
+            duplicate_of: matched.as_ref().map(|m| m.master_id.clone()),
+            duplicate_score: matched.as_ref().map_or(0.0, |m| m.score),
+            reports: Vec::new(),
+            forwarding: ForwardingRecord::new(),
+        };
+        let new = NewCase {
+            dedup: Some(self.dedup.entry(&fingerprint, &record)),
+            link_to: matched.map(|m: Candidate| Link {
+                master_id: m.master_id,
+                score: m.score,
+            }),
+            record,
+        };
+        let Inserted { case, created } = self.blocking(move |s| Ok(s.insert_case(new)?)).await?;
+        self.durable().await?;
+        tracing::info!(case_id = %case.id, created, duplicate_of = ?case.duplicate_of, "complaint stored");
+        Ok(Submitted { case, created })
+    }
+
+    /// Best candidates for a dry run; stores nothing.
+    pub async fn find_duplicates(
+        &self,
+        title: String,
+        text: String,
+        jurisdiction: String,
+        address: String,
+        received_at: Option<Millis>,
+        limit: usize,
+    ) -> Result<Vec<Candidate>> {
+        validate::check_text(&self.limits, &title, &text, &jurisdiction).map_err(CoreError::Invalid)?;
+        let at = received_at.unwrap_or_else(now_millis);
+        let fp = self.dedup.fingerprint(&title, &text, &address);
+        let category = match self.pool.model() {
+            Some(_) => Some(
+                self.pool
+                    .triage(TriageText {
+                        title,
+                        text,
+                        jurisdiction: jurisdiction.clone(),
+                    })
+                    .await?
+                    .category
+                    .code,
+            ),
+            None => None,
+        };
+        let dedup = self.dedup.clone();
+        self.blocking(move |s| dedup.ranked(s, &fp, &jurisdiction, category.as_deref(), at, limit.clamp(1, 100)))
+            .await
+    }
+
+    pub async fn get_case(&self, id: String) -> Result<CaseRecord> {
+        self.blocking(move |s| {
+            s.get_case(&id)?
+                .ok_or_else(|| CoreError::NotFound(format!("case {id} not found")))
+        })
+        .await
+    }
+
+    pub async fn list_cases(&self, filter: CaseFilter, page_size: usize, token: Option<String>) -> Result<Page> {
+        let size = if page_size == 0 { 50 } else { page_size.min(1000) };
+        self.blocking(move |s| Ok(s.list_cases(&filter, size, token.as_deref())?))
+            .await
+    }
+
+    pub async fn update_status(&self, id: String, to: CaseStatus, note: String, actor: String) -> Result<CaseRecord> {
+        let case = self
+            .blocking(move |s| Ok(s.update_status(&id, to, &note, &actor, now_millis())?))
+            .await?;
+        self.durable().await?;
+        Ok(case)
+    }
+
+    pub async fn correct_case(
+        &self,
+        id: String,
+        category: Option<String>,
+        department: Option<String>,
+        note: String,
+        actor: String,
+    ) -> Result<CaseRecord> {
+        if category.is_none() && department.is_none() {
+            return Err(CoreError::Invalid(
+                "nothing to correct: set category and/or department".into(),
+            ));
+        }
+        if let Some(model) = self.pool.model() {
+            let tax = model.taxonomy();
+            if let Some(c) = &category {
+                if tax.category_name(c).is_none() {
+                    return Err(CoreError::Invalid(format!("unknown category code {c:?}")));
+                }
+            }
+            if let Some(d) = &department {
+                if tax.department_name(d).is_none() {
+                    return Err(CoreError::Invalid(format!("unknown department code {d:?}")));
+                }
+            }
+        }
+        let case = self
+            .blocking(move |s| {
+                Ok(s.correct_case(
+                    &id,
+                    category.as_deref(),
+                    department.as_deref(),
+                    &note,
+                    &actor,
+                    now_millis(),
+                )?)
+            })
+            .await?;
+        self.durable().await?;
+        Ok(case)
+    }
+
+    pub async fn split_report(&self, id: String, note: String, actor: String) -> Result<CaseRecord> {
+        let case = self
+            .blocking(move |s| Ok(s.split_report(&id, &note, &actor, now_millis())?))
+            .await?;
+        self.durable().await?;
+        Ok(case)
+    }
+
+    pub async fn merge_cases(&self, master: String, duplicate: String, note: String, actor: String) -> Result<CaseRecord> {
+        if master == duplicate {
+            return Err(CoreError::Invalid("cannot merge a case into itself".into()));
+        }
+        let case = self
+            .blocking(move |s| Ok(s.merge_cases(&master, &duplicate, &note, &actor, now_millis())?))
+            .await?;
+        self.durable().await?;
+        Ok(case)
+    }
+
+    pub async fn hot_issues(
+        &self,
+        jurisdiction: Option<String>,
+        category: Option<String>,
+        since: Option<Millis>,
+        until: Option<Millis>,
+        limit: usize,
+    ) -> Result<Vec<HotIssue>> {
+        let until = until.unwrap_or_else(now_millis);
+        let since = since.unwrap_or(until - 30 * 24 * 3600 * 1000);
+        if since >= until {
+            return Err(CoreError::Invalid("`since` must be before `until`".into()));
+        }
+        let limit = if limit == 0 { 20 } else { limit.min(500) };
+        self.blocking(move |s| {
+            Ok(s.hot_issues(jurisdiction.as_deref(), category.as_deref(), since, until, limit)?)
+        })
+        .await
+    }
+}

@@ -1,0 +1,80 @@
+//! `paidan` subcommands.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{FileConfig, ServeConfig};
+
+mod corrections;
+mod progress;
+mod train;
+
+#[derive(Parser, Debug)]
+#[command(name = "paidan", version, about = "派单: triage and dispatch of 12345/12319 citizen complaints")]
+pub struct Cli {
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true, env = "PAIDAN_LOG_JSON")]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gRPC intake server.
+    Serve(ServeArgs),
+    /// Train a model artifact from labelled JSONL.
+    Train(train::TrainArgs),
+    /// Export operator corrections as training rows.
+    ExportCorrections(corrections::ExportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:50051].
+    #[arg(long, env = "PAIDAN_ADDR")]
+    pub addr: Option<SocketAddr>,
+    /// sled directory for cases [default: ./data].
+    #[arg(long, env = "PAIDAN_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Model artifact directory [default: models/default].
+    #[arg(long, env = "PAIDAN_MODEL_DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// TOML config file (see README); flags and env win over it.
+    #[arg(long, env = "PAIDAN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Write the bound address to this file once listening (useful with port 0).
+    #[arg(long)]
+    pub addr_file: Option<PathBuf>,
+}
+
+pub fn init_tracing(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("PAIDAN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(a) => {
+            let file = match &a.config {
+                Some(p) => FileConfig::load(p)?,
+                None => FileConfig::default(),
+            };
+            let cfg = ServeConfig::resolve(file, a.addr, a.data_dir, a.model_dir, a.addr_file);
+            let handle = crate::server::start(cfg, true).await?;
+            handle.wait().await
+        }
+        Command::Train(a) => tokio::task::spawn_blocking(move || train::run(a)).await?,
+        Command::ExportCorrections(a) => tokio::task::spawn_blocking(move || corrections::run(a)).await?,
+    }
+}

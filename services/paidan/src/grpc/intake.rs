@@ -1,0 +1,257 @@
+//! `paidan.v1.Intake`: thin handlers — validate the wire form, convert, call the domain, convert
+//! back.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use paidan_core::{Complaint, Intake, TriageText, triage_record};
+use paidan_forward::convert::{case_to_proto, millis, timestamp, triage_to_proto};
+use paidan_proto::v1;
+use paidan_store::{CaseFilter, CaseStatus, Channel};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::status::{ApiError, invalid};
+
+pub struct IntakeApi {
+    intake: Arc<Intake>,
+}
+
+impl IntakeApi {
+    pub fn new(intake: Arc<Intake>) -> IntakeApi {
+        IntakeApi { intake }
+    }
+}
+
+fn non_empty(s: String) -> Option<String> {
+    if s.trim().is_empty() { None } else { Some(s) }
+}
+
+fn complaint(r: v1::SubmitComplaintRequest) -> Complaint {
+    Complaint {
+        request_id: r.request_id,
+        title: r.title,
+        text: r.text,
+        channel: r.channel,
+        jurisdiction: r.jurisdiction,
+        caller_phone: r.caller_phone,
+        address: r.address,
+        location: r.location.map(|l| (l.latitude, l.longitude)),
+        received_at: r.received_at.as_ref().map(millis),
+    }
+}
+
+fn submitted_to_proto(s: paidan_core::Submitted) -> v1::SubmitComplaintResponse {
+    v1::SubmitComplaintResponse {
+        triage: Some(triage_to_proto(&s.case.triage)),
+        duplicate_of: s.case.duplicate_of.clone().unwrap_or_default(),
+        duplicate_score: s.case.duplicate_score,
+        case_id: s.case.id,
+        created: s.created,
+    }
+}
+
+fn status_filter(raw: i32) -> Result<Option<CaseStatus>, Status> {
+    match raw {
+        0 => Ok(None),
+        n => CaseStatus::from_i32(n)
+            .map(Some)
+            .ok_or_else(|| invalid(format!("status {n} is not a known CaseStatus"))),
+    }
+}
+
+type ResponseStream =
+    Pin<Box<dyn Stream<Item = Result<v1::SubmitComplaintResponse, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl v1::intake_server::Intake for IntakeApi {
+    async fn triage(&self, req: Request<v1::TriageRequest>) -> Result<Response<v1::TriageResponse>, Status> {
+        let r = req.into_inner();
+        paidan_core::validate::check_channel(r.channel, false).map_err(invalid)?;
+        let t = self
+            .intake
+            .triage(TriageText {
+                title: r.title,
+                text: r.text,
+                jurisdiction: r.jurisdiction,
+            })
+            .await
+            .map_err(ApiError)?;
+        Ok(Response::new(triage_to_proto(&triage_record(&t))))
+    }
+
+    async fn submit_complaint(
+        &self,
+        req: Request<v1::SubmitComplaintRequest>,
+    ) -> Result<Response<v1::SubmitComplaintResponse>, Status> {
+        let s = self
+            .intake
+            .submit(complaint(req.into_inner()))
+            .await
+            .map_err(ApiError)?;
+        Ok(Response::new(submitted_to_proto(s)))
+    }
+
+    type SubmitComplaintsStream = ResponseStream;
+
+    async fn submit_complaints(
+        &self,
+        req: Request<Streaming<v1::SubmitComplaintRequest>>,
+    ) -> Result<Response<Self::SubmitComplaintsStream>, Status> {
+        let intake = self.intake.clone();
+        // Up to 64 complaints of one stream in flight at once; responses keep request order.
+        let out = req
+            .into_inner()
+            .map(move |item| {
+                let intake = intake.clone();
+                async move {
+                    let r = item?;
+                    let s = intake.submit(complaint(r)).await.map_err(ApiError)?;
+                    Ok(submitted_to_proto(s))
+                }
+            })
+            .buffered(64);
+        Ok(Response::new(Box::pin(out)))
+    }
+
+    async fn get_case(&self, req: Request<v1::GetCaseRequest>) -> Result<Response<v1::Case>, Status> {
+        let id = req.into_inner().case_id;
+        if id.trim().is_empty() {
+            return Err(invalid("case_id is empty"));
+        }
+        let c = self.intake.get_case(id).await.map_err(ApiError)?;
+        Ok(Response::new(case_to_proto(&c, true)))
+    }
+
+    async fn list_cases(
+        &self,
+        req: Request<v1::ListCasesRequest>,
+    ) -> Result<Response<v1::ListCasesResponse>, Status> {
+        let r = req.into_inner();
+        let channel = match r.channel {
+            0 => None,
+            n => Some(
+                Channel::from_i32(n).ok_or_else(|| invalid(format!("channel {n} is not a known Channel")))?,
+            ),
+        };
+        let filter = CaseFilter {
+            status: status_filter(r.status)?,
+            category: non_empty(r.category),
+            department: non_empty(r.department),
+            channel,
+            jurisdiction: non_empty(r.jurisdiction),
+            received_after: r.received_after.as_ref().map(millis),
+            received_before: r.received_before.as_ref().map(millis),
+        };
+        if r.page_size > 1000 {
+            return Err(invalid(format!("page_size {} is over the limit of 1000", r.page_size)));
+        }
+        let page = self
+            .intake
+            .list_cases(filter, r.page_size as usize, non_empty(r.page_token))
+            .await
+            .map_err(ApiError)?;
+        Ok(Response::new(v1::ListCasesResponse {
+            cases: page.cases.iter().map(|c| case_to_proto(c, true)).collect(),
+            next_page_token: page.next_token.unwrap_or_default(),
+        }))
+    }
+
+    async fn update_case_status(
+        &self,
+        req: Request<v1::UpdateCaseStatusRequest>,
+    ) -> Result<Response<v1::Case>, Status> {
+        let r = req.into_inner();
+        let to = status_filter(r.status)?.ok_or_else(|| invalid("status is required"))?;
+        let c = self
+            .intake
+            .update_status(r.case_id, to, r.note, r.actor)
+            .await
+            .map_err(ApiError)?;
+        Ok(Response::new(case_to_proto(&c, true)))
+    }
+
+    async fn correct_case(&self, req: Request<v1::CorrectCaseRequest>) -> Result<Response<v1::Case>, Status> {
+        let r = req.into_inner();
+        let c = self
+            .intake
+            .correct_case(r.case_id, non_empty(r.category), non_empty(r.department), r.note, r.actor)
+            .await
+            .map_err(ApiError)?;
+        Ok(Response::new(case_to_proto(&c, true)))
+    }
+
+    async fn find_duplicates(
+        &self,
+        req: Request<v1::FindDuplicatesRequest>,
+    ) -> Result<Response<v1::FindDuplicatesResponse>, Status> {
+        let r = req.into_inner();
+        let limit = if r.limit == 0 { 5 } else { r.limit as usize };
+        let found = self
+            .intake
+            .find_duplicates(r.title, r.text, r.jurisdiction, r.address, r.received_at.as_ref().map(millis), limit)
+            .await
+            .map_err(ApiError)?;
+        Ok(Response::new(v1::FindDuplicatesResponse {
+            candidates: found
+                .into_iter()
+                .map(|c| v1::DuplicateCandidate {
+                    case_id: c.master_id,
+                    score: c.score,
+                    is_duplicate: c.is_duplicate,
+                    text_excerpt: c.text_excerpt,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn list_hot_issues(
+        &self,
+        req: Request<v1::ListHotIssuesRequest>,
+    ) -> Result<Response<v1::ListHotIssuesResponse>, Status> {
+        let r = req.into_inner();
+        let issues = self
+            .intake
+            .hot_issues(
+                non_empty(r.jurisdiction),
+                non_empty(r.category),
+                r.since.as_ref().map(millis),
+                r.until.as_ref().map(millis),
+                r.limit as usize,
+            )
+            .await
+            .map_err(ApiError)?;
+        Ok(Response::new(v1::ListHotIssuesResponse {
+            issues: issues
+                .into_iter()
+                .map(|h| v1::HotIssue {
+                    representative_text: paidan_core::excerpt(&paidan_text::mask_pii(&h.master.text), 120),
+                    master: Some(case_to_proto(&h.master, true)),
+                    report_count: h.report_count,
+                    first_report_at: Some(timestamp(h.first_report_at)),
+                    last_report_at: Some(timestamp(h.last_report_at)),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn split_report(&self, req: Request<v1::SplitReportRequest>) -> Result<Response<v1::Case>, Status> {
+        let r = req.into_inner();
+        let c = self
+            .intake
+            .split_report(r.case_id, r.note, r.actor)
+            .await
+            .map_err(ApiError)?;
+        Ok(Response::new(case_to_proto(&c, true)))
+    }
+
+    async fn merge_cases(&self, req: Request<v1::MergeCasesRequest>) -> Result<Response<v1::Case>, Status> {
+        let r = req.into_inner();
+        let c = self
+            .intake
+            .merge_cases(r.master_case_id, r.duplicate_case_id, r.note, r.actor)
+            .await
+            .map_err(ApiError)?;
+        Ok(Response::new(case_to_proto(&c, true)))
+    }
+}

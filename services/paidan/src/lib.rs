@@ -1,0 +1,9 @@
+//! The paidan binary's library half: the gRPC server and the command implementations, so
+//! integration tests can start a real server in-process.
+
+pub mod cli;
+pub mod config;
+pub mod grpc;
+pub mod model_registry;
+pub mod server;
+pub mod signals;

@@ -1,0 +1,173 @@
+//! `paidan serve`: opens the store, starts gRPC (Intake, Admin, health, reflection) at once with
+//! health NOT_SERVING, loads and warms the model off the runtime, then turns SERVING.
+//! On shutdown it stops accepting, lets in-flight requests finish, stops the forwarder and
+//! flushes the store.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use paidan_core::Intake;
+use paidan_proto::v1::admin_server::AdminServer;
+use paidan_proto::v1::intake_server::IntakeServer;
+use paidan_store::{SledStore, Store};
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::ServingStatus;
+
+use crate::config::ServeConfig;
+use crate::grpc::{admin::AdminApi, intake::IntakeApi};
+use crate::model_registry::{ModelRegistry, load_and_warm};
+
+/// A running server.
+pub struct ServerHandle {
+    pub addr: SocketAddr,
+    pub intake: Arc<Intake>,
+    shutdown: Option<oneshot::Sender<()>>,
+    join: JoinHandle<anyhow::Result<()>>,
+}
+
+impl ServerHandle {
+    /// Graceful stop: finish in-flight requests, stop forwarding, flush.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.join.await.context("server task panicked")?
+    }
+
+    /// Wait until the server exits on its own (signal).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.join.await.context("server task panicked")?
+    }
+}
+
+/// Bind, start serving, and return at once; the model loads in the background.
+/// `signals`: also stop on SIGTERM / Ctrl-C (the binary; tests stop through the handle).
+pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHandle> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
+    let store: Arc<dyn Store> = Arc::new(
+        SledStore::open(&cfg.data_dir)
+            .with_context(|| format!("cannot open the case store in {}", cfg.data_dir.display()))?,
+    );
+    let intake = Arc::new(Intake::new(store.clone(), None, cfg.intake.clone()));
+    let registry = Arc::new(
+        ModelRegistry::new(cfg.model_registry.clone(), cfg.gate_set.as_deref(), cfg.gate_margin)
+            .map_err(anyhow::Error::msg)?,
+    );
+
+    if let Some(addr) = cfg.metrics_addr {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .context("cannot start the metrics exporter")?;
+        tracing::info!(%addr, "prometheus metrics at /metrics");
+    }
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    health.set_not_serving::<IntakeServer<IntakeApi>>().await;
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(paidan_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(paidan_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let listener = TcpListener::bind(cfg.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.addr))?;
+    let addr = listener.local_addr()?;
+    if let Some(path) = &cfg.addr_file {
+        std::fs::write(path, addr.to_string())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    tracing::info!(%addr, data_dir = %cfg.data_dir.display(), model_dir = %cfg.model_dir.display(), "paidan listening");
+
+    // Model: load and warm off the runtime; SERVING once it answers.
+    {
+        let (intake, health, dir) = (intake.clone(), health.clone(), cfg.model_dir.clone());
+        tokio::spawn(async move {
+            match tokio::task::spawn_blocking(move || load_and_warm(&dir)).await {
+                Ok(Ok(model)) => {
+                    tracing::info!(version = model.version(), "model loaded; serving");
+                    intake.swap_model(Arc::new(model));
+                    health.set_serving::<IntakeServer<IntakeApi>>().await;
+                    health.set_service_status("", ServingStatus::Serving).await;
+                }
+                Ok(Err(e)) => tracing::error!(error = %e, "no model: Triage and SubmitComplaint answer UNAVAILABLE"),
+                Err(e) => tracing::error!(error = %e, "model loading panicked"),
+            }
+        });
+    }
+
+    let (stop_forwarding, forwarding_stopped) = watch::channel(false);
+    let forwarder = match &cfg.forward {
+        Some(fc) if !fc.sinks.is_empty() => {
+            let f = paidan_forward::Forwarder::new(store.clone(), fc.clone(), intake.changes())
+                .context("cannot configure forwarding")?;
+            Some(tokio::spawn(f.run(forwarding_stopped)))
+        }
+        _ => {
+            tracing::warn!("no forwarding sinks configured: cases queue in the outbox until one is");
+            None
+        }
+    };
+
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let max = cfg.max_message_bytes;
+    let router = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(
+            IntakeServer::new(IntakeApi::new(intake.clone()))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            AdminServer::new(AdminApi::new(intake.clone(), registry))
+                .max_decoding_message_size(max),
+        );
+    let join = tokio::spawn(async move {
+        let stop = async move {
+            if signals {
+                tokio::select! {
+                    _ = shutdown_rx => {}
+                    _ = crate::signals::terminated() => {}
+                }
+            } else {
+                let _ = shutdown_rx.await;
+            }
+            tracing::info!("shutting down: finishing in-flight requests");
+        };
+        router
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
+            .await
+            .context("gRPC server failed")?;
+        let _ = stop_forwarding.send(true);
+        if let Some(f) = forwarder {
+            let _ = f.await;
+        }
+        tokio::task::spawn_blocking(move || store.flush())
+            .await
+            .context("flush task panicked")?
+            .context("final flush failed")?;
+        tracing::info!("store flushed; bye");
+        Ok(())
+    });
+    Ok(ServerHandle {
+        addr,
+        intake,
+        shutdown: Some(shutdown_tx),
+        join,
+    })
+}

@@ -1,0 +1,52 @@
+//! The Python grpcio client generated from proto/ talks to a real server. `.ci/run` installs
+//! clients/python/requirements.txt first; without grpcio this test fails and says so.
+
+mod common;
+
+use std::process::Command;
+
+fn python(args: &[&str]) -> (bool, String, String) {
+    let script = common::repo_root().join("clients/python/paidan_client.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_grpcio_client_triages_submits_and_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _, _) = common::serving(dir.path()).await;
+    let addr = server.addr.to_string();
+    let addr = addr.as_str();
+    tokio::task::spawn_blocking(move || {
+        let (ok, out, err) = python(&["--addr", addr, "triage", "工地夜间施工噪音扰民，凌晨还在打桩"]);
+        assert!(ok, "python client failed (pip install -r clients/python/requirements.txt?): {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["category"]["code"], "noise_construction", "{out}");
+
+        let (ok, out, err) = python(&["--addr", addr, "submit", "--request-id", "py-1", "--phone", "13912345678", "小区门口流动摊贩占道经营"]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let case_id = v["caseId"].as_str().expect("caseId").to_owned();
+
+        let (ok, out, err) = python(&["--addr", addr, "get", &case_id]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["requestId"], "py-1");
+        assert_eq!(v["callerPhone"], "139****5678");
+
+        let (ok, out, _) = python(&["--addr", addr, "get", "PD000000000000"]);
+        assert!(!ok);
+        assert!(out.contains("NOT_FOUND"), "{out}");
+    })
+    .await
+    .unwrap();
+    server.stop().await.unwrap();
+}
