@@ -1,0 +1,163 @@
+//! Duplicate linking and hot issues through the gRPC API.
+
+mod common;
+
+use paidan_proto::v1;
+use prost_types::Timestamp;
+
+fn at(date: &str) -> Timestamp {
+    // "2017-07-21" or "2018/5/2 10:51:47" → midnight UTC of that day (precision is enough here).
+    let d: Vec<i64> = date
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .take(3)
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let (y, m, day) = (d[0], d[1], d[2]);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Timestamp { seconds: days * 86_400, nanos: 0 }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_of_one_matter_are_linked_and_a_templated_other_matter_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, mut client, _) = common::serving(dir.path()).await;
+    let submit = |rid: &str, text: &str| {
+        let mut r = common::complaint(rid, text);
+        r.jurisdiction = "A3区".into();
+        r
+    };
+    let first = client
+        .submit_complaint(submit("m-1", "幸福家园小区3栋楼下的烧烤店每天晚上油烟直排，油烟味很大，家里不能开窗，请城管处理。"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(first.duplicate_of.is_empty());
+    let second = client
+        .submit_complaint(submit("m-2", "投诉幸福家园小区3栋楼下烧烤店，晚上油烟直排很严重，油烟味大家里都不敢开窗，希望城管来处理。"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.duplicate_of, first.case_id, "a paraphrase of the same matter is linked");
+    assert!(second.duplicate_score > 0.0 && second.duplicate_score <= 1.0);
+    let other = client
+        .submit_complaint(submit("m-3", "阳光花园小区3栋楼下的烧烤店每天晚上油烟直排，油烟味很大，家里不能开窗，请城管处理。"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(other.duplicate_of.is_empty(), "same template, another estate: a new matter ({other:?})");
+    let elsewhere = {
+        let mut r = submit("m-4", "幸福家园小区3栋楼下的烧烤店每天晚上油烟直排，油烟味很大，家里不能开窗，请城管处理。");
+        r.jurisdiction = "B1区".into();
+        client.submit_complaint(r).await.unwrap().into_inner()
+    };
+    assert!(elsewhere.duplicate_of.is_empty(), "dedup is gated by jurisdiction");
+
+    let master = client
+        .get_case(v1::GetCaseRequest { case_id: first.case_id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(master.report_count, 2);
+    assert_eq!(master.reports.len(), 1);
+    assert_eq!(master.reports[0].case_id, second.case_id);
+
+    // Dry run finds the master without storing anything.
+    let found = client
+        .find_duplicates(v1::FindDuplicatesRequest {
+            text: "幸福家园小区3栋楼下烧烤店油烟直排，油烟很大没法开窗".into(),
+            jurisdiction: "A3区".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.candidates.first().map(|c| c.case_id.as_str()), Some(first.case_id.as_str()));
+
+    // An operator splits the linked report off, then merges it back by hand.
+    let split = client
+        .split_report(v1::SplitReportRequest { case_id: second.case_id.clone(), note: "不是同一家".into(), actor: "op".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(split.duplicate_of.is_empty());
+    let master = client
+        .get_case(v1::GetCaseRequest { case_id: first.case_id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(master.report_count, 1);
+    let merged = client
+        .merge_cases(v1::MergeCasesRequest {
+            master_case_id: first.case_id.clone(),
+            duplicate_case_id: second.case_id.clone(),
+            note: "同一家".into(),
+            actor: "op".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(merged.report_count, 2);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_issues_rank_real_repeat_complaints() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, mut client, _) = common::serving(dir.path()).await;
+    let fixture = common::repo_root().join("services/paidan/tests/fixtures/fz_repeats.jsonl");
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(fixture)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let reqs: Vec<v1::SubmitComplaintRequest> = rows
+        .iter()
+        .map(|r| v1::SubmitComplaintRequest {
+            request_id: r["id"].as_str().unwrap().into(),
+            title: r["title"].as_str().unwrap().into(),
+            text: r["text"].as_str().unwrap().into(),
+            channel: v1::Channel::Channel12345 as i32,
+            jurisdiction: "福州市".into(),
+            received_at: Some(at(r["time"].as_str().unwrap())),
+            ..Default::default()
+        })
+        .collect();
+    // Oldest first, as they arrived.
+    let mut reqs = reqs;
+    reqs.sort_by_key(|r| r.received_at.as_ref().unwrap().seconds);
+    let n = reqs.len();
+    let mut stream = client.submit_complaints(tokio_stream::iter(reqs)).await.unwrap().into_inner();
+    let mut linked = 0;
+    while let Some(r) = stream.message().await.unwrap() {
+        linked += usize::from(!r.duplicate_of.is_empty());
+    }
+    assert!(linked > 0 && linked < n, "{linked} of {n} linked");
+    let hot = client
+        .list_hot_issues(v1::ListHotIssuesRequest {
+            jurisdiction: "福州市".into(),
+            since: Some(at("2016-01-01")),
+            until: Some(at("2021-01-01")),
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!hot.issues.is_empty());
+    let counts: Vec<u32> = hot.issues.iter().map(|h| h.report_count).collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "ranked by count: {counts:?}");
+    let top = &hot.issues[0];
+    // 28 callers reported the 洋里溪 water-system project's shoddy work between July and December 2017.
+    assert!(top.representative_text.contains("洋里溪"), "top issue: {}", top.representative_text);
+    assert!(top.report_count >= 15, "top issue has {} reports", top.report_count);
+    assert!(top.first_report_at.as_ref().unwrap().seconds < top.last_report_at.as_ref().unwrap().seconds);
+    server.stop().await.unwrap();
+}
