@@ -64,6 +64,9 @@ pub struct Intake {
     limits: Limits,
     /// Notified after every durable change, so the forwarder drains the outbox at once.
     changed: Arc<Notify>,
+    /// Match-then-insert runs under the lock of its jurisdiction's stripe, so two reports of one
+    /// matter arriving together cannot both open a case. Flushing happens outside the lock.
+    stripes: Vec<tokio::sync::Mutex<()>>,
 }
 
 fn label(s: &Scored) -> LabelRecord {
@@ -128,6 +131,7 @@ impl Intake {
             store,
             limits: config.limits,
             changed: Arc::new(Notify::new()),
+            stripes: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
         }
     }
 
@@ -193,6 +197,13 @@ impl Intake {
         let received_at = c.received_at.unwrap_or(now);
         let fingerprint = self.dedup.fingerprint(&c.title, &c.text, &c.address);
         let category = triage.category.code.clone();
+        let stripe = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            c.jurisdiction.hash(&mut h);
+            (h.finish() % self.stripes.len() as u64) as usize
+        };
+        let guard = self.stripes[stripe].lock().await;
         let matched = {
             let (dedup, fp, jurisdiction, category) = (
                 self.dedup.clone(),
@@ -236,6 +247,7 @@ impl Intake {
             record,
         };
         let Inserted { case, created } = self.blocking(move |s| Ok(s.insert_case(new)?)).await?;
+        drop(guard);
         self.durable().await?;
         tracing::info!(case_id = %case.id, created, duplicate_of = ?case.duplicate_of, "complaint stored");
         Ok(Submitted { case, created })
