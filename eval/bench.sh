@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Regenerates eval/BENCHMARKS.md: builds release, measures in-process triage (bench-triage), starts
+# `paidan serve` on 127.0.0.1 with a temporary data dir, drives Triage and SubmitComplaint with
+# `paidan loadgen` (32 clients), measures the dedup lookup at 10k / 100k / 1M indexed cases and the
+# serving RSS over the 1M-case store, runs the Python baseline on the same texts, and writes the report.
+#
+# Run from anywhere:   bash eval/bench.sh
+# Knobs (environment): CLIENTS=32 DURATION=15s DEDUP_SIZES=10000,100000,1000000 SKIP_BASELINE=1
+#                      SKIP_DEDUP=1 SKIP_CRITERION=1 BENCH_OUT=target/bench-run
+# Criterion stage benches are separate (slow):  cargo bench -p paidan-bench --features core
+# (when SKIP_CRITERION is unset this script runs them too and copies their estimates into the report).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=${BENCH_OUT:-target/bench-run}
+DATA=${DATA:-eval/sets/load_texts.jsonl}
+CLIENTS=${CLIENTS:-32}
+DURATION=${DURATION:-15s}
+DEDUP_SIZES=${DEDUP_SIZES:-10000,100000,1000000}
+MODEL_DIR=${MODEL_DIR:-models/default}
+mkdir -p "$OUT"
+rm -f "$OUT"/*.json "$OUT"/*.txt
+
+log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+log "building release binaries"
+cargo build --release -p paidan
+cargo build --release -p paidan-bench --features core --bin dedup-lookup
+BIN=target/release/paidan
+
+log "in-process triage (bench-triage, all cores)"
+"$BIN" bench-triage --data "$DATA" --model-dir "$MODEL_DIR" --json "$OUT/bench_triage.json"
+"$BIN" bench-triage --data "$DATA" --model-dir "$MODEL_DIR" --threads 1 --json "$OUT/bench_triage_1t.json"
+
+SERVER_PID=""
+cleanup() {
+    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    [[ -n "${DATA_DIR:-}" ]] && rm -rf "$DATA_DIR"
+}
+trap cleanup EXIT
+
+# start_server DIR: starts `paidan serve` on an ephemeral loopback port over DIR; sets ADDR, SERVER_PID.
+start_server() {
+    rm -f "$OUT/addr"
+    PAIDAN_LOG=warn "$BIN" serve --addr 127.0.0.1:0 --data-dir "$1" --model-dir "$MODEL_DIR" \
+        --addr-file "$OUT/addr" 2>>"$OUT/server.log" &
+    SERVER_PID=$!
+    for _ in $(seq 1 300); do
+        [[ -s "$OUT/addr" ]] && break
+        kill -0 "$SERVER_PID" 2>/dev/null || { log "server exited; see $OUT/server.log"; exit 1; }
+        sleep 0.1
+    done
+    ADDR=$(cat "$OUT/addr")
+}
+stop_server() {
+    kill "$SERVER_PID" && wait "$SERVER_PID" || true
+    SERVER_PID=""
+}
+rss_kb() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
+
+DATA_DIR=$(mktemp -d /tmp/paidan-bench-data.XXXXXX)
+start_server "$DATA_DIR"
+log "server on $ADDR (pid $SERVER_PID, data $DATA_DIR)"
+log "loadgen: Triage, $CLIENTS clients, $DURATION"
+"$BIN" loadgen --addr "$ADDR" --rpc triage --clients "$CLIENTS" --duration "$DURATION" --data "$DATA" \
+    --json "$OUT/loadgen_triage.json"
+log "loadgen: SubmitComplaint, $CLIENTS clients, $DURATION"
+"$BIN" loadgen --addr "$ADDR" --rpc submit --clients "$CLIENTS" --duration "$DURATION" --data "$DATA" \
+    --json "$OUT/loadgen_submit.json"
+printf '{"vm_rss_kb": %s, "vm_hwm_kb": %s, "data_dir_bytes": %s}\n' \
+    "$(rss_kb "$SERVER_PID" VmRSS)" "$(rss_kb "$SERVER_PID" VmHWM)" "$(du -sb "$DATA_DIR" | cut -f1)" \
+    > "$OUT/server_rss.json"
+stop_server
+
+if [[ -z "${SKIP_DEDUP:-}" ]]; then
+    INDEX_DIR="$OUT/dedup-index"
+    log "dedup lookup at $DEDUP_SIZES indexed cases (store kept in $INDEX_DIR for reruns)"
+    target/release/dedup-lookup --sizes "$DEDUP_SIZES" --dir "$INDEX_DIR" --json "$OUT/dedup_lookup.json" >/dev/null
+    log "serving RSS over the $(cat "$INDEX_DIR/bench-filled.txt" | tr -d '\n')-case store"
+    start_server "$INDEX_DIR"
+    "$BIN" loadgen --addr "$ADDR" --rpc submit --clients "$CLIENTS" --duration "$DURATION" --data "$DATA" \
+        --json "$OUT/loadgen_submit_big.json"
+    printf '{"cases": %s, "vm_rss_kb": %s, "vm_hwm_kb": %s, "data_dir_bytes": %s}\n' \
+        "$(cat "$INDEX_DIR/bench-filled.txt" | tr -d '\n')" "$(rss_kb "$SERVER_PID" VmRSS)" \
+        "$(rss_kb "$SERVER_PID" VmHWM)" "$(du -sb "$INDEX_DIR" | cut -f1)" > "$OUT/server_rss_big.json"
+    stop_server
+fi
+
+if [[ -z "${SKIP_BASELINE:-}" ]]; then
+    log "Python baseline (jieba + tf-idf + LinearSVC) on the same texts"
+    python3 eval/baselines/sklearn_baseline.py --bench-data "$DATA" --json "$OUT/baseline.json" >/dev/null
+fi
+
+if [[ -z "${SKIP_CRITERION:-}" ]]; then
+    log "criterion stage benches"
+    cargo bench -p paidan-bench --features core 2>&1 | tee "$OUT/criterion.txt" >/dev/null
+fi
+
+log "writing eval/BENCHMARKS.md"
+python3 eval/bench_report.py --dir "$OUT" --out eval/BENCHMARKS.md
+log "done"

@@ -1,0 +1,202 @@
+//! `dedup-lookup`: latency of the duplicate lookup of `SubmitComplaint` at 10k / 100k / 1M
+//! indexed cases in a real sled store.
+//!
+//! One store is filled with the synthetic case stream of `paidan_bench` up to each size in turn
+//! (insert_case, as the intake core writes cases: record, indexes, band entries, outbox event, one
+//! transaction each; flushed once per size). At each size every real text of
+//! `eval/sets/load_texts.jsonl` is looked up once untimed (warm-up) and once timed: the lookup is
+//! `Deduplicator::best_open_match` of paidan-core — band candidates from the store, their
+//! fingerprints decoded and scored, resolved to the open master — exactly what a submit runs.
+//! The fingerprint of the query is computed outside the timed section (and reported separately).
+//!
+//! ```sh
+//! cargo run --release -p paidan-bench --bin dedup-lookup -- --sizes 10000,100000,1000000 --json out.json
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Parser;
+use hdrhistogram::Histogram;
+use paidan_bench::{NOW_MS, Synth, fill, load_texts};
+use paidan_core::{DedupSettings, Deduplicator};
+use paidan_dedup::Fingerprint;
+use paidan_store::{SledStore, Store};
+use serde::Serialize;
+
+#[derive(Parser, Debug)]
+#[command(about = "Dedup lookup latency at growing index sizes (real sled store)")]
+struct Args {
+    /// Index sizes to measure, ascending, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+    sizes: Vec<u64>,
+    /// Keep the store in this directory (reused by later runs: cases already there are not rebuilt).
+    /// Default: a temporary directory.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Threads inserting cases while the index is built.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Lookups per size (cycling over the real texts).
+    #[arg(long, default_value_t = 2000)]
+    queries: usize,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Serialize, Debug)]
+struct SizeResult {
+    indexed_cases: u64,
+    /// Seconds spent inserting the cases added for this size.
+    build_seconds: f64,
+    /// Insert rate while building this size (cases/s, no flush per case).
+    build_cases_per_sec: f64,
+    /// Size of the sled directory after the flush, bytes.
+    disk_bytes: u64,
+    lookups: u64,
+    p50_us: f64,
+    p95_us: f64,
+    p99_us: f64,
+    max_us: f64,
+    mean_us: f64,
+    /// Mean band candidates returned by the store per lookup (before the limit of 32).
+    mean_candidates: f64,
+    /// Lookups that found a duplicate (an open master scoring over the threshold).
+    matched: u64,
+}
+
+#[derive(Serialize, Debug)]
+struct Report {
+    fingerprint_mean_us: f64,
+    results: Vec<SizeResult>,
+}
+
+fn dir_size(p: &std::path::Path) -> u64 {
+    let mut total = 0;
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => total += dir_size(&e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut sizes = args.sizes.clone();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let texts = load_texts()?;
+    let synth = Synth::new(texts.clone());
+    eprintln!(
+        "{} real texts, {} sentences in the pool",
+        texts.len(),
+        synth.pool_len()
+    );
+
+    let tmp;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempfile::tempdir()?;
+            tmp.path().to_path_buf()
+        }
+    };
+    let marker = dir.join("bench-filled.txt");
+    let store = Arc::new(SledStore::open(&dir).with_context(|| format!("opening {}", dir.display()))?);
+    let mut have: u64 = std::fs::read_to_string(&marker)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+
+    // Query fingerprints: computed once, outside the timed lookups.
+    let t0 = Instant::now();
+    let queries: Vec<(Fingerprint, String)> = texts
+        .iter()
+        .map(|t| (Fingerprint::new(&t.title, &t.text, ""), t.jurisdiction.clone()))
+        .collect();
+    let fingerprint_mean_us = t0.elapsed().as_secs_f64() * 1e6 / queries.len() as f64;
+
+    let dedup = Deduplicator::new(store.clone(), DedupSettings::default());
+    let mut results = Vec::new();
+    for &size in &sizes {
+        let started = Instant::now();
+        let before = have;
+        if have < size {
+            let from = have;
+            fill(store.as_ref(), &synth, from, size, args.threads, &|d| {
+                if d % 100_000 == 0 {
+                    eprintln!("  {} / {} cases", from + d, size);
+                }
+            })?;
+            store.flush()?;
+            have = size;
+            std::fs::write(&marker, format!("{have}\n"))?;
+        }
+        let build_seconds = started.elapsed().as_secs_f64();
+        let added = have - before;
+
+        let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+        let mut candidates = 0u64;
+        let mut matched = 0u64;
+        let mut total_us = 0f64;
+        for pass in 0..2 {
+            for i in 0..args.queries {
+                let (fp, jurisdiction) = &queries[i % queries.len()];
+                let t = Instant::now();
+                let m = dedup.best_open_match(store.as_ref(), fp, jurisdiction, "noise", NOW_MS)?;
+                let us = t.elapsed().as_secs_f64() * 1e6;
+                if pass == 1 {
+                    hist.record((us as u64).max(1))?;
+                    total_us += us;
+                    matched += u64::from(m.is_some());
+                    candidates += store.dedup_candidates(jurisdiction, fp.bands(), usize::MAX)?.len() as u64;
+                }
+            }
+        }
+        let n = args.queries as u64;
+        let r = SizeResult {
+            indexed_cases: have,
+            build_seconds,
+            build_cases_per_sec: if added > 0 { added as f64 / build_seconds } else { 0.0 },
+            disk_bytes: dir_size(&dir),
+            lookups: n,
+            p50_us: hist.value_at_quantile(0.50) as f64,
+            p95_us: hist.value_at_quantile(0.95) as f64,
+            p99_us: hist.value_at_quantile(0.99) as f64,
+            max_us: hist.max() as f64,
+            mean_us: total_us / n as f64,
+            mean_candidates: candidates as f64 / n as f64,
+            matched,
+        };
+        eprintln!(
+            "{:>8} cases: lookup p50 {:.0} µs, p95 {:.0} µs, p99 {:.0} µs, max {:.0} µs; {:.0} candidates/lookup; built at {:.0} cases/s; {:.0} MB on disk",
+            r.indexed_cases,
+            r.p50_us,
+            r.p95_us,
+            r.p99_us,
+            r.max_us,
+            r.mean_candidates,
+            r.build_cases_per_sec,
+            r.disk_bytes as f64 / 1e6
+        );
+        results.push(r);
+    }
+    let report = Report {
+        fingerprint_mean_us,
+        results,
+    };
+    let json = serde_json::to_string_pretty(&report)?;
+    println!("{json}");
+    if let Some(p) = &args.json {
+        std::fs::write(p, json + "\n")?;
+    }
+    Ok(())
+}
