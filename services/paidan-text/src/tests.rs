@@ -1,17 +1,126 @@
 use super::*;
 
 #[test]
-fn probe() {
+fn normalize_table() {
+    let cases = [
+        ("ＡＢＣ１２３", "ABC123"),
+        ("  多个   空格\t\n换行 ", "多个 空格 换行"),
+        ("電話號碼", "电话号码"),
+        ("噪音擾民，請盡快處理！", "噪音扰民,请尽快处理!"),
+        ("a\u{200b}b\u{0007}c\u{feff}", "abc"),
+        ("第１２３号\u{3000}楼", "第123号 楼"),
+        ("", ""),
+        ("   ", ""),
+        ("plain ascii  text", "plain ascii text"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(normalize(input), want, "input {input:?}");
+    }
+}
+
+#[test]
+fn mask_pii_table() {
+    let cases = [
+        ("电话13812341234", "电话138****1234"),
+        ("联系138-1234-1234谢谢", "联系138-****-1234谢谢"),
+        ("+8613812341234", "+86138****1234"),
+        ("身份证110101199003071234", "身份证110101********1234"),
+        ("11010119900307123X号", "110101********123X号"),
+        ("0591-87654321", "0591-****4321"),
+        ("(0591)87654321", "(0591)****4321"),
+        ("座机02112345678", "座机021****5678"),
+        // Not phones or ID numbers: left alone.
+        ("订单号2023123456789012", "订单号2023123456789012"),
+        ("138123412345", "138123412345"),
+        ("2019年8月6日10:51", "2019年8月6日10:51"),
+        ("3栋502室", "3栋502室"),
+        ("邮箱abc@example.com", "邮箱abc@example.com"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(mask_pii(input), want, "input {input:?}");
+    }
+}
+
+#[test]
+fn mask_for_features_table() {
+    let cases = [
+        ("电话13812341234联系", "电话〈电话〉联系"),
+        ("身份证110101199003071234", "身份证〈身份证〉"),
+        ("打0591-87654321没人接", "打〈电话〉没人接"),
+        ("邮箱abc.d@example.com.cn回复", "邮箱〈邮箱〉回复"),
+        ("见http://www.a.gov.cn/x?id=1 网页", "见〈网址〉 网页"),
+        ("编号2023123456", "编号〈数字〉"),
+        ("3栋502室", "3栋502室"),
+        ("2019年", "2019年"),
+        ("无号码", "无号码"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(mask_for_features(input), want, "input {input:?}");
+    }
+}
+
+/// Domain terms of the city dictionary stay whole.
+#[test]
+fn city_terms_stay_whole() {
     let seg = Segmenter::global();
-    for s in [
-        "幸福小区门口有人占道经营，渣土车夜间施工噪音扰民",
-        "黑臭水体 马路拉链 门前三包 油烟净化器没开",
-        "城管 违章搭建 占用消防通道 小广告 乱搭乱建",
-    ] {
-        println!("{:?}", seg.cut(s));
-        println!("{:?}", seg.tag(s));
+    let cases = [
+        ("门口有人占道经营", "占道经营"),
+        ("渣土车晚上抛洒", "渣土车"),
+        ("饭店油烟净化器不开", "油烟净化器"),
+        ("工地夜间施工", "夜间施工"),
+        ("楼顶违章搭建", "违章搭建"),
+        ("到处贴小广告", "小广告"),
+        ("落实门前三包责任", "门前三包"),
+        ("这条路马路拉链反复开挖", "马路拉链"),
+        ("河道变成黑臭水体", "黑臭水体"),
+        ("广场舞噪音扰民", "噪音扰民"),
+        ("车辆占用消防通道", "占用消防通道"),
+        ("小区乱搭乱建严重", "乱搭乱建"),
+        ("工地施工扰民", "施工扰民"),
+    ];
+    for (text, term) in cases {
+        let words = seg.cut(text);
+        assert!(words.contains(&term), "{text:?} → {words:?} lacks {term:?}");
+        assert_eq!(words.concat(), text, "segmentation must cover the text");
     }
-    for s in ["電話：13812341234，身份證110101199003071234", "ＡＢＣ１２３　　全角\t\n空格\u{200b}", "0591-87654321 (0591)87654321 02112345678 订单号2023123456789 a@b.com 15012345678X"] {
-        println!("{}\n{}\n{}", normalize(s), mask_pii(&normalize(s)), mask_for_features(&normalize(s)));
+}
+
+#[test]
+fn segmentation_table() {
+    let seg = Segmenter::global();
+    let cases: &[(&str, &[&str])] = &[
+        ("渣土车夜间施工", &["渣土车", "夜间施工"]),
+        ("黑臭水体 马路拉链", &["黑臭水体", "马路拉链"]),
+        ("  ", &[]),
+        ("城乡 建设 安全隐患", &["城乡", "建设", "安全隐患"]),
+    ];
+    for (text, want) in cases {
+        assert_eq!(seg.cut(text), *want, "{text:?}");
     }
+}
+
+#[test]
+fn tags_table() {
+    let seg = Segmenter::global();
+    let cases = [
+        ("背街小巷有人占道经营", "背街小巷", "ns"),
+        ("小区门口占道经营", "占道经营", "vn"),
+        ("渣土车太多", "渣土车", "n"),
+        ("小广告", "小广告", "n"),
+    ];
+    for (text, word, tag) in cases {
+        let tags = seg.tag(text);
+        assert!(tags.contains(&(word, tag)), "{text:?} → {tags:?} lacks ({word}, {tag})");
+    }
+    // Tags outlive a short-lived segmenter.
+    let owned = {
+        let local = Segmenter::with_user_dict("幸福小区 100 ns\n").unwrap();
+        local.tag("幸福小区")
+    };
+    assert_eq!(owned, vec![("幸福小区", "ns")]);
+}
+
+#[test]
+fn bad_user_dict_is_an_error() {
+    assert!(Segmenter::with_user_dict("词 notanumber n\n").is_err());
 }
