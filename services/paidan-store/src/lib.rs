@@ -8,8 +8,11 @@
 //! Writes are not durable until [`Store::flush`] returns; callers acknowledge only after a flush
 //! (the core batches concurrent writers into one flush: group commit).
 
+mod keys;
+mod sled_store;
 mod types;
 
+pub use sled_store::{SCHEMA_VERSION, SledStore};
 pub use types::*;
 
 /// Errors of the store. `Conflict` and `NotFound` are the caller's fault; `InvalidTransition`
@@ -50,22 +53,67 @@ pub trait Store: Send + Sync + 'static {
     fn get_case(&self, id: &str) -> Result<Option<CaseRecord>>;
     /// Case ids sharing at least one band with `bands` in `jurisdiction`, with the number of shared
     /// bands, most shared first, at most `limit`.
-    fn dedup_candidates(&self, jurisdiction: &str, bands: &[u64], limit: usize) -> Result<Vec<(String, u32)>>;
+    fn dedup_candidates(
+        &self,
+        jurisdiction: &str,
+        bands: &[u64],
+        limit: usize,
+    ) -> Result<Vec<(String, u32)>>;
     fn dedup_entry(&self, case_id: &str) -> Result<Option<DedupEntry>>;
     /// Newest received first.
-    fn list_cases(&self, filter: &CaseFilter, page_size: usize, page_token: Option<&str>) -> Result<Page>;
+    fn list_cases(
+        &self,
+        filter: &CaseFilter,
+        page_size: usize,
+        page_token: Option<&str>,
+    ) -> Result<Page>;
     /// Checks `CaseStatus::can_move_to`, appends history, enqueues an `Updated` event. Closing a case
     /// removes it from the dedup index.
-    fn update_status(&self, id: &str, to: CaseStatus, note: &str, actor: &str, at: Millis) -> Result<CaseRecord>;
+    fn update_status(
+        &self,
+        id: &str,
+        to: CaseStatus,
+        note: &str,
+        actor: &str,
+        at: Millis,
+    ) -> Result<CaseRecord>;
     /// Sets the effective category/department (None keeps), records the correction on the case and in
     /// the corrections tree, enqueues a `Corrected` event.
-    fn correct_case(&self, id: &str, category: Option<&str>, department: Option<&str>, note: &str, actor: &str, at: Millis) -> Result<CaseRecord>;
+    fn correct_case(
+        &self,
+        id: &str,
+        category: Option<&str>,
+        department: Option<&str>,
+        note: &str,
+        actor: &str,
+        at: Millis,
+    ) -> Result<CaseRecord>;
     /// Detach a linked report into a matter of its own (history on both; events for both).
-    fn split_report(&self, report_id: &str, note: &str, actor: &str, at: Millis) -> Result<CaseRecord>;
+    fn split_report(
+        &self,
+        report_id: &str,
+        note: &str,
+        actor: &str,
+        at: Millis,
+    ) -> Result<CaseRecord>;
     /// Link `duplicate_id` (and its own reports) to `master_id` by hand; returns the master.
-    fn merge_cases(&self, master_id: &str, duplicate_id: &str, note: &str, actor: &str, at: Millis) -> Result<CaseRecord>;
+    fn merge_cases(
+        &self,
+        master_id: &str,
+        duplicate_id: &str,
+        note: &str,
+        actor: &str,
+        at: Millis,
+    ) -> Result<CaseRecord>;
     /// Master cases with a report in [since, until), ranked by report count, then latest report.
-    fn hot_issues(&self, jurisdiction: Option<&str>, category: Option<&str>, since: Millis, until: Millis, limit: usize) -> Result<Vec<HotIssue>>;
+    fn hot_issues(
+        &self,
+        jurisdiction: Option<&str>,
+        category: Option<&str>,
+        since: Millis,
+        until: Millis,
+        limit: usize,
+    ) -> Result<Vec<HotIssue>>;
     /// Every correction, oldest first.
     fn corrections(&self) -> Result<Vec<CorrectionRecord>>;
 
@@ -74,9 +122,21 @@ pub trait Store: Send + Sync + 'static {
     fn outbox_due(&self, now: Millis, limit: usize) -> Result<Vec<OutboxEntry>>;
     /// Record that `sink` accepted the entry; when every one of `all_sinks` has, the entry is removed
     /// and the case's forwarding record updated. Returns true when the entry left the outbox.
-    fn outbox_delivered(&self, seq: u64, sink: &str, all_sinks: &[String], at: Millis) -> Result<bool>;
+    fn outbox_delivered(
+        &self,
+        seq: u64,
+        sink: &str,
+        all_sinks: &[String],
+        at: Millis,
+    ) -> Result<bool>;
     /// Record a failed attempt; `dead = true` moves it to the dead-letter tree.
-    fn outbox_failed(&self, seq: u64, error: &str, next_attempt_at: Millis, dead: bool) -> Result<()>;
+    fn outbox_failed(
+        &self,
+        seq: u64,
+        error: &str,
+        next_attempt_at: Millis,
+        dead: bool,
+    ) -> Result<()>;
     fn outbox_list(&self, dead: bool, limit: usize) -> Result<Vec<OutboxEntry>>;
     fn outbox_len(&self, dead: bool) -> Result<u64>;
     /// Move dead letters back to the outbox (all when `keys` is empty); returns how many.

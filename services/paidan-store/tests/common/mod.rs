@@ -1,0 +1,122 @@
+#![allow(dead_code)]
+
+use paidan_store::*;
+
+pub const T0: Millis = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+pub const MIN: Millis = 60_000;
+
+pub fn label(code: &str) -> LabelRecord {
+    LabelRecord {
+        code: code.to_string(),
+        name: format!("name of {code}"),
+        confidence: 0.9,
+    }
+}
+
+pub struct Spec<'a> {
+    pub request_id: &'a str,
+    pub digest: &'a str,
+    pub channel: Channel,
+    pub received_at: Millis,
+    pub jurisdiction: &'a str,
+    pub category: &'a str,
+    pub department: &'a str,
+    pub text: &'a str,
+}
+
+impl Default for Spec<'_> {
+    fn default() -> Self {
+        Spec {
+            request_id: "",
+            digest: "d0",
+            channel: Channel::Hotline12345,
+            received_at: T0,
+            jurisdiction: "330106",
+            category: "CAT.NOISE",
+            department: "DEPT.ENV",
+            text: "楼下工地夜间施工噪音扰民",
+        }
+    }
+}
+
+pub fn record(s: &Spec<'_>) -> CaseRecord {
+    CaseRecord {
+        id: String::new(),
+        request_id: s.request_id.to_string(),
+        request_digest: s.digest.to_string(),
+        channel: s.channel,
+        received_at: s.received_at,
+        created_at: s.received_at + 1,
+        jurisdiction: s.jurisdiction.to_string(),
+        caller_phone: "13812345678".to_string(),
+        title: "噪音".to_string(),
+        text: s.text.to_string(),
+        address: "西湖区文三路1号".to_string(),
+        location: Some((120.1, 30.2)),
+        triage: TriageRecord {
+            category: label(s.category),
+            department: label(s.department),
+            category_alternatives: vec![label("CAT.OTHER")],
+            department_alternatives: vec![],
+            needs_review: false,
+            review_reasons: vec![],
+            model_version: "m1".to_string(),
+        },
+        category: s.category.to_string(),
+        department: s.department.to_string(),
+        status: CaseStatus::Accepted,
+        history: vec![],
+        corrections: vec![],
+        duplicate_of: None,
+        duplicate_score: 0.0,
+        reports: vec![],
+        forwarding: ForwardingRecord::new(),
+    }
+}
+
+pub fn new_case(s: &Spec<'_>) -> NewCase {
+    NewCase {
+        record: record(s),
+        dedup: None,
+        link_to: None,
+    }
+}
+
+pub fn insert(store: &SledStore, s: &Spec<'_>) -> CaseRecord {
+    let ins = store.insert_case(new_case(s)).expect("insert");
+    assert!(ins.created);
+    ins.case
+}
+
+pub fn linked(store: &SledStore, s: &Spec<'_>, master: &str, score: f32) -> CaseRecord {
+    let mut n = new_case(s);
+    n.link_to = Some(Link {
+        master_id: master.to_string(),
+        score,
+    });
+    let ins = store.insert_case(n).expect("insert linked");
+    assert!(ins.created);
+    ins.case
+}
+
+pub fn sinks(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// Deliver everything due (to all `sinks`), repeatedly, and return the idempotency keys in
+/// delivery order.
+pub fn drain(store: &SledStore, now: Millis, sinks: &[String]) -> Vec<String> {
+    let mut keys = Vec::new();
+    loop {
+        let due = store.outbox_due(now, 100).unwrap();
+        if due.is_empty() {
+            return keys;
+        }
+        for e in due {
+            keys.push(e.idempotency_key.clone());
+            for s in sinks {
+                store.outbox_delivered(e.seq, s, sinks, now).unwrap();
+            }
+        }
+    }
+}

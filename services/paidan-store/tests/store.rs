@@ -1,0 +1,1006 @@
+mod common;
+
+use common::*;
+use paidan_store::*;
+
+fn open() -> (tempfile::TempDir, SledStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn lifecycle_transitions_follow_the_table() {
+    use CaseStatus::*;
+    // (path of moves from Accepted, index of the first move that must be refused or None)
+    let table: &[(&[CaseStatus], Option<usize>)] = &[
+        (
+            &[Dispatched, InProgress, Resolved, FollowedUp, Closed],
+            None,
+        ),
+        (
+            &[
+                Dispatched, Rejected, Dispatched, Resolved, InProgress, Resolved,
+            ],
+            None,
+        ),
+        (&[Closed], None),
+        (&[Accepted], Some(0)),
+        (&[InProgress], Some(0)),
+        (&[Resolved], Some(0)),
+        (&[Dispatched, FollowedUp], Some(1)),
+        (&[Closed, Accepted], Some(1)),
+        (&[Closed, Dispatched], Some(1)),
+        (
+            &[
+                Dispatched, InProgress, Resolved, FollowedUp, InProgress, Closed, InProgress,
+            ],
+            Some(6),
+        ),
+    ];
+    let (_dir, store) = open();
+    for (path, refused_at) in table {
+        let case = insert(&store, &Spec::default());
+        let mut expect_status = Accepted;
+        for (i, to) in path.iter().enumerate() {
+            let r = store.update_status(&case.id, *to, "note", "op1", T0 + i as i64);
+            if Some(i) == *refused_at {
+                match r {
+                    Err(StoreError::InvalidTransition { from, to: t, .. }) => {
+                        assert_eq!((from, t), (expect_status, *to), "{path:?}")
+                    }
+                    other => panic!("{path:?} step {i}: expected InvalidTransition, got {other:?}"),
+                }
+                break;
+            }
+            let c = r.unwrap_or_else(|e| panic!("{path:?} step {i}: {e}"));
+            assert_eq!(c.status, *to);
+            expect_status = *to;
+        }
+        let stored = store.get_case(&case.id).unwrap().unwrap();
+        assert_eq!(stored.status, expect_status, "{path:?}");
+        let moves = refused_at.unwrap_or(path.len());
+        assert_eq!(stored.history.len(), moves, "{path:?}");
+        for (h, to) in stored.history.iter().zip(path.iter()) {
+            assert_eq!(h.to, *to);
+            assert_eq!(h.actor, "op1");
+        }
+        // one Created event plus one Updated per accepted move
+        assert_eq!(
+            stored.forwarding.next_sequence,
+            2 + moves as u64,
+            "{path:?}"
+        );
+    }
+    assert!(matches!(
+        store.update_status("PD999999999999", Dispatched, "", "", T0),
+        Err(StoreError::NotFound(_))
+    ));
+    store.check_consistency().unwrap();
+}
+
+#[test]
+fn list_filters_narrow_and_page_newest_first() {
+    let (_dir, store) = open();
+    use Channel::*;
+    let specs = [
+        // (minute, channel, jurisdiction, category, department)
+        (0, Hotline12345, "330106", "CAT.NOISE", "DEPT.ENV"),
+        (1, Hotline12319, "330106", "CAT.HOUSING", "DEPT.HOUSING"),
+        (2, Hotline12345, "330102", "CAT.NOISE", "DEPT.ENV"),
+        (3, Web, "330106", "CAT.ROADS", "DEPT.TRANSPORT"),
+        (4, Hotline12345, "330106", "CAT.NOISE", "DEPT.CITY"),
+        (5, Hotline12319, "330102", "CAT.HOUSING", "DEPT.HOUSING"),
+        (6, Hotline12345, "330106", "CAT.NOISE", "DEPT.ENV"),
+    ];
+    let mut ids = Vec::new();
+    for (m, ch, j, cat, dept) in specs {
+        let c = insert(
+            &store,
+            &Spec {
+                received_at: T0 + m * MIN,
+                channel: ch,
+                jurisdiction: j,
+                category: cat,
+                department: dept,
+                ..Spec::default()
+            },
+        );
+        ids.push(c.id);
+    }
+    store
+        .update_status(&ids[6], CaseStatus::Dispatched, "", "op", T0)
+        .unwrap();
+    store
+        .update_status(&ids[2], CaseStatus::Closed, "", "op", T0)
+        .unwrap();
+    // filter → expected case indexes (newest first)
+    let f = CaseFilter::default;
+    let table: Vec<(&str, CaseFilter, Vec<usize>)> = vec![
+        ("all", f(), vec![6, 5, 4, 3, 2, 1, 0]),
+        (
+            "category",
+            CaseFilter {
+                category: Some("CAT.NOISE".into()),
+                ..f()
+            },
+            vec![6, 4, 2, 0],
+        ),
+        (
+            "department",
+            CaseFilter {
+                department: Some("DEPT.HOUSING".into()),
+                ..f()
+            },
+            vec![5, 1],
+        ),
+        (
+            "channel",
+            CaseFilter {
+                channel: Some(Hotline12319),
+                ..f()
+            },
+            vec![5, 1],
+        ),
+        (
+            "jurisdiction",
+            CaseFilter {
+                jurisdiction: Some("330102".into()),
+                ..f()
+            },
+            vec![5, 2],
+        ),
+        (
+            "status accepted",
+            CaseFilter {
+                status: Some(CaseStatus::Accepted),
+                ..f()
+            },
+            vec![5, 4, 3, 1, 0],
+        ),
+        (
+            "status closed",
+            CaseFilter {
+                status: Some(CaseStatus::Closed),
+                ..f()
+            },
+            vec![2],
+        ),
+        (
+            "category+department",
+            CaseFilter {
+                category: Some("CAT.NOISE".into()),
+                department: Some("DEPT.ENV".into()),
+                ..f()
+            },
+            vec![6, 2, 0],
+        ),
+        (
+            "category+jurisdiction+status",
+            CaseFilter {
+                category: Some("CAT.NOISE".into()),
+                jurisdiction: Some("330106".into()),
+                status: Some(CaseStatus::Accepted),
+                ..f()
+            },
+            vec![4, 0],
+        ),
+        (
+            "time window",
+            CaseFilter {
+                received_after: Some(T0 + 2 * MIN),
+                received_before: Some(T0 + 5 * MIN),
+                ..f()
+            },
+            vec![4, 3, 2],
+        ),
+        (
+            "time + channel",
+            CaseFilter {
+                received_after: Some(T0 + MIN),
+                channel: Some(Hotline12345),
+                ..f()
+            },
+            vec![6, 4, 2],
+        ),
+        (
+            "after only",
+            CaseFilter {
+                received_after: Some(T0 + 6 * MIN),
+                ..f()
+            },
+            vec![6],
+        ),
+        (
+            "before only",
+            CaseFilter {
+                received_before: Some(T0 + MIN),
+                ..f()
+            },
+            vec![0],
+        ),
+        (
+            "empty window",
+            CaseFilter {
+                received_after: Some(T0 + 5 * MIN),
+                received_before: Some(T0 + 5 * MIN),
+                ..f()
+            },
+            vec![],
+        ),
+        (
+            "unknown category",
+            CaseFilter {
+                category: Some("CAT.NONE".into()),
+                ..f()
+            },
+            vec![],
+        ),
+    ];
+    for (name, filter, want) in table {
+        let want_ids: Vec<&str> = want.iter().map(|&i| ids[i].as_str()).collect();
+        // whole list in one page
+        let page = store.list_cases(&filter, 100, None).unwrap();
+        let got: Vec<&str> = page.cases.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(got, want_ids, "{name}");
+        assert!(page.next_token.is_none(), "{name}");
+        // pages of 2 give the same sequence
+        let mut paged = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = store.list_cases(&filter, 2, token.as_deref()).unwrap();
+            assert!(page.cases.len() <= 2);
+            paged.extend(page.cases.into_iter().map(|c| c.id));
+            match page.next_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        assert_eq!(paged, want_ids, "{name} (paged)");
+    }
+    for bad in ["garbage", "zzzzzzzzzzzzzzzzPD1", "80000000000000"] {
+        assert!(
+            matches!(
+                store.list_cases(&CaseFilter::default(), 10, Some(bad)),
+                Err(StoreError::InvalidPageToken)
+            ),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn request_ids_are_idempotent() {
+    let (_dir, store) = open();
+    let first = store
+        .insert_case(new_case(&Spec {
+            request_id: "r-1",
+            digest: "aaa",
+            ..Spec::default()
+        }))
+        .unwrap();
+    assert!(first.created);
+    // (request_id, digest, expectation)
+    enum Want {
+        SameCase,
+        Conflict,
+        NewCase,
+    }
+    let table = [
+        ("r-1", "aaa", Want::SameCase),
+        ("r-1", "bbb", Want::Conflict),
+        ("r-1", "aaa", Want::SameCase),
+        ("r-2", "aaa", Want::NewCase),
+        ("", "aaa", Want::NewCase),
+        ("", "aaa", Want::NewCase),
+    ];
+    for (rid, digest, want) in table {
+        let r = store.insert_case(new_case(&Spec {
+            request_id: rid,
+            digest,
+            ..Spec::default()
+        }));
+        match want {
+            Want::SameCase => {
+                let ins = r.unwrap();
+                assert!(!ins.created, "{rid}/{digest}");
+                assert_eq!(ins.case, first.case);
+            }
+            Want::Conflict => match r {
+                Err(StoreError::Conflict {
+                    request_id,
+                    case_id,
+                }) => {
+                    assert_eq!(
+                        (request_id.as_str(), case_id.as_str()),
+                        (rid, first.case.id.as_str())
+                    )
+                }
+                other => panic!("{rid}/{digest}: expected Conflict, got {other:?}"),
+            },
+            Want::NewCase => {
+                let ins = r.unwrap();
+                assert!(ins.created);
+                assert_ne!(ins.case.id, first.case.id);
+            }
+        }
+    }
+    // retries did not enqueue anything: 4 cases created, 4 Created events
+    assert_eq!(store.outbox_len(false).unwrap(), 4);
+    store.check_consistency().unwrap();
+}
+
+#[test]
+fn case_ids_are_short_sortable_and_unique() {
+    let (_dir, store) = open();
+    let ids: Vec<String> = (0..20)
+        .map(|_| insert(&store, &Spec::default()).id)
+        .collect();
+    for w in ids.windows(2) {
+        assert!(w[0] < w[1]);
+    }
+    for id in &ids {
+        assert_eq!(id.len(), 14);
+        assert!(id.starts_with("PD") && id[2..].bytes().all(|b| b.is_ascii_digit()));
+    }
+}
+
+#[test]
+fn link_split_merge_keep_both_sides_consistent() {
+    let (_dir, store) = open();
+    let a = insert(
+        &store,
+        &Spec {
+            received_at: T0,
+            ..Spec::default()
+        },
+    );
+    let b = insert(
+        &store,
+        &Spec {
+            received_at: T0 + MIN,
+            ..Spec::default()
+        },
+    );
+    let r1 = linked(
+        &store,
+        &Spec {
+            received_at: T0 + 2 * MIN,
+            text: "工地晚上还在施工",
+            ..Spec::default()
+        },
+        &a.id,
+        0.8,
+    );
+    // linking to a linked report links to its master
+    let r2 = linked(
+        &store,
+        &Spec {
+            received_at: T0 + 3 * MIN,
+            ..Spec::default()
+        },
+        &r1.id,
+        0.7,
+    );
+    let r3 = linked(
+        &store,
+        &Spec {
+            received_at: T0 + 4 * MIN,
+            ..Spec::default()
+        },
+        &b.id,
+        0.9,
+    );
+    let get = |id: &str| store.get_case(id).unwrap().unwrap();
+    let reports = |id: &str| {
+        get(id)
+            .reports
+            .iter()
+            .map(|r| r.case_id.clone())
+            .collect::<Vec<_>>()
+    };
+
+    assert_eq!(reports(&a.id), vec![r1.id.clone(), r2.id.clone()]);
+    assert_eq!(get(&a.id).report_count(), 3);
+    assert_eq!(get(&a.id).reports[0].text_excerpt, "工地晚上还在施工");
+    assert_eq!(get(&r2.id).duplicate_of.as_deref(), Some(a.id.as_str()));
+    assert_eq!(get(&r2.id).forwarding.state, ForwardingState::NotForwarded);
+    assert_eq!(get(&a.id).last_report_at(), T0 + 3 * MIN);
+    assert!(matches!(
+        store.insert_case(NewCase {
+            link_to: Some(Link {
+                master_id: "PD000000999999".into(),
+                score: 1.0
+            }),
+            ..new_case(&Spec::default())
+        }),
+        Err(StoreError::NotFound(_))
+    ));
+
+    // split r1 off a
+    let split = store
+        .split_report(&r1.id, "different matter", "op", T0 + 10 * MIN)
+        .unwrap();
+    assert_eq!(split.duplicate_of, None);
+    assert_eq!(split.forwarding.state, ForwardingState::Pending);
+    assert_eq!(reports(&a.id), vec![r2.id.clone()]);
+    assert!(get(&a.id).history.last().unwrap().note.contains(&r1.id));
+    assert!(matches!(
+        store.split_report(&a.id, "", "op", T0),
+        Err(StoreError::Invalid(_))
+    ));
+
+    // merge b (with r3) into a
+    let m = store
+        .merge_cases(&a.id, &b.id, "same site", "op", T0 + 11 * MIN)
+        .unwrap();
+    let mut want = vec![r2.id.clone(), b.id.clone(), r3.id.clone()];
+    want.sort_by_key(|id| get(id).received_at);
+    assert_eq!(
+        m.reports
+            .iter()
+            .map(|r| r.case_id.clone())
+            .collect::<Vec<_>>(),
+        want
+    );
+    assert_eq!(get(&b.id).duplicate_of.as_deref(), Some(a.id.as_str()));
+    assert_eq!(get(&b.id).reports, vec![]);
+    assert_eq!(get(&r3.id).duplicate_of.as_deref(), Some(a.id.as_str()));
+    assert!(matches!(
+        store.merge_cases(&a.id, &a.id, "", "op", T0),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.merge_cases(&r2.id, &r1.id, "", "op", T0),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.merge_cases(&r1.id, &b.id, "", "op", T0),
+        Err(StoreError::Invalid(_))
+    ));
+
+    // events per case, in order: a Created, DuplicateLinked×2, Updated(split), Updated(merge);
+    // b Created, DuplicateLinked, Updated(merge); r1 Created (after split)
+    let mut by_case: std::collections::BTreeMap<String, Vec<(u64, EventKind)>> = Default::default();
+    for e in store.outbox_list(false, 1000).unwrap() {
+        by_case
+            .entry(e.case_id.clone())
+            .or_default()
+            .push((e.sequence, e.kind));
+    }
+    use EventKind::*;
+    assert_eq!(
+        by_case[&a.id],
+        vec![
+            (1, Created),
+            (2, DuplicateLinked),
+            (3, DuplicateLinked),
+            (4, Updated),
+            (5, Updated)
+        ]
+    );
+    assert_eq!(
+        by_case[&b.id],
+        vec![(1, Created), (2, DuplicateLinked), (3, Updated)]
+    );
+    assert_eq!(by_case[&r1.id], vec![(1, Created)]);
+    assert_eq!(by_case.len(), 3);
+    store.check_consistency().unwrap();
+}
+
+#[test]
+fn dedup_bands_find_candidates_and_closing_removes_them() {
+    let (_dir, store) = open();
+    let mk = |bands: Vec<u64>, j: &str| {
+        let mut n = new_case(&Spec {
+            jurisdiction: j,
+            ..Spec::default()
+        });
+        n.dedup = Some(DedupEntry {
+            jurisdiction: j.to_string(),
+            bands,
+            fingerprint: vec![1, 2, 3],
+            received_at: T0,
+            category: "CAT.NOISE".into(),
+        });
+        store.insert_case(n).unwrap().case.id
+    };
+    let a = mk(vec![10, 20, 30, 40], "330106");
+    let b = mk(vec![10, 20, 99, 98], "330106");
+    let c = mk(vec![11, 20, 31, 41], "330106");
+    let other = mk(vec![10, 20, 30, 40], "330102");
+    // (jurisdiction, query bands, expected (id, shared) most shared first)
+    let table: Vec<(&str, Vec<u64>, Vec<(String, u32)>)> = vec![
+        (
+            "330106",
+            vec![10, 20, 30, 40],
+            vec![(a.clone(), 4), (b.clone(), 2), (c.clone(), 1)],
+        ),
+        ("330106", vec![0, 0, 99, 0], vec![(b.clone(), 1)]),
+        // band position matters: 20 in position 0 is not the same bucket
+        ("330106", vec![20, 10, 0, 0], vec![]),
+        ("330102", vec![10, 20, 30, 40], vec![(other.clone(), 4)]),
+        ("110000", vec![10, 20, 30, 40], vec![]),
+    ];
+    for (j, bands, want) in &table {
+        let mut got = store.dedup_candidates(j, bands, 10).unwrap();
+        // ties have no defined order: compare as sets within equal counts
+        got.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+        let mut want = want.clone();
+        want.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+        assert_eq!(got, want, "{j} {bands:?}");
+    }
+    assert_eq!(
+        store
+            .dedup_candidates("330106", &[10, 20, 30, 40], 1)
+            .unwrap(),
+        vec![(a.clone(), 4)]
+    );
+    assert_eq!(
+        store.dedup_entry(&a).unwrap().unwrap().bands,
+        vec![10, 20, 30, 40]
+    );
+    store
+        .update_status(&a, CaseStatus::Closed, "done", "op", T0)
+        .unwrap();
+    assert_eq!(store.dedup_entry(&a).unwrap(), None);
+    assert_eq!(
+        store
+            .dedup_candidates("330106", &[10, 20, 30, 40], 10)
+            .unwrap()
+            .into_iter()
+            .map(|x| x.0)
+            .collect::<Vec<_>>(),
+        vec![b.clone(), c.clone()]
+    );
+    // a correction updates the indexed category
+    store
+        .correct_case(&b, Some("CAT.ROADS"), None, "", "op", T0)
+        .unwrap();
+    assert_eq!(
+        store.dedup_entry(&b).unwrap().unwrap().category,
+        "CAT.ROADS"
+    );
+    store.check_consistency().unwrap();
+}
+
+#[test]
+fn corrections_are_kept_on_the_case_and_for_retraining() {
+    let (_dir, store) = open();
+    let c = insert(&store, &Spec::default());
+    // (category, department) → effective labels after it
+    let table: &[(Option<&str>, Option<&str>, &str, &str)] = &[
+        (Some("CAT.ROADS"), None, "CAT.ROADS", "DEPT.ENV"),
+        (None, Some("DEPT.TRANSPORT"), "CAT.ROADS", "DEPT.TRANSPORT"),
+        (
+            Some("CAT.NOISE"),
+            Some("DEPT.CITY"),
+            "CAT.NOISE",
+            "DEPT.CITY",
+        ),
+    ];
+    for (i, (cat, dept, want_cat, want_dept)) in table.iter().enumerate() {
+        let got = store
+            .correct_case(&c.id, *cat, *dept, "fix", "op", T0 + i as i64)
+            .unwrap();
+        assert_eq!(
+            (got.category.as_str(), got.department.as_str()),
+            (*want_cat, *want_dept)
+        );
+        assert_eq!(
+            got.triage.category.code, "CAT.NOISE",
+            "the model's answer is kept"
+        );
+    }
+    assert!(matches!(
+        store.correct_case(&c.id, None, None, "", "op", T0),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.correct_case("PD000000000999", Some("X"), None, "", "op", T0),
+        Err(StoreError::NotFound(_))
+    ));
+    let all = store.corrections().unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0].category_before, "CAT.NOISE");
+    assert_eq!(all[0].category_after, "CAT.ROADS");
+    assert_eq!(all[1].department_before, "DEPT.ENV");
+    assert_eq!(all[2].predicted_department, "DEPT.ENV");
+    assert_eq!(all[2].model_version, "m1");
+    assert_eq!(store.get_case(&c.id).unwrap().unwrap().corrections, all);
+    // the list index follows the effective labels
+    let by_cat = |cat: &str| {
+        store
+            .list_cases(
+                &CaseFilter {
+                    category: Some(cat.into()),
+                    ..Default::default()
+                },
+                10,
+                None,
+            )
+            .unwrap()
+            .cases
+            .len()
+    };
+    assert_eq!((by_cat("CAT.NOISE"), by_cat("CAT.ROADS")), (1, 0));
+    store.check_consistency().unwrap();
+}
+
+#[test]
+fn hot_issues_rank_by_reports_in_window() {
+    let (_dir, store) = open();
+    let at = |m: i64| Spec {
+        received_at: T0 + m * MIN,
+        ..Spec::default()
+    };
+    let a = insert(&store, &at(0));
+    let b = insert(
+        &store,
+        &Spec {
+            category: "CAT.ROADS",
+            ..at(1)
+        },
+    );
+    let c = insert(
+        &store,
+        &Spec {
+            jurisdiction: "330102",
+            ..at(2)
+        },
+    );
+    for m in [10, 11] {
+        linked(&store, &at(m), &a.id, 0.9);
+    }
+    for m in [12, 13, 14] {
+        linked(&store, &at(m), &b.id, 0.9);
+    }
+    linked(&store, &at(15), &c.id, 0.9);
+    // (jurisdiction, category, since, until) → [(master, count, first, last)]
+    let table: Vec<(
+        Option<&str>,
+        Option<&str>,
+        i64,
+        i64,
+        Vec<(&str, u32, i64, i64)>,
+    )> = vec![
+        (
+            None,
+            None,
+            0,
+            100,
+            vec![(&b.id, 4, 1, 14), (&a.id, 3, 0, 11), (&c.id, 2, 2, 15)],
+        ),
+        (
+            None,
+            None,
+            10,
+            100,
+            vec![(&b.id, 3, 12, 14), (&a.id, 2, 10, 11), (&c.id, 1, 15, 15)],
+        ),
+        // equal counts: the latest report first
+        (
+            None,
+            None,
+            11,
+            14,
+            vec![(&b.id, 2, 12, 13), (&a.id, 1, 11, 11)],
+        ),
+        (Some("330102"), None, 0, 100, vec![(&c.id, 2, 2, 15)]),
+        (
+            None,
+            Some("CAT.NOISE"),
+            0,
+            100,
+            vec![(&a.id, 3, 0, 11), (&c.id, 2, 2, 15)],
+        ),
+        (None, None, 50, 100, vec![]),
+    ];
+    for (j, cat, since, until, want) in table {
+        let got = store
+            .hot_issues(j, cat, T0 + since * MIN, T0 + until * MIN, 10)
+            .unwrap();
+        let got: Vec<(&str, u32, i64, i64)> = got
+            .iter()
+            .map(|h| {
+                (
+                    h.master.id.as_str(),
+                    h.report_count,
+                    (h.first_report_at - T0) / MIN,
+                    (h.last_report_at - T0) / MIN,
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "{j:?} {cat:?} [{since}, {until})");
+    }
+    assert_eq!(
+        store
+            .hot_issues(None, None, T0, T0 + 100 * MIN, 1)
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn outbox_keeps_per_case_order_and_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = sinks(&["grpc", "hook"]);
+    let (a, b);
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        a = insert(&store, &Spec::default());
+        b = insert(&store, &Spec::default());
+        store
+            .update_status(&a.id, CaseStatus::Dispatched, "", "op", T0 + 5)
+            .unwrap();
+        store
+            .update_status(&a.id, CaseStatus::InProgress, "", "op", T0 + 6)
+            .unwrap();
+        // only the heads are due: a:1 and b:1
+        let due = store.outbox_due(T0 + 100, 10).unwrap();
+        let keys: Vec<_> = due.iter().map(|e| e.idempotency_key.clone()).collect();
+        assert_eq!(keys, vec![format!("{}:1", a.id), format!("{}:1", b.id)]);
+        // a:1 fails and backs off: a:2 must not overtake it
+        store
+            .outbox_failed(due[0].seq, "unavailable", T0 + 1_000, false)
+            .unwrap();
+        let keys: Vec<_> = store
+            .outbox_due(T0 + 100, 10)
+            .unwrap()
+            .iter()
+            .map(|e| e.idempotency_key.clone())
+            .collect();
+        assert_eq!(keys, vec![format!("{}:1", b.id)]);
+        let c = store.get_case(&a.id).unwrap().unwrap();
+        assert_eq!(
+            (
+                c.forwarding.state,
+                c.forwarding.attempts,
+                c.forwarding.last_error.as_str()
+            ),
+            (ForwardingState::Pending, 1, "unavailable")
+        );
+        // one of two sinks acknowledges b:1: it stays
+        assert!(
+            !store
+                .outbox_delivered(due[1].seq, "grpc", &all, T0 + 101)
+                .unwrap()
+        );
+        let e = store.outbox_due(T0 + 100, 10).unwrap().remove(0);
+        assert_eq!(e.delivered_to, vec!["grpc".to_string()]);
+        assert!(
+            store
+                .outbox_delivered(due[1].seq, "hook", &all, T0 + 102)
+                .unwrap()
+        );
+        assert!(
+            !store
+                .outbox_delivered(due[1].seq, "hook", &all, T0 + 102)
+                .unwrap(),
+            "second ack is a no-op"
+        );
+        let bc = store.get_case(&b.id).unwrap().unwrap();
+        assert_eq!(
+            (
+                bc.forwarding.state,
+                bc.forwarding.events_delivered,
+                bc.forwarding.delivered_at
+            ),
+            (ForwardingState::Delivered, 1, Some(T0 + 102))
+        );
+        assert_eq!(store.outbox_len(false).unwrap(), 3);
+        store.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    store.check_consistency().unwrap();
+    assert_eq!(store.outbox_len(false).unwrap(), 3);
+    assert!(
+        store.outbox_due(T0 + 999, 10).unwrap().is_empty(),
+        "a:1 still backing off after restart"
+    );
+    let order = drain(&store, T0 + 1_000, &all);
+    assert_eq!(
+        order,
+        vec![
+            format!("{}:1", a.id),
+            format!("{}:2", a.id),
+            format!("{}:3", a.id)
+        ]
+    );
+    let ac = store.get_case(&a.id).unwrap().unwrap();
+    assert_eq!(
+        (
+            ac.forwarding.state,
+            ac.forwarding.events_delivered,
+            ac.forwarding.events_pending
+        ),
+        (ForwardingState::Delivered, 3, 0)
+    );
+    assert_eq!(store.outbox_len(false).unwrap(), 0);
+    store.check_consistency().unwrap();
+}
+
+#[test]
+fn dead_letters_can_be_listed_retried_and_dropped() {
+    let (_dir, store) = open();
+    let all = sinks(&["grpc"]);
+    let a = insert(&store, &Spec::default());
+    store
+        .update_status(&a.id, CaseStatus::Dispatched, "", "op", T0 + 5)
+        .unwrap();
+    let b = insert(&store, &Spec::default());
+    let due = store.outbox_due(T0 + 10, 10).unwrap();
+    assert_eq!(due.len(), 2);
+    // a:1 is rejected for good: it goes dead and a:2 becomes due
+    store
+        .outbox_failed(due[0].seq, "400 bad request", 0, true)
+        .unwrap();
+    store
+        .outbox_failed(due[1].seq, "invalid argument", 0, true)
+        .unwrap();
+    assert_eq!(
+        (
+            store.outbox_len(false).unwrap(),
+            store.outbox_len(true).unwrap()
+        ),
+        (1, 2)
+    );
+    let dead = store.outbox_list(true, 10).unwrap();
+    assert_eq!(
+        dead.iter()
+            .map(|e| (e.idempotency_key.clone(), e.attempts, e.last_error.clone()))
+            .collect::<Vec<_>>(),
+        vec![
+            (format!("{}:1", a.id), 1, "400 bad request".to_string()),
+            (format!("{}:1", b.id), 1, "invalid argument".to_string()),
+        ]
+    );
+    assert_eq!(
+        store.get_case(&a.id).unwrap().unwrap().forwarding.state,
+        ForwardingState::Dead
+    );
+    let due = store.outbox_due(T0 + 10, 10).unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|e| e.idempotency_key.clone())
+            .collect::<Vec<_>>(),
+        vec![format!("{}:2", a.id)]
+    );
+    store.check_consistency().unwrap();
+    // retry a:1 by key: it goes back in front of a:2
+    assert_eq!(
+        store
+            .outbox_retry_dead(&[format!("{}:1", a.id)], T0 + 20)
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .outbox_retry_dead(&["nope".to_string()], T0 + 20)
+            .unwrap(),
+        0
+    );
+    store.check_consistency().unwrap();
+    assert_eq!(
+        drain(&store, T0 + 20, &all),
+        vec![format!("{}:1", a.id), format!("{}:2", a.id)]
+    );
+    assert_eq!(
+        store.get_case(&a.id).unwrap().unwrap().forwarding.state,
+        ForwardingState::Delivered
+    );
+    // drop b:1 by seq
+    let seq = store.outbox_list(true, 10).unwrap()[0].seq;
+    assert_eq!(store.outbox_drop_dead(&[seq.to_string()]).unwrap(), 1);
+    assert_eq!(
+        (
+            store.outbox_len(false).unwrap(),
+            store.outbox_len(true).unwrap()
+        ),
+        (0, 0)
+    );
+    assert!(matches!(
+        store.outbox_failed(12345, "x", 0, false),
+        Err(StoreError::Invalid(_))
+    ));
+    store.check_consistency().unwrap();
+}
+
+#[test]
+fn flushed_writes_survive_reopen_with_consistent_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ids = Vec::new();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        for i in 0..200 {
+            let c = insert(
+                &store,
+                &Spec {
+                    received_at: T0 + i,
+                    request_id: &format!("req-{i}"),
+                    ..Spec::default()
+                },
+            );
+            if i % 3 == 0 {
+                store
+                    .update_status(&c.id, CaseStatus::Dispatched, "", "op", T0)
+                    .unwrap();
+            }
+            ids.push(c.id);
+        }
+        store.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.check_consistency().unwrap(), 200);
+    for (i, id) in ids.iter().enumerate() {
+        let c = store.get_case(id).unwrap().unwrap();
+        assert_eq!(c.request_id, format!("req-{i}"));
+    }
+    let dispatched = store
+        .list_cases(
+            &CaseFilter {
+                status: Some(CaseStatus::Dispatched),
+                ..Default::default()
+            },
+            1000,
+            None,
+        )
+        .unwrap();
+    assert_eq!(dispatched.cases.len(), 67);
+    // new ids after a restart never collide with old ones
+    let fresh = insert(&store, &Spec::default());
+    assert!(!ids.contains(&fresh.id));
+    assert!(fresh.id > *ids.last().unwrap());
+}
+
+#[test]
+fn corruption_is_a_clear_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let id;
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        id = insert(&store, &Spec::default()).id;
+        store.flush().unwrap();
+    }
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("cases")
+            .unwrap()
+            .insert(id.as_bytes(), &b"{not json"[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    match store.get_case(&id) {
+        Err(StoreError::Corrupt { key, .. }) => assert_eq!(key, format!("cases/{id}")),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert!(matches!(
+        store.list_cases(&CaseFilter::default(), 10, None),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        store.update_status(&id, CaseStatus::Dispatched, "", "", T0),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        store.check_consistency(),
+        Err(StoreError::Corrupt { .. })
+    ));
+    drop(store);
+    // a store written by another schema version is refused at open
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &99u32.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    match SledStore::open(dir.path()) {
+        Err(StoreError::Corrupt { reason, .. }) => assert!(reason.contains("99"), "{reason}"),
+        Err(e) => panic!("expected Corrupt, got {e}"),
+        Ok(_) => panic!("expected Corrupt, got a store"),
+    }
+}
