@@ -1,0 +1,442 @@
+//! Places and entities named in a complaint: estates, organisations, rivers, sites, roads,
+//! villages, anonymised or named districts and bus routes.
+//!
+//! Extraction is pattern based: a known suffix (小区, 公司, 学校, 河, 工地, 路, …) plus the name
+//! characters in front of it, cut at the nearest function word, punctuation, digit or
+//! administrative unit ("A5区劳动东路魅力之城小区" → 魅力之城). Names are reduced to a *core*
+//! (generic estate words stripped: "丽发新城小区" and "丽发小区" are both 丽发) and compared
+//! fuzzily so that typos and name variants of one place still match.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+/// What an extracted name refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum EntityKind {
+    /// Residential estate, building, plaza (小区, 花园, 苑, 大厦, 广场 …).
+    Estate,
+    /// Company, school, hospital, shop, market, agency (公司, 学校, 医院, 店 …).
+    Org,
+    /// River, lake, canal (河, 支河, 湖, 港 …).
+    Water,
+    /// Construction site or project (工地, 项目, 工程, 搅拌站 …).
+    Site,
+    /// Bus or metro line number (207路公交, 3号线).
+    Route,
+    /// Road or street (路, 街, 大道, 巷).
+    Road,
+    /// Village, town, sub-district, community (村, 镇, 乡, 街道, 社区).
+    Village,
+    /// City, district or county ("A市", "A3区", "仓山区").
+    Admin,
+}
+
+impl EntityKind {
+    /// Specific kinds identify one matter's place; a conflict in them means another matter.
+    /// The others (roads, villages, districts) are shared by many matters.
+    pub fn is_specific(self) -> bool {
+        matches!(
+            self,
+            EntityKind::Estate
+                | EntityKind::Org
+                | EntityKind::Water
+                | EntityKind::Site
+                | EntityKind::Route
+        )
+    }
+}
+
+/// One extracted place or entity: its kind and its core name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Entity {
+    pub kind: EntityKind,
+    pub name: String,
+}
+
+// Longest alternatives first: the regex crate takes the leftmost-first alternative.
+const SUFFIXES: &[(&str, EntityKind)] = &[
+    ("国际城", EntityKind::Estate),
+    ("搅拌站", EntityKind::Site),
+    ("搅拌厂", EntityKind::Site),
+    ("幼儿园", EntityKind::Org),
+    ("研究所", EntityKind::Org),
+    ("研究院", EntityKind::Org),
+    ("小区", EntityKind::Estate),
+    ("花园", EntityKind::Estate),
+    ("家园", EntityKind::Estate),
+    ("公寓", EntityKind::Estate),
+    ("新村", EntityKind::Estate),
+    ("山庄", EntityKind::Estate),
+    ("新城", EntityKind::Estate),
+    ("之城", EntityKind::Estate),
+    ("广场", EntityKind::Estate),
+    ("大厦", EntityKind::Estate),
+    ("雅居", EntityKind::Estate),
+    ("华庭", EntityKind::Estate),
+    ("嘉园", EntityKind::Estate),
+    ("名苑", EntityKind::Estate),
+    ("庭苑", EntityKind::Estate),
+    ("商城", EntityKind::Estate),
+    ("机构", EntityKind::Org),
+    ("公司", EntityKind::Org),
+    ("学校", EntityKind::Org),
+    ("学院", EntityKind::Org),
+    ("大学", EntityKind::Org),
+    ("中学", EntityKind::Org),
+    ("小学", EntityKind::Org),
+    ("医院", EntityKind::Org),
+    ("银行", EntityKind::Org),
+    ("酒店", EntityKind::Org),
+    ("宾馆", EntityKind::Org),
+    ("超市", EntityKind::Org),
+    ("商场", EntityKind::Org),
+    ("市场", EntityKind::Org),
+    ("集团", EntityKind::Org),
+    ("驾校", EntityKind::Org),
+    ("物业", EntityKind::Org),
+    ("中心", EntityKind::Org),
+    ("支河", EntityKind::Water),
+    ("水库", EntityKind::Water),
+    ("工地", EntityKind::Site),
+    ("项目", EntityKind::Site),
+    ("工程", EntityKind::Site),
+    ("大道", EntityKind::Road),
+    ("街道", EntityKind::Village),
+    ("社区", EntityKind::Village),
+    ("苑", EntityKind::Estate),
+    ("厂", EntityKind::Org),
+    ("店", EntityKind::Org),
+    ("馆", EntityKind::Org),
+    ("河", EntityKind::Water),
+    ("江", EntityKind::Water),
+    ("湖", EntityKind::Water),
+    ("港", EntityKind::Water),
+    ("渠", EntityKind::Water),
+    ("溪", EntityKind::Water),
+    ("路", EntityKind::Road),
+    ("街", EntityKind::Road),
+    ("巷", EntityKind::Road),
+    ("村", EntityKind::Village),
+    ("镇", EntityKind::Village),
+    ("乡", EntityKind::Village),
+];
+
+/// Generic estate words stripped from the end of a name to get its core.
+const GENERIC_TAILS: &[&str] = &[
+    "国际城",
+    "小区",
+    "花园",
+    "家园",
+    "公寓",
+    "新村",
+    "山庄",
+    "新城",
+    "之城",
+    "广场",
+    "大厦",
+    "雅居",
+    "华庭",
+    "嘉园",
+    "名苑",
+    "庭苑",
+    "商城",
+    "苑",
+];
+
+/// Cores that are ordinary words, not names ("生活小区", "企业厂", "指挥中心").
+const NOT_NAMES: &[&str] = &[
+    "企业",
+    "生活",
+    "指挥",
+    "附近",
+    "周边",
+    "住宅",
+    "居民",
+    "我们",
+    "所在",
+    "整个",
+    "这个",
+    "物业",
+    "开发",
+    "施工",
+    "工作",
+    "服务",
+    "管理",
+    "相关",
+    "有关",
+    "政府",
+    "公共",
+    "城市",
+    "农村",
+    "内河",
+    "河道",
+    "小作坊工",
+    "作坊",
+    "工厂",
+    "商业",
+    "门面",
+    "临街",
+    "楼下",
+    "小河",
+    "一条",
+    "条河",
+    "臭水",
+    "改造",
+    "整治",
+    "治理",
+    "建设",
+    "清淤",
+];
+
+/// Characters at which a name stops when walking left from its suffix: punctuation (any
+/// non-alphanumeric), digits, function words and administrative units.
+const BOUNDARY: &str = "的在是于了和与及对向从到我你他她们位住家近旁边附这那个一把被给让往去来要请为有无都也还就说称该此其某等或而且但跟同关咨询投诉反映举报希望建议求恳强烈市区县省镇乡路街道村河旁侧前后内外里上下中";
+
+static SUFFIX_RE: LazyLock<Regex> = LazyLock::new(|| {
+    let alt: Vec<String> = SUFFIXES.iter().map(|(s, _)| regex::escape(s)).collect();
+    Regex::new(&alt.join("|")).expect("static suffix regex")
+});
+static ADMIN_CODE_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[A-Z][0-9]{0,2}[市区县]").expect("static admin regex"));
+static NAMED_DISTRICT_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\p{Han}{2}区").expect("static district regex"));
+static ROUTE_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"([0-9]{1,4})(?:路公交|路车|路公共|号线)").expect("static route regex")
+});
+
+/// Second characters of "XX区" that make it a generic word (小区, 城区, 社区, 景区 …), not a district.
+const NOT_DISTRICT_TAIL: &str = "小城社园景片辖该市郊新地校院街厂库老本全各商开住宅由湾矿场营战军警分上下东西南北中一二三四五六七八九十";
+
+const MAX_NAME_CHARS: usize = 10;
+
+fn is_boundary(c: char) -> bool {
+    !c.is_alphanumeric() || c.is_ascii_digit() || BOUNDARY.contains(c)
+}
+
+fn kind_of(suffix: &str) -> EntityKind {
+    SUFFIXES
+        .iter()
+        .find(|(s, _)| *s == suffix)
+        .map(|(_, k)| *k)
+        .unwrap_or(EntityKind::Org)
+}
+
+/// The core of a name: generic estate words stripped from its end while at least two
+/// characters remain.
+pub fn core_name(name: &str) -> String {
+    let mut core = name.to_string();
+    loop {
+        let before = core.chars().count();
+        for tail in GENERIC_TAILS {
+            if core.ends_with(tail) && before >= tail.chars().count() + 2 {
+                core.truncate(core.len() - tail.len());
+                break;
+            }
+        }
+        if core.chars().count() == before {
+            return core;
+        }
+    }
+}
+
+/// All places and entities named in `text` (normalised text), sorted and de-duplicated.
+pub fn extract(text: &str) -> Vec<Entity> {
+    let mut out = Vec::new();
+    for m in SUFFIX_RE.find_iter(text) {
+        let kind = kind_of(m.as_str());
+        let left: Vec<char> = text[..m.start()]
+            .chars()
+            .rev()
+            .take(MAX_NAME_CHARS)
+            .collect();
+        let keep = left.iter().take_while(|c| !is_boundary(**c)).count();
+        let mut name: String = left[..keep].iter().rev().collect();
+        // Anonymised codes glued in front ("A市" is cut at 市, but "F8" alone may remain).
+        name = name
+            .trim_start_matches(|c: char| c.is_ascii_alphanumeric())
+            .to_string();
+        if name.chars().count() < 2 {
+            continue;
+        }
+        let core = core_name(&name);
+        if core.chars().count() < 2 || NOT_NAMES.contains(&core.as_str()) {
+            continue;
+        }
+        out.push(Entity { kind, name: core });
+    }
+    for m in ADMIN_CODE_RE.find_iter(text) {
+        let glued = text[..m.start()]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+        if !glued {
+            out.push(Entity {
+                kind: EntityKind::Admin,
+                name: m.as_str().to_string(),
+            });
+        }
+    }
+    for m in NAMED_DISTRICT_RE.find_iter(text) {
+        let mut chars = m.as_str().chars();
+        let (first, second) = (chars.next(), chars.next());
+        if let (Some(first), Some(second)) = (first, second)
+            && !NOT_DISTRICT_TAIL.contains(second)
+            && !BOUNDARY.contains(first)
+        {
+            out.push(Entity {
+                kind: EntityKind::Admin,
+                name: m.as_str().to_string(),
+            });
+        }
+    }
+    for c in ROUTE_RE.captures_iter(text) {
+        out.push(Entity {
+            kind: EntityKind::Route,
+            name: c[1].to_string(),
+        });
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Whether two core names (of one kind) name the same place: equal, or a variant/typo of it
+/// (character-set Dice ≥ 0.6, or the same last two characters before the suffix).
+pub fn same_name(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let mut ca: Vec<char> = a.chars().collect();
+    let mut cb: Vec<char> = b.chars().collect();
+    let common_tail = ca
+        .iter()
+        .rev()
+        .zip(cb.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    if common_tail >= 2 {
+        return true;
+    }
+    ca.sort_unstable();
+    ca.dedup();
+    cb.sort_unstable();
+    cb.dedup();
+    let inter = crate::sketch::intersection_sorted(&ca, &cb);
+    2.0 * inter as f32 / (ca.len() + cb.len()) as f32 >= 0.6
+}
+
+/// How the entities of two reports relate, per kind named in both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityOverlap {
+    /// Specific kinds (estate, org, water, site, route) named in both with a matching name.
+    pub shared_specific: u32,
+    /// General kinds (road, village, district) named in both with a matching name.
+    pub shared_general: u32,
+    /// Specific kinds named in both with no matching name: another place or entity.
+    pub conflict_specific: u32,
+    /// General kinds named in both with no matching name.
+    pub conflict_general: u32,
+}
+
+/// Compare two sorted entity lists kind by kind.
+pub fn overlap(a: &[Entity], b: &[Entity]) -> EntityOverlap {
+    let mut out = EntityOverlap::default();
+    let mut kinds: Vec<EntityKind> = a.iter().map(|e| e.kind).collect();
+    kinds.dedup();
+    for kind in kinds {
+        let names_b: Vec<&str> = b
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.name.as_str())
+            .collect();
+        if names_b.is_empty() {
+            continue;
+        }
+        let matched = a
+            .iter()
+            .filter(|e| e.kind == kind)
+            .any(|e| names_b.iter().any(|nb| same_name(&e.name, nb)));
+        match (matched, kind.is_specific()) {
+            (true, true) => out.shared_specific += 1,
+            (true, false) => out.shared_general += 1,
+            (false, true) => out.conflict_specific += 1,
+            (false, false) => out.conflict_general += 1,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(text: &str, kind: EntityKind) -> Vec<String> {
+        extract(text)
+            .into_iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.name)
+            .collect()
+    }
+
+    #[test]
+    fn extraction_table() {
+        use EntityKind::*;
+        let cases: &[(&str, EntityKind, &[&str])] = &[
+            (
+                "A5区劳动东路魅力之城小区一楼的夜宵摊",
+                Estate,
+                &["魅力之城"],
+            ),
+            ("A5区劳动东路魅力之城小区一楼的夜宵摊", Road, &["劳动东"]),
+            ("A市A2区丽发新城小区附近建搅拌站", Estate, &["丽发"]),
+            ("我是A市涉外经济学院的一名学生", Org, &["涉外经济"]),
+            (
+                "仓山区红星农场马洲支河桥头亭路段深夜施工",
+                Water,
+                &["红星农场马洲"],
+            ),
+            ("早上七点207路公交车只有一辆", Route, &["207"]),
+            ("投诉A3区58众创新佳宜超市音响外置", Org, &["众创新佳宜"]),
+            ("我住在生活小区里", Estate, &[]),
+            ("A市A3区茶子山中路", Admin, &["A3区", "A市"]),
+            ("仓山区龙津河水体黑臭严重", Admin, &["仓山区"]),
+            ("本小区临街居民楼下", Admin, &[]),
+        ];
+        for (text, kind, want) in cases {
+            let got = names(text, *kind);
+            assert_eq!(
+                got,
+                want.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                "{text} {kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn name_matching_table() {
+        let cases = [
+            ("丽发", "丽发", true),
+            ("西地省广花实业发展有限", "西地省华广实业发展有限", true), // swapped characters
+            ("跃进", "仓山跃进", true),                                 // longer left context
+            ("魅力之城", "一师润芳", false),
+            ("商贸旅游职业技术", "涉外经济", false),
+            ("龙津", "马洲", false),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(same_name(a, b), want, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn overlap_counts_conflicts_only_for_kinds_named_in_both() {
+        let a = extract("A市商贸旅游职业技术学院强制学生实习");
+        let b = extract("A市经济学院强制学生实习");
+        let o = overlap(&a, &b);
+        assert_eq!(o.conflict_specific, 1);
+        assert_eq!(o.shared_general, 1);
+        let c = extract("强制学生实习");
+        assert_eq!(overlap(&a, &c), EntityOverlap::default());
+    }
+}

@@ -1,0 +1,386 @@
+use super::*;
+
+fn fp(title: &str, text: &str) -> Fingerprint {
+    Fingerprint::new(title, text, "")
+}
+
+fn ctx() -> MatchContext {
+    MatchContext::default()
+}
+
+// Real complaint shapes (from the public 12345 data), edited into controlled variants.
+const SITE: &str = "投诉A2区丽发新城附近建搅拌站噪音扰民";
+const SITE_TEXT: &str = "我是A2区丽发新城小区的一名业主，我要投诉同发投资有限公司在未经小区业主同意的情况下，在离小区不到百米的地方建搅拌站。一个大型搅拌站每天的噪音输出有多严重！还有扬尘污染，极度影响了我们的生活，请尽快关闭或搬迁该搅拌站！";
+const FUMES: &str = "A5区劳动东路魅力之城小区临街门面烧烤夜宵摊";
+const FUMES_TEXT: &str = "A5区劳动东路魅力之城小区临街夜宵摊、烧烤摊24小时经营，油烟扰民。违法经营。本小区临街居民楼下店里面无烟管道。不得非法经营餐饮油烟。作为烧烤夜宵更加扰民，油烟24小时晕死人，尽管有个油烟机静化器做摆设也很少开，只是领导来开一下。";
+
+#[test]
+fn same_matter_vs_other_matter_table() {
+    let default = DedupConfig::default();
+    // (case, a title, a text, b title, b text, duplicate?)
+    let cases: &[(&str, &str, &str, &str, &str, bool)] = &[
+        (
+            "identical resubmission",
+            SITE,
+            SITE_TEXT,
+            SITE,
+            SITE_TEXT,
+            true,
+        ),
+        (
+            "typos in the text",
+            SITE,
+            SITE_TEXT,
+            "投诉A2区丽发新城附近建搅伴站噪音扰民",
+            "我是A2区丽发新城小区的一名业主，我要投诉同发投资有限公司在未经小区业主同意的情况下，在离小区不到一百米的地方建搅伴站。一个大型搅伴站每天的噪音有多严重！还有扬尘污染，极度影响了我们的生活，请尽快关闭或者搬迁！",
+            true,
+        ),
+        (
+            "same site, rewritten by another caller",
+            SITE,
+            SITE_TEXT,
+            "投诉A2区丽发新城附近违建搅拌站",
+            "投诉A2区丽发新城小区附近违建搅拌站！该站每天早6点一直到晚8点设备都在运行，每天耳边都是各种嗡鸣声，噪音严重影响了小区的正常生活。搅拌车工作产生的大量粉尘也严重污染附近居民。",
+            true,
+        ),
+        (
+            "estate swapped in a template",
+            FUMES,
+            FUMES_TEXT,
+            "A3区梅溪湖看云路一师润芳园小区临街门面烧烤夜宵摊",
+            "A3区梅溪湖看云路一师润芳园小区临街夜宵摊、烧烤摊24小时经营，油烟扰民。违法经营。本小区临街居民楼下店里面无烟管道。不得非法经营餐饮油烟。作为烧烤夜宵更加扰民，油烟24小时晕死人，尽管有个油烟机静化器做摆设也很少开，只是领导来开一下。",
+            false,
+        ),
+        (
+            "school swapped in a template",
+            "A市涉外经济学院强制学生实习",
+            "各位领导干部大家好，我是A市涉外经济学院的一名学生，临近毕业，学校开始组织学生参加实习，当然学生是必须实习，但是学生应该有自己的选择权，学校要求学生必须去学校安排的几个点实习，并且学生工资500元。",
+            "A市商贸旅游职业技术学院强制学生实习",
+            "各位领导干部大家好，我是A市商贸旅游职业技术学院的一名学生，临近毕业，学校开始组织学生参加实习，当然学生是必须实习，但是学生应该有自己的选择权，学校要求学生必须去学校安排的几个点实习，并且学生工资500元。",
+            false,
+        ),
+        (
+            "same river, same problem",
+            "关于投诉施工扰民问题",
+            "仓山区红星农场马洲支河桥头亭河段22:44存在施工扰民现象（三四辆钩机在这边施工），特此投诉，望部门处理。",
+            "关于投诉施工扰民",
+            "仓山区红星农场马洲支河还在内河整治施工，运送渣土的噪音扰民严重。我们天天投诉，天天都是噪音。特此投诉，望处理。",
+            true,
+        ),
+        (
+            "another river, same wording",
+            "深夜施工扰民",
+            "福马路鼓山沃尔玛对面（福新女子医院隔壁）浦东河河道施工，现在是晚上10点42分了，噪音很大，影响休息，望部门处理。",
+            "深夜施工扰民",
+            "长乐南路闽运驾校东侧红星河工地晚上10点43分还在施工，噪音很大，特此投诉。",
+            false,
+        ),
+        (
+            "unrelated complaints",
+            SITE,
+            SITE_TEXT,
+            "盼增加几趟A市207路公交车",
+            "早上七点二十到七点四十之间为学生上学，职工上班高峰期，207路从一师范到华谊兄弟小镇车次只有一辆，希望公交部门增加一到两趟车次。",
+            false,
+        ),
+    ];
+    for (name, at, ax, bt, bx, want) in cases {
+        let s = score(&fp(at, ax), &fp(bt, bx), &ctx());
+        assert!(
+            (0.0..=1.0).contains(&s.score),
+            "{name}: score {s:?} out of range"
+        );
+        assert_eq!(default.is_duplicate(&s), *want, "{name}: {s:?}");
+        // Symmetric.
+        let r = score(&fp(bt, bx), &fp(at, ax), &ctx());
+        assert!(
+            (r.score - s.score).abs() < 1e-6,
+            "{name}: asymmetric {} vs {}",
+            s.score,
+            r.score
+        );
+    }
+}
+
+#[test]
+fn conflicting_entity_pulls_the_score_down() {
+    let a = fp(FUMES, FUMES_TEXT);
+    let same = score(
+        &a,
+        &fp(FUMES, &FUMES_TEXT.replace("24小时", "通宵")),
+        &ctx(),
+    );
+    let swapped = score(
+        &a,
+        &fp(
+            &FUMES.replace("魅力之城", "楚江锦绣"),
+            &FUMES_TEXT.replace("魅力之城", "楚江锦绣"),
+        ),
+        &ctx(),
+    );
+    assert!(swapped.entities.conflict_specific >= 1, "{swapped:?}");
+    assert!(
+        swapped.text > 0.7,
+        "the template is near-identical: {swapped:?}"
+    );
+    assert!(
+        swapped.score < same.score / 2.0,
+        "{} vs {}",
+        swapped.score,
+        same.score
+    );
+}
+
+#[test]
+fn context_gates_table() {
+    let cfg = DedupConfig::default();
+    let (a, b) = (fp(SITE, SITE_TEXT), fp(SITE, SITE_TEXT));
+    // (case, context, duplicate?)
+    let cases = [
+        ("same everything", MatchContext::default(), true),
+        (
+            "different category lowers but does not forbid",
+            MatchContext {
+                same_category: false,
+                ..ctx()
+            },
+            true,
+        ),
+        (
+            "29 days apart",
+            MatchContext {
+                gap_ms: 29 * DAY_MS,
+                ..ctx()
+            },
+            true,
+        ),
+        (
+            "31 days apart",
+            MatchContext {
+                gap_ms: 31 * DAY_MS,
+                ..ctx()
+            },
+            false,
+        ),
+        (
+            "negative gap counts by size",
+            MatchContext {
+                gap_ms: -31 * DAY_MS,
+                ..ctx()
+            },
+            false,
+        ),
+        (
+            "other jurisdiction",
+            MatchContext {
+                same_jurisdiction: false,
+                ..ctx()
+            },
+            false,
+        ),
+    ];
+    for (name, c, want) in cases {
+        assert_eq!(cfg.is_duplicate(&score(&a, &b, &c)), want, "{name}");
+    }
+    let same = score(&a, &b, &ctx()).score;
+    let other = score(
+        &a,
+        &b,
+        &MatchContext {
+            same_category: false,
+            ..ctx()
+        },
+    )
+    .score;
+    assert!(
+        other < same,
+        "different category must lower the score: {other} vs {same}"
+    );
+}
+
+#[test]
+fn fingerprint_round_trips_and_rejects_bad_bytes() {
+    let a = Fingerprint::new(SITE, SITE_TEXT, "A市A2区丽发新城小区");
+    let bytes = a.to_bytes();
+    assert_eq!(Fingerprint::from_bytes(&bytes).unwrap(), a);
+    assert!(bytes.len() < 1200, "fingerprint is {} bytes", bytes.len());
+    assert!(matches!(
+        Fingerprint::from_bytes(&[]),
+        Err(DedupError::Empty)
+    ));
+    let mut wrong_version = bytes.clone();
+    wrong_version[0] = 99;
+    assert!(matches!(
+        Fingerprint::from_bytes(&wrong_version),
+        Err(DedupError::Version(99))
+    ));
+    assert!(matches!(
+        Fingerprint::from_bytes(&bytes[..bytes.len() / 2]),
+        Err(DedupError::Decode(_))
+    ));
+}
+
+#[test]
+fn fingerprint_is_deterministic_and_indexable() {
+    let a = fp(SITE, SITE_TEXT);
+    let b = fp(SITE, SITE_TEXT);
+    assert_eq!(a.to_bytes(), b.to_bytes());
+    assert_eq!(a.minhash().len(), sketch::NUM_PERM);
+    // Text bands plus one key per specific entity (the estate 丽发 and the company 同发投资有限).
+    assert!(a.bands().len() > sketch::NUM_BANDS, "{:?}", a.entities());
+    assert!(
+        a.entities()
+            .iter()
+            .any(|e| e.kind == EntityKind::Estate && e.name == "丽发")
+    );
+    // The address contributes entities too.
+    let with_address = Fingerprint::new("噪音扰民", "晚上施工很吵", "A市A2区丽发新城小区");
+    assert!(with_address.entities().iter().any(|e| e.name == "丽发"));
+    // An empty report indexes nothing and matches nothing.
+    let empty = fp("", "");
+    assert!(empty.bands().is_empty());
+    assert!(!DedupConfig::default().is_duplicate(&score(&empty, &empty, &ctx())));
+}
+
+#[test]
+fn pinned_hashes_do_not_drift() {
+    // Stored fingerprints must stay comparable across builds: the permutation family and the
+    // shingle hash are defined in this crate; these values may only change with FINGERPRINT_VERSION.
+    let sig = sketch::minhash(&sketch::char_shingles("小区电梯坏了", 3));
+    assert_eq!(&sig[..4], PINNED_MINHASH);
+}
+
+const PINNED_MINHASH: &[u32] = &[0, 0, 0, 0];
+
+#[test]
+fn time_parsing_table() {
+    let day = |y: i32, m: u8, d: u8| {
+        time::Date::from_calendar_date(y, time::Month::try_from(m).unwrap(), d)
+            .unwrap()
+            .midnight()
+            .assume_utc()
+            .unix_timestamp()
+            * 1000
+    };
+    let cases: &[(&str, Option<i64>)] = &[
+        (
+            "2019/1/13 15:32:04",
+            Some(day(2019, 1, 13) + (15 * 3600 + 32 * 60 + 4) * 1000),
+        ),
+        (
+            "2019/07/21 10:29:36",
+            Some(day(2019, 7, 21) + (10 * 3600 + 29 * 60 + 36) * 1000),
+        ),
+        ("2018-12-30", Some(day(2018, 12, 30))),
+        (
+            "2019-11-23 23:12:22",
+            Some(day(2019, 11, 23) + (23 * 3600 + 12 * 60 + 22) * 1000),
+        ),
+        ("05/03/2016", Some(day(2016, 5, 3))),
+        ("04/30/2016", Some(day(2016, 4, 30))),
+        ("2019/2/30 10:00:00", None),
+        ("yesterday", None),
+        ("", None),
+    ];
+    for (s, want) in cases {
+        assert_eq!(parse_time_ms(s), *want, "{s}");
+    }
+}
+
+#[test]
+fn metrics_table() {
+    // (predictions (pred, gold), precision, recall, f1, macro_f1)
+    let cases: &[(&[(bool, bool)], f64, f64, f64, f64)] = &[
+        (&[(true, true), (false, false)], 1.0, 1.0, 1.0, 1.0),
+        (
+            &[(true, true), (true, false), (false, true), (false, false)],
+            0.5,
+            0.5,
+            0.5,
+            0.5,
+        ),
+        (
+            &[(true, true), (true, true), (true, false)],
+            2.0 / 3.0,
+            1.0,
+            0.8,
+            0.4,
+        ),
+        (&[(false, true), (false, false)], 0.0, 0.0, 0.0, 1.0 / 3.0),
+    ];
+    for (preds, p, r, f1, mf1) in cases {
+        let m = Metrics::from_predictions(preds.iter().copied());
+        for (got, want, what) in [
+            (m.precision, p, "p"),
+            (m.recall, r, "r"),
+            (m.f1, f1, "f1"),
+            (m.macro_f1, mf1, "macro"),
+        ] {
+            assert!(
+                (got - want).abs() < 1e-9,
+                "{preds:?} {what}: {got} vs {want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn eval_pairs_scores_the_decision_and_serialises_as_specified() {
+    let row = |at: &str, ax: &str, bt: &str, bx: &str, dup: bool| PairRow {
+        a: PairSide {
+            title: at.into(),
+            text: ax.into(),
+            time: Some("2019/1/13 15:32:04".into()),
+            address: None,
+        },
+        b: PairSide {
+            title: bt.into(),
+            text: bx.into(),
+            time: Some("2019/1/11 17:30:52".into()),
+            address: None,
+        },
+        duplicate: dup,
+    };
+    let rows = vec![
+        row(SITE, SITE_TEXT, SITE, SITE_TEXT, true),
+        row(FUMES, FUMES_TEXT, FUMES, FUMES_TEXT, true),
+        row(SITE, SITE_TEXT, FUMES, FUMES_TEXT, false),
+    ];
+    let e = eval_pairs(&rows, &DedupConfig::default());
+    assert_eq!(e.n, 3);
+    assert_eq!((e.precision, e.recall, e.macro_f1), (1.0, 1.0, 1.0));
+    assert_eq!(e.sweep.len(), 19);
+    let json = serde_json::to_value(&e).unwrap();
+    let mut keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "f1",
+            "macro_f1",
+            "n",
+            "precision",
+            "recall",
+            "sweep",
+            "threshold"
+        ]
+    );
+    let point: Vec<&str> = json["sweep"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(point.len(), 5);
+    assert!(render_text(&e).contains("macro-f1"));
+    // Rows parse from the shared format, extra fields ignored.
+    let line = r#"{"a": {"id": "x", "time": "2018-12-30", "title": "t", "text": "x"}, "b": {"id": "y", "time": "05/03/2016", "title": "t", "text": "y"}, "duplicate": false, "sure": true}"#;
+    let parsed: PairRow = serde_json::from_str(line).unwrap();
+    assert!(!parsed.duplicate);
+    assert_eq!(parsed.b.time.as_deref(), Some("05/03/2016"));
+}
