@@ -1,7 +1,8 @@
 import glob,re,sys
 src=open('city_terms.txt',encoding='utf-8').read()
 groups={}
-for block in src.split('\n\n'):
+for block in src.splitlines():
+    if not block.strip(): continue
     tag,words=block.split(':',1)
     groups[tag.strip()]=words.split()
 d=glob.glob('/root/.cargo/registry/src/*/jieba-rs-0.11.0/src/data/dict.txt')[0]

@@ -110,7 +110,10 @@ fn tags_table() {
     ];
     for (text, word, tag) in cases {
         let tags = seg.tag(text);
-        assert!(tags.contains(&(word, tag)), "{text:?} → {tags:?} lacks ({word}, {tag})");
+        assert!(
+            tags.contains(&(word, tag)),
+            "{text:?} → {tags:?} lacks ({word}, {tag})"
+        );
     }
     // Tags outlive a short-lived segmenter.
     let owned = {
