@@ -1004,3 +1004,56 @@ fn corruption_is_a_clear_error_not_a_panic() {
         Ok(_) => panic!("expected Corrupt, got a store"),
     }
 }
+
+#[test]
+fn concurrent_writers_keep_indexes_and_outbox_consistent() {
+    let (_dir, store) = open();
+    let store = std::sync::Arc::new(store);
+    let master = insert(&store, &Spec::default());
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let store = store.clone();
+            let master = master.id.clone();
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    let rid = format!("t{t}-{i}");
+                    let spec = Spec {
+                        request_id: &rid,
+                        received_at: T0 + i,
+                        ..Spec::default()
+                    };
+                    let c = if i % 2 == 0 {
+                        linked(&store, &spec, &master, 0.9)
+                    } else {
+                        insert(&store, &spec)
+                    };
+                    // the same request again from another thread's point of view: idempotent
+                    assert!(!store.insert_case(new_case(&spec)).unwrap().created);
+                    if i % 2 == 1 {
+                        store
+                            .update_status(&c.id, CaseStatus::Dispatched, "", "op", T0)
+                            .unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    store.flush().unwrap();
+    assert_eq!(store.check_consistency().unwrap(), 101);
+    let m = store.get_case(&master.id).unwrap().unwrap();
+    assert_eq!(m.report_count(), 1 + 4 * 13);
+    // master: Created + 52 DuplicateLinked, in sequence order; 48 others × (Created, Updated)
+    let order = drain(&store, T0 + MIN, &sinks(&["s"]));
+    assert_eq!(order.len(), 1 + 52 + 48 * 2);
+    let master_seqs: Vec<u64> = order
+        .iter()
+        .filter_map(|k| {
+            k.strip_prefix(&format!("{}:", master.id))
+                .map(|s| s.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(master_seqs, (1..=53).collect::<Vec<u64>>());
+}
