@@ -7,7 +7,7 @@
 # Run from anywhere:   bash eval/bench.sh
 # Knobs (environment): CLIENTS=32 DURATION=15s DEDUP_SIZES=10000,100000,1000000 SKIP_BASELINE=1
 #                      SKIP_DEDUP=1 SKIP_CRITERION=1 BENCH_OUT=target/bench-run
-# Criterion stage benches are separate (slow):  cargo bench -p paidan-bench --features core
+# Criterion stage benches are separate (slow):  cargo bench -p paidan-bench
 # (when SKIP_CRITERION is unset this script runs them too and copies their estimates into the report).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,12 +25,21 @@ log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 log "building release binaries"
 cargo build --release -p paidan
-cargo build --release -p paidan-bench --features core --bin dedup-lookup
+cargo build --release -p paidan-bench --bin dedup-lookup
 BIN=target/release/paidan
 
 log "in-process triage (bench-triage, all cores)"
 "$BIN" bench-triage --data "$DATA" --model-dir "$MODEL_DIR" --json "$OUT/bench_triage.json"
 "$BIN" bench-triage --data "$DATA" --model-dir "$MODEL_DIR" --threads 1 --json "$OUT/bench_triage_1t.json"
+
+log "training time on the 7-class set (paidan train, models/data/7class_{train,dev}.jsonl)"
+rm -rf "$OUT/train-7class"
+T0=$(date +%s.%N)
+"$BIN" train --data models/data/7class_train.jsonl --dev models/data/7class_dev.jsonl --out "$OUT/train-7class" \
+    >"$OUT/train.log" 2>&1
+T1=$(date +%s.%N)
+printf '{"seconds": %s, "train_rows": %s, "dev_rows": %s}\n' "$(awk -v a="$T0" -v b="$T1" 'BEGIN { print b - a }')" \
+    "$(wc -l < models/data/7class_train.jsonl)" "$(wc -l < models/data/7class_dev.jsonl)" > "$OUT/train_7class.json"
 
 SERVER_PID=""
 cleanup() {
@@ -96,7 +105,7 @@ fi
 
 if [[ -z "${SKIP_CRITERION:-}" ]]; then
     log "criterion stage benches"
-    cargo bench -p paidan-bench --features core 2>&1 | tee "$OUT/criterion.txt" >/dev/null
+    cargo bench -p paidan-bench 2>&1 | tee "$OUT/criterion.txt" >/dev/null
 fi
 
 log "writing eval/BENCHMARKS.md"

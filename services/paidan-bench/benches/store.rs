@@ -43,7 +43,11 @@ fn store(c: &mut Criterion) {
     let mut g = c.benchmark_group("store");
     g.throughput(Throughput::Elements(1));
     g.bench_function("insert_case", |b| {
-        b.iter_batched(take, |nc| black_box(store.insert_case(nc).expect("insert")), BatchSize::SmallInput)
+        b.iter_batched(
+            take,
+            |nc| black_box(store.insert_case(nc).expect("insert")),
+            BatchSize::SmallInput,
+        )
     });
     g.bench_function("insert_case+flush", |b| {
         b.iter_batched(

@@ -14,7 +14,11 @@ use paidan_text::{Segmenter, mask_for_features, normalize};
 const N: usize = 256;
 
 fn text_stages(c: &mut Criterion) {
-    let texts: Vec<_> = load_texts().expect("eval/sets/load_texts.jsonl").into_iter().take(N).collect();
+    let texts: Vec<_> = load_texts()
+        .expect("eval/sets/load_texts.jsonl")
+        .into_iter()
+        .take(N)
+        .collect();
     let normalised: Vec<String> = texts.iter().map(|t| normalize(&t.text)).collect();
     let seg = Segmenter::global();
     seg.cut("预热分词器");
@@ -49,11 +53,18 @@ fn text_stages(c: &mut Criterion) {
     g.bench_function("fingerprint", |b| {
         b.iter(|| {
             for t in &texts {
-                black_box(Fingerprint::new(black_box(&t.title), black_box(&t.text), ""));
+                black_box(Fingerprint::new(
+                    black_box(&t.title),
+                    black_box(&t.text),
+                    "",
+                ));
             }
         })
     });
-    let fps: Vec<Fingerprint> = texts.iter().map(|t| Fingerprint::new(&t.title, &t.text, "")).collect();
+    let fps: Vec<Fingerprint> = texts
+        .iter()
+        .map(|t| Fingerprint::new(&t.title, &t.text, ""))
+        .collect();
     g.throughput(Throughput::Elements(fps.len() as u64));
     g.bench_function("score_pair", |b| {
         let ctx = paidan_dedup::MatchContext::default();

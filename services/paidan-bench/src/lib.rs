@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use paidan_dedup::Fingerprint;
 use paidan_store::{
-    CaseRecord, CaseStatus, Channel, DedupEntry, ForwardingRecord, LabelRecord, Millis, NewCase, Store,
-    TriageRecord,
+    CaseRecord, CaseStatus, Channel, DedupEntry, ForwardingRecord, LabelRecord, Millis, NewCase,
+    Store, TriageRecord,
 };
 
 /// Errors of the fixtures.
@@ -168,7 +168,11 @@ impl Synth {
             h = splitmix64(h);
             let s = &self.pool[(h % self.pool.len() as u64) as usize];
             if i == 1 {
-                text.push_str(&format!("地址在{}号楼{}单元。", 1 + k % 97, 1 + (k / 97) % 9));
+                text.push_str(&format!(
+                    "地址在{}号楼{}单元。",
+                    1 + k % 97,
+                    1 + (k / 97) % 9
+                ));
             }
             text.push_str(s);
         }
@@ -197,7 +201,10 @@ fn label(code: &str) -> LabelRecord {
 pub fn case_record(t: &Text, request_id: String, received_at: Millis) -> CaseRecord {
     CaseRecord {
         id: String::new(),
-        request_digest: format!("{:016x}", splitmix64(request_id.len() as u64 ^ received_at as u64)),
+        request_digest: format!(
+            "{:016x}",
+            splitmix64(request_id.len() as u64 ^ received_at as u64)
+        ),
         request_id,
         channel: Channel::Hotline12345,
         received_at,
@@ -281,7 +288,7 @@ pub fn fill(
         for w in workers {
             w.join().expect("fill worker panicked")?;
         }
-        Ok(())
+        Ok::<(), BenchError>(())
     })?;
     Ok(done.load(Ordering::Relaxed) as u64)
 }
@@ -293,7 +300,10 @@ mod tests {
     #[test]
     fn sentences_split_at_terminators() {
         let table: &[(&str, &[&str])] = &[
-            ("噪音很大。晚上施工！怎么办？", &["噪音很大。", "晚上施工！", "怎么办？"]),
+            (
+                "噪音很大。晚上施工！怎么办？",
+                &["噪音很大。", "晚上施工！", "怎么办？"],
+            ),
             ("没有句号", &["没有句号"]),
             ("。。好的；", &["好的；"]),
             ("", &[]),
@@ -321,12 +331,21 @@ mod tests {
         assert_eq!(synth.pool_len(), 5);
         let a = synth.case(7);
         assert_eq!(a, synth.case(7));
-        let distinct: std::collections::HashSet<String> = (0..50).map(|k| synth.case(k).0.text).collect();
-        assert!(distinct.len() > 40, "only {} distinct of 50", distinct.len());
+        let distinct: std::collections::HashSet<String> =
+            (0..50).map(|k| synth.case(k).0.text).collect();
+        assert!(
+            distinct.len() > 40,
+            "only {} distinct of 50",
+            distinct.len()
+        );
         for k in 0..50 {
             let (t, at) = synth.case(k);
             assert!(at <= NOW_MS && at > NOW_MS - SPAN_MS);
-            assert!(texts.iter().any(|r| r.title == t.title && r.jurisdiction == t.jurisdiction));
+            assert!(
+                texts
+                    .iter()
+                    .any(|r| r.title == t.title && r.jurisdiction == t.jurisdiction)
+            );
         }
     }
 
@@ -342,7 +361,9 @@ mod tests {
         for k in [0u64, 57, 199] {
             let (t, _) = synth.case(k);
             let fp = Fingerprint::new(&t.title, &t.text, "");
-            let found = store.dedup_candidates(&t.jurisdiction, fp.bands(), 1000).unwrap();
+            let found = store
+                .dedup_candidates(&t.jurisdiction, fp.bands(), 1000)
+                .unwrap();
             let ids: Vec<String> = found.iter().map(|(id, _)| id.clone()).collect();
             let mine = ids
                 .iter()

@@ -110,7 +110,8 @@ fn main() -> anyhow::Result<()> {
         }
     };
     let marker = dir.join("bench-filled.txt");
-    let store = Arc::new(SledStore::open(&dir).with_context(|| format!("opening {}", dir.display()))?);
+    let store =
+        Arc::new(SledStore::open(&dir).with_context(|| format!("opening {}", dir.display()))?);
     let mut have: u64 = std::fs::read_to_string(&marker)
         .ok()
         .and_then(|s| s.trim().parse().ok())
@@ -120,7 +121,12 @@ fn main() -> anyhow::Result<()> {
     let t0 = Instant::now();
     let queries: Vec<(Fingerprint, String)> = texts
         .iter()
-        .map(|t| (Fingerprint::new(&t.title, &t.text, ""), t.jurisdiction.clone()))
+        .map(|t| {
+            (
+                Fingerprint::new(&t.title, &t.text, ""),
+                t.jurisdiction.clone(),
+            )
+        })
         .collect();
     let fingerprint_mean_us = t0.elapsed().as_secs_f64() * 1e6 / queries.len() as f64;
 
@@ -157,7 +163,9 @@ fn main() -> anyhow::Result<()> {
                     hist.record((us as u64).max(1))?;
                     total_us += us;
                     matched += u64::from(m.is_some());
-                    candidates += store.dedup_candidates(jurisdiction, fp.bands(), usize::MAX)?.len() as u64;
+                    candidates += store
+                        .dedup_candidates(jurisdiction, fp.bands(), usize::MAX)?
+                        .len() as u64;
                 }
             }
         }
@@ -165,7 +173,11 @@ fn main() -> anyhow::Result<()> {
         let r = SizeResult {
             indexed_cases: have,
             build_seconds,
-            build_cases_per_sec: if added > 0 { added as f64 / build_seconds } else { 0.0 },
+            build_cases_per_sec: if added > 0 {
+                added as f64 / build_seconds
+            } else {
+                0.0
+            },
             disk_bytes: dir_size(&dir),
             lookups: n,
             p50_us: hist.value_at_quantile(0.50) as f64,
