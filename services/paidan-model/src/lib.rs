@@ -1,1 +1,29 @@
-//! paidan-model
+//! paidan-model: taxonomy, featuriser, candle classifier (category + department heads), training,
+//! calibration and the serving API ([`Classifier`]).
+//!
+//! A model directory holds `config.json` ([`ArtifactConfig`]), `tokenizer.json` (WordLevel
+//! vocabulary), `model.safetensors` and `taxonomy.toml`.
+
+pub mod calibrate;
+pub mod classifier;
+pub mod data;
+pub mod error;
+pub mod features;
+pub mod model;
+pub mod taxonomy;
+pub mod train;
+
+pub use calibrate::{HeadMetrics, ReviewRule};
+pub use classifier::{
+    ArtifactConfig, Calibration, Classifier, HeadCalibration, Scored, SplitMetrics, TrainingInfo,
+    Triage, TriageInput,
+};
+pub use data::{Row, read_rows};
+pub use error::ModelError;
+pub use features::{FeatureConfig, Featurizer};
+pub use model::{Bags, Config, Model};
+pub use taxonomy::{Category, Department, Taxonomy};
+pub use train::{TrainOptions, TrainPhase, TrainProgress, TrainReport, train};
+
+#[cfg(test)]
+mod tests;

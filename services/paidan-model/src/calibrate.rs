@@ -1,0 +1,254 @@
+//! Temperature scaling, expected calibration error, review thresholds and head metrics.
+
+use serde::{Deserialize, Serialize};
+
+/// Softmax of `logits / temperature` into `out`.
+pub fn softmax_t(logits: &[f32], temperature: f32, out: &mut Vec<f32>) {
+    out.clear();
+    let t = temperature.max(1e-3);
+    let m = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for &l in logits {
+        let e = ((l - m) / t).exp();
+        out.push(e);
+        sum += e;
+    }
+    if sum > 0.0 {
+        out.iter_mut().for_each(|p| *p /= sum);
+    }
+}
+
+/// Mean negative log-likelihood of `labels` under `softmax(logits / t)`.
+pub fn nll(logits: &[Vec<f32>], labels: &[usize], t: f32) -> f64 {
+    let mut p = Vec::new();
+    let mut s = 0f64;
+    for (l, &y) in logits.iter().zip(labels) {
+        softmax_t(l, t, &mut p);
+        s -= f64::from(p[y].max(1e-12)).ln();
+    }
+    s / labels.len().max(1) as f64
+}
+
+/// The temperature minimising dev NLL (golden-section search on log t in [0.05, 20]).
+pub fn fit_temperature(logits: &[Vec<f32>], labels: &[usize]) -> f32 {
+    if labels.is_empty() {
+        return 1.0;
+    }
+    let f = |lt: f64| nll(logits, labels, lt.exp() as f32);
+    let (mut a, mut b) = (0.05f64.ln(), 20f64.ln());
+    let g = (5f64.sqrt() - 1.0) / 2.0;
+    let mut c = b - g * (b - a);
+    let mut d = a + g * (b - a);
+    let (mut fc, mut fd) = (f(c), f(d));
+    for _ in 0..60 {
+        if fc < fd {
+            b = d;
+            d = c;
+            fd = fc;
+            c = b - g * (b - a);
+            fc = f(c);
+        } else {
+            a = c;
+            c = d;
+            fc = fd;
+            d = a + g * (b - a);
+            fd = f(d);
+        }
+    }
+    ((a + b) / 2.0).exp() as f32
+}
+
+/// Expected calibration error with `bins` equal-width confidence bins: Σ |acc − conf| · n_bin / n.
+pub fn ece(confidences: &[f32], correct: &[bool], bins: usize) -> f64 {
+    let n = confidences.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let mut cnt = vec![0usize; bins];
+    let mut conf = vec![0f64; bins];
+    let mut acc = vec![0f64; bins];
+    for (&c, &ok) in confidences.iter().zip(correct) {
+        let b = ((c.clamp(0.0, 1.0) * bins as f32) as usize).min(bins - 1);
+        cnt[b] += 1;
+        conf[b] += f64::from(c);
+        acc[b] += if ok { 1.0 } else { 0.0 };
+    }
+    (0..bins)
+        .filter(|&b| cnt[b] > 0)
+        .map(|b| (acc[b] - conf[b]).abs() / n as f64)
+        .sum()
+}
+
+/// Review rule of one head: review when confidence < `threshold` or top1 − top2 < `margin`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ReviewRule {
+    pub threshold: f32,
+    pub margin: f32,
+}
+
+impl ReviewRule {
+    pub fn accepts(&self, top1: f32, top2: f32) -> bool {
+        top1 >= self.threshold && top1 - top2 >= self.margin
+    }
+}
+
+/// Picks the review rule that sends the fewest dev rows to review while the rows it lets through
+/// reach `target_accuracy`; if no rule reaches it, the strictest rule in the grid.
+/// Each item: (top1 confidence, top2 confidence, top1 correct).
+pub fn choose_rule(rows: &[(f32, f32, bool)], target_accuracy: f64) -> ReviewRule {
+    let mut best: Option<(usize, ReviewRule)> = None;
+    let thresholds: Vec<f32> = (0..=18).map(|i| 0.05 * i as f32).collect();
+    let margins = [0.0f32, 0.05, 0.1, 0.15, 0.2, 0.3];
+    for &t in &thresholds {
+        for &m in &margins {
+            let rule = ReviewRule {
+                threshold: t,
+                margin: m,
+            };
+            let (mut acc_n, mut acc_ok) = (0usize, 0usize);
+            for &(p1, p2, ok) in rows {
+                if rule.accepts(p1, p2) {
+                    acc_n += 1;
+                    acc_ok += usize::from(ok);
+                }
+            }
+            // Require a minimum of accepted rows so one lucky row cannot satisfy the target.
+            if acc_n < 10.min(rows.len()) || (acc_ok as f64) < target_accuracy * acc_n as f64 {
+                continue;
+            }
+            let reviewed = rows.len() - acc_n;
+            if best.is_none_or(|(r, _)| reviewed < r) {
+                best = Some((reviewed, rule));
+            }
+        }
+    }
+    best.map(|(_, r)| r).unwrap_or(ReviewRule {
+        threshold: 0.9,
+        margin: 0.3,
+    })
+}
+
+/// Dev/test metrics of one head.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeadMetrics {
+    pub rows: usize,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    /// Rows with `sure` = true (missing `sure` counts as sure).
+    pub sure_rows: usize,
+    pub accuracy_sure: f64,
+    /// ECE (15 bins) with temperature 1 and with the fitted temperature.
+    pub ece_uncalibrated: f64,
+    pub ece: f64,
+    pub temperature: f32,
+    /// Share of rows the review rule flags, and accuracy on the rest.
+    pub review_rate: f64,
+    pub accepted_accuracy: f64,
+}
+
+/// Macro-F1 over the classes that occur in `gold` or `pred`.
+pub fn macro_f1(gold: &[usize], pred: &[usize], classes: usize) -> f64 {
+    let mut tp = vec![0usize; classes];
+    let mut fp = vec![0usize; classes];
+    let mut fneg = vec![0usize; classes];
+    for (&g, &p) in gold.iter().zip(pred) {
+        if g == p {
+            tp[g] += 1;
+        } else {
+            fp[p] += 1;
+            fneg[g] += 1;
+        }
+    }
+    let mut sum = 0f64;
+    let mut n = 0usize;
+    for c in 0..classes {
+        if tp[c] + fp[c] + fneg[c] == 0 {
+            continue;
+        }
+        n += 1;
+        let denom = 2 * tp[c] + fp[c] + fneg[c];
+        sum += 2.0 * tp[c] as f64 / denom as f64;
+    }
+    if n == 0 { 0.0 } else { sum / n as f64 }
+}
+
+/// Metrics of one head from raw logits, gold labels and sure flags, given a temperature and rule.
+pub fn head_metrics(
+    logits: &[Vec<f32>],
+    gold: &[usize],
+    sure: &[bool],
+    temperature: f32,
+    rule: ReviewRule,
+) -> HeadMetrics {
+    let n = gold.len();
+    if n == 0 {
+        return HeadMetrics::default();
+    }
+    let classes = logits[0].len();
+    let mut p = Vec::new();
+    let (mut pred, mut conf1, mut conf_t, mut correct) = (vec![], vec![], vec![], vec![]);
+    let (mut sure_n, mut sure_ok, mut acc_n, mut acc_ok) = (0, 0, 0, 0);
+    for ((l, &g), &s) in logits.iter().zip(gold).zip(sure) {
+        softmax_t(l, 1.0, &mut p);
+        let (k, c1) = argmax(&p);
+        conf1.push(c1);
+        softmax_t(l, temperature, &mut p);
+        let (top1, top2) = top_two(&p);
+        conf_t.push(top1);
+        let ok = k == g;
+        pred.push(k);
+        correct.push(ok);
+        if s {
+            sure_n += 1;
+            sure_ok += usize::from(ok);
+        }
+        if rule.accepts(top1, top2) {
+            acc_n += 1;
+            acc_ok += usize::from(ok);
+        }
+    }
+    let ok_n = correct.iter().filter(|&&c| c).count();
+    HeadMetrics {
+        rows: n,
+        accuracy: ok_n as f64 / n as f64,
+        macro_f1: macro_f1(gold, &pred, classes),
+        sure_rows: sure_n,
+        accuracy_sure: if sure_n > 0 {
+            sure_ok as f64 / sure_n as f64
+        } else {
+            0.0
+        },
+        ece_uncalibrated: ece(&conf1, &correct, 15),
+        ece: ece(&conf_t, &correct, 15),
+        temperature,
+        review_rate: (n - acc_n) as f64 / n as f64,
+        accepted_accuracy: if acc_n > 0 {
+            acc_ok as f64 / acc_n as f64
+        } else {
+            0.0
+        },
+    }
+}
+
+pub(crate) fn argmax(p: &[f32]) -> (usize, f32) {
+    let mut best = (0, f32::NEG_INFINITY);
+    for (i, &v) in p.iter().enumerate() {
+        if v > best.1 {
+            best = (i, v);
+        }
+    }
+    best
+}
+
+pub(crate) fn top_two(p: &[f32]) -> (f32, f32) {
+    let (mut a, mut b) = (f32::NEG_INFINITY, 0f32);
+    for &v in p {
+        if v > a {
+            b = a.max(0.0);
+            a = v;
+        } else if v > b {
+            b = v;
+        }
+    }
+    (a.max(0.0), b)
+}

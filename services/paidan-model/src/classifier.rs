@@ -1,0 +1,409 @@
+//! The serving API: load a model directory and triage complaints.
+
+use std::path::Path;
+
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+use serde::{Deserialize, Serialize};
+
+use crate::calibrate::{HeadMetrics, ReviewRule, head_metrics, softmax_t};
+use crate::data::Row;
+use crate::error::ModelError;
+use crate::features::{FeatureConfig, Featurizer};
+use crate::model::{Config, DenseModel, Model};
+use crate::taxonomy::Taxonomy;
+
+/// Files of a model directory.
+pub const CONFIG_FILE: &str = "config.json";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+pub const TAXONOMY_FILE: &str = "taxonomy.toml";
+
+/// Temperature and review rule of one head.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HeadCalibration {
+    pub temperature: f32,
+    pub threshold: f32,
+    pub margin: f32,
+}
+
+impl HeadCalibration {
+    pub fn rule(&self) -> ReviewRule {
+        ReviewRule {
+            threshold: self.threshold,
+            margin: self.margin,
+        }
+    }
+}
+
+/// Calibration of both heads (None for an absent head).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub category: Option<HeadCalibration>,
+    pub department: Option<HeadCalibration>,
+    /// Accuracy the review rules were chosen to reach on the rows they let through (dev split).
+    pub target_accuracy: f64,
+    pub ece_bins: usize,
+}
+
+/// Metrics of both heads on one split.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SplitMetrics {
+    pub category: Option<HeadMetrics>,
+    pub department: Option<HeadMetrics>,
+}
+
+/// How the model was trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingInfo {
+    pub data_sha256: String,
+    /// SHA-256 of the dev file, or a description of the held-out part of the data.
+    pub dev: String,
+    pub train_rows: usize,
+    pub dev_rows: usize,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    pub label_smoothing: f32,
+    pub unsure_weight: f32,
+    pub dropout: f32,
+    pub seconds: f64,
+}
+
+/// The parsed `config.json` of a model directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactConfig {
+    pub format: u32,
+    /// e.g. "city-20261122-3f2a9c1d".
+    pub version: String,
+    /// UTC date of training (YYYY-MM-DD).
+    pub created: String,
+    pub seed: u64,
+    pub model: Config,
+    pub features: FeatureConfig,
+    pub categories: Vec<String>,
+    pub departments: Vec<String>,
+    pub calibration: Calibration,
+    pub training: TrainingInfo,
+    pub metrics: SplitMetrics,
+}
+
+/// One complaint to triage.
+#[derive(Debug, Clone, Copy)]
+pub struct TriageInput<'a> {
+    pub title: &'a str,
+    pub text: &'a str,
+    pub jurisdiction: &'a str,
+}
+
+/// A code with its display name and calibrated confidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scored {
+    pub code: String,
+    pub name: String,
+    pub confidence: f32,
+}
+
+impl Scored {
+    fn empty() -> Scored {
+        Scored {
+            code: String::new(),
+            name: String::new(),
+            confidence: 0.0,
+        }
+    }
+}
+
+/// The model's answer for one complaint. A head the model does not have yields an empty code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Triage {
+    pub category: Scored,
+    pub department: Scored,
+    /// Next best, up to 3.
+    pub category_alternatives: Vec<Scored>,
+    pub department_alternatives: Vec<Scored>,
+    pub needs_review: bool,
+    pub review_reasons: Vec<String>,
+    pub model_version: String,
+}
+
+/// A loaded model directory. `Send + Sync`; share it behind an `Arc`.
+#[derive(Debug)]
+pub struct Classifier {
+    cfg: ArtifactConfig,
+    taxonomy: Taxonomy,
+    featurizer: Featurizer,
+    dense: DenseModel,
+}
+
+/// Loads the candle model from mmaped safetensors with the same constructor used in training.
+pub fn load_model(dir: &Path, cfg: &Config) -> Result<Model, ModelError> {
+    let path = dir.join(WEIGHTS_FILE);
+    if !path.is_file() {
+        return Err(ModelError::Artifact(format!(
+            "{} is missing",
+            path.display()
+        )));
+    }
+    // SAFETY: the file is only read; model directories are not modified while loaded.
+    #[allow(unsafe_code)]
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&path], DType::F32, &Device::Cpu)? };
+    Ok(Model::new(vb, cfg)?)
+}
+
+impl Classifier {
+    /// Loads `config.json`, `tokenizer.json`, `model.safetensors` and `taxonomy.toml` from `dir`.
+    pub fn load(dir: &Path) -> Result<Classifier, ModelError> {
+        let cfg_path = dir.join(CONFIG_FILE);
+        let cfg_text =
+            std::fs::read_to_string(&cfg_path).map_err(|e| ModelError::io(&cfg_path, e))?;
+        let cfg: ArtifactConfig = serde_json::from_str(&cfg_text)
+            .map_err(|e| ModelError::Artifact(format!("{}: {e}", cfg_path.display())))?;
+        let taxonomy = Taxonomy::load(&dir.join(TAXONOMY_FILE))?;
+        let featurizer = Featurizer::load(cfg.features.clone(), &dir.join(TOKENIZER_FILE))?;
+        Classifier::assemble(dir, cfg, taxonomy, featurizer)
+    }
+
+    pub(crate) fn assemble(
+        dir: &Path,
+        cfg: ArtifactConfig,
+        taxonomy: Taxonomy,
+        featurizer: Featurizer,
+    ) -> Result<Classifier, ModelError> {
+        if featurizer.num_features() != cfg.model.num_features {
+            return Err(ModelError::Artifact(format!(
+                "tokenizer gives {} features, config.json says {}",
+                featurizer.num_features(),
+                cfg.model.num_features
+            )));
+        }
+        if cfg.categories.len() != cfg.model.num_categories
+            || cfg.departments.len() != cfg.model.num_departments
+        {
+            return Err(ModelError::Artifact(
+                "label lists do not match the model heads".into(),
+            ));
+        }
+        let dense = load_model(dir, &cfg.model)?.dense()?;
+        Ok(Classifier {
+            cfg,
+            taxonomy,
+            featurizer,
+            dense,
+        })
+    }
+
+    /// The model version, e.g. "city-20261122-3f2a9c1d".
+    pub fn version(&self) -> &str {
+        &self.cfg.version
+    }
+
+    pub fn taxonomy(&self) -> &Taxonomy {
+        &self.taxonomy
+    }
+
+    /// The parsed config.json (metrics, thresholds, digests...).
+    pub fn config(&self) -> &ArtifactConfig {
+        &self.cfg
+    }
+
+    pub fn featurizer(&self) -> &Featurizer {
+        &self.featurizer
+    }
+
+    /// Raw logits (category, department) of one complaint.
+    pub fn logits(&self, title: &str, text: &str) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+        let mut ids = Vec::with_capacity(1024);
+        self.featurizer.features(title, text, &mut ids);
+        self.dense.logits(&ids)
+    }
+
+    /// Category, department, alternatives and the review decision for one complaint.
+    pub fn triage(&self, input: &TriageInput<'_>) -> Result<Triage, ModelError> {
+        let (cat_logits, dep_logits) = self.logits(input.title, input.text);
+        let mut reasons = Vec::new();
+        let mut p = Vec::new();
+        let mut dep_p = Vec::new();
+
+        let (category, category_alternatives, cat_ok) =
+            match (&cat_logits, &self.cfg.calibration.category) {
+                (Some(l), Some(cal)) => {
+                    softmax_t(l, cal.temperature, &mut p);
+                    let ranked = self.rank(&p, &self.cfg.categories, true);
+                    let ok = self.check("category", &ranked, cal, &mut reasons);
+                    let mut it = ranked.into_iter();
+                    let top = it.next().unwrap_or_else(Scored::empty);
+                    (top, it.take(3).collect(), ok)
+                }
+                _ => (Scored::empty(), Vec::new(), true),
+            };
+
+        let (mut department, department_alternatives, dep_ok) =
+            match (&dep_logits, &self.cfg.calibration.department) {
+                (Some(l), Some(cal)) => {
+                    softmax_t(l, cal.temperature, &mut dep_p);
+                    let ranked = self.rank(&dep_p, &self.cfg.departments, false);
+                    let ok = self.check("department", &ranked, cal, &mut reasons);
+                    let mut it = ranked.into_iter();
+                    let top = it.next().unwrap_or_else(Scored::empty);
+                    (top, it.take(3).collect(), ok)
+                }
+                _ => (Scored::empty(), Vec::new(), true),
+            };
+
+        // Department head unsure (or absent): route by the taxonomy table for the predicted category.
+        let dep_missing = department.code.is_empty();
+        if (!dep_ok || dep_missing) && !category.code.is_empty() {
+            let routed = self
+                .taxonomy
+                .default_department(&category.code, input.jurisdiction);
+            if !routed.is_empty() {
+                // Without a department head the routing follows the category: use its confidence.
+                let conf = if dep_missing {
+                    category.confidence
+                } else {
+                    self.cfg
+                        .departments
+                        .iter()
+                        .position(|d| d == routed)
+                        .and_then(|i| dep_p.get(i).copied())
+                        .unwrap_or(0.0)
+                };
+                if dep_missing {
+                    department = Scored {
+                        code: routed.to_string(),
+                        name: self
+                            .taxonomy
+                            .department_name(routed)
+                            .unwrap_or(routed)
+                            .to_string(),
+                        confidence: conf,
+                    };
+                } else if routed != department.code {
+                    let where_ = if input.jurisdiction.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" in {}", input.jurisdiction)
+                    };
+                    reasons.push(format!(
+                        "department routed by the taxonomy table: {} for category {}{} (model suggested {})",
+                        routed, category.code, where_, department.code
+                    ));
+                    department = Scored {
+                        code: routed.to_string(),
+                        name: self
+                            .taxonomy
+                            .department_name(routed)
+                            .unwrap_or(routed)
+                            .to_string(),
+                        confidence: conf,
+                    };
+                } else {
+                    reasons.push(format!(
+                        "department {} confirmed by the taxonomy table for category {}",
+                        routed, category.code
+                    ));
+                }
+            }
+        }
+
+        Ok(Triage {
+            category,
+            department,
+            category_alternatives,
+            department_alternatives,
+            needs_review: !(cat_ok && dep_ok),
+            review_reasons: reasons,
+            model_version: self.cfg.version.clone(),
+        })
+    }
+
+    /// [`Classifier::triage`] for many complaints (same order).
+    pub fn triage_batch(&self, inputs: &[TriageInput<'_>]) -> Result<Vec<Triage>, ModelError> {
+        inputs.iter().map(|i| self.triage(i)).collect()
+    }
+
+    fn rank(&self, p: &[f32], codes: &[String], category: bool) -> Vec<Scored> {
+        let mut idx: Vec<usize> = (0..p.len()).collect();
+        idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
+        idx.truncate(4);
+        idx.into_iter()
+            .map(|i| {
+                let code = &codes[i];
+                let name = if category {
+                    self.taxonomy.category_name(code)
+                } else {
+                    self.taxonomy.department_name(code)
+                };
+                Scored {
+                    code: code.clone(),
+                    name: name.unwrap_or(code).to_string(),
+                    confidence: p[i],
+                }
+            })
+            .collect()
+    }
+
+    fn check(
+        &self,
+        head: &str,
+        ranked: &[Scored],
+        cal: &HeadCalibration,
+        reasons: &mut Vec<String>,
+    ) -> bool {
+        let top1 = ranked.first().map_or(0.0, |s| s.confidence);
+        let top2 = ranked.get(1).map_or(0.0, |s| s.confidence);
+        let mut ok = true;
+        if top1 < cal.threshold {
+            reasons.push(format!(
+                "{head} confidence {top1:.2} < {:.2}",
+                cal.threshold
+            ));
+            ok = false;
+        }
+        if top1 - top2 < cal.margin {
+            reasons.push(format!(
+                "{head} margin {:.2} < {:.2} ({} vs {})",
+                top1 - top2,
+                cal.margin,
+                ranked[0].code,
+                ranked.get(1).map_or("", |s| s.code.as_str())
+            ));
+            ok = false;
+        }
+        ok
+    }
+
+    /// Metrics of this model on labelled rows (accuracy, macro-F1, sure-row accuracy, ECE, review rate).
+    pub fn evaluate(&self, rows: &[Row]) -> SplitMetrics {
+        let mut cat = (Vec::new(), Vec::new(), Vec::new());
+        let mut dep = (Vec::new(), Vec::new(), Vec::new());
+        for r in rows {
+            let (cl, dl) = self.logits(&r.title, &r.text);
+            if let (Some(l), Some(g)) = (cl, r.category.as_ref()) {
+                if let Some(k) = self.cfg.categories.iter().position(|c| c == g) {
+                    cat.0.push(l);
+                    cat.1.push(k);
+                    cat.2.push(r.sure);
+                }
+            }
+            if let (Some(l), Some(g)) = (dl, r.department.as_ref()) {
+                if let Some(k) = self.cfg.departments.iter().position(|c| c == g) {
+                    dep.0.push(l);
+                    dep.1.push(k);
+                    dep.2.push(r.sure);
+                }
+            }
+        }
+        let m = |h: &(Vec<Vec<f32>>, Vec<usize>, Vec<bool>), cal: &Option<HeadCalibration>| {
+            cal.as_ref()
+                .filter(|_| !h.1.is_empty())
+                .map(|c| head_metrics(&h.0, &h.1, &h.2, c.temperature, c.rule()))
+        };
+        SplitMetrics {
+            category: m(&cat, &self.cfg.calibration.category),
+            department: m(&dep, &self.cfg.calibration.department),
+        }
+    }
+}
