@@ -49,6 +49,19 @@ fn store(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // The same case without its dedup entry (no band keys, no fingerprint): the share of the
+    // dedup index in the insert cost.
+    g.bench_function("insert_case_without_dedup", |b| {
+        b.iter_batched(
+            || {
+                let mut nc = take();
+                nc.dedup = None;
+                nc
+            },
+            |nc| black_box(store.insert_case(nc).expect("insert")),
+            BatchSize::SmallInput,
+        )
+    });
     g.bench_function("insert_case+flush", |b| {
         b.iter_batched(
             take,

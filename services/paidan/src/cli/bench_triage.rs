@@ -91,6 +91,16 @@ fn shares(n: usize, k: usize) -> Vec<std::ops::Range<usize>> {
         .collect()
 }
 
+fn to_inputs(rows: &[(String, String, String)]) -> Vec<TriageInput<'_>> {
+    rows.iter()
+        .map(|(title, text, jurisdiction)| TriageInput {
+            title,
+            text,
+            jurisdiction,
+        })
+        .collect()
+}
+
 /// Runs the measurement on an already loaded classifier.
 pub fn measure(
     classifier: &Classifier,
@@ -102,16 +112,7 @@ pub fn measure(
     let batch = batch.max(1);
     let passes = passes.max(1);
     let parts = shares(rows.len(), threads);
-    let to_inputs = |r: &[(String, String, String)]| -> Vec<_> {
-        r.iter()
-            .map(|(title, text, jurisdiction)| TriageInput {
-                title,
-                text,
-                jurisdiction,
-            })
-            .collect()
-    };
-    // Warm-up: one batch per thread, untimed.
+    // Warm-up: one batch, untimed.
     let warm = to_inputs(&rows[..rows.len().min(batch)]);
     classifier
         .triage_batch(&warm)

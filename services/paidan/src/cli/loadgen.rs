@@ -196,7 +196,7 @@ async fn wait_ready(endpoint: &Endpoint, limit: Duration) -> anyhow::Result<()> 
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::health_client::HealthClient;
     let deadline = Instant::now() + limit;
-    let mut last = String::from("not reached");
+    let mut last;
     loop {
         match endpoint.connect().await {
             Ok(channel) => {

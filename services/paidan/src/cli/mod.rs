@@ -7,7 +7,9 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{FileConfig, ServeConfig};
 
+mod bench_triage;
 mod corrections;
+mod loadgen;
 mod progress;
 mod train;
 
@@ -29,6 +31,10 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Export operator corrections as training rows.
     ExportCorrections(corrections::ExportArgs),
+    /// In-process triage throughput on all cores (complaints/s).
+    BenchTriage(bench_triage::BenchTriageArgs),
+    /// Drive a running server over gRPC with concurrent clients; report req/s and latency.
+    Loadgen(loadgen::LoadgenArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -76,5 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Train(a) => tokio::task::spawn_blocking(move || train::run(a)).await?,
         Command::ExportCorrections(a) => tokio::task::spawn_blocking(move || corrections::run(a)).await?,
+        Command::BenchTriage(a) => tokio::task::spawn_blocking(move || bench_triage::run(a)).await?,
+        Command::Loadgen(a) => loadgen::run(a).await,
     }
 }
