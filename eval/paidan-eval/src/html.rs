@@ -96,63 +96,51 @@ fn confusion_labels(report: &HeadReport) -> Vec<String> {
 }
 
 /// Confusion-matrix heat map: rows gold, columns predicted, colour = share of the gold row, text = count.
+/// Labels are ordered by gold support; the diagonal is outlined.
 pub fn confusion_svg(report: &HeadReport) -> Result<String> {
     let labels = confusion_labels(report);
-    let n = labels.len().max(1);
-    let longest = labels.iter().map(|l| l.len()).max().unwrap_or(4) as u32;
-    let label_px = (longest * 7 + 16).min(200);
-    let cell = if n <= 10 {
-        44
+    let n = labels.len().max(1) as i32;
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(4) as i32;
+    let label_px = (longest * 7 + 14).clamp(40, 240);
+    let cell: i32 = if n <= 10 {
+        40
     } else if n <= 20 {
-        30
+        28
     } else {
-        24
+        22
     };
-    let side = cell * n as u32;
-    let size = (side + label_px + 40, side + label_px + 50);
+    let (left, top) = (label_px + 10, label_px + 40);
+    let size = ((left + cell * n + 20) as u32, (top + cell * n + 20) as u32);
     svg(size, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(10)
-            .x_label_area_size(label_px)
-            .y_label_area_size(label_px)
-            .caption(
-                "confusion (rows: gold, columns: predicted)",
-                ("sans-serif", 15),
-            )
-            .build_cartesian_2d(0f64..n as f64, n as f64..0f64)
+        let small = ("sans-serif", 11).into_font().color(&BLACK);
+        root.draw(&Text::new(
+            "rows: gold label · columns: predicted label · colour: share of the gold row",
+            (10, 8),
+            ("sans-serif", 13)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Left, VPos::Top)),
+        ))
+        .map_err(plot_err)?;
+        for (i, label) in labels.iter().enumerate() {
+            let i = i as i32;
+            root.draw(&Text::new(
+                label.clone(),
+                (left - 6, top + i * cell + cell / 2),
+                small.clone().pos(Pos::new(HPos::Right, VPos::Center)),
+            ))
             .map_err(plot_err)?;
-        let idx_label = |v: &f64| -> String {
-            let i = v.floor();
-            if (v - i - 0.5).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
-                labels[i as usize].clone()
-            } else {
-                String::new()
-            }
-        };
-        let centres: Vec<f64> = (0..n).map(|i| i as f64 + 0.5).collect();
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .x_labels(n)
-            .y_labels(n)
-            .x_label_formatter(&idx_label)
-            .y_label_formatter(&idx_label)
-            .x_label_style(
-                ("sans-serif", 11)
-                    .into_font()
-                    .transform(FontTransform::Rotate90)
-                    .color(&BLACK),
-            )
-            .y_label_style(("sans-serif", 11).into_font().color(&BLACK))
-            .x_desc("predicted")
-            .y_desc("gold")
-            .draw()
+            root.draw(&Text::new(
+                label.clone(),
+                (left + i * cell + cell / 2, top - 6),
+                small
+                    .clone()
+                    .transform(FontTransform::Rotate270)
+                    .pos(Pos::new(HPos::Left, VPos::Center)),
+            ))
             .map_err(plot_err)?;
-        // plotters picks its own tick positions; draw the labels at the cell centres ourselves when the
-        // mesh did not land on them, by drawing the cells with explicit coordinates below.
-        let _ = centres;
-        let mut cells = Vec::new();
-        let mut texts = Vec::new();
+        }
+        let count_font = ("sans-serif", if cell >= 28 { 11 } else { 9 }).into_font();
         for (gi, gold) in labels.iter().enumerate() {
             let row = report.confusion.get(gold);
             let total: u64 = row.map(|r| r.values().sum()).unwrap_or(0);
@@ -163,32 +151,33 @@ pub fn confusion_svg(report: &HeadReport) -> Result<String> {
                 } else {
                     0.0
                 };
-                let (x, y) = (pi as f64, gi as f64);
-                cells.push(Rectangle::new(
-                    [(x, y), (x + 1.0, y + 1.0)],
+                let (x, y) = (left + pi as i32 * cell, top + gi as i32 * cell);
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + cell, y + cell)],
                     heat(share).filled(),
-                ));
+                ))
+                .map_err(plot_err)?;
+                let outline = if gi == pi {
+                    GREY.stroke_width(2)
+                } else {
+                    RGBColor(235, 235, 235).stroke_width(1)
+                };
+                root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], outline))
+                    .map_err(plot_err)?;
                 if count > 0 {
                     let colour = if share > 0.5 { WHITE } else { BLACK };
-                    texts.push(Text::new(
+                    root.draw(&Text::new(
                         count.to_string(),
-                        (x + 0.5, y + 0.5),
-                        ("sans-serif", if cell >= 30 { 11 } else { 9 })
-                            .into_font()
+                        (x + cell / 2, y + cell / 2),
+                        count_font
+                            .clone()
                             .color(&colour)
                             .pos(Pos::new(HPos::Center, VPos::Center)),
-                    ));
-                }
-                if gi == pi {
-                    cells.push(Rectangle::new(
-                        [(x, y), (x + 1.0, y + 1.0)],
-                        GREY.stroke_width(1),
-                    ));
+                    ))
+                    .map_err(plot_err)?;
                 }
             }
         }
-        chart.draw_series(cells).map_err(plot_err)?;
-        chart.draw_series(texts).map_err(plot_err)?;
         Ok(())
     })
 }
@@ -211,12 +200,24 @@ pub fn reliability_svg(bins: &[ReliabilityBin], ece: f64) -> Result<String> {
             .y_label_formatter(&|v| format!("{v:.1}"))
             .draw()
             .map_err(plot_err)?;
+        // Over-confidence (mean confidence above accuracy) shaded above the bar.
+        chart
+            .draw_series(bins.iter().filter_map(|b| {
+                let (acc, conf) = (b.accuracy?, b.mean_confidence?);
+                (conf > acc)
+                    .then(|| Rectangle::new([(b.lo, acc), (b.hi, conf)], ORANGE.mix(0.4).filled()))
+            }))
+            .map_err(plot_err)?
+            .label("over-confidence gap")
+            .legend(|(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 12, y + 5)], ORANGE.mix(0.4).filled())
+            });
         chart
             .draw_series(bins.iter().filter_map(|b| {
                 let acc = b.accuracy?;
                 Some(Rectangle::new(
                     [(b.lo, 0.0), (b.hi, acc)],
-                    BLUE.mix(0.75).filled(),
+                    BLUE.mix(0.85).filled(),
                 ))
             }))
             .map_err(plot_err)?
@@ -224,17 +225,24 @@ pub fn reliability_svg(bins: &[ReliabilityBin], ece: f64) -> Result<String> {
             .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], BLUE.filled()));
         chart
             .draw_series(bins.iter().filter_map(|b| {
-                let (acc, conf) = (b.accuracy?, b.mean_confidence?);
+                let acc = b.accuracy?;
                 Some(Rectangle::new(
-                    [(b.lo, acc.min(conf)), (b.hi, acc.max(conf))],
-                    ORANGE.mix(0.35).filled(),
+                    [(b.lo, 0.0), (b.hi, acc)],
+                    WHITE.stroke_width(1),
+                ))
+            }))
+            .map_err(plot_err)?;
+        chart
+            .draw_series(bins.iter().filter_map(|b| {
+                let conf = b.mean_confidence?;
+                Some(PathElement::new(
+                    [(b.lo, conf), (b.hi, conf)],
+                    BLACK.stroke_width(2),
                 ))
             }))
             .map_err(plot_err)?
-            .label("gap to mean confidence")
-            .legend(|(x, y)| {
-                Rectangle::new([(x, y - 5), (x + 12, y + 5)], ORANGE.mix(0.5).filled())
-            });
+            .label("mean confidence in bin")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 12, y)], BLACK.stroke_width(2)));
         chart
             .draw_series(LineSeries::new(
                 [(0.0, 0.0), (1.0, 1.0)],
@@ -383,7 +391,7 @@ fn excerpt(s: &str, max: usize) -> String {
 const STYLE: &str = "body{font-family:system-ui,'Noto Sans CJK SC','Noto Sans SC',sans-serif;margin:24px;color:#222;max-width:1400px}\
 h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:32px}h3{font-size:15px}\
 table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}\
-th{background:#f3f3f3}td.l,th.l{text-align:left}td.text{text-align:left;max-width:700px;font-size:12px}\
+th{background:#f3f3f3}td.l,th.l{text-align:left}td.id{white-space:nowrap}td.text{text-align:left;max-width:700px;font-size:12px}\
 .plots{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}.muted{color:#777;font-size:12px}";
 
 /// Renders the whole report as one self-contained HTML document.
@@ -548,7 +556,7 @@ pub fn render_html(eval: &Evaluation, opts: &HtmlOptions) -> Result<String> {
                 .unwrap_or_default();
             let _ = writeln!(
                 h,
-                "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{:.3}</td><td class=\"text\">{}{}</td></tr>",
+                "<tr><td class=\"l id\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{:.3}</td><td class=\"text\">{}{}</td></tr>",
                 escape(&row.id),
                 label_cell(gold, opts),
                 label_cell(&out.label, opts),
@@ -627,7 +635,7 @@ mod tests {
         // Label names are escaped, texts are masked, the most confident error is listed.
         assert!(html.contains("噪声&lt;扰民&gt;"));
         assert!(!html.contains("13812345678"), "phone number not masked");
-        assert!(html.contains("<td class=\"l\">r2</td>"));
+        assert!(html.contains("<td class=\"l id\">r2</td>"));
         assert!(html.contains("model <code>test-v1</code>"));
     }
 
