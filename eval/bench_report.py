@@ -126,6 +126,7 @@ def main():
     dl = load(d, "dedup_lookup.json")
     bl = load(d, "baseline.json")
     tr = load(d, "train_7class.json")
+    md = load(d, "model.json") or {}
 
     py_tp = (bl or {}).get("city", {}).get("throughput", {})
     py_rate = py_tp.get("complaints_per_sec")
@@ -146,6 +147,10 @@ def main():
       "rerun the script. Texts: `eval/sets/load_texts.jsonl` (2,000 real complaints, see "
       "`eval/sets/README-load.md`).")
     w("")
+    if md.get("model_dir"):
+        w(f"Model: `{md['model_dir']}`" + (" (models/default was not shipped yet: bench.sh trained the city model "
+          "from `models/data` with the default recipe)" if md["model_dir"] != "models/default" else "") + ".")
+        w("")
     w("## Machine")
     w("")
     w(f"- {m['nproc']} CPUs: {m['cpu']}")
