@@ -5,8 +5,8 @@
 
 use paidan_proto::v1;
 use paidan_store::{
-    CaseRecord, CaseStatus, Channel, CorrectionRecord, EventKind, ForwardingRecord, ForwardingState,
-    LabelRecord, Millis, OutboxEntry, ReportLink, StatusChange, TriageRecord,
+    CaseRecord, CaseStatus, Channel, CorrectionRecord, EventKind, ForwardingRecord,
+    ForwardingState, LabelRecord, Millis, OutboxEntry, ReportLink, StatusChange, TriageRecord,
 };
 use prost_types::Timestamp;
 

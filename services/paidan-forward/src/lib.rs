@@ -1,3 +1,20 @@
 //! Forwarding of case events from the store's outbox to the municipal 12345 platform.
+//!
+//! - [`Forwarder`] drains the outbox ([`paidan_store::Store::outbox_due`]) into every configured
+//!   [`Sink`] at least once, with exponential backoff + full jitter, dead letters and metrics.
+//! - [`GrpcSink`] calls the platform's `paidan.v1.CaseSink/Deliver`; [`WebhookSink`] POSTs the
+//!   signed JSON [`WebhookEvent`] (see [`event`]).
+//! - [`receiver`] is a stand-in platform for tests and demos (`paidan receiver`).
 
+pub mod config;
 pub mod convert;
+pub mod event;
+pub mod forwarder;
+pub mod receiver;
+pub mod sink;
+
+pub use config::{ForwardConfig, SinkConfig};
+pub use event::{WebhookEvent, sign, verify_request, verify_signature};
+pub use forwarder::{ForwardError, Forwarder, PassStats, RetryPolicy};
+pub use receiver::{FailMode, ReceiverConfig, ReceiverHandle, run_receiver, start_receiver};
+pub use sink::{Ack, GrpcSink, Sink, SinkError, WebhookSink};

@@ -140,7 +140,9 @@ pub trait Store: Send + Sync + 'static {
     fn outbox_list(&self, dead: bool, limit: usize) -> Result<Vec<OutboxEntry>>;
     fn outbox_len(&self, dead: bool) -> Result<u64>;
     /// Move dead letters back to the outbox (all when `keys` is empty); returns how many.
+    /// `keys` are idempotency keys ("<case_id>:<sequence>") or outbox seq numbers.
     fn outbox_retry_dead(&self, keys: &[String], now: Millis) -> Result<u32>;
+    /// Delete the dead letters named by `keys` (as for retry); empty `keys` drops nothing.
     fn outbox_drop_dead(&self, keys: &[String]) -> Result<u32>;
 
     /// Make every write so far durable. Returns when the data is on disk.

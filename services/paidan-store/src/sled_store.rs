@@ -1231,6 +1231,10 @@ impl Store for SledStore {
     }
 
     fn outbox_drop_dead(&self, keys: &[String]) -> Result<u32> {
+        if keys.is_empty() {
+            // Dropping is irreversible: it takes explicit keys, never "all".
+            return Ok(0);
+        }
         let mut n = 0;
         for e in self.dead_matching(keys)? {
             let dropped = self.tx(|w| {

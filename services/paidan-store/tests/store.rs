@@ -892,6 +892,11 @@ fn dead_letters_can_be_listed_retried_and_dropped() {
     );
     // drop b:1 by seq
     let seq = store.outbox_list(true, 10).unwrap()[0].seq;
+    assert_eq!(
+        store.outbox_drop_dead(&[]).unwrap(),
+        0,
+        "drop never means all"
+    );
     assert_eq!(store.outbox_drop_dead(&[seq.to_string()]).unwrap(), 1);
     assert_eq!(
         (
