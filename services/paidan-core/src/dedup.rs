@@ -83,7 +83,9 @@ impl Deduplicator {
     ) -> Result<Vec<Candidate>> {
         let decision = &self.settings.decision;
         let mut out: Vec<Candidate> = Vec::new();
-        for (id, _shared) in store.dedup_candidates(jurisdiction, fp.bands(), self.settings.max_candidates)? {
+        for (id, _shared) in
+            store.dedup_candidates(jurisdiction, fp.bands(), self.settings.max_candidates)?
+        {
             let Some(entry) = store.dedup_entry(&id)? else {
                 continue;
             };

@@ -28,7 +28,9 @@ impl From<StoreError> for CoreError {
         match e {
             StoreError::NotFound(id) => CoreError::NotFound(format!("case {id} not found")),
             e @ StoreError::Conflict { .. } => CoreError::AlreadyExists(e.to_string()),
-            e @ StoreError::InvalidTransition { .. } => CoreError::FailedPrecondition(e.to_string()),
+            e @ StoreError::InvalidTransition { .. } => {
+                CoreError::FailedPrecondition(e.to_string())
+            }
             e @ (StoreError::InvalidPageToken | StoreError::Invalid(_)) => {
                 CoreError::Invalid(e.to_string())
             }

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 use crate::commit::GroupCommit;
-use crate::dedup::{Candidate, Deduplicator, DedupSettings};
+use crate::dedup::{Candidate, DedupSettings, Deduplicator};
 use crate::error::{CoreError, Result};
 use crate::inference::{InferencePool, TriageText};
 use crate::validate::{self, Complaint, Limits};
@@ -123,14 +123,28 @@ pub fn excerpt(text: &str, chars: usize) -> String {
 }
 
 impl Intake {
-    pub fn new(store: Arc<dyn Store>, model: Option<Arc<Classifier>>, config: IntakeConfig) -> Intake {
+    pub fn new(
+        store: Arc<dyn Store>,
+        model: Option<Arc<Classifier>>,
+        config: IntakeConfig,
+    ) -> Intake {
+        Intake::with_notifier(store, model, config, Arc::new(Notify::new()))
+    }
+
+    /// Like [`Intake::new`], notifying `changed` (e.g. the forwarder's) after every durable change.
+    pub fn with_notifier(
+        store: Arc<dyn Store>,
+        model: Option<Arc<Classifier>>,
+        config: IntakeConfig,
+        changed: Arc<Notify>,
+    ) -> Intake {
         Intake {
             commit: GroupCommit::new(store.clone()),
             pool: InferencePool::new(model, config.inference_threads, config.max_batch),
             dedup: Deduplicator::new(store.clone(), config.dedup),
             store,
             limits: config.limits,
-            changed: Arc::new(Notify::new()),
+            changed,
             stripes: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
         }
     }
@@ -185,7 +199,8 @@ impl Intake {
     #[tracing::instrument(skip_all, fields(request_id = %c.request_id, channel = c.channel))]
     pub async fn submit(&self, c: Complaint) -> Result<Submitted> {
         let now = now_millis();
-        let channel = validate::check_complaint(&self.limits, &c, now).map_err(CoreError::Invalid)?;
+        let channel =
+            validate::check_complaint(&self.limits, &c, now).map_err(CoreError::Invalid)?;
         let triage = self
             .pool
             .triage(TriageText {
@@ -211,8 +226,10 @@ impl Intake {
                 c.jurisdiction.clone(),
                 category.clone(),
             );
-            self.blocking(move |s| dedup.best_open_match(s, &fp, &jurisdiction, &category, received_at))
-                .await?
+            self.blocking(move |s| {
+                dedup.best_open_match(s, &fp, &jurisdiction, &category, received_at)
+            })
+            .await?
         };
         let record = CaseRecord {
             id: String::new(),
@@ -263,7 +280,8 @@ impl Intake {
         received_at: Option<Millis>,
         limit: usize,
     ) -> Result<Vec<Candidate>> {
-        validate::check_text(&self.limits, &title, &text, &jurisdiction).map_err(CoreError::Invalid)?;
+        validate::check_text(&self.limits, &title, &text, &jurisdiction)
+            .map_err(CoreError::Invalid)?;
         let at = received_at.unwrap_or_else(now_millis);
         let fp = self.dedup.fingerprint(&title, &text, &address);
         let category = match self.pool.model() {
@@ -281,8 +299,17 @@ impl Intake {
             None => None,
         };
         let dedup = self.dedup.clone();
-        self.blocking(move |s| dedup.ranked(s, &fp, &jurisdiction, category.as_deref(), at, limit.clamp(1, 100)))
-            .await
+        self.blocking(move |s| {
+            dedup.ranked(
+                s,
+                &fp,
+                &jurisdiction,
+                category.as_deref(),
+                at,
+                limit.clamp(1, 100),
+            )
+        })
+        .await
     }
 
     pub async fn get_case(&self, id: String) -> Result<CaseRecord> {
@@ -293,13 +320,28 @@ impl Intake {
         .await
     }
 
-    pub async fn list_cases(&self, filter: CaseFilter, page_size: usize, token: Option<String>) -> Result<Page> {
-        let size = if page_size == 0 { 50 } else { page_size.min(1000) };
+    pub async fn list_cases(
+        &self,
+        filter: CaseFilter,
+        page_size: usize,
+        token: Option<String>,
+    ) -> Result<Page> {
+        let size = if page_size == 0 {
+            50
+        } else {
+            page_size.min(1000)
+        };
         self.blocking(move |s| Ok(s.list_cases(&filter, size, token.as_deref())?))
             .await
     }
 
-    pub async fn update_status(&self, id: String, to: CaseStatus, note: String, actor: String) -> Result<CaseRecord> {
+    pub async fn update_status(
+        &self,
+        id: String,
+        to: CaseStatus,
+        note: String,
+        actor: String,
+    ) -> Result<CaseRecord> {
         let case = self
             .blocking(move |s| Ok(s.update_status(&id, to, &note, &actor, now_millis())?))
             .await?;
@@ -349,7 +391,12 @@ impl Intake {
         Ok(case)
     }
 
-    pub async fn split_report(&self, id: String, note: String, actor: String) -> Result<CaseRecord> {
+    pub async fn split_report(
+        &self,
+        id: String,
+        note: String,
+        actor: String,
+    ) -> Result<CaseRecord> {
         let case = self
             .blocking(move |s| Ok(s.split_report(&id, &note, &actor, now_millis())?))
             .await?;
@@ -357,12 +404,20 @@ impl Intake {
         Ok(case)
     }
 
-    pub async fn merge_cases(&self, master: String, duplicate: String, note: String, actor: String) -> Result<CaseRecord> {
+    pub async fn merge_cases(
+        &self,
+        master: String,
+        duplicate: String,
+        note: String,
+        actor: String,
+    ) -> Result<CaseRecord> {
         if master == duplicate {
             return Err(CoreError::Invalid("cannot merge a case into itself".into()));
         }
         let case = self
-            .blocking(move |s| Ok(s.merge_cases(&master, &duplicate, &note, &actor, now_millis())?))
+            .blocking(move |s| {
+                Ok(s.merge_cases(&master, &duplicate, &note, &actor, now_millis())?)
+            })
             .await?;
         self.durable().await?;
         Ok(case)
@@ -383,7 +438,13 @@ impl Intake {
         }
         let limit = if limit == 0 { 20 } else { limit.min(500) };
         self.blocking(move |s| {
-            Ok(s.hot_issues(jurisdiction.as_deref(), category.as_deref(), since, until, limit)?)
+            Ok(s.hot_issues(
+                jurisdiction.as_deref(),
+                category.as_deref(),
+                since,
+                until,
+                limit,
+            )?)
         })
         .await
     }

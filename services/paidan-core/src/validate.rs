@@ -65,7 +65,12 @@ fn check_field(name: &str, value: &str, max_chars: usize) -> Result<(), String> 
 }
 
 /// Checks the text fields a triage needs.
-pub fn check_text(limits: &Limits, title: &str, text: &str, jurisdiction: &str) -> Result<(), String> {
+pub fn check_text(
+    limits: &Limits,
+    title: &str,
+    text: &str,
+    jurisdiction: &str,
+) -> Result<(), String> {
     if text.trim().is_empty() {
         return Err("text is empty: send the complaint's content in `text`".into());
     }
@@ -81,9 +86,9 @@ pub fn check_channel(raw: i32, required: bool) -> Result<Channel, String> {
         None => Err(format!(
             "channel {raw} is not a known Channel (1 = 12345, 2 = 12319, 3 = web, 4 = app, 5 = wechat)"
         )),
-        Some(Channel::Unspecified) if required => Err(
-            "channel is required: CHANNEL_12345 or CHANNEL_12319 (or WEB/APP/WECHAT)".into(),
-        ),
+        Some(Channel::Unspecified) if required => {
+            Err("channel is required: CHANNEL_12345 or CHANNEL_12319 (or WEB/APP/WECHAT)".into())
+        }
         Some(c) => Ok(c),
     }
 }
@@ -91,7 +96,9 @@ pub fn check_channel(raw: i32, required: bool) -> Result<Channel, String> {
 /// Validates a complaint for SubmitComplaint; returns its channel.
 pub fn check_complaint(limits: &Limits, c: &Complaint, now: Millis) -> Result<Channel, String> {
     if c.request_id.trim().is_empty() {
-        return Err("request_id is empty: set a unique id per complaint so retries are idempotent".into());
+        return Err(
+            "request_id is empty: set a unique id per complaint so retries are idempotent".into(),
+        );
     }
     if c.request_id.len() > limits.max_request_id_bytes {
         return Err(format!(
@@ -169,19 +176,55 @@ mod tests {
         let table: Vec<(&str, Edit, Option<&str>)> = vec![
             ("valid", |_| {}, None),
             ("empty text", |c| c.text.clear(), Some("text is empty")),
-            ("whitespace text", |c| c.text = " \n\t　 ".into(), Some("text is empty")),
+            (
+                "whitespace text",
+                |c| c.text = " \n\t　 ".into(),
+                Some("text is empty"),
+            ),
             ("text at limit", |c| c.text = "噪".repeat(20_000), None),
-            ("text over limit", |c| c.text = "噪".repeat(20_001), Some("limit is 20000")),
-            ("NUL in text", |c| c.text = "噪音\u{0}扰民".into(), Some("U+0000")),
+            (
+                "text over limit",
+                |c| c.text = "噪".repeat(20_001),
+                Some("limit is 20000"),
+            ),
+            (
+                "NUL in text",
+                |c| c.text = "噪音\u{0}扰民".into(),
+                Some("U+0000"),
+            ),
             ("newlines fine", |c| c.text = "噪音\r\n扰民\t".into(), None),
-            ("no request id", |c| c.request_id = " ".into(), Some("request_id is empty")),
-            ("long request id", |c| c.request_id = "x".repeat(10_000), Some("limit is 128")),
-            ("unspecified channel", |c| c.channel = 0, Some("channel is required")),
+            (
+                "no request id",
+                |c| c.request_id = " ".into(),
+                Some("request_id is empty"),
+            ),
+            (
+                "long request id",
+                |c| c.request_id = "x".repeat(10_000),
+                Some("limit is 128"),
+            ),
+            (
+                "unspecified channel",
+                |c| c.channel = 0,
+                Some("channel is required"),
+            ),
             ("unknown channel", |c| c.channel = 42, Some("channel 42")),
             ("12319", |c| c.channel = 2, None),
-            ("letters in phone", |c| c.caller_phone = "call me".into(), Some("caller_phone")),
-            ("bad latitude", |c| c.location = Some((91.0, 0.0)), Some("out of range")),
-            ("future", |c| c.received_at = Some(NOW + 3_600_000), Some("in the future")),
+            (
+                "letters in phone",
+                |c| c.caller_phone = "call me".into(),
+                Some("caller_phone"),
+            ),
+            (
+                "bad latitude",
+                |c| c.location = Some((91.0, 0.0)),
+                Some("out of range"),
+            ),
+            (
+                "future",
+                |c| c.received_at = Some(NOW + 3_600_000),
+                Some("in the future"),
+            ),
             ("small skew", |c| c.received_at = Some(NOW + 60_000), None),
             ("no time", |c| c.received_at = None, None),
             ("emoji", |c| c.text = "😡😡 噪音".into(), None),

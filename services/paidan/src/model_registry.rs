@@ -22,7 +22,8 @@ pub struct ModelRegistry {
 
 /// Loads a model and runs one triage so the first real request does not pay for lazy setup.
 pub fn load_and_warm(dir: &Path) -> Result<Classifier, String> {
-    let model = Classifier::load(dir).map_err(|e| format!("cannot load model from {}: {e}", dir.display()))?;
+    let model = Classifier::load(dir)
+        .map_err(|e| format!("cannot load model from {}: {e}", dir.display()))?;
     model
         .triage(&TriageInput {
             title: "噪音扰民",
@@ -34,7 +35,11 @@ pub fn load_and_warm(dir: &Path) -> Result<Classifier, String> {
 }
 
 impl ModelRegistry {
-    pub fn new(root: PathBuf, gate_set: Option<&Path>, gate_margin: f64) -> Result<ModelRegistry, String> {
+    pub fn new(
+        root: PathBuf,
+        gate_set: Option<&Path>,
+        gate_margin: f64,
+    ) -> Result<ModelRegistry, String> {
         let gate = match gate_set {
             Some(p) => Some(
                 paidan_eval::read_rows(p).map_err(|e| format!("gate set {}: {e}", p.display()))?,
@@ -68,11 +73,19 @@ impl ModelRegistry {
 
     /// Load `name`, score both models on the gate set, and swap unless the new one is worse by
     /// more than the margin (or `force`). Blocking: call from a blocking thread.
-    pub fn reload(&self, intake: &Intake, name: &Path, force: bool) -> Result<v1::ReloadModelResponse, Status> {
+    pub fn reload(
+        &self,
+        intake: &Intake,
+        name: &Path,
+        force: bool,
+    ) -> Result<v1::ReloadModelResponse, Status> {
         let dir = self.resolve(name);
         let candidate = load_and_warm(&dir).map_err(Status::failed_precondition)?;
         let serving = intake.model();
-        let previous_version = serving.as_ref().map(|m| m.version().to_owned()).unwrap_or_default();
+        let previous_version = serving
+            .as_ref()
+            .map(|m| m.version().to_owned())
+            .unwrap_or_default();
         let new_score = self.score(&candidate)?;
         let old_score = match (&serving, &self.gate) {
             (Some(m), Some(_)) => {

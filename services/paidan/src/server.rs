@@ -12,7 +12,7 @@ use paidan_proto::v1::admin_server::AdminServer;
 use paidan_proto::v1::intake_server::IntakeServer;
 use paidan_store::{SledStore, Store};
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
@@ -49,14 +49,36 @@ impl ServerHandle {
 pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHandle> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
-    let store: Arc<dyn Store> = Arc::new(
-        SledStore::open(&cfg.data_dir)
-            .with_context(|| format!("cannot open the case store in {}", cfg.data_dir.display()))?,
-    );
-    let intake = Arc::new(Intake::new(store.clone(), None, cfg.intake.clone()));
+    let store: Arc<dyn Store> =
+        Arc::new(SledStore::open(&cfg.data_dir).with_context(|| {
+            format!("cannot open the case store in {}", cfg.data_dir.display())
+        })?);
+    let forwarder = match &cfg.forward {
+        Some(fc) if !fc.sinks.is_empty() => Some(
+            paidan_forward::Forwarder::from_config(store.clone(), fc)
+                .context("cannot configure forwarding")?,
+        ),
+        _ => {
+            tracing::warn!(
+                "no forwarding sinks configured: cases queue in the outbox until one is"
+            );
+            None
+        }
+    };
+    let changes = forwarder.as_ref().map(|f| f.notifier()).unwrap_or_default();
+    let intake = Arc::new(Intake::with_notifier(
+        store.clone(),
+        None,
+        cfg.intake.clone(),
+        changes,
+    ));
     let registry = Arc::new(
-        ModelRegistry::new(cfg.model_registry.clone(), cfg.gate_set.as_deref(), cfg.gate_margin)
-            .map_err(anyhow::Error::msg)?,
+        ModelRegistry::new(
+            cfg.model_registry.clone(),
+            cfg.gate_set.as_deref(),
+            cfg.gate_margin,
+        )
+        .map_err(anyhow::Error::msg)?,
     );
 
     if let Some(addr) = cfg.metrics_addr {
@@ -103,24 +125,20 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
                     health.set_serving::<IntakeServer<IntakeApi>>().await;
                     health.set_service_status("", ServingStatus::Serving).await;
                 }
-                Ok(Err(e)) => tracing::error!(error = %e, "no model: Triage and SubmitComplaint answer UNAVAILABLE"),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "no model: Triage and SubmitComplaint answer UNAVAILABLE")
+                }
                 Err(e) => tracing::error!(error = %e, "model loading panicked"),
             }
         });
     }
 
-    let (stop_forwarding, forwarding_stopped) = watch::channel(false);
-    let forwarder = match &cfg.forward {
-        Some(fc) if !fc.sinks.is_empty() => {
-            let f = paidan_forward::Forwarder::new(store.clone(), fc.clone(), intake.changes())
-                .context("cannot configure forwarding")?;
-            Some(tokio::spawn(f.run(forwarding_stopped)))
-        }
-        _ => {
-            tracing::warn!("no forwarding sinks configured: cases queue in the outbox until one is");
-            None
-        }
-    };
+    let (stop_forwarding, forwarding_stopped) = oneshot::channel::<()>();
+    let forwarder = forwarder.map(|f| {
+        tokio::spawn(f.run(async move {
+            let _ = forwarding_stopped.await;
+        }))
+    });
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let max = cfg.max_message_bytes;
@@ -153,7 +171,7 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
             .await
             .context("gRPC server failed")?;
-        let _ = stop_forwarding.send(true);
+        let _ = stop_forwarding.send(());
         if let Some(f) = forwarder {
             let _ = f.await;
         }

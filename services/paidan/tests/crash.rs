@@ -26,12 +26,18 @@ async fn every_acknowledged_case_survives_sigkill() {
         writers.push(tokio::spawn(async move {
             for i in 0..100_000 {
                 let rid = format!("w{w}-{i}");
-                let text = format!("第{w}组第{i}号投诉：{}号楼下餐馆油烟直排，气味很大，请尽快处理", i % 50);
+                let text = format!(
+                    "第{w}组第{i}号投诉：{}号楼下餐馆油烟直排，气味很大，请尽快处理",
+                    i % 50
+                );
                 let mut req = common::complaint(&rid, &text);
                 req.jurisdiction = format!("J{w}-{i}");
                 match client.submit_complaint(req).await {
                     Ok(r) => {
-                        acked.lock().unwrap().insert(rid, (r.into_inner().case_id, text));
+                        acked
+                            .lock()
+                            .unwrap()
+                            .insert(rid, (r.into_inner().case_id, text));
                     }
                     Err(_) => return, // the server died under us
                 }
@@ -41,7 +47,10 @@ async fn every_acknowledged_case_survives_sigkill() {
     // Let some writes land, then kill without warning.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while acked.lock().unwrap().len() < 300 {
-        assert!(std::time::Instant::now() < deadline, "server acknowledged too few writes");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server acknowledged too few writes"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     child.kill().expect("SIGKILL");
@@ -58,7 +67,9 @@ async fn every_acknowledged_case_survives_sigkill() {
     let mut client = IntakeClient::new(ch);
     for (rid, (case_id, text)) in &acked {
         let case = client
-            .get_case(v1::GetCaseRequest { case_id: case_id.clone() })
+            .get_case(v1::GetCaseRequest {
+                case_id: case_id.clone(),
+            })
             .await
             .unwrap_or_else(|e| panic!("acknowledged case {case_id} ({rid}) lost: {e:?}"))
             .into_inner();
@@ -71,7 +82,11 @@ async fn every_acknowledged_case_survives_sigkill() {
     let mut token = String::new();
     loop {
         let page = client
-            .list_cases(v1::ListCasesRequest { page_size: 1000, page_token: token, ..Default::default() })
+            .list_cases(v1::ListCasesRequest {
+                page_size: 1000,
+                page_token: token,
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();
@@ -81,7 +96,11 @@ async fn every_acknowledged_case_survives_sigkill() {
         }
         token = page.next_page_token;
     }
-    assert!(listed >= acked.len(), "listed {listed} < acknowledged {}", acked.len());
+    assert!(
+        listed >= acked.len(),
+        "listed {listed} < acknowledged {}",
+        acked.len()
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 }

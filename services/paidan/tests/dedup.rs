@@ -22,7 +22,10 @@ fn at(date: &str) -> Timestamp {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    Timestamp { seconds: days * 86_400, nanos: 0 }
+    Timestamp {
+        seconds: days * 86_400,
+        nanos: 0,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,7 +38,10 @@ async fn reports_of_one_matter_are_linked_and_a_templated_other_matter_is_not() 
         r
     };
     let first = client
-        .submit_complaint(submit("m-1", "幸福家园小区3栋楼下的烧烤店每天晚上油烟直排，油烟味很大，家里不能开窗，请城管处理。"))
+        .submit_complaint(submit(
+            "m-1",
+            "幸福家园小区3栋楼下的烧烤店每天晚上油烟直排，油烟味很大，家里不能开窗，请城管处理。",
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -45,23 +51,40 @@ async fn reports_of_one_matter_are_linked_and_a_templated_other_matter_is_not() 
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(second.duplicate_of, first.case_id, "a paraphrase of the same matter is linked");
+    assert_eq!(
+        second.duplicate_of, first.case_id,
+        "a paraphrase of the same matter is linked"
+    );
     assert!(second.duplicate_score > 0.0 && second.duplicate_score <= 1.0);
     let other = client
-        .submit_complaint(submit("m-3", "阳光花园小区3栋楼下的烧烤店每天晚上油烟直排，油烟味很大，家里不能开窗，请城管处理。"))
+        .submit_complaint(submit(
+            "m-3",
+            "阳光花园小区3栋楼下的烧烤店每天晚上油烟直排，油烟味很大，家里不能开窗，请城管处理。",
+        ))
         .await
         .unwrap()
         .into_inner();
-    assert!(other.duplicate_of.is_empty(), "same template, another estate: a new matter ({other:?})");
+    assert!(
+        other.duplicate_of.is_empty(),
+        "same template, another estate: a new matter ({other:?})"
+    );
     let elsewhere = {
-        let mut r = submit("m-4", "幸福家园小区3栋楼下的烧烤店每天晚上油烟直排，油烟味很大，家里不能开窗，请城管处理。");
+        let mut r = submit(
+            "m-4",
+            "幸福家园小区3栋楼下的烧烤店每天晚上油烟直排，油烟味很大，家里不能开窗，请城管处理。",
+        );
         r.jurisdiction = "B1区".into();
         client.submit_complaint(r).await.unwrap().into_inner()
     };
-    assert!(elsewhere.duplicate_of.is_empty(), "dedup is gated by jurisdiction");
+    assert!(
+        elsewhere.duplicate_of.is_empty(),
+        "dedup is gated by jurisdiction"
+    );
 
     let master = client
-        .get_case(v1::GetCaseRequest { case_id: first.case_id.clone() })
+        .get_case(v1::GetCaseRequest {
+            case_id: first.case_id.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -79,17 +102,26 @@ async fn reports_of_one_matter_are_linked_and_a_templated_other_matter_is_not() 
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(found.candidates.first().map(|c| c.case_id.as_str()), Some(first.case_id.as_str()));
+    assert_eq!(
+        found.candidates.first().map(|c| c.case_id.as_str()),
+        Some(first.case_id.as_str())
+    );
 
     // An operator splits the linked report off, then merges it back by hand.
     let split = client
-        .split_report(v1::SplitReportRequest { case_id: second.case_id.clone(), note: "不是同一家".into(), actor: "op".into() })
+        .split_report(v1::SplitReportRequest {
+            case_id: second.case_id.clone(),
+            note: "不是同一家".into(),
+            actor: "op".into(),
+        })
         .await
         .unwrap()
         .into_inner();
     assert!(split.duplicate_of.is_empty());
     let master = client
-        .get_case(v1::GetCaseRequest { case_id: first.case_id.clone() })
+        .get_case(v1::GetCaseRequest {
+            case_id: first.case_id.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -134,7 +166,11 @@ async fn hot_issues_rank_real_repeat_complaints() {
     let mut reqs = reqs;
     reqs.sort_by_key(|r| r.received_at.as_ref().unwrap().seconds);
     let n = reqs.len();
-    let mut stream = client.submit_complaints(tokio_stream::iter(reqs)).await.unwrap().into_inner();
+    let mut stream = client
+        .submit_complaints(tokio_stream::iter(reqs))
+        .await
+        .unwrap()
+        .into_inner();
     let mut linked = 0;
     while let Some(r) = stream.message().await.unwrap() {
         linked += usize::from(!r.duplicate_of.is_empty());
@@ -153,11 +189,25 @@ async fn hot_issues_rank_real_repeat_complaints() {
         .into_inner();
     assert!(!hot.issues.is_empty());
     let counts: Vec<u32> = hot.issues.iter().map(|h| h.report_count).collect();
-    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "ranked by count: {counts:?}");
+    assert!(
+        counts.windows(2).all(|w| w[0] >= w[1]),
+        "ranked by count: {counts:?}"
+    );
     let top = &hot.issues[0];
     // 28 callers reported the 洋里溪 water-system project's shoddy work between July and December 2017.
-    assert!(top.representative_text.contains("洋里溪"), "top issue: {}", top.representative_text);
-    assert!(top.report_count >= 15, "top issue has {} reports", top.report_count);
-    assert!(top.first_report_at.as_ref().unwrap().seconds < top.last_report_at.as_ref().unwrap().seconds);
+    assert!(
+        top.representative_text.contains("洋里溪"),
+        "top issue: {}",
+        top.representative_text
+    );
+    assert!(
+        top.report_count >= 15,
+        "top issue has {} reports",
+        top.report_count
+    );
+    assert!(
+        top.first_report_at.as_ref().unwrap().seconds
+            < top.last_report_at.as_ref().unwrap().seconds
+    );
     server.stop().await.unwrap();
 }

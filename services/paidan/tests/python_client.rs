@@ -26,12 +26,29 @@ async fn python_grpcio_client_triages_submits_and_reads() {
     let addr = server.addr.to_string();
     let addr = addr.as_str();
     tokio::task::spawn_blocking(move || {
-        let (ok, out, err) = python(&["--addr", addr, "triage", "工地夜间施工噪音扰民，凌晨还在打桩"]);
-        assert!(ok, "python client failed (pip install -r clients/python/requirements.txt?): {err}");
+        let (ok, out, err) = python(&[
+            "--addr",
+            addr,
+            "triage",
+            "工地夜间施工噪音扰民，凌晨还在打桩",
+        ]);
+        assert!(
+            ok,
+            "python client failed (pip install -r clients/python/requirements.txt?): {err}"
+        );
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["category"]["code"], "noise_construction", "{out}");
 
-        let (ok, out, err) = python(&["--addr", addr, "submit", "--request-id", "py-1", "--phone", "13912345678", "小区门口流动摊贩占道经营"]);
+        let (ok, out, err) = python(&[
+            "--addr",
+            addr,
+            "submit",
+            "--request-id",
+            "py-1",
+            "--phone",
+            "13912345678",
+            "小区门口流动摊贩占道经营",
+        ]);
         assert!(ok, "{err}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         let case_id = v["caseId"].as_str().expect("caseId").to_owned();

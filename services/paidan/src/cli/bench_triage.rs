@@ -61,7 +61,8 @@ pub struct BenchTriageReport {
 }
 
 fn read_rows(path: &Path, limit: Option<usize>) -> anyhow::Result<Vec<Row>> {
-    let raw = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let raw =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut rows = Vec::new();
     for (i, line) in raw.lines().enumerate() {
         if limit.is_some_and(|l| rows.len() >= l) {
@@ -70,8 +71,13 @@ fn read_rows(path: &Path, limit: Option<usize>) -> anyhow::Result<Vec<Row>> {
         if line.trim().is_empty() {
             continue;
         }
-        let row: Row = serde_json::from_str(line)
-            .with_context(|| format!("{} line {}: expected {{\"text\", \"title\"?}}", path.display(), i + 1))?;
+        let row: Row = serde_json::from_str(line).with_context(|| {
+            format!(
+                "{} line {}: expected {{\"text\", \"title\"?}}",
+                path.display(),
+                i + 1
+            )
+        })?;
         if !row.text.trim().is_empty() {
             rows.push(row);
         }
@@ -133,7 +139,11 @@ pub fn measure(
                                 .triage_batch(&inputs)
                                 .map_err(|e| anyhow::anyhow!("triage failed: {e}"))?;
                             if out.len() != inputs.len() {
-                                bail!("triage_batch returned {} results for {} inputs", out.len(), inputs.len());
+                                bail!(
+                                    "triage_batch returned {} results for {} inputs",
+                                    out.len(),
+                                    inputs.len()
+                                );
                             }
                             n += out.len();
                         }
@@ -144,7 +154,9 @@ pub fn measure(
             .collect();
         let mut total = 0;
         for h in handles {
-            total += h.join().map_err(|_| anyhow::anyhow!("a triage thread panicked"))??;
+            total += h
+                .join()
+                .map_err(|_| anyhow::anyhow!("a triage thread panicked"))??;
         }
         Ok(total)
     });
@@ -156,7 +168,9 @@ pub fn run(args: BenchTriageArgs) -> anyhow::Result<()> {
     let threads = match args.threads {
         Some(0) => bail!("--threads must be at least 1"),
         Some(t) => t,
-        None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        None => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
     };
     let rows: Vec<(String, String, String)> = read_rows(&args.data, args.limit)?
         .into_iter()
@@ -166,7 +180,11 @@ pub fn run(args: BenchTriageArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot load model from {}: {e}", args.model_dir.display()))?;
     let (n, seconds) = measure(&classifier, &rows, threads, args.batch, args.passes)?;
     let report = BenchTriageReport {
-        complaints_per_sec: if seconds > 0.0 { n as f64 / seconds } else { 0.0 },
+        complaints_per_sec: if seconds > 0.0 {
+            n as f64 / seconds
+        } else {
+            0.0
+        },
         n,
         threads,
         rows: rows.len(),
@@ -222,9 +240,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.jsonl");
         std::fs::write(&p, "{\"text\":\"a\"}\n{\"text\":\"\"}\n{\"title\":\"t\",\"text\":\"b\"}\n{\"text\":\"c\"}\n").unwrap();
-        let all: Vec<String> = read_rows(&p, None).unwrap().into_iter().map(|r| r.text).collect();
+        let all: Vec<String> = read_rows(&p, None)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.text)
+            .collect();
         assert_eq!(all, ["a", "b", "c"]);
-        let two: Vec<String> = read_rows(&p, Some(2)).unwrap().into_iter().map(|r| r.text).collect();
+        let two: Vec<String> = read_rows(&p, Some(2))
+            .unwrap()
+            .into_iter()
+            .map(|r| r.text)
+            .collect();
         assert_eq!(two, ["a", "b"]);
     }
 }

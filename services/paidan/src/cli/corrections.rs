@@ -34,11 +34,16 @@ struct Row<'a> {
 }
 
 pub fn run(a: ExportArgs) -> anyhow::Result<()> {
-    let store = SledStore::open(&a.data_dir)
-        .with_context(|| format!("cannot open {} (is the server still running?)", a.data_dir.display()))?;
+    let store = SledStore::open(&a.data_dir).with_context(|| {
+        format!(
+            "cannot open {} (is the server still running?)",
+            a.data_dir.display()
+        )
+    })?;
     let corrections = store.corrections()?;
     let mut out = std::io::BufWriter::new(
-        std::fs::File::create(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?,
+        std::fs::File::create(&a.out)
+            .with_context(|| format!("cannot create {}", a.out.display()))?,
     );
     let mut n = 0usize;
     // The latest correction of a case wins: it holds the case's final labels.
@@ -47,7 +52,9 @@ pub fn run(a: ExportArgs) -> anyhow::Result<()> {
         latest.insert(c.case_id.as_str(), c);
     }
     for (case_id, c) in latest {
-        let Some(case) = store.get_case(case_id)? else { continue };
+        let Some(case) = store.get_case(case_id)? else {
+            continue;
+        };
         let row = Row {
             id: case_id,
             title: paidan_text::mask_pii(&case.title),
@@ -67,6 +74,10 @@ pub fn run(a: ExportArgs) -> anyhow::Result<()> {
         n += 1;
     }
     out.flush()?;
-    eprintln!("wrote {n} corrected cases ({} corrections) to {}", corrections.len(), a.out.display());
+    eprintln!(
+        "wrote {n} corrected cases ({} corrections) to {}",
+        corrections.len(),
+        a.out.display()
+    );
     Ok(())
 }

@@ -134,7 +134,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "m" | "min" => value * 60.0,
         "h" => value * 3600.0,
-        other => return Err(format!("unknown duration unit {other:?} in {s:?}: use ms, s, m or h")),
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} in {s:?}: use ms, s, m or h"
+            ));
+        }
     };
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("{s:?} is not a valid duration"));
@@ -144,14 +148,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Reads the texts, skipping rows with empty text.
 fn read_texts(path: &Path, default_jurisdiction: &str) -> anyhow::Result<Vec<Text>> {
-    let raw = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let raw =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = Vec::new();
     for (i, line) in raw.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let row: Row = serde_json::from_str(line)
-            .with_context(|| format!("{} line {}: expected {{\"text\", \"title\"?}}", path.display(), i + 1))?;
+        let row: Row = serde_json::from_str(line).with_context(|| {
+            format!(
+                "{} line {}: expected {{\"text\", \"title\"?}}",
+                path.display(),
+                i + 1
+            )
+        })?;
         if row.text.trim().is_empty() {
             continue;
         }
@@ -201,7 +211,9 @@ async fn wait_ready(endpoint: &Endpoint, limit: Duration) -> anyhow::Result<()> 
         match endpoint.connect().await {
             Ok(channel) => {
                 match HealthClient::new(channel)
-                    .check(HealthCheckRequest { service: String::new() })
+                    .check(HealthCheckRequest {
+                        service: String::new(),
+                    })
                     .await
                 {
                     Ok(r) if r.get_ref().status == ServingStatus::Serving as i32 => return Ok(()),
@@ -212,7 +224,10 @@ async fn wait_ready(endpoint: &Endpoint, limit: Duration) -> anyhow::Result<()> 
             Err(e) => last = format!("connect: {e}"),
         }
         if Instant::now() >= deadline {
-            bail!("server at {} did not become ready within {limit:?} ({last})", endpoint.uri());
+            bail!(
+                "server at {} did not become ready within {limit:?} ({last})",
+                endpoint.uri()
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -240,7 +255,8 @@ struct ClientResult {
 }
 
 async fn client_loop(mut client: IntakeClient<Channel>, shared: Arc<Shared>) -> ClientResult {
-    let mut hist = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds");
+    let mut hist =
+        Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds");
     let mut res = ClientResult::default();
     while !shared.stop.load(Ordering::Relaxed) {
         let measuring = shared.measuring.load(Ordering::Relaxed);
@@ -279,7 +295,8 @@ async fn client_loop(mut client: IntakeClient<Channel>, shared: Arc<Shared>) -> 
         match outcome {
             Ok(()) => {
                 res.ok += 1;
-                hist.record(micros).expect("latency clamped into the histogram's range");
+                hist.record(micros)
+                    .expect("latency clamped into the histogram's range");
             }
             Err(status) => {
                 res.errors += 1;
@@ -299,7 +316,10 @@ pub async fn measure(args: &LoadgenArgs) -> anyhow::Result<LoadgenReport> {
         bail!("--clients must be between 1 and {MAX_CLIENTS}");
     }
     if args.duration.is_zero() || args.duration > MAX_DURATION {
-        bail!("--duration must be more than 0 and at most {}s", MAX_DURATION.as_secs());
+        bail!(
+            "--duration must be more than 0 and at most {}s",
+            MAX_DURATION.as_secs()
+        );
     }
     if args.warmup > MAX_DURATION {
         bail!("--warmup must be at most {}s", MAX_DURATION.as_secs());
@@ -315,10 +335,9 @@ pub async fn measure(args: &LoadgenArgs) -> anyhow::Result<LoadgenReport> {
     wait_ready(&endpoint, args.wait_ready).await?;
     let mut clients = Vec::with_capacity(args.clients);
     for _ in 0..args.clients {
-        let channel = endpoint
-            .connect()
-            .await
-            .with_context(|| format!("cannot connect to {addr}: is `paidan serve` running there?"))?;
+        let channel = endpoint.connect().await.with_context(|| {
+            format!("cannot connect to {addr}: is `paidan serve` running there?")
+        })?;
         clients.push(IntakeClient::new(channel).max_decoding_message_size(64 * 1024 * 1024));
     }
     let run_id = format!(
@@ -360,7 +379,8 @@ pub async fn measure(args: &LoadgenArgs) -> anyhow::Result<LoadgenReport> {
         }
     };
     let seconds = started.elapsed().as_secs_f64();
-    let mut hist = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds");
+    let mut hist =
+        Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds");
     let (mut ok, mut errors, mut first_error) = (0u64, 0u64, None);
     for r in results {
         let r = r.context("a load client task panicked")?;
@@ -387,11 +407,19 @@ pub async fn measure(args: &LoadgenArgs) -> anyhow::Result<LoadgenReport> {
         rpc: args.rpc.name().to_string(),
         clients: args.clients,
         requests: ok,
-        rps: if seconds > 0.0 { ok as f64 / seconds } else { 0.0 },
+        rps: if seconds > 0.0 {
+            ok as f64 / seconds
+        } else {
+            0.0
+        },
         p50_ms: ms(0.50),
         p95_ms: ms(0.95),
         p99_ms: ms(0.99),
-        max_ms: if ok == 0 { 0.0 } else { hist.max() as f64 / 1000.0 },
+        max_ms: if ok == 0 {
+            0.0
+        } else {
+            hist.max() as f64 / 1000.0
+        },
         errors,
         seconds,
     })
@@ -458,7 +486,11 @@ mod tests {
             ("no-port", false, false),
         ];
         for (addr, allow, ok) in table {
-            assert_eq!(resolve(addr, *allow).await.is_ok(), *ok, "{addr} allow_remote={allow}");
+            assert_eq!(
+                resolve(addr, *allow).await.is_ok(),
+                *ok,
+                "{addr} allow_remote={allow}"
+            );
         }
     }
 
@@ -476,7 +508,10 @@ mod tests {
             .iter()
             .map(|t| (t.title.as_str(), t.text.as_str(), t.jurisdiction.as_str()))
             .collect();
-        assert_eq!(got, vec![("噪音", "工地夜间施工", "A市"), ("", "路灯不亮", "鼓楼区")]);
+        assert_eq!(
+            got,
+            vec![("噪音", "工地夜间施工", "A市"), ("", "路灯不亮", "鼓楼区")]
+        );
         std::fs::write(&p, "{\"text\":\"  \"}\n").unwrap();
         assert!(read_texts(&p, "A市").is_err());
         std::fs::write(&p, "not json\n").unwrap();

@@ -9,12 +9,18 @@ use crate::config::{FileConfig, ServeConfig};
 
 mod bench_triage;
 mod corrections;
+mod eval_dedup;
 mod loadgen;
+mod outbox;
 mod progress;
 mod train;
 
 #[derive(Parser, Debug)]
-#[command(name = "paidan", version, about = "派单: triage and dispatch of 12345/12319 citizen complaints")]
+#[command(
+    name = "paidan",
+    version,
+    about = "派单: triage and dispatch of 12345/12319 citizen complaints"
+)]
 pub struct Cli {
     /// Log as JSON lines instead of text.
     #[arg(long, global = true, env = "PAIDAN_LOG_JSON")]
@@ -35,6 +41,10 @@ pub enum Command {
     BenchTriage(bench_triage::BenchTriageArgs),
     /// Drive a running server over gRPC with concurrent clients; report req/s and latency.
     Loadgen(loadgen::LoadgenArgs),
+    /// Score the duplicate decision on labelled pairs.
+    EvalDedup(eval_dedup::EvalDedupArgs),
+    /// Inspect and replay the forwarding outbox of a stopped server.
+    Outbox(outbox::OutboxArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -81,8 +91,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             handle.wait().await
         }
         Command::Train(a) => tokio::task::spawn_blocking(move || train::run(a)).await?,
-        Command::ExportCorrections(a) => tokio::task::spawn_blocking(move || corrections::run(a)).await?,
-        Command::BenchTriage(a) => tokio::task::spawn_blocking(move || bench_triage::run(a)).await?,
+        Command::ExportCorrections(a) => {
+            tokio::task::spawn_blocking(move || corrections::run(a)).await?
+        }
+        Command::BenchTriage(a) => {
+            tokio::task::spawn_blocking(move || bench_triage::run(a)).await?
+        }
         Command::Loadgen(a) => loadgen::run(a).await,
+        Command::EvalDedup(a) => tokio::task::spawn_blocking(move || eval_dedup::run(a)).await?,
+        Command::Outbox(a) => tokio::task::spawn_blocking(move || outbox::run(a)).await?,
     }
 }

@@ -47,7 +47,9 @@ impl v1::admin_server::Admin for AdminApi {
     ) -> Result<Response<v1::ReloadModelResponse>, Status> {
         let r = req.into_inner();
         if r.model.trim().is_empty() {
-            return Err(Status::invalid_argument("model is empty: name a registry entry or a model directory"));
+            return Err(Status::invalid_argument(
+                "model is empty: name a registry entry or a model directory",
+            ));
         }
         let registry = self.registry.clone();
         let intake = self.intake.clone();
@@ -63,10 +65,17 @@ impl v1::admin_server::Admin for AdminApi {
         req: Request<v1::ListOutboxRequest>,
     ) -> Result<Response<v1::ListOutboxResponse>, Status> {
         let r = req.into_inner();
-        let limit = if r.limit == 0 { 100 } else { r.limit.min(10_000) as usize };
+        let limit = if r.limit == 0 {
+            100
+        } else {
+            r.limit.min(10_000) as usize
+        };
         let store = self.intake.store().clone();
         let (entries, total) = tokio::task::spawn_blocking(move || {
-            Ok::<_, paidan_store::StoreError>((store.outbox_list(r.dead, limit)?, store.outbox_len(r.dead)?))
+            Ok::<_, paidan_store::StoreError>((
+                store.outbox_list(r.dead, limit)?,
+                store.outbox_len(r.dead)?,
+            ))
         })
         .await
         .map_err(|e| Status::internal(e.to_string()))?

@@ -65,7 +65,10 @@ type ResponseStream =
 
 #[tonic::async_trait]
 impl v1::intake_server::Intake for IntakeApi {
-    async fn triage(&self, req: Request<v1::TriageRequest>) -> Result<Response<v1::TriageResponse>, Status> {
+    async fn triage(
+        &self,
+        req: Request<v1::TriageRequest>,
+    ) -> Result<Response<v1::TriageResponse>, Status> {
         let r = req.into_inner();
         paidan_core::validate::check_channel(r.channel, false).map_err(invalid)?;
         let t = self
@@ -114,7 +117,10 @@ impl v1::intake_server::Intake for IntakeApi {
         Ok(Response::new(Box::pin(out)))
     }
 
-    async fn get_case(&self, req: Request<v1::GetCaseRequest>) -> Result<Response<v1::Case>, Status> {
+    async fn get_case(
+        &self,
+        req: Request<v1::GetCaseRequest>,
+    ) -> Result<Response<v1::Case>, Status> {
         let id = req.into_inner().case_id;
         if id.trim().is_empty() {
             return Err(invalid("case_id is empty"));
@@ -131,7 +137,8 @@ impl v1::intake_server::Intake for IntakeApi {
         let channel = match r.channel {
             0 => None,
             n => Some(
-                Channel::from_i32(n).ok_or_else(|| invalid(format!("channel {n} is not a known Channel")))?,
+                Channel::from_i32(n)
+                    .ok_or_else(|| invalid(format!("channel {n} is not a known Channel")))?,
             ),
         };
         let filter = CaseFilter {
@@ -144,7 +151,10 @@ impl v1::intake_server::Intake for IntakeApi {
             received_before: r.received_before.as_ref().map(millis),
         };
         if r.page_size > 1000 {
-            return Err(invalid(format!("page_size {} is over the limit of 1000", r.page_size)));
+            return Err(invalid(format!(
+                "page_size {} is over the limit of 1000",
+                r.page_size
+            )));
         }
         let page = self
             .intake
@@ -171,11 +181,20 @@ impl v1::intake_server::Intake for IntakeApi {
         Ok(Response::new(case_to_proto(&c, true)))
     }
 
-    async fn correct_case(&self, req: Request<v1::CorrectCaseRequest>) -> Result<Response<v1::Case>, Status> {
+    async fn correct_case(
+        &self,
+        req: Request<v1::CorrectCaseRequest>,
+    ) -> Result<Response<v1::Case>, Status> {
         let r = req.into_inner();
         let c = self
             .intake
-            .correct_case(r.case_id, non_empty(r.category), non_empty(r.department), r.note, r.actor)
+            .correct_case(
+                r.case_id,
+                non_empty(r.category),
+                non_empty(r.department),
+                r.note,
+                r.actor,
+            )
             .await
             .map_err(ApiError)?;
         Ok(Response::new(case_to_proto(&c, true)))
@@ -189,7 +208,14 @@ impl v1::intake_server::Intake for IntakeApi {
         let limit = if r.limit == 0 { 5 } else { r.limit as usize };
         let found = self
             .intake
-            .find_duplicates(r.title, r.text, r.jurisdiction, r.address, r.received_at.as_ref().map(millis), limit)
+            .find_duplicates(
+                r.title,
+                r.text,
+                r.jurisdiction,
+                r.address,
+                r.received_at.as_ref().map(millis),
+                limit,
+            )
             .await
             .map_err(ApiError)?;
         Ok(Response::new(v1::FindDuplicatesResponse {
@@ -225,7 +251,10 @@ impl v1::intake_server::Intake for IntakeApi {
             issues: issues
                 .into_iter()
                 .map(|h| v1::HotIssue {
-                    representative_text: paidan_core::excerpt(&paidan_text::mask_pii(&h.master.text), 120),
+                    representative_text: paidan_core::excerpt(
+                        &paidan_text::mask_pii(&h.master.text),
+                        120,
+                    ),
                     master: Some(case_to_proto(&h.master, true)),
                     report_count: h.report_count,
                     first_report_at: Some(timestamp(h.first_report_at)),
@@ -235,7 +264,10 @@ impl v1::intake_server::Intake for IntakeApi {
         }))
     }
 
-    async fn split_report(&self, req: Request<v1::SplitReportRequest>) -> Result<Response<v1::Case>, Status> {
+    async fn split_report(
+        &self,
+        req: Request<v1::SplitReportRequest>,
+    ) -> Result<Response<v1::Case>, Status> {
         let r = req.into_inner();
         let c = self
             .intake
@@ -245,7 +277,10 @@ impl v1::intake_server::Intake for IntakeApi {
         Ok(Response::new(case_to_proto(&c, true)))
     }
 
-    async fn merge_cases(&self, req: Request<v1::MergeCasesRequest>) -> Result<Response<v1::Case>, Status> {
+    async fn merge_cases(
+        &self,
+        req: Request<v1::MergeCasesRequest>,
+    ) -> Result<Response<v1::Case>, Status> {
         let r = req.into_inner();
         let c = self
             .intake

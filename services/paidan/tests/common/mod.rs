@@ -37,7 +37,11 @@ pub fn serve_config(data_dir: &Path, model_dir: &Path) -> ServeConfig {
 pub async fn channel(addr: std::net::SocketAddr) -> Channel {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        match Channel::from_shared(format!("http://{addr}")).unwrap().connect().await {
+        match Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+        {
             Ok(c) => return c,
             Err(e) if Instant::now() > deadline => panic!("cannot connect to {addr}: {e}"),
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -51,13 +55,18 @@ pub async fn wait_health(ch: &Channel, service: &str, want: ServingStatus) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let got = health
-            .check(tonic_health::pb::HealthCheckRequest { service: service.into() })
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
             .await
             .map(|r| r.into_inner().status);
         if got == Ok(want as i32) {
             return;
         }
-        assert!(Instant::now() < deadline, "health of {service:?} never became {want:?}: {got:?}");
+        assert!(
+            Instant::now() < deadline,
+            "health of {service:?} never became {want:?}: {got:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -1,0 +1,83 @@
+//! `paidan outbox list|retry|drop`: inspect and replay the forwarding outbox of a stopped server
+//! (sled admits one process; on a running server use the Admin RPCs instead).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use paidan_core::now_millis;
+use paidan_store::{OutboxEntry, SledStore, Store};
+
+#[derive(clap::Args, Debug)]
+pub struct OutboxArgs {
+    #[arg(long, env = "PAIDAN_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    #[command(subcommand)]
+    pub action: OutboxAction,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum OutboxAction {
+    /// Pending entries (or dead letters with --dead).
+    List {
+        #[arg(long)]
+        dead: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Move dead letters back to the outbox (all when no key is given).
+    Retry { keys: Vec<String> },
+    /// Delete the named dead letters.
+    Drop {
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+}
+
+fn line(e: &OutboxEntry) -> String {
+    format!(
+        "{:<24} {:<16} {:?} attempts={} delivered_to=[{}] {}",
+        e.idempotency_key,
+        e.case_id,
+        e.kind,
+        e.attempts,
+        e.delivered_to.join(","),
+        e.last_error
+    )
+}
+
+pub fn run(a: OutboxArgs) -> anyhow::Result<()> {
+    let store = SledStore::open(&a.data_dir).with_context(|| {
+        format!(
+            "cannot open {} (is the server still running? use the Admin RPCs then)",
+            a.data_dir.display()
+        )
+    })?;
+    match a.action {
+        OutboxAction::List { dead, limit } => {
+            let total = store.outbox_len(dead)?;
+            for e in store.outbox_list(dead, limit)? {
+                println!("{}", line(&e));
+            }
+            println!(
+                "{} {}",
+                total,
+                if dead {
+                    "dead letters"
+                } else {
+                    "pending entries"
+                }
+            );
+        }
+        OutboxAction::Retry { keys } => {
+            let n = store.outbox_retry_dead(&keys, now_millis())?;
+            store.flush()?;
+            println!("{n} dead letters moved back to the outbox");
+        }
+        OutboxAction::Drop { keys } => {
+            let n = store.outbox_drop_dead(&keys)?;
+            store.flush()?;
+            println!("{n} dead letters dropped");
+        }
+    }
+    Ok(())
+}
