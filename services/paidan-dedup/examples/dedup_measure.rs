@@ -17,6 +17,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("weights fitted on tune: {fitted:?}");
     println!("weights in use:         {:?}\n", Weights::default());
 
+    if std::env::var_os("DEDUP_SHOW_TUNE_ERRORS").is_some() {
+        let cfg = DedupConfig {
+            window_ms: i64::MAX,
+            ..DedupConfig::default()
+        };
+        for r in &tune {
+            let (a, b) = (
+                Fingerprint::new(&r.a.title, &r.a.text, ""),
+                Fingerprint::new(&r.b.title, &r.b.text, ""),
+            );
+            let s = score(&a, &b, &MatchContext::default());
+            if cfg.is_duplicate(&s) != r.duplicate || (s.score - cfg.threshold).abs() < 0.15 {
+                println!(
+                    "gold {} score {:.2} text {:.2} cont {:.2} title {:.2} {:?}\n  A {} | {}\n  B {} | {}\n  A ents {:?}\n  B ents {:?}",
+                    r.duplicate,
+                    s.score,
+                    s.text,
+                    s.containment,
+                    s.title,
+                    s.entities,
+                    r.a.title,
+                    r.a.text.chars().take(80).collect::<String>(),
+                    r.b.title,
+                    r.b.text.chars().take(80).collect::<String>(),
+                    a.entities()
+                        .iter()
+                        .map(|e| format!("{:?}:{}", e.kind, e.name))
+                        .collect::<Vec<_>>(),
+                    b.entities()
+                        .iter()
+                        .map(|e| format!("{:?}:{}", e.kind, e.name))
+                        .collect::<Vec<_>>()
+                );
+            }
+        }
+        return Ok(());
+    }
     let no_window = DedupConfig {
         window_ms: i64::MAX,
         ..DedupConfig::default()
@@ -97,6 +134,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "   150-250-char messages ({}): {:.1} µs per fingerprint",
             short.len(),
             start.elapsed().as_secs_f64() * 1e6 / short.len().max(1) as f64
+        );
+        // Where the time goes (same 150-250-char messages).
+        let per = |el: std::time::Duration| el.as_secs_f64() * 1e6 / short.len().max(1) as f64;
+        let normed: Vec<String> = short
+            .iter()
+            .map(|(t, x)| paidan_text::normalize(&format!("{t}。{x}")))
+            .collect();
+        let start = Instant::now();
+        for (t, x) in &short {
+            std::hint::black_box(paidan_text::normalize(&format!("{t}。{x}")));
+        }
+        println!("   of which normalize: {:.1} µs", per(start.elapsed()));
+        let start = Instant::now();
+        for t in &normed {
+            std::hint::black_box(sketch::minhash(&sketch::char_shingles(t, 3)));
+        }
+        println!(
+            "   of which shingles + minhash: {:.1} µs",
+            per(start.elapsed())
+        );
+        let start = Instant::now();
+        for t in &normed {
+            std::hint::black_box(paidan_text::Segmenter::global().cut(t));
+        }
+        println!("   of which jieba cut: {:.1} µs", per(start.elapsed()));
+        let start = Instant::now();
+        for t in &normed {
+            std::hint::black_box(entity::extract(t));
+        }
+        println!(
+            "   of which entity extraction: {:.1} µs",
+            per(start.elapsed())
         );
         let start = Instant::now();
         let mut n = 0usize;

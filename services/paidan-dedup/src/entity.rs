@@ -29,8 +29,11 @@ pub enum EntityKind {
     Road,
     /// Village, town, sub-district, community (村, 镇, 乡, 街道, 社区).
     Village,
-    /// City, district or county ("A市", "A3区", "仓山区").
+    /// District or county ("A3区", "A7县", "仓山区").
     Admin,
+    /// City ("A市", "B市"): sharing one is no evidence (most reports name the city), naming
+    /// two different ones is a conflict.
+    City,
 }
 
 impl EntityKind {
@@ -79,6 +82,8 @@ const SUFFIXES: &[(&str, EntityKind)] = &[
     ("名苑", EntityKind::Estate),
     ("庭苑", EntityKind::Estate),
     ("商城", EntityKind::Estate),
+    ("公园", EntityKind::Estate),
+    ("院区", EntityKind::Org),
     ("机构", EntityKind::Org),
     ("公司", EntityKind::Org),
     ("学校", EntityKind::Org),
@@ -192,7 +197,7 @@ const NOT_NAMES: &[&str] = &[
 
 /// Characters at which a name stops when walking left from its suffix: punctuation (any
 /// non-alphanumeric), digits, function words and administrative units.
-const BOUNDARY: &str = "的在是于了和与及对向从到我你他她们位住家近旁边附这那个一把被给让往去来要请为有无都也还就说称该此其某等或而且但跟同关咨询投诉反映举报希望建议求恳强烈市区县省镇乡路街道村河旁侧前后内外里上下中";
+const BOUNDARY: &str = "的在是于了和与及对向从到我你他她们位住家近旁边附这那个一把被给让往去来要请为有无都也还就说称该此其某等或而且但跟同关咨询投诉反映举报希望建议求恳强烈市区县省镇乡路街道村河旁侧前后内里上下中";
 
 static SUFFIX_RE: LazyLock<Regex> = LazyLock::new(|| {
     let alt: Vec<String> = SUFFIXES.iter().map(|(s, _)| regex::escape(s)).collect();
@@ -272,8 +277,13 @@ pub fn extract(text: &str) -> Vec<Entity> {
             .next_back()
             .is_some_and(|c| c.is_ascii_alphanumeric());
         if !glued {
+            let kind = if m.as_str().ends_with('市') {
+                EntityKind::City
+            } else {
+                EntityKind::Admin
+            };
             out.push(Entity {
-                kind: EntityKind::Admin,
+                kind,
                 name: m.as_str().to_string(),
             });
         }
@@ -359,6 +369,7 @@ pub fn overlap(a: &[Entity], b: &[Entity]) -> EntityOverlap {
             .filter(|e| e.kind == kind)
             .any(|e| names_b.iter().any(|nb| same_name(&e.name, nb)));
         match (matched, kind.is_specific()) {
+            (true, _) if kind == EntityKind::City => {}
             (true, true) => out.shared_specific += 1,
             (true, false) => out.shared_general += 1,
             (false, true) => out.conflict_specific += 1,
@@ -384,11 +395,7 @@ mod tests {
     fn extraction_table() {
         use EntityKind::*;
         let cases: &[(&str, EntityKind, &[&str])] = &[
-            (
-                "A5区劳动东路魅力之城小区一楼的夜宵摊",
-                Estate,
-                &["魅力之城"],
-            ),
+            ("A5区劳动东路魅力之城小区一楼的夜宵摊", Estate, &["魅力"]),
             ("A5区劳动东路魅力之城小区一楼的夜宵摊", Road, &["劳动东"]),
             ("A市A2区丽发新城小区附近建搅拌站", Estate, &["丽发"]),
             ("我是A市涉外经济学院的一名学生", Org, &["涉外经济"]),
@@ -400,7 +407,13 @@ mod tests {
             ("早上七点207路公交车只有一辆", Route, &["207"]),
             ("投诉A3区58众创新佳宜超市音响外置", Org, &["众创新佳宜"]),
             ("我住在生活小区里", Estate, &[]),
-            ("A市A3区茶子山中路", Admin, &["A3区", "A市"]),
+            ("A市A3区茶子山中路", Admin, &["A3区"]),
+            ("A市A3区茶子山中路", City, &["A市"]),
+            (
+                "请加快A市汉王陵考古遗址公园建设力度",
+                Estate,
+                &["汉王陵考古遗址"],
+            ),
             ("仓山区龙津河水体黑臭严重", Admin, &["仓山区"]),
             ("本小区临街居民楼下", Admin, &[]),
         ];
@@ -434,8 +447,15 @@ mod tests {
         let a = extract("A市商贸旅游职业技术学院强制学生实习");
         let b = extract("A市经济学院强制学生实习");
         let o = overlap(&a, &b);
-        assert_eq!(o.conflict_specific, 1);
-        assert_eq!(o.shared_general, 1);
+        assert_eq!(o.conflict_specific, 1, "{a:?} {b:?}");
+        assert_eq!(o.shared_general, 0, "{a:?} {b:?}");
+        // Both name A市: no evidence either way.
+        assert_eq!(o.shared_general, 0);
+        let other_city = extract("希望B市重视滴滴出行的问题");
+        assert_eq!(
+            overlap(&extract("希望A市重视滴滴出行的问题"), &other_city).conflict_general,
+            1
+        );
         let c = extract("强制学生实习");
         assert_eq!(overlap(&a, &c), EntityOverlap::default());
     }

@@ -91,6 +91,7 @@ struct Prepared {
     a: Fingerprint,
     b: Fingerprint,
     trigram_jaccard: f32,
+    simhash: f32,
     gap_ms: i64,
     duplicate: bool,
 }
@@ -116,11 +117,25 @@ fn prepare(rows: &[PairRow]) -> Vec<Prepared> {
                 a: fp(&r.a),
                 b: fp(&r.b),
                 trigram_jaccard: sketch::jaccard_sorted(&body(&r.a), &body(&r.b)),
+                simhash: sketch::simhash_similarity(token_simhash(&r.a), token_simhash(&r.b)),
                 gap_ms,
                 duplicate: r.duplicate,
             }
         })
         .collect()
+}
+
+/// SimHash (64 bits) of the jieba tokens of the normalised title + text, each token weighted
+/// by its count. Only the comparison uses it: it lost to the MinHash-based decision.
+pub fn token_simhash(s: &PairSide) -> u64 {
+    let body = paidan_text::normalize(&format!("{}。{}", s.title, s.text));
+    let tokens = paidan_text::Segmenter::global().cut(&body);
+    sketch::simhash(
+        tokens
+            .iter()
+            .filter(|t| t.chars().any(sketch::is_content_char))
+            .map(|t| (sketch::hash_str(t), 1.0)),
+    )
 }
 
 fn context(p: &Prepared) -> MatchContext {
@@ -302,7 +317,7 @@ fn method_scores(
             let s = match method {
                 Method::TrigramJaccard => p.trigram_jaccard,
                 Method::MinHash => sketch::minhash_similarity(p.a.minhash(), p.b.minhash()),
-                Method::SimHash => sketch::simhash_similarity(p.a.simhash(), p.b.simhash()),
+                Method::SimHash => p.simhash,
                 Method::Decision => crate::score(&p.a, &p.b, &context(p)).score,
             };
             (s, in_window, p.duplicate)

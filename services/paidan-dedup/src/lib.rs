@@ -5,7 +5,7 @@
 //! - its LSH band keys (32 bands × 4 rows) plus one key per specific place/entity named
 //!   (estate, organisation, river, site, bus route) — the store indexes cases under these keys
 //!   and looks candidates up by shared key only (sub-linear),
-//! - the character bigrams of the title, a 64-bit SimHash of the jieba tokens, and
+//! - the character bigrams of the title, and
 //! - the places/entities named in the text and the address ([`entity`]).
 //!
 //! [`score`] turns two fingerprints and a [`MatchContext`] into a [`MatchScore`] in [0, 1]:
@@ -26,7 +26,7 @@ pub use entity::{Entity, EntityKind, EntityOverlap};
 pub use eval::{
     BandRecall, DedupEval, Method, MethodResult, Metrics, PairRow, PairSide, SweepPoint,
     band_recall, compare_methods, eval_pairs, eval_pairs_with, fit_weights, parse_time_ms,
-    read_pairs, render_comparison, render_text, shares_key,
+    read_pairs, render_comparison, render_text, shares_key, token_simhash,
 };
 
 /// Fingerprint format version written by [`Fingerprint::to_bytes`].
@@ -62,8 +62,6 @@ pub struct Fingerprint {
     shingles: u32,
     /// Hashes of the character bigrams of the title, sorted, de-duplicated.
     title: Vec<u32>,
-    /// SimHash of the jieba tokens of title + text.
-    simhash: u64,
     /// Places and entities named in the text and the address.
     entities: Vec<Entity>,
     /// LSH band keys followed by the entity keys.
@@ -92,14 +90,6 @@ impl Fingerprint {
         title_grams.dedup();
         title_grams.truncate(MAX_TITLE_GRAMS);
 
-        let tokens = paidan_text::Segmenter::global().cut(&body);
-        let simhash = sketch::simhash(
-            tokens
-                .iter()
-                .filter(|t| t.chars().any(sketch::is_content_char))
-                .map(|t| (sketch::hash_str(t), 1.0)),
-        );
-
         let mut entities = entity::extract(&body);
         if !address.is_empty() {
             entities.extend(entity::extract(&address));
@@ -113,7 +103,6 @@ impl Fingerprint {
             minhash,
             shingles: shingles.len() as u32,
             title: title_grams,
-            simhash,
             entities,
             bands,
         }
@@ -133,11 +122,6 @@ impl Fingerprint {
     /// The MinHash signature.
     pub fn minhash(&self) -> &[u32] {
         &self.minhash
-    }
-
-    /// The SimHash of the jieba tokens.
-    pub fn simhash(&self) -> u64 {
-        self.simhash
     }
 
     /// Compact binary form (a version byte, then postcard), as kept by the store.
@@ -206,8 +190,6 @@ pub struct MatchScore {
     pub containment: f32,
     /// Jaccard similarity of the title bigrams.
     pub title: f32,
-    /// SimHash similarity of the jieba tokens (1 − Hamming/64); reported, not used in `score`.
-    pub simhash: f32,
     /// Shared and conflicting places/entities.
     pub entities: EntityOverlap,
     pub same_category: bool,
@@ -242,15 +224,15 @@ pub struct Weights {
 impl Default for Weights {
     fn default() -> Self {
         Weights {
-            bias: -1.8,
-            text: 0.9,
-            containment: 1.3,
-            title: 1.3,
-            shared_specific: 1.5,
-            shared_general: 1.3,
-            conflict_specific: -1.0,
-            conflict_general: -0.6,
-            conflict_containment: -0.6,
+            bias: -1.781,
+            text: 1.007,
+            containment: 1.387,
+            title: 1.172,
+            shared_specific: 1.384,
+            shared_general: 1.084,
+            conflict_specific: -1.411,
+            conflict_general: -0.532,
+            conflict_containment: -0.702,
             different_category: -1.5,
             conflict_factor: 0.5,
         }
@@ -334,7 +316,6 @@ fn evidence(a: &Fingerprint, b: &Fingerprint, ctx: &MatchContext) -> MatchScore 
         text,
         containment,
         title,
-        simhash: sketch::simhash_similarity(a.simhash, b.simhash),
         entities: entity::overlap(&a.entities, &b.entities),
         same_category: ctx.same_category,
         same_jurisdiction: ctx.same_jurisdiction,
