@@ -363,9 +363,24 @@ fn matches(c: &CaseRecord, f: &CaseFilter) -> bool {
 
 impl SledStore {
     /// Open (or create) the store in directory `path`.
+    ///
+    /// sled releases its directory lock from a background thread shortly after the previous
+    /// handle is dropped, so a reopen in the same process (restart tests, model reloads) waits for
+    /// the lock for up to 10 s before giving up.
     pub fn open(path: &Path) -> Result<SledStore> {
-        let db = sled::Config::new().path(path).open().map_err(storage)?;
-        SledStore::from_db(db)
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match sled::Config::new().path(path).open() {
+                Ok(db) => return SledStore::from_db(db),
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(storage(e)),
+            }
+        }
     }
 
     /// A store in a temporary directory that is removed when dropped (tests, benches).
