@@ -224,15 +224,15 @@ pub struct Weights {
 impl Default for Weights {
     fn default() -> Self {
         Weights {
-            bias: -1.781,
-            text: 1.007,
-            containment: 1.387,
-            title: 1.172,
-            shared_specific: 1.384,
-            shared_general: 1.084,
-            conflict_specific: -1.411,
-            conflict_general: -0.532,
-            conflict_containment: -0.702,
+            bias: -1.326,
+            text: 0.953,
+            containment: 1.325,
+            title: 1.084,
+            shared_specific: 1.299,
+            shared_general: 1.146,
+            conflict_specific: -1.432,
+            conflict_general: -0.761,
+            conflict_containment: -0.585,
             different_category: -1.5,
             conflict_factor: 0.5,
         }
