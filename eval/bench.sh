@@ -43,15 +43,6 @@ log "in-process triage (bench-triage, all cores)"
 "$BIN" bench-triage --data "$DATA" --model-dir "$MODEL_DIR" --json "$OUT/bench_triage.json"
 "$BIN" bench-triage --data "$DATA" --model-dir "$MODEL_DIR" --threads 1 --json "$OUT/bench_triage_1t.json"
 
-log "training time on the 7-class set (paidan train, models/data/7class_{train,dev}.jsonl)"
-rm -rf "$OUT/train-7class"
-T0=$(date +%s.%N)
-"$BIN" train --data models/data/7class_train.jsonl --dev models/data/7class_dev.jsonl --out "$OUT/train-7class" \
-    >"$OUT/train.log" 2>&1
-T1=$(date +%s.%N)
-printf '{"seconds": %s, "train_rows": %s, "dev_rows": %s}\n' "$(awk -v a="$T0" -v b="$T1" 'BEGIN { print b - a }')" \
-    "$(wc -l < models/data/7class_train.jsonl)" "$(wc -l < models/data/7class_dev.jsonl)" > "$OUT/train_7class.json"
-
 SERVER_PID=""
 cleanup() {
     if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -117,6 +108,22 @@ fi
 if [[ -z "${SKIP_CRITERION:-}" ]]; then
     log "criterion stage benches"
     PAIDAN_BENCH_MODEL="$MODEL_DIR" cargo bench -p paidan-bench >"$OUT/criterion.txt" 2>&1
+fi
+
+if [[ -z "${SKIP_TRAIN:-}" ]]; then
+    # Bounded: a run longer than TRAIN_LIMIT seconds (default 600) is stopped and reported as "> limit".
+    TRAIN_LIMIT=${TRAIN_LIMIT:-600}
+    log "training time on the 7-class set (paidan train, models/data/7class_{train,dev}.jsonl; limit ${TRAIN_LIMIT}s)"
+    rm -rf "$OUT/train-7class"
+    T0=$(date +%s.%N)
+    STATUS=0
+    timeout "$TRAIN_LIMIT" "$BIN" train --data models/data/7class_train.jsonl --dev models/data/7class_dev.jsonl \
+        --out "$OUT/train-7class" >"$OUT/train.log" 2>&1 || STATUS=$?
+    T1=$(date +%s.%N)
+    printf '{"seconds": %s, "train_rows": %s, "dev_rows": %s, "completed": %s}\n' \
+        "$(awk -v a="$T0" -v b="$T1" 'BEGIN { print b - a }')" \
+        "$(wc -l < models/data/7class_train.jsonl)" "$(wc -l < models/data/7class_dev.jsonl)" \
+        "$([[ $STATUS == 0 ]] && echo true || echo false)" > "$OUT/train_7class.json"
 fi
 
 log "writing eval/BENCHMARKS.md"
