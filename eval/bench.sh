@@ -90,12 +90,12 @@ if [[ -z "${SKIP_DEDUP:-}" ]]; then
     INDEX_DIR="$OUT/dedup-index"
     log "dedup lookup at $DEDUP_SIZES indexed cases (store kept in $INDEX_DIR for reruns)"
     target/release/dedup-lookup --sizes "$DEDUP_SIZES" --dir "$INDEX_DIR" --json "$OUT/dedup_lookup.json" >/dev/null
-    log "serving RSS over the $(cat "$INDEX_DIR/bench-filled.txt" | tr -d '\n')-case store"
+    log "serving RSS over the $(cut -d' ' -f1 "$INDEX_DIR/bench-filled.txt")-case store"
     start_server "$INDEX_DIR"
     "$BIN" loadgen --addr "$ADDR" --rpc submit --clients "$CLIENTS" --duration "$DURATION" --data "$DATA" \
         --json "$OUT/loadgen_submit_big.json"
     printf '{"cases": %s, "vm_rss_kb": %s, "vm_hwm_kb": %s, "data_dir_bytes": %s}\n' \
-        "$(cat "$INDEX_DIR/bench-filled.txt" | tr -d '\n')" "$(rss_kb "$SERVER_PID" VmRSS)" \
+        "$(cut -d" " -f1 "$INDEX_DIR/bench-filled.txt")" "$(rss_kb "$SERVER_PID" VmRSS)" \
         "$(rss_kb "$SERVER_PID" VmHWM)" "$(du -sb "$INDEX_DIR" | cut -f1)" > "$OUT/server_rss_big.json"
     stop_server
 fi

@@ -109,13 +109,41 @@ fn main() -> anyhow::Result<()> {
             tmp.path().to_path_buf()
         }
     };
+    // The marker holds the number of cases in the store and a digest of the fingerprint format: a
+    // store built by another version of paidan-dedup (other band keys) is rebuilt, not reused.
     let marker = dir.join("bench-filled.txt");
+    let format = {
+        let fp = Fingerprint::new(
+            "噪音扰民",
+            "小区楼下工地夜间施工噪音很大，严重影响休息。",
+            "",
+        );
+        let mut h = 0u64;
+        for b in fp.to_bytes() {
+            h = paidan_bench::splitmix64(h ^ u64::from(b));
+        }
+        format!("{h:016x}")
+    };
+    let mut have: u64 = match std::fs::read_to_string(&marker) {
+        Ok(s) => {
+            let mut parts = s.split_whitespace();
+            match (parts.next().and_then(|n| n.parse().ok()), parts.next()) {
+                (Some(n), Some(f)) if f == format => n,
+                _ => {
+                    eprintln!(
+                        "{} was built with another fingerprint format: rebuilding",
+                        dir.display()
+                    );
+                    std::fs::remove_dir_all(&dir)?;
+                    0
+                }
+            }
+        }
+        Err(_) => 0,
+    };
+    std::fs::create_dir_all(&dir)?;
     let store =
         Arc::new(SledStore::open(&dir).with_context(|| format!("opening {}", dir.display()))?);
-    let mut have: u64 = std::fs::read_to_string(&marker)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0);
 
     // Query fingerprints: computed once, outside the timed lookups.
     let t0 = Instant::now();
@@ -144,7 +172,7 @@ fn main() -> anyhow::Result<()> {
             })?;
             store.flush()?;
             have = size;
-            std::fs::write(&marker, format!("{have}\n"))?;
+            std::fs::write(&marker, format!("{have} {format}\n"))?;
         }
         let build_seconds = started.elapsed().as_secs_f64();
         let added = have - before;
