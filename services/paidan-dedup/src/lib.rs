@@ -2,7 +2,7 @@
 //!
 //! A [`Fingerprint`] of a report (title, text, address) holds
 //! - a 128-permutation MinHash signature of the character trigrams of the normalised text,
-//! - its LSH band keys (32 bands × 4 rows) plus one key per specific place/entity named
+//! - its LSH band keys (42 bands × 3 rows) plus one key per specific place/entity named
 //!   (estate, organisation, river, site, bus route) — the store indexes cases under these keys
 //!   and looks candidates up by shared key only (sub-linear),
 //! - the character bigrams of the title, and

@@ -6,10 +6,13 @@
 
 /// Number of MinHash permutations in a signature.
 pub const NUM_PERM: usize = 128;
-/// LSH bands over the signature (`NUM_BANDS * BAND_ROWS == NUM_PERM`).
-pub const NUM_BANDS: usize = 32;
+/// LSH bands over the signature (`NUM_BANDS * BAND_ROWS <= NUM_PERM`; the last two
+/// signature values are in no band). 42 × 3 was chosen on the labelled pairs: it recalls 0.980
+/// of the duplicate pairs by shared key (0.957 with 32 × 4) while 3,000 random unlabelled pairs
+/// share none.
+pub const NUM_BANDS: usize = 42;
 /// Signature rows per LSH band.
-pub const BAND_ROWS: usize = NUM_PERM / NUM_BANDS;
+pub const BAND_ROWS: usize = 3;
 /// Seed of the permutation family. Changing it invalidates every stored fingerprint.
 pub const SEED: u64 = 0x7061_6964_616e_0001; // "paidan" + 1
 

@@ -384,3 +384,38 @@ fn eval_pairs_scores_the_decision_and_serialises_as_specified() {
     assert!(!parsed.duplicate);
     assert_eq!(parsed.b.time.as_deref(), Some("05/03/2016"));
 }
+
+#[test]
+fn candidates_share_an_index_key_table() {
+    let key_shared =
+        |a: &Fingerprint, b: &Fingerprint| a.bands().iter().any(|k| b.bands().contains(k));
+    let site = fp(SITE, SITE_TEXT);
+    // (case, other report, shares a key?)
+    let cases = [
+        ("resubmission", fp(SITE, SITE_TEXT), true),
+        (
+            "rewritten report of the same estate (entity key)",
+            fp(
+                "丽发新城噪音",
+                "暮云街道丽发新城边上在建大型搅拌站，噪音很大，扬尘污染很严重，请相关部门尽快处理。",
+            ),
+            true,
+        ),
+        (
+            "unrelated",
+            fp(
+                "盼增加几趟A市207路公交车",
+                "早上七点二十到七点四十之间只有一辆207路公交车。",
+            ),
+            false,
+        ),
+    ];
+    for (name, other, want) in cases {
+        assert_eq!(key_shared(&site, &other), want, "{name}");
+        assert_eq!(
+            shares_key(&site, &other, sketch::NUM_BANDS, sketch::BAND_ROWS).1,
+            want,
+            "{name} (shares_key)"
+        );
+    }
+}
