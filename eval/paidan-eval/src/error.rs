@@ -32,7 +32,7 @@ pub enum EvalError {
     Mismatch(String),
     /// The classifier failed.
     #[error("model: {0}")]
-    Model(String),
+    Model(#[from] paidan_model::ModelError),
     /// Serialising JSON failed.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),

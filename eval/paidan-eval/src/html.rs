@@ -21,8 +21,10 @@ pub struct HtmlOptions {
     pub data_name: String,
     /// How many most-confident errors to list per head.
     pub worst_errors: usize,
-    /// Human-readable names of label codes (e.g. from the taxonomy), shown next to codes in tables.
-    pub label_names: BTreeMap<String, String>,
+    /// Human-readable category names by code (e.g. from the taxonomy), shown next to codes in tables.
+    pub category_names: BTreeMap<String, String>,
+    /// Human-readable department names by code.
+    pub department_names: BTreeMap<String, String>,
     /// Longest text excerpt shown per error, in characters.
     pub excerpt_chars: usize,
 }
@@ -32,7 +34,8 @@ impl Default for HtmlOptions {
         HtmlOptions {
             data_name: String::new(),
             worst_errors: 25,
-            label_names: BTreeMap::new(),
+            category_names: BTreeMap::new(),
+            department_names: BTreeMap::new(),
             excerpt_chars: 300,
         }
     }
@@ -367,8 +370,12 @@ fn fmt_opt(v: Option<f64>) -> String {
     v.map_or_else(|| "—".to_owned(), |v| format!("{v:.3}"))
 }
 
-fn label_cell(code: &str, opts: &HtmlOptions) -> String {
-    match opts.label_names.get(code) {
+fn label_cell(head: Head, code: &str, opts: &HtmlOptions) -> String {
+    let names = match head {
+        Head::Category => &opts.category_names,
+        Head::Department => &opts.department_names,
+    };
+    match names.get(code) {
         Some(name) => format!("<code>{}</code> {}", escape(code), escape(name)),
         None => format!("<code>{}</code>", escape(code)),
     }
@@ -451,12 +458,12 @@ pub fn render_html(eval: &Evaluation, opts: &HtmlOptions) -> Result<String> {
         h.push_str("</tr>\n");
     }
     h.push_str("</table>\n<h3>Review flag</h3><table>");
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<tr><td class=\"l\">flagged for review</td><td>{:.1} %</td></tr>\
          <tr><td class=\"l\">accuracy on unflagged rows</td><td>{}</td></tr>\
          <tr><td class=\"l\">accuracy on flagged rows</td><td>{}</td></tr></table>\
-         <p class=\"muted\">Review accuracies are measured on the {} head.</p></section>\n",
+         <p class=\"muted\">Review accuracies are measured on the {} head.</p></section>",
         r.review.flagged_share * 100.0,
         fmt_opt(r.review.accuracy_unflagged),
         fmt_opt(r.review.accuracy_flagged),
@@ -466,9 +473,9 @@ pub fn render_html(eval: &Evaluation, opts: &HtmlOptions) -> Result<String> {
     // Per-class tables.
     h.push_str("<section id=\"per-class\"><h2>Per class</h2><div class=\"plots\">\n");
     for (head, rep, _) in &heads {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<div><h3>{}</h3><table><tr><th class=\"l\">class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>\n",
+            "<div><h3>{}</h3><table><tr><th class=\"l\">class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>",
             head.as_str()
         );
         let mut classes: Vec<_> = rep.per_class.iter().collect();
@@ -477,7 +484,7 @@ pub fn render_html(eval: &Evaluation, opts: &HtmlOptions) -> Result<String> {
             let _ = writeln!(
                 h,
                 "<tr><td class=\"l\">{}</td><td>{:.3}</td><td>{:.3}</td><td style=\"background:{}\">{:.3}</td><td>{}</td></tr>",
-                label_cell(code, opts),
+                label_cell(*head, code, opts),
                 m.precision,
                 m.recall,
                 f1_colour(m.f1),
@@ -538,9 +545,9 @@ pub fn render_html(eval: &Evaluation, opts: &HtmlOptions) -> Result<String> {
     h.push_str("<section id=\"errors\"><h2>Most confident errors</h2><p class=\"muted\">Phone numbers, ID numbers and similar are masked.</p>\n");
     for (head, _, _) in &heads {
         let idx = worst_errors(eval, *head, opts.worst_errors);
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<h3>{}</h3><table><tr><th class=\"l\">id</th><th class=\"l\">gold</th><th class=\"l\">predicted</th><th>confidence</th><th class=\"l\">text</th></tr>\n",
+            "<h3>{}</h3><table><tr><th class=\"l\">id</th><th class=\"l\">gold</th><th class=\"l\">predicted</th><th>confidence</th><th class=\"l\">text</th></tr>",
             head.as_str()
         );
         for i in idx {
@@ -558,8 +565,8 @@ pub fn render_html(eval: &Evaluation, opts: &HtmlOptions) -> Result<String> {
                 h,
                 "<tr><td class=\"l id\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{:.3}</td><td class=\"text\">{}{}</td></tr>",
                 escape(&row.id),
-                label_cell(gold, opts),
-                label_cell(&out.label, opts),
+                label_cell(*head, gold, opts),
+                label_cell(*head, &out.label, opts),
                 out.confidence,
                 title,
                 escape(&excerpt(&row.text, opts.excerpt_chars))
@@ -599,7 +606,7 @@ mod tests {
         let e = sample();
         let opts = HtmlOptions {
             data_name: "toy.jsonl".into(),
-            label_names: [("noise".to_owned(), "噪声<扰民>".to_owned())].into(),
+            category_names: [("noise".to_owned(), "噪声<扰民>".to_owned())].into(),
             ..HtmlOptions::default()
         };
         let html = render_html(&e, &opts).unwrap();

@@ -7,11 +7,14 @@
 //! * [`compare`] — two models side by side with McNemar's paired test.
 //! * [`html`] — one self-contained HTML report with inline SVG plots.
 //! * [`text`] — plain-text renderers for the terminal.
+//! * [`model`] — runs a `paidan_model::Classifier` over rows; `run_eval` / `run_compare` for the CLI and
+//!   `category_macro_f1` for the ReloadModel gate.
 
 pub mod compare;
 pub mod error;
 pub mod html;
 pub mod metrics;
+pub mod model;
 pub mod report;
 pub mod rows;
 pub mod text;
@@ -22,6 +25,10 @@ pub use compare::{
 pub use error::{EvalError, Result};
 pub use html::{HtmlOptions, render_html, write_html};
 pub use metrics::{ClassMetrics, HeadPrediction, HeadReport};
+pub use model::{
+    BATCH, EvalOutputs, Progress, category_macro_f1, evaluate, html_options, predict,
+    row_prediction, run_compare, run_eval,
+};
 pub use report::{
     EvalReport, Evaluation, Head, HeadOutput, PredictionRecord, ReviewStats, RowPrediction,
     evaluate_predictions, write_predictions, write_predictions_file, write_report_json,
