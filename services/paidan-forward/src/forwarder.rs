@@ -272,6 +272,20 @@ impl Forwarder {
             }
         }
         let Some(f) = failure else {
+            if !left
+                && self
+                    .sink_names
+                    .iter()
+                    .all(|n| entry.delivered_to.contains(n))
+            {
+                // Every configured sink already had it (e.g. a sink was removed from the config
+                // while the entry waited): record that, or it would stay in the outbox forever.
+                let (seq, all) = (entry.seq, self.sink_names.clone());
+                let name = all[0].clone();
+                left = self
+                    .blocking(move |s| s.outbox_delivered(seq, &name, &all, now_millis()))
+                    .await?;
+            }
             return Ok(if left {
                 Outcome::Delivered
             } else {

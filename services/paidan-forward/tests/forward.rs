@@ -425,3 +425,31 @@ async fn receiver_deduplicates_across_restarts_and_obeys_the_control_file() {
     );
     r2.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_every_remaining_sink_has_leaves_the_outbox() {
+    let rig = rig(FailMode::Ok, "wrong-secret").await;
+    populate(&rig.store, 1);
+    let f = Forwarder::from_config(rig.store.clone(), &rig.config).unwrap();
+    // gRPC accepts, the webhook refuses: dead, delivered_to = [platform]
+    assert_eq!(f.run_once().await.unwrap().dead, 1);
+    assert_eq!(
+        rig.store
+            .outbox_retry_dead(&[], forwarder::now_millis())
+            .unwrap(),
+        1
+    );
+    // the webhook is dropped from the config: nothing is owed any more
+    let mut cfg = rig.config.clone();
+    cfg.sinks.retain(|s| s.name() == "platform");
+    let f = Forwarder::from_config(rig.store.clone(), &cfg).unwrap();
+    let stats = f.run_once().await.unwrap();
+    assert_eq!((stats.due, stats.delivered), (1, 1));
+    assert_eq!(rig.store.outbox_len(false).unwrap(), 0);
+    assert_eq!(
+        rig.receiver.received().len(),
+        1,
+        "not sent to the platform twice"
+    );
+    rig.receiver.shutdown().await;
+}
