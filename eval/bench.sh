@@ -107,7 +107,7 @@ fi
 
 if [[ -z "${SKIP_CRITERION:-}" ]]; then
     log "criterion stage benches"
-    PAIDAN_BENCH_MODEL="$MODEL_DIR" cargo bench -p paidan-bench >"$OUT/criterion.txt" 2>&1
+    PAIDAN_BENCH_MODEL="$(realpath "$MODEL_DIR")" cargo bench -p paidan-bench >"$OUT/criterion.txt" 2>&1
 fi
 
 if [[ -z "${SKIP_TRAIN:-}" ]]; then

@@ -184,12 +184,13 @@ def main():
         fmt(lt["rps"] / TARGETS["triage_grpc_rps"], 2) + "×" if lt else "")
     row(f"dedup lookup p99 at {fmt(biggest['indexed_cases']) if biggest else '1M'} indexed cases", "≤ 1 ms (at 1M)",
         f"{fmt(biggest['p99_us'])} µs" if biggest else fmt(None),
-        None if not biggest else (biggest["p99_us"] <= TARGETS["dedup_p99_us"] if biggest["indexed_cases"] >= 1_000_000 else None),
+        None if not biggest else (False if biggest["p99_us"] > TARGETS["dedup_p99_us"]
+                                  else (True if biggest["indexed_cases"] >= 1_000_000 else None)),
         fmt(biggest["p99_us"] / TARGETS["dedup_p99_us"], 2) + "× of budget" if biggest else "")
     if rssb:
         row(f"serving RSS with {fmt(rssb['cases'])} stored cases (peak, after submit load)", f"≤ {TARGETS['rss_mb']} MB at 1M",
             f"{fmt(rssb['vm_hwm_kb'] / 1024)} MB",
-            rssb["vm_hwm_kb"] / 1024 <= TARGETS["rss_mb"] if rssb["cases"] >= 1_000_000 else None,
+            False if rssb["vm_hwm_kb"] / 1024 > TARGETS["rss_mb"] else (True if rssb["cases"] >= 1_000_000 else None),
             fmt(rssb["vm_hwm_kb"] / 1024 / TARGETS["rss_mb"], 2) + "× of budget")
     else:
         row("serving RSS with 1M stored cases", f"≤ {TARGETS['rss_mb']} MB", fmt(None), None, "")
@@ -199,7 +200,8 @@ def main():
         None if not tr else tr["seconds"] <= TARGETS["train_seconds"],
         fmt(tr["seconds"] / TARGETS["train_seconds"], 2) + "× of budget" if tr else "")
     w("")
-    w("A row reads *not measured* when its step did not run; the gaps and their causes are under *Notes*.")
+    w("*not measured*: the step did not run or did not reach the size of the goal; a smaller size that already "
+      "misses the goal reads *missed*. The gaps and their causes are under *Notes*.")
     w("")
 
     w("## In-process triage (`paidan bench-triage`)")
@@ -214,8 +216,9 @@ def main():
         for r in [x for x in (bt1, bt) if x]:
             w(f"| {r['threads']} | {fmt(r['n'])} | {fmt(r['seconds'], 2)} | {fmt(r['complaints_per_sec'])} | {r.get('batch', '')} |")
         w("")
-        w("Whole triage path per complaint: normalise, PII masking, jieba segmentation, featurisation, the candle "
-          "forward pass (batched), temperature calibration and review flags.")
+        w("Whole triage path per complaint (`Classifier::triage_batch`): normalise, PII masking, jieba segmentation, "
+          "featurisation, the embedding-bag model (plain f32 serving copy of the candle weights), temperature "
+          "calibration, ranking and review flags.")
     else:
         w("not measured")
     w("")
