@@ -126,6 +126,8 @@ if [[ -z "${SKIP_TRAIN:-}" ]]; then
         "$([[ $STATUS == 0 ]] && echo true || echo false)" > "$OUT/train_7class.json"
 fi
 
-log "writing eval/BENCHMARKS.md"
+log "writing eval/BENCHMARKS.md (raw results in eval/bench-results/)"
+mkdir -p eval/bench-results
+cp "$OUT"/*.json eval/bench-results/
 python3 eval/bench_report.py --dir "$OUT" --out eval/BENCHMARKS.md
 log "done"
