@@ -151,12 +151,11 @@ enum Refusal {
 
 impl Shared {
     fn mode(&self) -> FailMode {
-        if let Some(path) = &self.control_file {
-            if let Ok(s) = std::fs::read_to_string(path) {
-                if let Ok(m) = s.parse() {
-                    return m;
-                }
-            }
+        if let Some(path) = &self.control_file
+            && let Ok(s) = std::fs::read_to_string(path)
+            && let Ok(m) = s.parse()
+        {
+            return m;
         }
         *self.mode.lock().expect("mode lock")
     }
@@ -168,7 +167,7 @@ impl Shared {
             FailMode::Ok => Ok(()),
             FailMode::Fail => Err(Refusal::Unavailable),
             FailMode::Reject => Err(Refusal::Rejected),
-            FailMode::Flaky if n % 2 == 0 => Err(Refusal::Unavailable),
+            FailMode::Flaky if n.is_multiple_of(2) => Err(Refusal::Unavailable),
             FailMode::Flaky => Ok(()),
             FailMode::Hang => {
                 let mut rx = self.shutdown.clone();

@@ -244,11 +244,11 @@ impl W<'_> {
             return Ok(());
         }
         if pos == 0 {
-            if let Some(&old_head) = q.first() {
-                if let Some(h) = self.entry(OUTBOX, old_head)? {
-                    self.t(OUTBOX_DUE)
-                        .remove(due_key(h.next_attempt_at, h.seq))?;
-                }
+            if let Some(&old_head) = q.first()
+                && let Some(h) = self.entry(OUTBOX, old_head)?
+            {
+                self.t(OUTBOX_DUE)
+                    .remove(due_key(h.next_attempt_at, h.seq))?;
             }
             self.t(OUTBOX_DUE)
                 .insert(due_key(entry.next_attempt_at, entry.seq), &[][..])?;
@@ -264,19 +264,19 @@ impl W<'_> {
         let mut q = self.queue(&entry.case_id)?;
         if let Some(pos) = q.iter().position(|&s| s == entry.seq) {
             q.remove(pos);
-            if pos == 0 {
-                if let Some(&head) = q.first() {
-                    match self.entry(OUTBOX, head)? {
-                        Some(h) => {
-                            self.t(OUTBOX_DUE)
-                                .insert(due_key(h.next_attempt_at, h.seq), &[][..])?;
-                        }
-                        None => {
-                            return abort(StoreError::Corrupt {
-                                key: format!("outbox_queue/{}", entry.case_id),
-                                reason: format!("queued seq {head} has no outbox entry"),
-                            });
-                        }
+            if pos == 0
+                && let Some(&head) = q.first()
+            {
+                match self.entry(OUTBOX, head)? {
+                    Some(h) => {
+                        self.t(OUTBOX_DUE)
+                            .insert(due_key(h.next_attempt_at, h.seq), &[][..])?;
+                    }
+                    None => {
+                        return abort(StoreError::Corrupt {
+                            key: format!("outbox_queue/{}", entry.case_id),
+                            reason: format!("queued seq {head} has no outbox entry"),
+                        });
                     }
                 }
             }
@@ -615,26 +615,26 @@ impl SledStore {
 
 impl Store for SledStore {
     fn insert_case(&self, new: NewCase) -> Result<Inserted> {
-        if let Some(d) = &new.dedup {
-            if d.bands.len() > u16::MAX as usize {
-                return Err(StoreError::Invalid("too many dedup bands".into()));
-            }
+        if let Some(d) = &new.dedup
+            && d.bands.len() > u16::MAX as usize
+        {
+            return Err(StoreError::Invalid("too many dedup bands".into()));
         }
         let id = self.new_case_id()?;
         let outcome = self.tx(|w| {
             let rid = new.record.request_id.as_str();
-            if !rid.is_empty() {
-                if let Some(existing) = w.t(REQUEST_IDS).get(rid.as_bytes())? {
-                    let existing_id = String::from_utf8_lossy(&existing).to_string();
-                    let case = w.case(&existing_id)?;
-                    if case.request_digest == new.record.request_digest {
-                        return Ok(InsertOutcome::Existing(case));
-                    }
-                    return abort(StoreError::Conflict {
-                        request_id: rid.to_string(),
-                        case_id: existing_id,
-                    });
+            if !rid.is_empty()
+                && let Some(existing) = w.t(REQUEST_IDS).get(rid.as_bytes())?
+            {
+                let existing_id = String::from_utf8_lossy(&existing).to_string();
+                let case = w.case(&existing_id)?;
+                if case.request_digest == new.record.request_digest {
+                    return Ok(InsertOutcome::Existing(case));
                 }
+                return abort(StoreError::Conflict {
+                    request_id: rid.to_string(),
+                    case_id: existing_id,
+                });
             }
             let mut rec = new.record.clone();
             rec.id = id.clone();
