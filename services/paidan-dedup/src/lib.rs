@@ -332,7 +332,9 @@ pub fn score_with(a: &Fingerprint, b: &Fingerprint, ctx: &MatchContext, w: &Weig
         z += w.different_category;
     }
     let mut p = sigmoid(z);
-    if s.entities.conflict_specific > 0 && s.entities.shared_specific == 0 {
+    if s.entities.conflict_specific > 0
+        && s.entities.conflict_specific >= s.entities.shared_specific
+    {
         p *= w.conflict_factor;
     }
     s.score = p.clamp(0.0, 1.0);

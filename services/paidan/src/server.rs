@@ -14,7 +14,6 @@ use paidan_store::{SledStore, Store};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 
 use crate::config::ServeConfig;
@@ -168,7 +167,10 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
             tracing::info!("shutting down: finishing in-flight requests");
         };
         router
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                stop,
+            )
             .await
             .context("gRPC server failed")?;
         let _ = stop_forwarding.send(());

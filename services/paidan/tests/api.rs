@@ -36,14 +36,14 @@ async fn triage_returns_taxonomy_labels_from_the_model() {
             .await
             .unwrap()
             .into_inner();
-        let cat = t.category.unwrap();
+        assert!(t.needs_review == !t.review_reasons.is_empty(), "{t:?}");
+        let cat = t.category.clone().unwrap();
         assert_eq!(cat.code, want, "{text}");
         assert!(!cat.name.is_empty());
         assert!(cat.confidence > 0.0 && cat.confidence <= 1.0);
-        let dept = t.department.unwrap();
+        let dept = t.department.clone().unwrap();
         assert!(!dept.code.is_empty() && dept.confidence > 0.0);
         assert!(!t.model_version.is_empty());
-        assert!(t.needs_review == !t.review_reasons.is_empty(), "{t:?}");
     }
     server.stop().await.unwrap();
 }

@@ -13,7 +13,12 @@ fn at(date: &str) -> Timestamp {
         .take(3)
         .map(|s| s.parse().unwrap())
         .collect();
-    let (y, m, day) = (d[0], d[1], d[2]);
+    // "06/06/2016" is month/day/year.
+    let (y, m, day) = if d[0] > 31 {
+        (d[0], d[1], d[2])
+    } else {
+        (d[2], d[0], d[1])
+    };
     // Days from civil (Howard Hinnant's algorithm).
     let y2 = if m <= 2 { y - 1 } else { y };
     let era = y2.div_euclid(400);

@@ -18,8 +18,11 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The shipped model, or `PAIDAN_TEST_MODEL_DIR` when set (to test another artifact).
 pub fn default_model() -> PathBuf {
-    repo_root().join("models/default")
+    std::env::var_os("PAIDAN_TEST_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("models/default"))
 }
 
 pub fn serve_config(data_dir: &Path, model_dir: &Path) -> ServeConfig {
@@ -60,7 +63,7 @@ pub async fn wait_health(ch: &Channel, service: &str, want: ServingStatus) {
             })
             .await
             .map(|r| r.into_inner().status);
-        if got == Ok(want as i32) {
+        if matches!(got, Ok(s) if s == want as i32) {
             return;
         }
         assert!(
