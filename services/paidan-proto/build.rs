@@ -7,8 +7,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY-free: build scripts are single-threaded; tonic-prost-build reads PROTOC.
     unsafe_set_protoc(&protoc);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["paidan/v1/intake.proto", "paidan/v1/sink.proto", "paidan/v1/admin.proto"]
-        .map(|f| root.join(f));
+    let files = [
+        "paidan/v1/intake.proto",
+        "paidan/v1/sink.proto",
+        "paidan/v1/admin.proto",
+    ]
+    .map(|f| root.join(f));
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }

@@ -11,4 +11,3 @@ pub mod v1 {
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("paidan_descriptor");
 
 pub use prost_types::Timestamp;
-
