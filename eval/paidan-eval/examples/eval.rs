@@ -4,7 +4,10 @@
 //! cargo run --release -p paidan-eval --example eval -- eval --model models/default --data eval/sets/city_test.jsonl \
 //!     [--json OUT.json] [--html OUT.html] [--predictions OUT.jsonl]
 //! cargo run --release -p paidan-eval --example eval -- compare --model A --model B --data EVAL.jsonl [--json OUT.json]
+//! cargo run --release -p paidan-eval --example eval -- train --data TRAIN.jsonl --dev DEV.jsonl --out DIR
 //! ```
+//! `train` trains with the library defaults and labels from the data (as `paidan train` without `--taxonomy`);
+//! `eval/scores.sh` uses it for the 7-class benchmark.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +16,7 @@ use paidan_eval::{EvalOutputs, render_comparison_text, render_report_text, run_c
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: eval eval --model DIR --data FILE [--json OUT] [--html OUT] [--predictions OUT]\n       eval compare --model A --model B --data FILE [--json OUT]"
+        "usage: eval eval --model DIR --data FILE [--json OUT] [--html OUT] [--predictions OUT]\n       eval compare --model A --model B --data FILE [--json OUT]\n       eval train --data FILE --dev FILE --out DIR"
     );
     ExitCode::from(2)
 }
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
     };
     let (mut models, mut data, mut json, mut html, mut preds) =
         (Vec::new(), None, None, None, None);
+    let (mut dev, mut out) = (None, None);
     while let Some(flag) = args.next() {
         let Some(value) = args.next() else {
             return usage();
@@ -45,6 +49,8 @@ fn main() -> ExitCode {
         let value = PathBuf::from(value);
         match flag.as_str() {
             "--model" => models.push(value),
+            "--dev" => dev = Some(value),
+            "--out" => out = Some(value),
             "--data" => data = Some(value),
             "--json" => json = Some(value),
             "--html" => html = Some(value),
@@ -53,6 +59,32 @@ fn main() -> ExitCode {
         }
     }
     let Some(data) = data else { return usage() };
+    if cmd == "train" {
+        let Some(out) = out else { return usage() };
+        let opts = paidan_model::TrainOptions {
+            data,
+            dev,
+            out,
+            ..paidan_model::TrainOptions::default()
+        };
+        return match paidan_model::train(&opts, &mut |_| {}) {
+            Ok(r) => {
+                println!(
+                    "trained {} on {} rows ({} dev) in {:.1} s -> {}",
+                    r.version,
+                    r.train_rows,
+                    r.dev_rows,
+                    r.seconds,
+                    r.out.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = match (cmd.as_str(), models.as_slice()) {
         ("eval", [model]) => run_eval(
             model,
