@@ -24,8 +24,8 @@ async fn python_grpcio_client_triages_submits_and_reads() {
     let dir = tempfile::tempdir().unwrap();
     let (server, _, _) = common::serving(dir.path()).await;
     let addr = server.addr.to_string();
-    let addr = addr.as_str();
     tokio::task::spawn_blocking(move || {
+        let addr = addr.as_str();
         let (ok, out, err) = python(&[
             "--addr",
             addr,
@@ -59,7 +59,7 @@ async fn python_grpcio_client_triages_submits_and_reads() {
         assert_eq!(v["requestId"], "py-1");
         assert_eq!(v["callerPhone"], "139****5678");
 
-        let (ok, out, _) = python(&["--addr", addr, "get", "PD000000000000"]);
+        let (ok, out, _) = python(&["--addr", addr, "get", "PD999999999999"]);
         assert!(!ok);
         assert!(out.contains("NOT_FOUND"), "{out}");
     })

@@ -9,10 +9,12 @@ use crate::config::{FileConfig, ServeConfig};
 
 mod bench_triage;
 mod corrections;
+mod eval;
 mod eval_dedup;
 mod loadgen;
 mod outbox;
 mod progress;
+mod receiver;
 mod train;
 
 #[derive(Parser, Debug)]
@@ -41,6 +43,12 @@ pub enum Command {
     BenchTriage(bench_triage::BenchTriageArgs),
     /// Drive a running server over gRPC with concurrent clients; report req/s and latency.
     Loadgen(loadgen::LoadgenArgs),
+    /// Evaluate a model on a labelled set (JSON, HTML, predictions).
+    Eval(eval::EvalArgs),
+    /// Two models side by side with McNemar's paired test.
+    Compare(eval::CompareArgs),
+    /// A local stand-in for the 12345 platform: receives forwarded cases.
+    Receiver(receiver::ReceiverArgs),
     /// Score the duplicate decision on labelled pairs.
     EvalDedup(eval_dedup::EvalDedupArgs),
     /// Inspect and replay the forwarding outbox of a stopped server.
@@ -98,6 +106,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || bench_triage::run(a)).await?
         }
         Command::Loadgen(a) => loadgen::run(a).await,
+        Command::Eval(a) => tokio::task::spawn_blocking(move || eval::run(a)).await?,
+        Command::Compare(a) => tokio::task::spawn_blocking(move || eval::run_cmp(a)).await?,
+        Command::Receiver(a) => receiver::run(a).await,
         Command::EvalDedup(a) => tokio::task::spawn_blocking(move || eval_dedup::run(a)).await?,
         Command::Outbox(a) => tokio::task::spawn_blocking(move || outbox::run(a)).await?,
     }
