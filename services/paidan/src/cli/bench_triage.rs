@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use paidan_model::{Classifier, TriageInput};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchTriageArgs {
@@ -37,15 +37,6 @@ pub struct BenchTriageArgs {
     pub passes: usize,
 }
 
-#[derive(Deserialize)]
-struct Row {
-    #[serde(default)]
-    title: String,
-    text: String,
-    #[serde(default)]
-    jurisdiction: String,
-}
-
 /// The JSON written by `--json`.
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct BenchTriageReport {
@@ -60,32 +51,8 @@ pub struct BenchTriageReport {
     pub model_dir: String,
 }
 
-fn read_rows(path: &Path, limit: Option<usize>) -> anyhow::Result<Vec<Row>> {
-    let raw =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut rows = Vec::new();
-    for (i, line) in raw.lines().enumerate() {
-        if limit.is_some_and(|l| rows.len() >= l) {
-            break;
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        let row: Row = serde_json::from_str(line).with_context(|| {
-            format!(
-                "{} line {}: expected {{\"text\", \"title\"?}}",
-                path.display(),
-                i + 1
-            )
-        })?;
-        if !row.text.trim().is_empty() {
-            rows.push(row);
-        }
-    }
-    if rows.is_empty() {
-        bail!("{} holds no row with a non-empty `text`", path.display());
-    }
-    Ok(rows)
+fn read_rows(path: &Path, limit: Option<usize>) -> anyhow::Result<Vec<super::texts::TextRow>> {
+    super::texts::read_text_rows(path, limit)
 }
 
 /// Contiguous shares of `0..n` for `k` workers, sizes differing by at most one.
@@ -174,7 +141,7 @@ pub fn run(args: BenchTriageArgs) -> anyhow::Result<()> {
     };
     let rows: Vec<(String, String, String)> = read_rows(&args.data, args.limit)?
         .into_iter()
-        .map(|r| (r.title, r.text, r.jurisdiction))
+        .map(|r| (r.title, r.text, r.jurisdiction.unwrap_or_default()))
         .collect();
     let classifier = Classifier::load(&args.model_dir)
         .map_err(|e| anyhow::anyhow!("cannot load model from {}: {e}", args.model_dir.display()))?;

@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use paidan_proto::v1::intake_client::IntakeClient;
 use paidan_proto::v1::{Channel as WireChannel, SubmitComplaintRequest, TriageRequest};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tonic::transport::{Channel, Endpoint};
 
 /// Longest run accepted.
@@ -83,16 +83,6 @@ pub struct LoadgenArgs {
     pub wait_ready: Duration,
 }
 
-/// One line of the data file.
-#[derive(Deserialize)]
-struct Row {
-    #[serde(default)]
-    title: String,
-    text: String,
-    #[serde(default)]
-    jurisdiction: Option<String>,
-}
-
 #[derive(Clone, Debug)]
 struct Text {
     title: String,
@@ -148,36 +138,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Reads the texts, skipping rows with empty text.
 fn read_texts(path: &Path, default_jurisdiction: &str) -> anyhow::Result<Vec<Text>> {
-    let raw =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in raw.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let row: Row = serde_json::from_str(line).with_context(|| {
-            format!(
-                "{} line {}: expected {{\"text\", \"title\"?}}",
-                path.display(),
-                i + 1
-            )
-        })?;
-        if row.text.trim().is_empty() {
-            continue;
-        }
-        out.push(Text {
+    Ok(super::texts::read_text_rows(path, None)?
+        .into_iter()
+        .map(|row| Text {
             title: row.title,
             text: row.text,
             jurisdiction: row
                 .jurisdiction
                 .filter(|j| !j.is_empty())
                 .unwrap_or_else(|| default_jurisdiction.to_string()),
-        });
-    }
-    if out.is_empty() {
-        bail!("{} holds no row with a non-empty `text`", path.display());
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
 /// Resolves `addr` and refuses anything but loopback unless `allow_remote`.

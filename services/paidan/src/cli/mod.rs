@@ -15,6 +15,7 @@ mod loadgen;
 mod outbox;
 mod progress;
 mod receiver;
+mod texts;
 mod train;
 
 #[derive(Parser, Debug)]
