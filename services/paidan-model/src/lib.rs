@@ -10,6 +10,7 @@ pub mod data;
 pub mod error;
 pub mod features;
 pub mod model;
+mod sparse;
 pub mod taxonomy;
 pub mod train;
 

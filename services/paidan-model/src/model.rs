@@ -145,7 +145,21 @@ impl Model {
         rng: &mut impl rand::Rng,
     ) -> candle_core::Result<Tensor> {
         let rows = self.embedding.index_select(&bags.ids, 0)?;
-        let mut x = bags.weights.matmul(&rows)?;
+        self.represent_gathered(&bags.weights, &rows, p, rng)
+    }
+
+    /// The bag representation from embedding rows already gathered for `bags.ids`
+    /// (`rows`: distinct ids × dim, in the order of `bags.ids`), with inverted dropout `p`.
+    /// Training differentiates through `rows` only (a small tensor per batch) and updates the
+    /// touched rows of the table itself, instead of a dense gradient of the whole table.
+    pub fn represent_gathered(
+        &self,
+        weights: &Tensor,
+        rows: &Tensor,
+        p: f32,
+        rng: &mut impl rand::Rng,
+    ) -> candle_core::Result<Tensor> {
+        let mut x = weights.matmul(rows)?;
         if p > 0.0 {
             let (b, d) = x.dims2()?;
             let keep = 1.0 / (1.0 - p);

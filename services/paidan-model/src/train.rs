@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -20,6 +20,7 @@ use crate::data::{Row, read_rows};
 use crate::error::ModelError;
 use crate::features::{FeatureConfig, Featurizer, prepare, words};
 use crate::model::{Bags, Config, Model, weighted_cross_entropy};
+use crate::sparse::RowAdamW;
 use crate::taxonomy::Taxonomy;
 
 /// What `paidan train` needs.
@@ -396,8 +397,32 @@ pub fn train(
     let varmap = VarMap::new();
     let model = Model::new(VarBuilder::from_varmap(&varmap, DType::F32, &device), &cfg)?;
     init_vars(&varmap, &cfg, opts.seed)?;
+    // The embedding table is trained row-wise (only the rows a batch uses, see `sparse`): each
+    // step gathers those rows into a small candle Var, differentiates through it, and writes the
+    // AdamW update back into `table`. The heads (and hidden layer) use candle's AdamW.
+    let (embedding_var, head_vars) = {
+        let data = varmap
+            .data()
+            .lock()
+            .map_err(|_| ModelError::Train("varmap lock poisoned".into()))?;
+        let mut names: Vec<&String> = data.keys().filter(|k| *k != "embedding").collect();
+        names.sort();
+        let emb = data
+            .get("embedding")
+            .cloned()
+            .ok_or_else(|| ModelError::Train("model has no embedding".into()))?;
+        (
+            emb,
+            names
+                .into_iter()
+                .map(|n| data[n].clone())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let mut table: Vec<f32> = embedding_var.as_tensor().flatten_all()?.to_vec1()?;
+    let mut row_opt = RowAdamW::new(cfg.num_features, cfg.dim, opts.weight_decay);
     let mut opt = AdamW::new(
-        varmap.all_vars(),
+        head_vars,
         ParamsAdamW {
             lr: opts.learning_rate,
             weight_decay: opts.weight_decay,
@@ -410,6 +435,8 @@ pub fn train(
     let total_steps = (steps_per_epoch * opts.epochs).max(1);
     let mut order: Vec<usize> = (0..train_docs.len()).collect();
     let mut step = 0usize;
+    let dim = cfg.dim;
+    let mut gathered: Vec<f32> = Vec::new();
     for epoch in 0..opts.epochs {
         order.shuffle(&mut rng);
         let mut epoch_loss = 0f32;
@@ -421,7 +448,18 @@ pub fn train(
                 .map(|&i| train_docs[i].ids.as_slice())
                 .collect();
             let bags = Bags::new(&ids, &device)?;
-            let rep = model.represent_with_mask(&bags, opts.dropout, &mut rng)?;
+            let distinct: Vec<u32> = bags.ids.to_vec1()?;
+            gathered.clear();
+            for &id in &distinct {
+                gathered.extend_from_slice(&table[id as usize * dim..(id as usize + 1) * dim]);
+            }
+            let rows = Var::from_slice(&gathered, (distinct.len(), dim), &device)?;
+            let rep = model.represent_gathered(
+                &bags.weights,
+                rows.as_tensor(),
+                opts.dropout,
+                &mut rng,
+            )?;
             let logits = model.heads(&rep)?;
             let w: Vec<f32> = batch.iter().map(|&i| train_docs[i].weight).collect();
             let mut loss: Option<Tensor> = None;
@@ -446,7 +484,12 @@ pub fn train(
             }
             if let Some(loss) = loss {
                 epoch_loss += loss.to_scalar::<f32>()?;
-                opt.backward_step(&loss)?;
+                let grads = loss.backward()?;
+                opt.step(&grads)?;
+                if let Some(g) = grads.get(rows.as_tensor()) {
+                    let g: Vec<f32> = g.flatten_all()?.to_vec1()?;
+                    row_opt.step(&mut table, &distinct, &g, lr);
+                }
             }
             step += 1;
             progress(TrainProgress {
@@ -467,6 +510,12 @@ pub fn train(
             message: format!("epoch {}/{} loss {mean:.4}", epoch + 1, opts.epochs),
         });
     }
+
+    embedding_var.set(&Tensor::from_vec(
+        std::mem::take(&mut table),
+        (cfg.num_features, cfg.dim),
+        &device,
+    )?)?;
 
     // Save weights (f16 halves the artifact; serving loads them back as f32), tokenizer, taxonomy.
     progress(TrainProgress {
