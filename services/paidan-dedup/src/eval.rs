@@ -200,6 +200,8 @@ pub struct DedupEval {
     pub f1: f64,
     pub macro_f1: f64,
     pub threshold: f64,
+    /// The hard time window the figures were computed with, in days (0 = no window).
+    pub window_days: f64,
     pub n: usize,
     pub sweep: Vec<SweepPoint>,
 }
@@ -234,6 +236,7 @@ pub fn eval_pairs_with(rows: &[PairRow], cfg: &DedupConfig, w: &Weights) -> Dedu
         f1: m.f1,
         macro_f1: m.macro_f1,
         threshold: f64::from(cfg.threshold),
+        window_days: cfg.window_days(),
         n: m.n,
         sweep: sweep_thresholds()
             .map(|t| {
@@ -255,8 +258,18 @@ pub fn render_text(eval: &DedupEval) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "pairs: {}   threshold: {:.2}\nprecision {:.3}   recall {:.3}   f1 {:.3}   macro-f1 {:.3}\n",
-        eval.n, eval.threshold, eval.precision, eval.recall, eval.f1, eval.macro_f1
+        "pairs: {}   threshold: {:.2}   window: {}\nprecision {:.3}   recall {:.3}   f1 {:.3}   macro-f1 {:.3}\n",
+        eval.n,
+        eval.threshold,
+        if eval.window_days == 0.0 {
+            "none".to_string()
+        } else {
+            format!("{} days", eval.window_days)
+        },
+        eval.precision,
+        eval.recall,
+        eval.f1,
+        eval.macro_f1
     );
     let _ = writeln!(s, "threshold  precision  recall  f1     macro-f1");
     for p in &eval.sweep {

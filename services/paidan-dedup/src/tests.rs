@@ -147,17 +147,25 @@ fn context_gates_table() {
             true,
         ),
         (
-            "29 days apart",
+            "45 days apart: the same matter reported again",
             MatchContext {
-                gap_ms: 29 * DAY_MS,
+                gap_ms: 45 * DAY_MS,
                 ..ctx()
             },
             true,
         ),
         (
-            "31 days apart",
+            "364 days apart, strong evidence",
             MatchContext {
-                gap_ms: 31 * DAY_MS,
+                gap_ms: 364 * DAY_MS,
+                ..ctx()
+            },
+            true,
+        ),
+        (
+            "366 days apart: outside the hard window",
+            MatchContext {
+                gap_ms: 366 * DAY_MS,
                 ..ctx()
             },
             false,
@@ -165,7 +173,7 @@ fn context_gates_table() {
         (
             "negative gap counts by size",
             MatchContext {
-                gap_ms: -31 * DAY_MS,
+                gap_ms: -366 * DAY_MS,
                 ..ctx()
             },
             false,
@@ -195,6 +203,40 @@ fn context_gates_table() {
     assert!(
         other < same,
         "different category must lower the score: {other} vs {same}"
+    );
+    // The soft window: no penalty inside the grace period, then lower with every doubling.
+    let at_days = |days: i64| {
+        score(
+            &a,
+            &b,
+            &MatchContext {
+                gap_ms: days * DAY_MS,
+                ..ctx()
+            },
+        )
+        .score
+    };
+    assert_eq!(at_days(0), at_days(90));
+    assert!(at_days(90) > at_days(180) && at_days(180) > at_days(360));
+    // The window in days, 0 = none.
+    assert_eq!(
+        DedupConfig::default().window_days(),
+        DEFAULT_WINDOW_DAYS as f64
+    );
+    let none = DedupConfig::default().with_window_days(0);
+    assert_eq!(none.window_days(), 0.0);
+    let old = score(
+        &a,
+        &b,
+        &MatchContext {
+            gap_ms: 3000 * DAY_MS,
+            ..ctx()
+        },
+    );
+    assert!(!DedupConfig::default().is_duplicate(&old));
+    assert_eq!(
+        DedupConfig::default().with_window_days(30).window_ms,
+        30 * DAY_MS
     );
 }
 
@@ -367,7 +409,8 @@ fn eval_pairs_scores_the_decision_and_serialises_as_specified() {
             "precision",
             "recall",
             "sweep",
-            "threshold"
+            "threshold",
+            "window_days"
         ]
     );
     let point: Vec<&str> = json["sweep"][0]
@@ -378,6 +421,11 @@ fn eval_pairs_scores_the_decision_and_serialises_as_specified() {
         .collect();
     assert_eq!(point.len(), 5);
     assert!(render_text(&e).contains("macro-f1"));
+    assert_eq!(e.window_days, DEFAULT_WINDOW_DAYS as f64);
+    assert_eq!(
+        eval_pairs(&rows, &DedupConfig::default().with_window_days(0)).window_days,
+        0.0
+    );
     // Rows parse from the shared format, extra fields ignored.
     let line = r#"{"a": {"id": "x", "time": "2018-12-30", "title": "t", "text": "x"}, "b": {"id": "y", "time": "05/03/2016", "title": "t", "text": "y"}, "duplicate": false, "sure": true}"#;
     let parsed: PairRow = serde_json::from_str(line).unwrap();
