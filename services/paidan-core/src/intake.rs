@@ -6,8 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use paidan_model::{Classifier, Scored, Triage};
 use paidan_store::{
-    CaseFilter, CaseRecord, CaseStatus, ForwardingRecord, HotIssue, Inserted, LabelRecord, Link,
-    Millis, NewCase, Page, Store, TriageRecord,
+    AuditEvent, CaseFilter, CaseRecord, CaseStatus, ForwardingRecord, HotIssue, Inserted,
+    LabelRecord, Link, Millis, NewCase, Page, Store, TriageRecord,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
@@ -421,6 +421,25 @@ impl Intake {
             .await?;
         self.durable().await?;
         Ok(case)
+    }
+
+    /// Record who did what in the audit trail, durably (the same group commit as case writes).
+    pub async fn audit(&self, actor: &str, action: &str, target: &str, detail: &str) -> Result<()> {
+        let event = AuditEvent {
+            at: now_millis(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            target: target.to_string(),
+            detail: detail.to_string(),
+        };
+        tracing::info!(target: "audit", actor, action, target, detail, "audit");
+        self.blocking(move |s| Ok(s.append_audit(&event)?)).await?;
+        self.commit.commit().await
+    }
+
+    /// The newest `limit` audit events, newest first.
+    pub async fn audit_log(&self, limit: usize) -> Result<Vec<AuditEvent>> {
+        self.blocking(move |s| Ok(s.audit_log(limit)?)).await
     }
 
     pub async fn hot_issues(

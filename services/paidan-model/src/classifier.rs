@@ -10,7 +10,7 @@ use crate::calibrate::{HeadMetrics, ReviewRule, head_metrics, softmax_t};
 use crate::data::Row;
 use crate::error::ModelError;
 use crate::features::{FeatureConfig, Featurizer};
-use crate::model::{Config, DenseModel, Model};
+use crate::model::{Config, Model, ServingModel};
 use crate::taxonomy::Taxonomy;
 
 /// Files of a model directory.
@@ -134,7 +134,7 @@ pub struct Classifier {
     cfg: ArtifactConfig,
     taxonomy: Taxonomy,
     featurizer: Featurizer,
-    dense: DenseModel,
+    serving: ServingModel,
 }
 
 /// Loads the candle model from mmaped safetensors with the same constructor used in training.
@@ -185,12 +185,12 @@ impl Classifier {
                 "label lists do not match the model heads".into(),
             ));
         }
-        let dense = load_model(dir, &cfg.model)?.dense()?;
+        let serving = ServingModel::new(&load_model(dir, &cfg.model)?)?;
         Ok(Classifier {
             cfg,
             taxonomy,
             featurizer,
-            dense,
+            serving,
         })
     }
 
@@ -216,7 +216,7 @@ impl Classifier {
     pub fn logits(&self, title: &str, text: &str) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
         let mut ids = Vec::with_capacity(1024);
         self.featurizer.features(title, text, &mut ids);
-        self.dense.logits(&ids)
+        self.serving.logits(&ids)
     }
 
     /// Category, department, alternatives and the review decision for one complaint.

@@ -22,7 +22,7 @@ pub use classifier::{
 pub use data::{Row, read_rows};
 pub use error::ModelError;
 pub use features::{FeatureConfig, Featurizer};
-pub use model::{Bags, Config, Model};
+pub use model::{Bags, Config, DenseModel, FoldedModel, Model, ServingModel};
 pub use taxonomy::{Category, Department, Taxonomy};
 pub use train::{TrainOptions, TrainPhase, TrainProgress, TrainReport, train};
 

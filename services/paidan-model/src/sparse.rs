@@ -47,20 +47,86 @@ impl RowAdamW {
         for (k, &id) in ids.iter().enumerate() {
             let r = id as usize * d..(id as usize + 1) * d;
             let g = &grad[k * d..(k + 1) * d];
-            let (theta, m, v) = (
-                &mut table[r.clone()],
-                &mut self.m[r.clone()],
-                &mut self.v[r],
-            );
-            for j in 0..d {
-                let gj = g[j];
-                m[j] = m[j] * b1 + gj * (1.0 - b1);
-                v[j] = v[j] * b2 + gj * gj * (1.0 - b2);
-                let m_hat = m[j] * scale_m;
-                let v_hat = v[j] * scale_v;
-                theta[j] = theta[j] * decay - m_hat / (v_hat.sqrt() + eps) * lr;
+            let rows = table[r.clone()]
+                .iter_mut()
+                .zip(&mut self.m[r.clone()])
+                .zip(&mut self.v[r])
+                .zip(g);
+            for (((theta, m), v), &gj) in rows {
+                *m = *m * b1 + gj * (1.0 - b1);
+                *v = *v * b2 + gj * gj * (1.0 - b2);
+                let m_hat = *m * scale_m;
+                let v_hat = *v * scale_v;
+                *theta = *theta * decay - m_hat / (v_hat.sqrt() + eps) * lr;
             }
         }
+    }
+}
+
+/// A batch of documents as embedding bags, for training: each document's feature ids mapped to
+/// slots of the batch's distinct ids. The bag of a document is the mean of its rows (an id that
+/// occurs twice counts twice), exactly as [`crate::model::Bags`] + `Model::represent` compute it.
+#[derive(Debug, Default)]
+pub(crate) struct SparseBags {
+    /// Distinct feature ids of the batch, in order of first occurrence.
+    pub(crate) distinct: Vec<u32>,
+    /// Per document: slot (index into `distinct`) of every id occurrence.
+    slots: Vec<Vec<u32>>,
+    slot_of: std::collections::HashMap<u32, u32>,
+}
+
+impl SparseBags {
+    pub(crate) fn new(docs: &[&[u32]]) -> SparseBags {
+        let mut b = SparseBags::default();
+        for d in docs {
+            let slots = d
+                .iter()
+                .map(|&id| {
+                    *b.slot_of.entry(id).or_insert_with(|| {
+                        b.distinct.push(id);
+                        (b.distinct.len() - 1) as u32
+                    })
+                })
+                .collect();
+            b.slots.push(slots);
+        }
+        b
+    }
+
+    /// The bags (documents × dim, row-major) from a `? × dim` table.
+    pub(crate) fn forward(&self, table: &[f32], dim: usize) -> Vec<f32> {
+        let mut x = vec![0f32; self.slots.len() * dim];
+        for (doc, xb) in self.slots.iter().zip(x.chunks_mut(dim)) {
+            for &s in doc {
+                let id = self.distinct[s as usize] as usize;
+                for (a, &t) in xb.iter_mut().zip(&table[id * dim..(id + 1) * dim]) {
+                    *a += t;
+                }
+            }
+            if !doc.is_empty() {
+                let inv = 1.0 / doc.len() as f32;
+                xb.iter_mut().for_each(|a| *a *= inv);
+            }
+        }
+        x
+    }
+
+    /// Gradient of the distinct rows (`distinct.len()` × dim) from the gradient of the bags.
+    pub(crate) fn backward(&self, grad_x: &[f32], dim: usize) -> Vec<f32> {
+        let mut g = vec![0f32; self.distinct.len() * dim];
+        for (doc, gx) in self.slots.iter().zip(grad_x.chunks(dim)) {
+            if doc.is_empty() {
+                continue;
+            }
+            let inv = 1.0 / doc.len() as f32;
+            for &s in doc {
+                let s = s as usize;
+                for (a, &t) in g[s * dim..(s + 1) * dim].iter_mut().zip(gx) {
+                    *a += t * inv;
+                }
+            }
+        }
+        g
     }
 }
 
@@ -102,6 +168,46 @@ mod tests {
         for (a, b) in table.iter().zip(&want) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
         }
+    }
+
+    /// The sparse bag and its gradient equal candle's index_select + matmul and autograd.
+    #[test]
+    fn sparse_bags_match_candle() {
+        let dim = 3;
+        let table: Vec<f32> = (0..6 * dim).map(|i| (i as f32 * 0.7).sin()).collect();
+        let docs: [&[u32]; 3] = [&[4, 1, 4], &[], &[2, 5, 1, 0]];
+        let sb = SparseBags::new(&docs);
+        let x = sb.forward(&table, dim);
+        let dev = Device::Cpu;
+        let bags = crate::model::Bags::new(&docs, &dev).unwrap();
+        let t = Var::from_vec(table.clone(), (6, dim), &dev).unwrap();
+        let xc = bags
+            .weights
+            .matmul(&t.as_tensor().index_select(&bags.ids, 0).unwrap())
+            .unwrap();
+        let want: Vec<f32> = xc.flatten_all().unwrap().to_vec1().unwrap();
+        for (a, b) in x.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+        // loss = sum(x * c) → dL/dx = c.
+        let c: Vec<f32> = (0..3 * dim).map(|i| 1.0 + i as f32).collect();
+        let ct = Tensor::from_vec(c.clone(), (3, dim), &dev).unwrap();
+        let grads = (xc * ct).unwrap().sum_all().unwrap().backward().unwrap();
+        let gt: Vec<f32> = grads
+            .get(t.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let g = sb.backward(&c, dim);
+        for (k, &id) in sb.distinct.iter().enumerate() {
+            for j in 0..dim {
+                let (a, b) = (g[k * dim + j], gt[id as usize * dim + j]);
+                assert!((a - b).abs() < 1e-5, "id {id}: {a} vs {b}");
+            }
+        }
+        assert_eq!(sb.distinct, [4, 1, 2, 5, 0]);
     }
 
     /// Rows without a gradient keep their value; ids map gradient slices to rows.

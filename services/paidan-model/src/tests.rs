@@ -299,22 +299,42 @@ fn tiny_model_trains_and_round_trips() {
         assert!(r.category.confidence >= r.category_alternatives[0].confidence);
     }
 
-    // The dense serving path agrees with candle's forward on the loaded weights.
+    // The serving path (heads folded into a 16-bit table) agrees with candle's forward on the
+    // loaded weights: logits within 1e-3, calibrated probabilities within 1e-3, same ranking.
     let model = classifier::load_model(&report.out, &a.config().model).unwrap();
-    let mut ids = Vec::new();
-    a.featurizer().features(texts[0].0, texts[0].1, &mut ids);
-    let bags = Bags::new(&[ids.as_slice()], &candle_core::Device::Cpu).unwrap();
-    let out = model.forward(&bags).unwrap();
-    let candle_cat: Vec<f32> = out
-        .category
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1()
-        .unwrap();
-    let (dense_cat, _) = a.logits(texts[0].0, texts[0].1);
-    for (x, y) in candle_cat.iter().zip(dense_cat.unwrap()) {
-        assert!((x - y).abs() < 1e-4, "{x} vs {y}");
+    assert!(matches!(
+        crate::model::ServingModel::new(&model).unwrap(),
+        crate::model::ServingModel::Folded(_)
+    ));
+    for (title, text) in texts {
+        let mut ids = Vec::new();
+        a.featurizer().features(title, text, &mut ids);
+        let bags = Bags::new(&[ids.as_slice()], &candle_core::Device::Cpu).unwrap();
+        let out = model.forward(&bags).unwrap();
+        let (serve_cat, serve_dep) = a.logits(title, text);
+        let cal = &a.config().calibration;
+        for (candle, served, t) in [
+            (out.category, serve_cat, cal.category.unwrap().temperature),
+            (
+                out.department,
+                serve_dep,
+                cal.department.unwrap().temperature,
+            ),
+        ] {
+            let candle: Vec<f32> = candle.unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let served = served.unwrap();
+            assert_eq!(candle.len(), served.len());
+            for (x, y) in candle.iter().zip(&served) {
+                assert!((x - y).abs() < 1e-3, "logit {x} vs {y}");
+            }
+            let (mut pc, mut ps) = (Vec::new(), Vec::new());
+            calibrate::softmax_t(&candle, t, &mut pc);
+            calibrate::softmax_t(&served, t, &mut ps);
+            for (x, y) in pc.iter().zip(&ps) {
+                assert!((x - y).abs() < 1e-3, "probability {x} vs {y}");
+            }
+            assert_eq!(calibrate::argmax(&pc).0, calibrate::argmax(&ps).0);
+        }
     }
 
     // Same seed → same weights.

@@ -19,8 +19,8 @@ use crate::classifier::{
 use crate::data::{Row, read_rows};
 use crate::error::ModelError;
 use crate::features::{FeatureConfig, Featurizer, prepare, words};
-use crate::model::{Bags, Config, Model, weighted_cross_entropy};
-use crate::sparse::RowAdamW;
+use crate::model::{Config, Model, weighted_cross_entropy};
+use crate::sparse::{RowAdamW, SparseBags};
 use crate::taxonomy::Taxonomy;
 
 /// What `paidan train` needs.
@@ -436,7 +436,6 @@ pub fn train(
     let mut order: Vec<usize> = (0..train_docs.len()).collect();
     let mut step = 0usize;
     let dim = cfg.dim;
-    let mut gathered: Vec<f32> = Vec::new();
     for epoch in 0..opts.epochs {
         order.shuffle(&mut rng);
         let mut epoch_loss = 0f32;
@@ -447,19 +446,9 @@ pub fn train(
                 .iter()
                 .map(|&i| train_docs[i].ids.as_slice())
                 .collect();
-            let bags = Bags::new(&ids, &device)?;
-            let distinct: Vec<u32> = bags.ids.to_vec1()?;
-            gathered.clear();
-            for &id in &distinct {
-                gathered.extend_from_slice(&table[id as usize * dim..(id as usize + 1) * dim]);
-            }
-            let rows = Var::from_slice(&gathered, (distinct.len(), dim), &device)?;
-            let rep = model.represent_gathered(
-                &bags.weights,
-                rows.as_tensor(),
-                opts.dropout,
-                &mut rng,
-            )?;
+            let bags = SparseBags::new(&ids);
+            let x = Var::from_vec(bags.forward(&table, dim), (batch.len(), dim), &device)?;
+            let rep = model.represent_bag(x.as_tensor().clone(), opts.dropout, &mut rng)?;
             let logits = model.heads(&rep)?;
             let w: Vec<f32> = batch.iter().map(|&i| train_docs[i].weight).collect();
             let mut loss: Option<Tensor> = None;
@@ -486,9 +475,9 @@ pub fn train(
                 epoch_loss += loss.to_scalar::<f32>()?;
                 let grads = loss.backward()?;
                 opt.step(&grads)?;
-                if let Some(g) = grads.get(rows.as_tensor()) {
-                    let g: Vec<f32> = g.flatten_all()?.to_vec1()?;
-                    row_opt.step(&mut table, &distinct, &g, lr);
+                if let Some(g) = grads.get(x.as_tensor()) {
+                    let g = bags.backward(&g.flatten_all()?.to_vec1()?, dim);
+                    row_opt.step(&mut table, &bags.distinct, &g, lr);
                 }
             }
             step += 1;
@@ -541,7 +530,7 @@ pub fn train(
     std::fs::write(&tax_path, taxonomy.to_toml()).map_err(|e| ModelError::io(&tax_path, e))?;
 
     // Calibrate on dev with the weights as saved.
-    let dense = load_model(&opts.out, &cfg)?.dense()?;
+    let dense = crate::model::ServingModel::new(&load_model(&opts.out, &cfg)?)?;
     let mut cal_heads: [Option<HeadCalibration>; 2] = [None, None];
     let mut metrics = SplitMetrics::default();
     for head in 0..2 {

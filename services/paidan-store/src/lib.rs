@@ -145,6 +145,11 @@ pub trait Store: Send + Sync + 'static {
     /// Delete the dead letters named by `keys` (as for retry); empty `keys` drops nothing.
     fn outbox_drop_dead(&self, keys: &[String]) -> Result<u32>;
 
+    /// Append to the audit trail (its own tree; durable after the next flush).
+    fn append_audit(&self, event: &AuditEvent) -> Result<()>;
+    /// The newest `limit` audit events, newest first.
+    fn audit_log(&self, limit: usize) -> Result<Vec<AuditEvent>>;
+
     /// Make every write so far durable. Returns when the data is on disk.
     fn flush(&self) -> Result<()>;
 }

@@ -613,6 +613,9 @@ impl SledStore {
     }
 }
 
+/// The audit trail: outside the case transactions (an audit entry follows the change it records).
+const AUDIT_TREE: &str = "audit";
+
 impl Store for SledStore {
     fn insert_case(&self, new: NewCase) -> Result<Inserted> {
         if let Some(d) = &new.dedup
@@ -1262,6 +1265,27 @@ impl Store for SledStore {
             n += u32::from(dropped);
         }
         Ok(n)
+    }
+
+    fn append_audit(&self, event: &AuditEvent) -> Result<()> {
+        let tree = self.db.open_tree(AUDIT_TREE).map_err(storage)?;
+        // generate_id is monotonic across restarts, so keys sort in the order events happened.
+        let id = self.db.generate_id().map_err(storage)?;
+        tree.insert(id.to_be_bytes(), encode(event))
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    fn audit_log(&self, limit: usize) -> Result<Vec<AuditEvent>> {
+        let tree = self.db.open_tree(AUDIT_TREE).map_err(storage)?;
+        tree.iter()
+            .rev()
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv.map_err(storage)?;
+                decode(AUDIT_TREE, &k, &v)
+            })
+            .collect()
     }
 
     fn flush(&self) -> Result<()> {

@@ -327,3 +327,15 @@ pub struct HotIssue {
     pub first_report_at: Millis,
     pub last_report_at: Millis,
 }
+
+/// One entry of the audit trail: who (the token's name, and the operator it names) did what, when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub at: Millis,
+    pub actor: String,
+    /// What was done, e.g. "update_status", "reload_model", "retry_dead_letters".
+    pub action: String,
+    /// What it was done to: a case id, a model, idempotency keys.
+    pub target: String,
+    pub detail: String,
+}

@@ -36,7 +36,7 @@ pub enum TextError {
 pub fn normalize(input: &str) -> String {
     let mut out = String::with_capacity(input.len());
     let mut pending_space = false;
-    for c in input.nfkc() {
+    for c in nfkc_fast(input) {
         if c.is_whitespace() {
             pending_space = true;
             continue;
@@ -57,6 +57,49 @@ pub fn normalize(input: &str) -> String {
         return out;
     }
     zhconv::zhconv(&out, zhconv::Variant::ZhHans)
+}
+
+/// Han ideographs of the CJK Unified Ideographs block are NFKC-inert: no decomposition,
+/// combining class 0, and no canonical composition has one as either element. NFKC of a string
+/// is therefore the concatenation of the NFKC of the pieces between them and the ideographs
+/// themselves; most of a Chinese complaint is ideographs, which skip the normaliser's lookups.
+fn is_nfkc_inert(c: char) -> bool {
+    ('\u{4E00}'..='\u{9FFF}').contains(&c)
+}
+
+/// `input.nfkc()`, with the inert ideographs passed through (see [`is_nfkc_inert`]).
+fn nfkc_fast(input: &str) -> impl Iterator<Item = char> + '_ {
+    let mut rest = input;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let split = rest.find(is_nfkc_inert).unwrap_or(rest.len());
+        if split == 0 {
+            let c = rest.chars().next()?;
+            rest = &rest[c.len_utf8()..];
+            return Some(NfkcPiece::One(Some(c)));
+        }
+        let piece = &rest[..split];
+        rest = &rest[split..];
+        Some(NfkcPiece::Run(piece.nfkc()))
+    })
+    .flatten()
+}
+
+enum NfkcPiece<I> {
+    One(Option<char>),
+    Run(I),
+}
+
+impl<I: Iterator<Item = char>> Iterator for NfkcPiece<I> {
+    type Item = char;
+    fn next(&mut self) -> Option<char> {
+        match self {
+            NfkcPiece::One(c) => c.take(),
+            NfkcPiece::Run(it) => it.next(),
+        }
+    }
 }
 
 /// Invisible format characters (zero-width spaces/joiners, BOM, bidi marks) that

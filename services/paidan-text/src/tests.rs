@@ -127,3 +127,27 @@ fn tags_table() {
 fn bad_user_dict_is_an_error() {
     assert!(Segmenter::with_user_dict("词 notanumber n\n").is_err());
 }
+
+/// The ideograph fast path is exactly NFKC, also where compositions and reordering happen next
+/// to ideographs.
+#[test]
+fn nfkc_fast_equals_nfkc() {
+    use unicode_normalization::UnicodeNormalization;
+    let table = [
+        "",
+        "路灯不亮",
+        "ＡＢＣ１２３，投诉！",
+        "e\u{0301}中e\u{0301}",
+        "中\u{0301}文",
+        "a\u{0323}\u{0302}路\u{0302}a",
+        "㈱会社 ﬁle ①号楼 ㎡",
+        "가\u{11A8}中\u{1100}\u{1161}",
+        "\u{F900}豈\u{2F800}丽",
+        "投诉：xx小区　３号楼\u{3000}噪音",
+    ];
+    for s in table {
+        let want: String = s.nfkc().collect();
+        let got: String = super::nfkc_fast(s).collect();
+        assert_eq!(got, want, "{s:?}");
+    }
+}

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use paidan_core::IntakeConfig;
+
+pub use crate::access::AccessConfig;
 use serde::Deserialize;
 
 /// The `[server]`-level settings of the config file; every field is optional.
@@ -24,15 +26,71 @@ pub struct FileConfig {
     pub max_message_bytes: Option<usize>,
     /// Prometheus exporter address (off when unset).
     pub metrics_addr: Option<SocketAddr>,
+    /// Longest a request may run, whatever deadline the client sent (default 30 s).
+    pub request_timeout_secs: Option<u64>,
     pub intake: IntakeConfig,
     pub forward: Option<paidan_forward::ForwardConfig>,
+    /// Tokens, roles and limits (authentication is off when no token is configured).
+    pub access: AccessConfig,
+    /// Serve over TLS (plaintext when unset).
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[tls]`: PEM files; relative paths are read from the config file's directory.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The server's certificate chain.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Require client certificates signed by this CA (mutual TLS).
+    pub client_ca: Option<PathBuf>,
+    /// With `client_ca`: accept clients without a certificate too (tokens still apply).
+    #[serde(default)]
+    pub client_auth_optional: bool,
+}
+
+impl TlsConfig {
+    fn relative_to(mut self, dir: &Path) -> TlsConfig {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        fix(&mut self.cert);
+        fix(&mut self.key);
+        if let Some(ca) = &mut self.client_ca {
+            fix(ca);
+        }
+        self
+    }
+
+    /// Reads the PEM files into tonic's server TLS settings.
+    pub fn server_config(&self) -> anyhow::Result<tonic::transport::ServerTlsConfig> {
+        let read = |p: &Path| {
+            std::fs::read(p).with_context(|| format!("cannot read TLS file {}", p.display()))
+        };
+        let identity =
+            tonic::transport::Identity::from_pem(read(&self.cert)?, read(&self.key)?);
+        let mut tls = tonic::transport::ServerTlsConfig::new().identity(identity);
+        if let Some(ca) = &self.client_ca {
+            tls = tls
+                .client_ca_root(tonic::transport::Certificate::from_pem(read(ca)?))
+                .client_auth_optional(self.client_auth_optional);
+        }
+        Ok(tls)
+    }
 }
 
 impl FileConfig {
     pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("config file {} is invalid", path.display()))
+        let mut cfg: FileConfig = toml::from_str(&text)
+            .with_context(|| format!("config file {} is invalid", path.display()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        cfg.tls = cfg.tls.map(|t| t.relative_to(dir));
+        Ok(cfg)
     }
 }
 
@@ -47,8 +105,11 @@ pub struct ServeConfig {
     pub gate_margin: f64,
     pub max_message_bytes: usize,
     pub metrics_addr: Option<SocketAddr>,
+    pub request_timeout: std::time::Duration,
     pub intake: IntakeConfig,
     pub forward: Option<paidan_forward::ForwardConfig>,
+    pub access: AccessConfig,
+    pub tls: Option<TlsConfig>,
     /// Write the bound address here once listening (for scripts and tests using port 0).
     pub addr_file: Option<PathBuf>,
 }
@@ -87,8 +148,13 @@ impl ServeConfig {
             gate_margin: file.gate_margin.unwrap_or(0.01),
             max_message_bytes: file.max_message_bytes.unwrap_or(4 * 1024 * 1024),
             metrics_addr: file.metrics_addr,
+            request_timeout: std::time::Duration::from_secs(
+                file.request_timeout_secs.unwrap_or(30).max(1),
+            ),
             intake: file.intake,
             forward: file.forward,
+            access: file.access,
+            tls: file.tls,
             addr_file,
         }
     }

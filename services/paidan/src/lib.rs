@@ -1,6 +1,7 @@
 //! The paidan binary's library half: the gRPC server and the command implementations, so
 //! integration tests can start a real server in-process.
 
+pub mod access;
 pub mod cli;
 pub mod config;
 pub mod grpc;

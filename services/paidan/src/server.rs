@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic_health::ServingStatus;
 
+use crate::access::{AccessControl, AccessLayer};
 use crate::config::ServeConfig;
 use crate::grpc::{admin::AdminApi, intake::IntakeApi};
 use crate::model_registry::{ModelRegistry, load_and_warm};
@@ -141,7 +142,22 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let max = cfg.max_message_bytes;
-    let router = tonic::transport::Server::builder()
+    let access = Arc::new(AccessControl::new(&cfg.access).context("invalid [access] config")?);
+    if !access.authenticates() {
+        tracing::warn!(
+            "no tokens configured in [access]: authentication is OFF; every client may call every RPC"
+        );
+    }
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &cfg.tls {
+        builder = builder
+            .tls_config(tls.server_config()?)
+            .context("invalid TLS configuration")?;
+        tracing::info!(mutual = tls.client_ca.is_some(), "serving over TLS");
+    }
+    let router = builder
+        .timeout(cfg.request_timeout)
+        .layer(AccessLayer(access))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -9,6 +9,9 @@ use paidan_proto::v1;
 use paidan_store::OutboxEntry;
 use tonic::{Request, Response, Status};
 
+use super::audit;
+use super::status::ApiError;
+use crate::access::Caller;
 use crate::model_registry::ModelRegistry;
 
 pub struct AdminApi {
@@ -45,6 +48,7 @@ impl v1::admin_server::Admin for AdminApi {
         &self,
         req: Request<v1::ReloadModelRequest>,
     ) -> Result<Response<v1::ReloadModelResponse>, Status> {
+        let actor = Caller::of(&req).actor("");
         let r = req.into_inner();
         if r.model.trim().is_empty() {
             return Err(Status::invalid_argument(
@@ -53,11 +57,23 @@ impl v1::admin_server::Admin for AdminApi {
         }
         let registry = self.registry.clone();
         let intake = self.intake.clone();
-        let model = PathBuf::from(r.model);
+        let model = PathBuf::from(&r.model);
         let out = tokio::task::spawn_blocking(move || registry.reload(&intake, &model, r.force))
             .await
-            .map_err(|e| Status::internal(format!("reload task failed: {e}")))??;
-        Ok(Response::new(out))
+            .map_err(|e| Status::internal(format!("reload task failed: {e}")))?;
+        let detail = match &out {
+            Ok(o) => format!(
+                "served {} (was {}); macro-F1 {:.3} vs {:.3}{}",
+                o.model_version,
+                o.previous_version,
+                o.new_macro_f1,
+                o.previous_macro_f1,
+                if r.force { "; forced" } else { "" }
+            ),
+            Err(status) => format!("refused: {}", status.message()),
+        };
+        audit(&self.intake, &actor, "reload_model", &r.model, &detail).await;
+        Ok(Response::new(out?))
     }
 
     async fn list_outbox(
@@ -90,7 +106,13 @@ impl v1::admin_server::Admin for AdminApi {
         &self,
         req: Request<v1::RetryDeadLettersRequest>,
     ) -> Result<Response<v1::OutboxChangeResponse>, Status> {
+        let actor = Caller::of(&req).actor("");
         let keys = req.into_inner().idempotency_keys;
+        let target = if keys.is_empty() {
+            "all".to_string()
+        } else {
+            keys.join(",")
+        };
         let store = self.intake.store().clone();
         let affected = tokio::task::spawn_blocking(move || {
             let n = store.outbox_retry_dead(&keys, now_millis())?;
@@ -101,6 +123,8 @@ impl v1::admin_server::Admin for AdminApi {
         .map_err(|e| Status::internal(e.to_string()))?
         .map_err(storage)?;
         self.intake.changes().notify_one();
+        let detail = format!("{affected} moved back to the outbox");
+        audit(&self.intake, &actor, "retry_dead_letters", &target, &detail).await;
         Ok(Response::new(v1::OutboxChangeResponse { affected }))
     }
 
@@ -108,12 +132,14 @@ impl v1::admin_server::Admin for AdminApi {
         &self,
         req: Request<v1::DropDeadLettersRequest>,
     ) -> Result<Response<v1::OutboxChangeResponse>, Status> {
+        let actor = Caller::of(&req).actor("");
         let keys = req.into_inner().idempotency_keys;
         if keys.is_empty() {
             return Err(Status::invalid_argument(
                 "name the dead letters to drop (idempotency_keys); dropping all at once is not allowed",
             ));
         }
+        let target = keys.join(",");
         let store = self.intake.store().clone();
         let affected = tokio::task::spawn_blocking(move || {
             let n = store.outbox_drop_dead(&keys)?;
@@ -123,6 +149,31 @@ impl v1::admin_server::Admin for AdminApi {
         .await
         .map_err(|e| Status::internal(e.to_string()))?
         .map_err(storage)?;
+        let detail = format!("{affected} dropped");
+        audit(&self.intake, &actor, "drop_dead_letters", &target, &detail).await;
         Ok(Response::new(v1::OutboxChangeResponse { affected }))
+    }
+
+    async fn list_audit_events(
+        &self,
+        req: Request<v1::ListAuditEventsRequest>,
+    ) -> Result<Response<v1::ListAuditEventsResponse>, Status> {
+        let limit = match req.into_inner().limit {
+            0 => 100,
+            n => n.min(10_000) as usize,
+        };
+        let events = self.intake.audit_log(limit).await.map_err(ApiError)?;
+        Ok(Response::new(v1::ListAuditEventsResponse {
+            events: events
+                .into_iter()
+                .map(|e| v1::AuditEvent {
+                    at: Some(timestamp(e.at)),
+                    actor: e.actor,
+                    action: e.action,
+                    target: e.target,
+                    detail: e.detail,
+                })
+                .collect(),
+        }))
     }
 }

@@ -9,8 +9,10 @@ use paidan_core::{Complaint, Intake, TriageText, triage_record};
 use paidan_forward::convert::{case_to_proto, millis, timestamp, triage_to_proto};
 use paidan_proto::v1;
 use paidan_store::{CaseFilter, CaseStatus, Channel};
+use crate::access::Caller;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::audit;
 use super::status::{ApiError, invalid};
 
 pub struct IntakeApi {
@@ -121,18 +123,20 @@ impl v1::intake_server::Intake for IntakeApi {
         &self,
         req: Request<v1::GetCaseRequest>,
     ) -> Result<Response<v1::Case>, Status> {
+        let caller = Caller::of(&req);
         let id = req.into_inner().case_id;
         if id.trim().is_empty() {
             return Err(invalid("case_id is empty"));
         }
         let c = self.intake.get_case(id).await.map_err(ApiError)?;
-        Ok(Response::new(case_to_proto(&c, true)))
+        Ok(Response::new(case_to_proto(&c, !caller.sees_personal_data())))
     }
 
     async fn list_cases(
         &self,
         req: Request<v1::ListCasesRequest>,
     ) -> Result<Response<v1::ListCasesResponse>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         let channel = match r.channel {
             0 => None,
@@ -162,7 +166,7 @@ impl v1::intake_server::Intake for IntakeApi {
             .await
             .map_err(ApiError)?;
         Ok(Response::new(v1::ListCasesResponse {
-            cases: page.cases.iter().map(|c| case_to_proto(c, true)).collect(),
+            cases: page.cases.iter().map(|c| case_to_proto(c, !caller.sees_personal_data())).collect(),
             next_page_token: page.next_token.unwrap_or_default(),
         }))
     }
@@ -171,20 +175,24 @@ impl v1::intake_server::Intake for IntakeApi {
         &self,
         req: Request<v1::UpdateCaseStatusRequest>,
     ) -> Result<Response<v1::Case>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         let to = status_filter(r.status)?.ok_or_else(|| invalid("status is required"))?;
         let c = self
             .intake
-            .update_status(r.case_id, to, r.note, r.actor)
+            .update_status(r.case_id, to, r.note.clone(), caller.actor(&r.actor))
             .await
             .map_err(ApiError)?;
-        Ok(Response::new(case_to_proto(&c, true)))
+        let detail = format!("to {to:?}: {}", r.note);
+        audit(&self.intake, &caller.actor(&r.actor), "update_status", &c.id, &detail).await;
+        Ok(Response::new(case_to_proto(&c, !caller.sees_personal_data())))
     }
 
     async fn correct_case(
         &self,
         req: Request<v1::CorrectCaseRequest>,
     ) -> Result<Response<v1::Case>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         let c = self
             .intake
@@ -192,12 +200,14 @@ impl v1::intake_server::Intake for IntakeApi {
                 r.case_id,
                 non_empty(r.category),
                 non_empty(r.department),
-                r.note,
-                r.actor,
+                r.note.clone(),
+                caller.actor(&r.actor),
             )
             .await
             .map_err(ApiError)?;
-        Ok(Response::new(case_to_proto(&c, true)))
+        let detail = format!("category {} department {}: {}", c.category, c.department, r.note);
+        audit(&self.intake, &caller.actor(&r.actor), "correct_case", &c.id, &detail).await;
+        Ok(Response::new(case_to_proto(&c, !caller.sees_personal_data())))
     }
 
     async fn find_duplicates(
@@ -235,6 +245,7 @@ impl v1::intake_server::Intake for IntakeApi {
         &self,
         req: Request<v1::ListHotIssuesRequest>,
     ) -> Result<Response<v1::ListHotIssuesResponse>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         let issues = self
             .intake
@@ -255,7 +266,7 @@ impl v1::intake_server::Intake for IntakeApi {
                         &paidan_text::mask_pii(&h.master.text),
                         120,
                     ),
-                    master: Some(case_to_proto(&h.master, true)),
+                    master: Some(case_to_proto(&h.master, !caller.sees_personal_data())),
                     report_count: h.report_count,
                     first_report_at: Some(timestamp(h.first_report_at)),
                     last_report_at: Some(timestamp(h.last_report_at)),
@@ -268,25 +279,35 @@ impl v1::intake_server::Intake for IntakeApi {
         &self,
         req: Request<v1::SplitReportRequest>,
     ) -> Result<Response<v1::Case>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         let c = self
             .intake
-            .split_report(r.case_id, r.note, r.actor)
+            .split_report(r.case_id.clone(), r.note.clone(), caller.actor(&r.actor))
             .await
             .map_err(ApiError)?;
-        Ok(Response::new(case_to_proto(&c, true)))
+        audit(&self.intake, &caller.actor(&r.actor), "split_report", &r.case_id, &r.note).await;
+        Ok(Response::new(case_to_proto(&c, !caller.sees_personal_data())))
     }
 
     async fn merge_cases(
         &self,
         req: Request<v1::MergeCasesRequest>,
     ) -> Result<Response<v1::Case>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         let c = self
             .intake
-            .merge_cases(r.master_case_id, r.duplicate_case_id, r.note, r.actor)
+            .merge_cases(
+                r.master_case_id.clone(),
+                r.duplicate_case_id.clone(),
+                r.note.clone(),
+                caller.actor(&r.actor),
+            )
             .await
             .map_err(ApiError)?;
-        Ok(Response::new(case_to_proto(&c, true)))
+        let target = format!("{} <- {}", r.master_case_id, r.duplicate_case_id);
+        audit(&self.intake, &caller.actor(&r.actor), "merge_cases", &target, &r.note).await;
+        Ok(Response::new(case_to_proto(&c, !caller.sees_personal_data())))
     }
 }
