@@ -359,10 +359,10 @@ mod tests {
         assert_eq!(n, 200);
         // Every case can be found again through its own band keys.
         for k in [0u64, 57, 199] {
-            let (t, _) = synth.case(k);
+            let (t, at) = synth.case(k);
             let fp = Fingerprint::new(&t.title, &t.text, "");
             let found = store
-                .dedup_candidates(&t.jurisdiction, fp.bands(), 1000)
+                .dedup_candidates(&t.jurisdiction, fp.bands(), at, at, 1000)
                 .unwrap();
             let ids: Vec<String> = found.iter().map(|(id, _)| id.clone()).collect();
             let mine = ids

@@ -62,21 +62,6 @@ pub(crate) fn time_key(prefix: &[u8], received_at: Millis, id: &str) -> Vec<u8> 
     k
 }
 
-/// `len ‖ jurisdiction ‖ band_index ‖ band_hash` — the prefix of one band bucket in `dedup_bands`.
-pub(crate) fn band_prefix(jurisdiction: &str, index: usize, band: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(2 + jurisdiction.len() + 2 + 8 + 16);
-    push_str(&mut k, jurisdiction);
-    k.extend_from_slice(&(index as u16).to_be_bytes());
-    k.extend_from_slice(&band.to_be_bytes());
-    k
-}
-
-pub(crate) fn band_key(jurisdiction: &str, index: usize, band: u64, id: &str) -> Vec<u8> {
-    let mut k = band_prefix(jurisdiction, index, band);
-    k.extend_from_slice(id.as_bytes());
-    k
-}
-
 /// `enc_time(next_attempt_at) ‖ seq`
 pub(crate) fn due_key(next_attempt_at: Millis, seq: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(16);

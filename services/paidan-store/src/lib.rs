@@ -8,11 +8,12 @@
 //! Writes are not durable until [`Store::flush`] returns; callers acknowledge only after a flush
 //! (the core batches concurrent writers into one flush: group commit).
 
+mod band_index;
 mod keys;
 mod sled_store;
 mod types;
 
-pub use sled_store::{SCHEMA_VERSION, SledStore};
+pub use sled_store::{SCHEMA_VERSION, SledStore, StoreOptions};
 pub use types::*;
 
 /// Errors of the store. `Conflict` and `NotFound` are the caller's fault; `InvalidTransition`
@@ -48,15 +49,19 @@ pub trait Store: Send + Sync + 'static {
     /// same `request_digest` returns the stored case with `created = false`; with another digest it
     /// is `StoreError::Conflict`. When `link_to` is set, the master case gets a `ReportLink`, and its
     /// outbox gets a `DuplicateLinked` event; otherwise the new case gets a `Created` event. The new
-    /// case's dedup entry (if any) is indexed under its bands. One transaction.
+    /// case's dedup entry (if any) is indexed under its bands and the case's `received_at`. One
+    /// transaction.
     fn insert_case(&self, new: NewCase) -> Result<Inserted>;
     fn get_case(&self, id: &str) -> Result<Option<CaseRecord>>;
-    /// Case ids sharing at least one band with `bands` in `jurisdiction`, with the number of shared
-    /// bands, most shared first, at most `limit`.
+    /// Open cases of `jurisdiction` received in `[since, until]` that share at least one band
+    /// with `bands` (the same value at the same position), with the number of shared bands, most
+    /// shared first (then newest id first), at most `limit`.
     fn dedup_candidates(
         &self,
         jurisdiction: &str,
         bands: &[u64],
+        since: Millis,
+        until: Millis,
         limit: usize,
     ) -> Result<Vec<(String, u32)>>;
     fn dedup_entry(&self, case_id: &str) -> Result<Option<DedupEntry>>;

@@ -4,28 +4,43 @@
 //!
 //! | tree            | key                                             | value                          |
 //! |-----------------|-------------------------------------------------|--------------------------------|
-//! | `cases`         | case id                                         | JSON [`CaseRecord`]            |
+//! | `cases`         | case id                                         | [`CaseRecord`]                 |
 //! | `request_ids`   | request id                                      | case id                        |
 //! | `idx_time`      | enc(received_at) ‖ case id                      | master id (empty on a master)  |
 //! | `idx_attr`      | tag ‖ len ‖ value ‖ enc(received_at) ‖ case id  | empty                          |
 //! | `idx_counts`    | tag ‖ len ‖ value                               | u64 BE: cases under the value  |
-//! | `dedup_bands`   | len ‖ jurisdiction ‖ band idx ‖ band ‖ case id  | empty                          |
-//! | `dedup_entries` | case id                                         | JSON [`DedupEntry`]            |
-//! | `corrections`   | u64 BE (monotonic)                              | JSON [`CorrectionRecord`]      |
-//! | `outbox`        | seq u64 BE                                      | JSON [`OutboxEntry`]           |
-//! | `outbox_queue`  | case id                                         | JSON `Vec<u64>`: pending seqs  |
+//! | `dedup_entries` | case id                                         | [`DedupEntry`]                 |
+//! | `corrections`   | u64 BE (monotonic)                              | [`CorrectionRecord`]           |
+//! | `outbox`        | seq u64 BE                                      | `StoredEntry` (see below)      |
+//! | `outbox_queue`  | case id                                         | `Vec<u64>`: pending seqs       |
 //! | `outbox_due`    | enc(next_attempt_at) ‖ seq                      | empty; only each case's head   |
-//! | `dead_letters`  | seq u64 BE                                      | JSON [`OutboxEntry`]           |
+//! | `dead_letters`  | seq u64 BE                                      | `StoredEntry`, case always set |
 //! | `meta`          | name                                            | schema version, counters       |
+//!
+//! Values are postcard (schema 2); schema 1 stores (JSON values and an on-disk band tree) are
+//! migrated in place when opened (see [`SledStore::open_with`]).
+//!
+//! The dedup band index lives in memory ([`crate::band_index`]): it holds the entries of the last
+//! dedup window, is rebuilt from `dedup_entries` at open, and older entries are found through the
+//! jurisdiction's `idx_attr` range. A case insert therefore writes one dedup entry, not one sled
+//! key per band.
+//!
+//! An outbox entry carries "the case as it stood when the event happened". It is stored as
+//! `case: None` while that is still the stored case — the entry is its case's newest event and the
+//! case has not changed since — and frozen to a copy (`Some`) by the first change of the case after
+//! it (or when it moves to the dead letters). The common path (a case created, its event delivered
+//! before the case changes) therefore never stores a second copy of the case.
 //!
 //! Attribute tags: `s` status, `c` category, `d` department, `h` channel, `j` jurisdiction.
 //! `outbox_due` holds only the first pending entry of every case, so `outbox_due()` is a range
 //! scan that never returns a later event of a case before its earlier one (per-case order) and
 //! never walks the backlog of a sink that is down.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::{Mutex, RwLock};
 
 use sled::transaction::{
     ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
@@ -33,20 +48,20 @@ use sled::transaction::{
 };
 use sled::{Transactional, Tree};
 
+use crate::band_index::{BandIndex, FastMap, posting_keys};
 use crate::keys::*;
 use crate::types::*;
 use crate::{Result, Store, StoreError};
 
 /// Current on-disk layout version, stored in `meta/schema_version`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
-const TREE_NAMES: [&str; 13] = [
+const TREE_NAMES: [&str; 12] = [
     "cases",
     "request_ids",
     "idx_time",
     "idx_attr",
     "idx_counts",
-    "dedup_bands",
     "dedup_entries",
     "corrections",
     "outbox",
@@ -60,14 +75,13 @@ const REQUEST_IDS: usize = 1;
 const IDX_TIME: usize = 2;
 const IDX_ATTR: usize = 3;
 const IDX_COUNTS: usize = 4;
-const DEDUP_BANDS: usize = 5;
-const DEDUP_ENTRIES: usize = 6;
-const CORRECTIONS: usize = 7;
-const OUTBOX: usize = 8;
-const OUTBOX_QUEUE: usize = 9;
-const OUTBOX_DUE: usize = 10;
-const DEAD_LETTERS: usize = 11;
-const META: usize = 12;
+const DEDUP_ENTRIES: usize = 5;
+const CORRECTIONS: usize = 6;
+const OUTBOX: usize = 7;
+const OUTBOX_QUEUE: usize = 8;
+const OUTBOX_DUE: usize = 9;
+const DEAD_LETTERS: usize = 10;
+const META: usize = 11;
 
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_OUTBOX_LEN: &[u8] = b"outbox_len";
@@ -78,10 +92,101 @@ const EXCERPT_CHARS: usize = 80;
 const DEFAULT_PAGE_SIZE: usize = 50;
 const MAX_PAGE_SIZE: usize = 1000;
 
+/// Tuning of a [`SledStore`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreOptions {
+    /// sled's page cache, bytes (sled's own default is 1 GiB, which the serving RSS would grow
+    /// into).
+    pub cache_capacity: u64,
+    /// How far behind the newest `received_at` the in-memory dedup band index reaches. Lookups
+    /// reaching further back are still exact, through a slower range scan; set it to at least the
+    /// dedup window.
+    pub dedup_keep_ms: Millis,
+}
+
+/// One day in milliseconds.
+const DAY_MS: Millis = 24 * 60 * 60 * 1000;
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache_capacity: 128 * 1024 * 1024,
+            dedup_keep_ms: 31 * DAY_MS,
+        }
+    }
+}
+
 /// A [`Store`] on a sled database.
 pub struct SledStore {
     db: sled::Db,
     trees: Vec<Tree>,
+    /// In-memory band index (see the module docs).
+    bands: RwLock<BandIndex>,
+    /// Held by every write that changes dedup entries, from its transaction until the band index
+    /// agrees with it, so the index applies changes in commit order.
+    dedup_writer: Mutex<()>,
+}
+
+/// An outbox entry as stored: `case` is None while the stored case is the event's payload.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct StoredEntry {
+    seq: u64,
+    idempotency_key: String,
+    case_id: String,
+    sequence: u64,
+    kind: EventKind,
+    occurred_at: Millis,
+    case: Option<CaseRecord>,
+    delivered_to: Vec<String>,
+    attempts: u32,
+    last_error: String,
+    enqueued_at: Millis,
+    next_attempt_at: Millis,
+}
+
+impl StoredEntry {
+    fn into_entry(self, case: CaseRecord) -> OutboxEntry {
+        OutboxEntry {
+            seq: self.seq,
+            idempotency_key: self.idempotency_key,
+            case_id: self.case_id,
+            sequence: self.sequence,
+            kind: self.kind,
+            occurred_at: self.occurred_at,
+            case,
+            delivered_to: self.delivered_to,
+            attempts: self.attempts,
+            last_error: self.last_error,
+            enqueued_at: self.enqueued_at,
+            next_attempt_at: self.next_attempt_at,
+        }
+    }
+
+    fn frozen(e: OutboxEntry) -> StoredEntry {
+        StoredEntry {
+            seq: e.seq,
+            idempotency_key: e.idempotency_key,
+            case_id: e.case_id,
+            sequence: e.sequence,
+            kind: e.kind,
+            occurred_at: e.occurred_at,
+            case: Some(e.case),
+            delivered_to: e.delivered_to,
+            attempts: e.attempts,
+            last_error: e.last_error,
+            enqueued_at: e.enqueued_at,
+            next_attempt_at: e.next_attempt_at,
+        }
+    }
+}
+
+/// `PD000000000042` → 42 (every id this store hands out has that form).
+fn case_num(id: &str) -> Option<u64> {
+    id.strip_prefix("PD")?.parse().ok()
+}
+
+fn case_id_of(n: u64) -> String {
+    format!("PD{n:012}")
 }
 
 type Tx<T> = ConflictableTransactionResult<T, StoreError>;
@@ -109,15 +214,15 @@ fn key_str(key: &[u8]) -> String {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(tree: &str, key: &[u8], bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt {
         key: format!("{tree}/{}", key_str(key)),
         reason: e.to_string(),
     })
 }
 
 fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
-    // Our types are plain data (no maps with non-string keys), so serialisation cannot fail.
-    serde_json::to_vec(v).expect("store types serialise to JSON")
+    // Our types are plain data (no maps, no untagged enums), so serialisation cannot fail.
+    postcard::to_stdvec(v).expect("store types serialise to postcard")
 }
 
 fn decode_u64(tree: &str, key: &[u8], bytes: &[u8]) -> Result<u64> {
@@ -141,15 +246,19 @@ fn history_note(case: &CaseRecord, note: String, actor: &str, at: Millis) -> Sta
     }
 }
 
-/// The transactional view of every tree.
-struct W<'a>(&'a [TransactionalTree]);
+/// The transactional view of every tree, and what this attempt of the transaction enqueued.
+struct W<'a> {
+    trees: &'a [TransactionalTree],
+    /// Outbox seqs enqueued by this attempt (their payload is the case this attempt writes).
+    fresh: RefCell<Vec<u64>>,
+}
 
 impl W<'_> {
     fn t(&self, i: usize) -> &TransactionalTree {
-        &self.0[i]
+        &self.trees[i]
     }
 
-    fn get_json<T: serde::de::DeserializeOwned>(&self, i: usize, key: &[u8]) -> Tx<Option<T>> {
+    fn get_val<T: serde::de::DeserializeOwned>(&self, i: usize, key: &[u8]) -> Tx<Option<T>> {
         match self.t(i).get(key)? {
             None => Ok(None),
             Some(v) => match decode(TREE_NAMES[i], key, &v) {
@@ -160,7 +269,7 @@ impl W<'_> {
     }
 
     fn case(&self, id: &str) -> Tx<CaseRecord> {
-        match self.get_json::<CaseRecord>(CASES, id.as_bytes())? {
+        match self.get_val::<CaseRecord>(CASES, id.as_bytes())? {
             Some(c) => Ok(c),
             None => abort(StoreError::NotFound(id.to_string())),
         }
@@ -186,6 +295,12 @@ impl W<'_> {
     /// Write `new` and bring every index in line with it (`old` = what was stored before).
     fn put_case(&self, old: Option<&CaseRecord>, new: &CaseRecord) -> Tx<()> {
         let id = new.id.as_str();
+        if let Some(o) = old
+            && o != new
+        {
+            // An earlier event whose payload is the stored case keeps that state.
+            self.freeze_live(id, Some(o))?;
+        }
         self.t(CASES).insert(id.as_bytes(), encode(new))?;
         let new_master = new.duplicate_of.clone().unwrap_or_default();
         let old_time = old.map(|o| (o.received_at, o.duplicate_of.clone().unwrap_or_default()));
@@ -216,9 +331,43 @@ impl W<'_> {
         Ok(())
     }
 
+    /// The stored case is about to change: if its newest pending event (from an earlier
+    /// transaction) still refers to it, store a copy in the entry. `snapshot` is the stored case
+    /// when the caller has it at hand.
+    fn freeze_live(&self, case_id: &str, snapshot: Option<&CaseRecord>) -> Tx<()> {
+        let q = self.queue(case_id)?;
+        let Some(&last) = q.last() else {
+            return Ok(());
+        };
+        if self.fresh.borrow().contains(&last) {
+            return Ok(());
+        }
+        let Some(mut e) = self.entry(OUTBOX, last)? else {
+            return Ok(());
+        };
+        if e.case.is_some() {
+            return Ok(());
+        }
+        e.case = Some(match snapshot {
+            Some(c) => c.clone(),
+            None => self.case(case_id)?,
+        });
+        self.t(OUTBOX).insert(&enc_u64(last), encode(&e))?;
+        Ok(())
+    }
+
+    /// The entry with its payload: the stored case when the entry refers to it.
+    fn materialize(&self, mut e: StoredEntry) -> Tx<OutboxEntry> {
+        let case = match e.case.take() {
+            Some(c) => c,
+            None => self.case(&e.case_id)?,
+        };
+        Ok(e.into_entry(case))
+    }
+
     fn queue(&self, case_id: &str) -> Tx<Vec<u64>> {
         Ok(self
-            .get_json::<Vec<u64>>(OUTBOX_QUEUE, case_id.as_bytes())?
+            .get_val::<Vec<u64>>(OUTBOX_QUEUE, case_id.as_bytes())?
             .unwrap_or_default())
     }
 
@@ -232,12 +381,12 @@ impl W<'_> {
         Ok(())
     }
 
-    fn entry(&self, tree: usize, seq: u64) -> Tx<Option<OutboxEntry>> {
-        self.get_json(tree, &enc_u64(seq))
+    fn entry(&self, tree: usize, seq: u64) -> Tx<Option<StoredEntry>> {
+        self.get_val(tree, &enc_u64(seq))
     }
 
     /// Insert `seq` into its case's queue (sorted); keep `outbox_due` holding exactly the head.
-    fn queue_insert(&self, entry: &OutboxEntry) -> Tx<()> {
+    fn queue_insert(&self, entry: &StoredEntry) -> Tx<()> {
         let mut q = self.queue(&entry.case_id)?;
         let pos = q.partition_point(|&s| s < entry.seq);
         if q.get(pos) == Some(&entry.seq) {
@@ -258,7 +407,7 @@ impl W<'_> {
     }
 
     /// Remove `entry` from its case's queue and `outbox_due`; index the next head.
-    fn queue_remove(&self, entry: &OutboxEntry) -> Tx<()> {
+    fn queue_remove(&self, entry: &StoredEntry) -> Tx<()> {
         self.t(OUTBOX_DUE)
             .remove(due_key(entry.next_attempt_at, entry.seq))?;
         let mut q = self.queue(&entry.case_id)?;
@@ -285,8 +434,11 @@ impl W<'_> {
     }
 
     /// Append an event of `case` (as it stands, after this change) to the outbox. Updates the
-    /// case's forwarding record; the caller writes the case afterwards.
+    /// case's forwarding record; the caller writes the case afterwards (with `put_case`), which
+    /// is then the event's payload until the case changes again.
     fn enqueue(&self, case: &mut CaseRecord, kind: EventKind, at: Millis) -> Tx<()> {
+        // The case's previous event may still refer to the stored case, which is about to change.
+        self.freeze_live(&case.id, None)?;
         let seq = self
             .t(OUTBOX)
             .generate_id()
@@ -295,14 +447,14 @@ impl W<'_> {
         case.forwarding.next_sequence = sequence + 1;
         case.forwarding.events_pending += 1;
         case.forwarding.state = ForwardingState::Pending;
-        let entry = OutboxEntry {
+        let entry = StoredEntry {
             seq,
             idempotency_key: format!("{}:{}", case.id, sequence),
             case_id: case.id.clone(),
             sequence,
             kind,
             occurred_at: at,
-            case: case.clone(),
+            case: None,
             delivered_to: Vec::new(),
             attempts: 0,
             last_error: String::new(),
@@ -310,6 +462,7 @@ impl W<'_> {
             next_attempt_at: at,
         };
         self.t(OUTBOX).insert(&enc_u64(seq), encode(&entry))?;
+        self.fresh.borrow_mut().push(seq);
         self.queue_insert(&entry)?;
         self.add_counter(META, META_OUTBOX_LEN, 1)
     }
@@ -325,27 +478,18 @@ impl W<'_> {
     fn index_dedup(&self, case_id: &str, d: &DedupEntry) -> Tx<()> {
         self.t(DEDUP_ENTRIES)
             .insert(case_id.as_bytes(), encode(d))?;
-        for (i, band) in d.bands.iter().enumerate() {
-            self.t(DEDUP_BANDS)
-                .insert(band_key(&d.jurisdiction, i, *band, case_id), &[][..])?;
-        }
         Ok(())
     }
 
-    fn unindex_dedup(&self, case_id: &str) -> Tx<()> {
-        if let Some(d) = self.get_json::<DedupEntry>(DEDUP_ENTRIES, case_id.as_bytes())? {
-            for (i, band) in d.bands.iter().enumerate() {
-                self.t(DEDUP_BANDS)
-                    .remove(band_key(&d.jurisdiction, i, *band, case_id))?;
-            }
-            self.t(DEDUP_ENTRIES).remove(case_id.as_bytes())?;
-        }
-        Ok(())
+    /// Returns whether the case had a dedup entry.
+    fn unindex_dedup(&self, case_id: &str) -> Tx<bool> {
+        Ok(self.t(DEDUP_ENTRIES).remove(case_id.as_bytes())?.is_some())
     }
 }
 
 enum InsertOutcome {
-    Created(CaseRecord),
+    /// The new case, and the master it was linked to (as written).
+    Created(CaseRecord, Option<Box<CaseRecord>>),
     Existing(CaseRecord),
 }
 
@@ -361,17 +505,152 @@ fn matches(c: &CaseRecord, f: &CaseFilter) -> bool {
         && f.received_before.is_none_or(|t| c.received_at < t)
 }
 
+/// Rebuild the in-memory band index: the dedup entries of the cases received since the horizon
+/// (`keep_ms` before the newest case; one range scan of `idx_time`, one get per case), and of the
+/// matters reported since then.
+fn load_band_index(trees: &[Tree], keep_ms: Millis) -> Result<BandIndex> {
+    let newest = match trees[IDX_TIME].last().map_err(storage)? {
+        Some((k, _)) => dec_time(&k[..8]),
+        None => None,
+    };
+    let Some(newest) = newest else {
+        return Ok(BandIndex::new(keep_ms, Millis::MIN));
+    };
+    let horizon = newest.saturating_sub(keep_ms);
+    let mut ix = BandIndex::new(keep_ms, horizon);
+    let mut masters: HashSet<Vec<u8>> = HashSet::new();
+    for kv in trees[IDX_TIME].range(time_key(&[], horizon, "")..) {
+        let (k, master) = kv.map_err(storage)?;
+        let id = &k[8..];
+        if let Some(v) = trees[DEDUP_ENTRIES].get(id).map_err(storage)? {
+            // A corrupt record must not keep the store from opening: it surfaces when read.
+            match decode::<DedupEntry>("dedup_entries", id, &v) {
+                Ok(d) => {
+                    if let Some(n) = case_num(&String::from_utf8_lossy(id)) {
+                        ix.insert(n, &d.jurisdiction, &d.bands, d.received_at, d.received_at);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "dedup entry left out of the band index"),
+            }
+        }
+        // The matter of every case in the window was active in it (a master's own reports
+        // may be older than the horizon).
+        masters.insert(if master.is_empty() {
+            id.to_vec()
+        } else {
+            master.to_vec()
+        });
+    }
+    for m in masters {
+        if let Some(v) = trees[CASES].get(&m).map_err(storage)? {
+            match decode::<CaseRecord>("cases", &m, &v) {
+                Ok(master) if !master.reports.is_empty() => {
+                    refresh_matter(trees, &mut ix, &master)?;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "matter left out of the band index"),
+            }
+        }
+    }
+    Ok(ix)
+}
+
+/// `master`'s matter was reported at `master.last_report_at()`: widen the spans of its cases in
+/// the band index, loading those not indexed (older than the horizon) when that reaches it.
+fn refresh_matter(trees: &[Tree], ix: &mut BandIndex, master: &CaseRecord) -> Result<()> {
+    let last = master.last_report_at();
+    let ids = std::iter::once(master.id.as_str())
+        .chain(master.reports.iter().map(|r| r.case_id.as_str()));
+    for id in ids {
+        let Some(n) = case_num(id) else {
+            continue;
+        };
+        if ix.bump(n, last) || last < ix.horizon() {
+            continue;
+        }
+        if let Some(v) = trees[DEDUP_ENTRIES].get(id.as_bytes()).map_err(storage)? {
+            let d: DedupEntry = decode("dedup_entries", id.as_bytes(), &v)?;
+            ix.insert(n, &d.jurisdiction, &d.bands, d.received_at, last);
+        }
+    }
+    Ok(())
+}
+
+/// Schema 1 → 2 in place: JSON values become postcard, outbox entries keep their case copy,
+/// the on-disk band tree goes. Each value is converted only if it still parses as JSON, so a
+/// migration interrupted by a crash resumes where it stopped; the version is written last.
+fn migrate_v1(db: &sled::Db, trees: &[Tree]) -> Result<()> {
+    fn convert<T, S>(tree: &Tree, name: &str, map: impl Fn(T) -> S) -> Result<u64>
+    where
+        T: serde::de::DeserializeOwned,
+        S: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let mut n = 0;
+        for kv in tree.iter() {
+            let (k, v) = kv.map_err(storage)?;
+            match serde_json::from_slice::<T>(&v) {
+                Ok(x) => {
+                    tree.insert(&k, encode(&map(x))).map_err(storage)?;
+                    n += 1;
+                }
+                // Already converted by an interrupted run: it must read as the new format.
+                Err(_) => {
+                    decode::<S>(name, &k, &v)?;
+                }
+            }
+        }
+        Ok(n)
+    }
+    let started = std::time::Instant::now();
+    tracing::info!("migrating the store from schema 1 (JSON values) to 2 (postcard)");
+    let cases = convert::<CaseRecord, CaseRecord>(&trees[CASES], "cases", |x| x)?;
+    convert::<DedupEntry, DedupEntry>(&trees[DEDUP_ENTRIES], "dedup_entries", |x| x)?;
+    convert::<CorrectionRecord, CorrectionRecord>(&trees[CORRECTIONS], "corrections", |x| x)?;
+    convert::<Vec<u64>, Vec<u64>>(&trees[OUTBOX_QUEUE], "outbox_queue", |x| x)?;
+    convert::<OutboxEntry, StoredEntry>(&trees[OUTBOX], "outbox", StoredEntry::frozen)?;
+    convert::<OutboxEntry, StoredEntry>(&trees[DEAD_LETTERS], "dead_letters", StoredEntry::frozen)?;
+    let audit = db.open_tree(AUDIT_TREE).map_err(storage)?;
+    convert::<AuditEvent, AuditEvent>(&audit, AUDIT_TREE, |x| x)?;
+    db.drop_tree("dedup_bands").map_err(storage)?;
+    db.flush().map_err(storage)?;
+    trees[META]
+        .insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
+        .map_err(storage)?;
+    db.flush().map_err(storage)?;
+    tracing::info!(
+        cases,
+        seconds = started.elapsed().as_secs_f64(),
+        "store migrated to schema 2"
+    );
+    Ok(())
+}
+
 impl SledStore {
+    /// Open (or create) the store in directory `path` with [`StoreOptions::default`].
+    pub fn open(path: &Path) -> Result<SledStore> {
+        SledStore::open_with(path, &StoreOptions::default())
+    }
+
     /// Open (or create) the store in directory `path`.
+    ///
+    /// A store of schema 1 (JSON values, on-disk band index) is migrated in place first: every
+    /// value is re-encoded (idempotently, so an interrupted migration resumes), the band tree is
+    /// dropped, and the schema version is written last. A store of an unknown version is refused
+    /// with `StoreError::Corrupt` naming both versions. The in-memory band index is then rebuilt
+    /// from the dedup entries of the last `opts.dedup_keep_ms`.
     ///
     /// sled releases its directory lock from a background thread shortly after the previous
     /// handle is dropped, so a reopen in the same process (restart tests, model reloads) waits for
     /// the lock for up to 10 s before giving up.
-    pub fn open(path: &Path) -> Result<SledStore> {
+    pub fn open_with(path: &Path, opts: &StoreOptions) -> Result<SledStore> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            match sled::Config::new().path(path).open() {
-                Ok(db) => return SledStore::from_db(db),
+            match sled::Config::new()
+                .path(path)
+                .cache_capacity(opts.cache_capacity)
+                .open()
+            {
+                Ok(db) => return SledStore::from_db(db, opts),
                 Err(sled::Error::Io(e))
                     if e.kind() == std::io::ErrorKind::WouldBlock
                         && std::time::Instant::now() < deadline =>
@@ -385,24 +664,25 @@ impl SledStore {
 
     /// A store in a temporary directory that is removed when dropped (tests, benches).
     pub fn open_temporary() -> Result<SledStore> {
+        let opts = StoreOptions::default();
         let db = sled::Config::new()
             .temporary(true)
+            .cache_capacity(opts.cache_capacity)
             .open()
             .map_err(storage)?;
-        SledStore::from_db(db)
+        SledStore::from_db(db, &opts)
     }
 
-    fn from_db(db: sled::Db) -> Result<SledStore> {
+    fn from_db(db: sled::Db, opts: &StoreOptions) -> Result<SledStore> {
         let trees = TREE_NAMES
             .iter()
             .map(|n| db.open_tree(n))
             .collect::<sled::Result<Vec<_>>>()
             .map_err(storage)?;
-        let store = SledStore { db, trees };
-        let meta = &store.trees[META];
+        let meta = &trees[META];
         match meta.get(META_SCHEMA).map_err(storage)? {
             None => {
-                if !store.trees[CASES].is_empty() {
+                if !trees[CASES].is_empty() {
                     return Err(StoreError::Corrupt {
                         key: "meta/schema_version".into(),
                         reason: "missing, but the store holds cases".into(),
@@ -410,7 +690,7 @@ impl SledStore {
                 }
                 meta.insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
                     .map_err(storage)?;
-                store.db.flush().map_err(storage)?;
+                db.flush().map_err(storage)?;
             }
             Some(v) => {
                 let version = <[u8; 4]>::try_from(v.as_ref())
@@ -419,18 +699,34 @@ impl SledStore {
                         key: "meta/schema_version".into(),
                         reason: format!("expected 4 bytes, found {}", v.len()),
                     })?;
-                if version != SCHEMA_VERSION {
-                    return Err(StoreError::Corrupt {
-                        key: "meta/schema_version".into(),
-                        reason: format!(
-                            "store has schema version {version}, this build reads {SCHEMA_VERSION}"
-                        ),
-                    });
+                match version {
+                    SCHEMA_VERSION => {}
+                    1 => migrate_v1(&db, &trees)?,
+                    _ => {
+                        return Err(StoreError::Corrupt {
+                            key: "meta/schema_version".into(),
+                            reason: format!(
+                                "store has schema version {version}, this build reads {SCHEMA_VERSION} (and migrates 1)"
+                            ),
+                        });
+                    }
                 }
             }
         }
-        tracing::debug!(cases = store.trees[CASES].len(), "store opened");
-        Ok(store)
+        let started = std::time::Instant::now();
+        let bands = load_band_index(&trees, opts.dedup_keep_ms)?;
+        tracing::debug!(
+            cases = trees[CASES].len(),
+            dedup_indexed = bands.len(),
+            rebuild_ms = started.elapsed().as_millis() as u64,
+            "store opened"
+        );
+        Ok(SledStore {
+            db,
+            trees,
+            bands: RwLock::new(bands),
+            dedup_writer: Mutex::new(()),
+        })
     }
 
     fn tree(&self, i: usize) -> &Tree {
@@ -439,8 +735,101 @@ impl SledStore {
 
     fn tx<T>(&self, f: impl Fn(&W<'_>) -> Tx<T>) -> Result<T> {
         self.trees[..]
-            .transaction(|v: &Vec<TransactionalTree>| f(&W(v)))
+            .transaction(|v: &Vec<TransactionalTree>| {
+                f(&W {
+                    trees: v,
+                    fresh: RefCell::new(Vec::new()),
+                })
+            })
             .map_err(tx_err)
+    }
+
+    fn bands_read(&self) -> std::sync::RwLockReadGuard<'_, BandIndex> {
+        self.bands.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn bands_write(&self) -> std::sync::RwLockWriteGuard<'_, BandIndex> {
+        self.bands.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn dedup_write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.dedup_writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Back-dated lookups: the part `[since, until]` of the range lies before the band index's
+    /// horizon. Walk the jurisdiction's cases received in it, and the matters they belong to, and
+    /// compare their stored keys; add what shares keys and is not in `out` yet.
+    fn candidates_before_horizon(
+        &self,
+        jurisdiction: &str,
+        keys: &[u64],
+        since: Millis,
+        until: Millis,
+        out: &mut Vec<(String, u32)>,
+    ) -> Result<()> {
+        if until < since {
+            return Ok(());
+        }
+        let query: HashSet<u64> = keys.iter().copied().collect();
+        let mut seen: HashSet<Vec<u8>> = out.iter().map(|(id, _)| id.as_bytes().to_vec()).collect();
+        let mut consider = |id: &[u8], out: &mut Vec<(String, u32)>| -> Result<()> {
+            if !seen.insert(id.to_vec()) {
+                return Ok(());
+            }
+            let Some(v) = self.tree(DEDUP_ENTRIES).get(id).map_err(storage)? else {
+                return Ok(());
+            };
+            let d: DedupEntry = decode("dedup_entries", id, &v)?;
+            if d.jurisdiction != jurisdiction {
+                return Ok(());
+            }
+            let n = posting_keys(&d.jurisdiction, &d.bands)
+                .iter()
+                .filter(|k| query.contains(k))
+                .count() as u32;
+            if n > 0 {
+                out.push((String::from_utf8_lossy(id).to_string(), n));
+            }
+            Ok(())
+        };
+        let prefix = attr_prefix(TAG_JURISDICTION, jurisdiction);
+        let lo = time_key(&prefix, since, "");
+        let hi = time_key(&prefix, until.saturating_add(1), "");
+        for kv in self.tree(IDX_ATTR).range(lo..hi) {
+            let (k, _) = kv.map_err(storage)?;
+            consider(&k[prefix.len() + 8..], out)?;
+        }
+        // A report received in the range (in any jurisdiction: merges may cross them) keeps its
+        // whole matter linkable. (A matter whose reports all predate the range but whose master
+        // falls in it is not expanded here: reports are received before their master only when
+        // back-dated, and such a lookup is back-dated too.)
+        let mut masters: HashSet<Vec<u8>> = HashSet::new();
+        let range = time_key(&[], since, "")..time_key(&[], until.saturating_add(1), "");
+        for kv in self.tree(IDX_TIME).range(range) {
+            let (_, m) = kv.map_err(storage)?;
+            if !m.is_empty() {
+                masters.insert(m.to_vec());
+            }
+        }
+        for m in masters {
+            let Some(master) = self.load_case(&m)? else {
+                continue;
+            };
+            if master.reports.is_empty() {
+                continue;
+            }
+            consider(master.id.as_bytes(), out)?;
+            for r in &master.reports {
+                consider(r.case_id.as_bytes(), out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of cases in the in-memory band index, and its horizon (diagnostics, benches).
+    pub fn band_index_stats(&self) -> (usize, Millis) {
+        let b = self.bands_read();
+        (b.len(), b.horizon())
     }
 
     fn new_case_id(&self) -> Result<String> {
@@ -462,17 +851,40 @@ impl SledStore {
         }
     }
 
-    fn dead_matching(&self, keys: &[String]) -> Result<Vec<OutboxEntry>> {
+    fn dead_matching(&self, keys: &[String]) -> Result<Vec<StoredEntry>> {
         let mut out = Vec::new();
         for kv in self.tree(DEAD_LETTERS).iter() {
             let (k, v) = kv.map_err(storage)?;
-            let e: OutboxEntry = decode("dead_letters", &k, &v)?;
+            let e: StoredEntry = decode("dead_letters", &k, &v)?;
             let seq = e.seq.to_string();
             if keys.is_empty() || keys.iter().any(|k| *k == e.idempotency_key || *k == seq) {
                 out.push(e);
             }
         }
         Ok(out)
+    }
+
+    /// Stored entries with their payloads, read in one transaction so a case change (which
+    /// freezes the entry it affects) cannot fall between reading an entry and its case.
+    fn materialize_all(&self, tree: usize, seqs: &[u64]) -> Result<Vec<OutboxEntry>> {
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.tx(|w| {
+            let mut out = Vec::with_capacity(seqs.len());
+            for &seq in seqs {
+                match w.entry(tree, seq)? {
+                    Some(e) => out.push(w.materialize(e)?),
+                    None => {
+                        return abort(StoreError::Corrupt {
+                            key: format!("{}/{seq}", TREE_NAMES[tree]),
+                            reason: "entry vanished while being read".into(),
+                        });
+                    }
+                }
+            }
+            Ok(out)
+        })
     }
 
     /// Walk every case and check that all indexes agree with it (and nothing else is indexed).
@@ -549,32 +961,70 @@ impl SledStore {
             .map(|(k, c)| (k, enc_u64(c).to_vec()))
             .collect();
         check_map(IDX_COUNTS, &counts)?;
-        // dedup: every band key belongs to an entry of an existing, open case
-        let mut want_bands: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+        // dedup: every entry belongs to an existing, open case (same received_at); the band
+        // index holds exactly the entries from its horizon on, under their keys
+        let (horizon, mut in_memory) = {
+            let b = self.bands_read();
+            let m: HashMap<u64, (Millis, Millis, Vec<u64>)> = b
+                .entries()
+                .map(|(n, at, active, keys)| (n, (at, active, keys.to_vec())))
+                .collect();
+            (b.horizon(), m)
+        };
         for kv in self.tree(DEDUP_ENTRIES).iter() {
             let (k, v) = kv.map_err(storage)?;
             let d: DedupEntry = decode("dedup_entries", &k, &v)?;
             let id = String::from_utf8_lossy(&k).to_string();
-            match self.load_case(&k)? {
-                Some(c) if c.status.is_open() => {}
+            let case = match self.load_case(&k)? {
+                Some(c) if c.status.is_open() && c.received_at == d.received_at => c,
                 _ => {
                     return Err(corrupt(
                         format!("dedup_entries/{id}"),
-                        "no open case".into(),
+                        "no open case received at the entry's time".into(),
                     ));
                 }
+            };
+            // The latest report of its matter: the index may know a later time, not an earlier.
+            let last = match &case.duplicate_of {
+                None => case.last_report_at(),
+                Some(m) => self
+                    .load_case(m.as_bytes())?
+                    .map_or(case.received_at, |m| m.last_report_at()),
             }
-            for (i, b) in d.bands.iter().enumerate() {
-                want_bands.insert(band_key(&d.jurisdiction, i, *b, &id), Vec::new());
+            .max(case.received_at);
+            let got = case_num(&id).and_then(|n| in_memory.remove(&n));
+            let keys = posting_keys(&d.jurisdiction, &d.bands);
+            let ok = match &got {
+                None => last < horizon,
+                Some((at, active, k)) => *at == d.received_at && *active >= last && *k == keys,
+            };
+            if !ok {
+                return Err(corrupt(
+                    format!("dedup_entries/{id}"),
+                    format!(
+                        "band index holds {:?} for it (horizon {horizon}, matter last reported {last})",
+                        got.map(|g| (g.0, g.1))
+                    ),
+                ));
             }
         }
-        check_map(DEDUP_BANDS, &want_bands)?;
-        // outbox: queues list exactly the outbox entries, heads are due-indexed
+        if let Some(n) = in_memory.keys().next() {
+            return Err(corrupt(
+                "band index".into(),
+                format!(
+                    "holds {} cases without an open dedup entry, e.g. {}",
+                    in_memory.len(),
+                    case_id_of(*n)
+                ),
+            ));
+        }
+        // outbox: queues list exactly the outbox entries, heads are due-indexed, only a queue's
+        // newest entry may refer to the stored case
         let mut want_queues: HashMap<String, Vec<u64>> = HashMap::new();
-        let mut entries: HashMap<u64, OutboxEntry> = HashMap::new();
+        let mut entries: HashMap<u64, StoredEntry> = HashMap::new();
         for kv in self.tree(OUTBOX).iter() {
             let (k, v) = kv.map_err(storage)?;
-            let e: OutboxEntry = decode("outbox", &k, &v)?;
+            let e: StoredEntry = decode("outbox", &k, &v)?;
             want_queues
                 .entry(e.case_id.clone())
                 .or_default()
@@ -592,6 +1042,29 @@ impl SledStore {
             .collect();
         check_map(OUTBOX_QUEUE, &want_q)?;
         check_map(OUTBOX_DUE, &want_due)?;
+        let mut newest: HashMap<&str, u64> = HashMap::new();
+        for e in entries.values() {
+            let m = newest.entry(e.case_id.as_str()).or_default();
+            *m = (*m).max(e.seq);
+        }
+        for e in entries.values() {
+            if e.case.is_none() && newest[e.case_id.as_str()] != e.seq {
+                return Err(corrupt(
+                    format!("outbox/{}", e.seq),
+                    "refers to the stored case but a later event exists".into(),
+                ));
+            }
+        }
+        for kv in self.tree(DEAD_LETTERS).iter() {
+            let (k, v) = kv.map_err(storage)?;
+            let e: StoredEntry = decode("dead_letters", &k, &v)?;
+            if e.case.is_none() {
+                return Err(corrupt(
+                    format!("dead_letters/{}", e.seq),
+                    "has no case copy".into(),
+                ));
+            }
+        }
         if self.counter(META, META_OUTBOX_LEN)? != entries.len() as u64 {
             return Err(corrupt(
                 "meta/outbox_len".into(),
@@ -624,6 +1097,7 @@ impl Store for SledStore {
             return Err(StoreError::Invalid("too many dedup bands".into()));
         }
         let id = self.new_case_id()?;
+        let _dedup_writer = self.dedup_write_lock();
         let outcome = self.tx(|w| {
             let rid = new.record.request_id.as_str();
             if !rid.is_empty()
@@ -639,6 +1113,7 @@ impl Store for SledStore {
                     case_id: existing_id,
                 });
             }
+            let mut linked_master = None;
             let mut rec = new.record.clone();
             rec.id = id.clone();
             rec.forwarding = ForwardingRecord::new();
@@ -663,6 +1138,7 @@ impl Store for SledStore {
                     });
                     w.enqueue(&mut master, EventKind::DuplicateLinked, at)?;
                     w.put_case(Some(&old_master), &master)?;
+                    linked_master = Some(Box::new(master));
                 }
                 None => {
                     rec.duplicate_of = None;
@@ -674,15 +1150,37 @@ impl Store for SledStore {
                 w.t(REQUEST_IDS).insert(rid.as_bytes(), rec.id.as_bytes())?;
             }
             if let Some(d) = &new.dedup {
-                w.index_dedup(&rec.id, d)?;
+                if d.received_at != rec.received_at {
+                    let mut d = d.clone();
+                    d.received_at = rec.received_at;
+                    w.index_dedup(&rec.id, &d)?;
+                } else {
+                    w.index_dedup(&rec.id, d)?;
+                }
             }
-            Ok(InsertOutcome::Created(rec))
+            Ok(InsertOutcome::Created(rec, linked_master))
         })?;
         Ok(match outcome {
-            InsertOutcome::Created(case) => Inserted {
-                case,
-                created: true,
-            },
+            InsertOutcome::Created(case, master) => {
+                let mut b = self.bands_write();
+                if let (Some(d), Some(n)) = (&new.dedup, case_num(&case.id)) {
+                    let active = master
+                        .as_ref()
+                        .map_or(case.received_at, |m| m.last_report_at());
+                    b.insert(n, &d.jurisdiction, &d.bands, case.received_at, active);
+                }
+                if let Some(m) = &master
+                    && let Err(e) = refresh_matter(&self.trees, &mut b, m)
+                {
+                    // The case is stored; only older reports of its matter stay out of the
+                    // in-memory index until the next open.
+                    tracing::warn!(error = %e, master = %m.id, "band index refresh failed");
+                }
+                Inserted {
+                    case,
+                    created: true,
+                }
+            }
             InsertOutcome::Existing(case) => Inserted {
                 case,
                 created: false,
@@ -698,18 +1196,33 @@ impl Store for SledStore {
         &self,
         jurisdiction: &str,
         bands: &[u64],
+        since: Millis,
+        until: Millis,
         limit: usize,
     ) -> Result<Vec<(String, u32)>> {
-        let mut shared: HashMap<String, u32> = HashMap::new();
-        for (i, band) in bands.iter().enumerate() {
-            let prefix = band_prefix(jurisdiction, i, *band);
-            for kv in self.tree(DEDUP_BANDS).scan_prefix(&prefix) {
-                let (k, _) = kv.map_err(storage)?;
-                let id = String::from_utf8_lossy(&k[prefix.len()..]).to_string();
-                *shared.entry(id).or_default() += 1;
-            }
+        if until < since || bands.is_empty() {
+            return Ok(Vec::new());
         }
-        let mut out: Vec<(String, u32)> = shared.into_iter().collect();
+        let keys = posting_keys(jurisdiction, bands);
+        let mut shared: FastMap<u64, u32> = FastMap::default();
+        let horizon = {
+            let b = self.bands_read();
+            b.candidates(&keys, since, until, &mut shared);
+            b.horizon()
+        };
+        let mut out: Vec<(String, u32)> = shared
+            .into_iter()
+            .map(|(n, c)| (case_id_of(n), c))
+            .collect();
+        if since < horizon {
+            self.candidates_before_horizon(
+                jurisdiction,
+                &keys,
+                since,
+                until.min(horizon - 1),
+                &mut out,
+            )?;
+        }
         out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
         out.truncate(limit);
         Ok(out)
@@ -832,7 +1345,8 @@ impl Store for SledStore {
         actor: &str,
         at: Millis,
     ) -> Result<CaseRecord> {
-        self.tx(|w| {
+        let _dedup_writer = self.dedup_write_lock();
+        let case = self.tx(|w| {
             let old = w.case(id)?;
             if !old.status.can_move_to(to) {
                 return abort(StoreError::InvalidTransition {
@@ -856,7 +1370,13 @@ impl Store for SledStore {
             w.enqueue_if_master(&mut c, EventKind::Updated, at)?;
             w.put_case(Some(&old), &c)?;
             Ok(c)
-        })
+        })?;
+        if !to.is_open()
+            && let Some(n) = case_num(id)
+        {
+            self.bands_write().remove(n);
+        }
+        Ok(case)
     }
 
     fn correct_case(
@@ -898,7 +1418,7 @@ impl Store for SledStore {
                 .map_err(ConflictableTransactionError::Storage)?;
             w.t(CORRECTIONS)
                 .insert(&enc_u64(key), encode(&correction))?;
-            if let Some(mut d) = w.get_json::<DedupEntry>(DEDUP_ENTRIES, id.as_bytes())? {
+            if let Some(mut d) = w.get_val::<DedupEntry>(DEDUP_ENTRIES, id.as_bytes())? {
                 d.category = c.category.clone();
                 w.t(DEDUP_ENTRIES).insert(id.as_bytes(), encode(&d))?;
             }
@@ -967,7 +1487,8 @@ impl Store for SledStore {
                 "cannot merge a case into itself".into(),
             ));
         }
-        self.tx(|w| {
+        let _dedup_writer = self.dedup_write_lock();
+        let master = self.tx(|w| {
             let old_master = w.case(master_id)?;
             if let Some(m) = &old_master.duplicate_of {
                 return abort(StoreError::Invalid(format!(
@@ -1030,7 +1551,11 @@ impl Store for SledStore {
             w.put_case(Some(&old_dup), &dup)?;
             w.put_case(Some(&old_master), &master)?;
             Ok(master)
-        })
+        })?;
+        if let Err(e) = refresh_matter(&self.trees, &mut self.bands_write(), &master) {
+            tracing::warn!(error = %e, master = %master.id, "band index refresh failed");
+        }
+        Ok(master)
     }
 
     fn hot_issues(
@@ -1095,24 +1620,32 @@ impl Store for SledStore {
 
     fn outbox_due(&self, now: Millis, limit: usize) -> Result<Vec<OutboxEntry>> {
         let end = due_key(now, u64::MAX);
-        let mut out = Vec::new();
+        let mut seqs = Vec::new();
         for kv in self.tree(OUTBOX_DUE).range(..=end) {
-            if out.len() >= limit {
+            if seqs.len() >= limit {
                 break;
             }
             let (k, _) = kv.map_err(storage)?;
-            let seq_bytes = &k[8..];
-            match self.tree(OUTBOX).get(seq_bytes).map_err(storage)? {
-                Some(v) => out.push(decode::<OutboxEntry>("outbox", seq_bytes, &v)?),
-                None => {
-                    return Err(StoreError::Corrupt {
-                        key: format!("outbox_due/{}", key_str(&k)),
-                        reason: "due entry has no outbox entry".into(),
-                    });
-                }
-            }
+            let seq = dec_u64(&k[8..]).ok_or_else(|| StoreError::Corrupt {
+                key: format!("outbox_due/{}", key_str(&k)),
+                reason: "key is not time ‖ seq".into(),
+            })?;
+            seqs.push(seq);
         }
-        out.sort_by_key(|e| e.seq);
+        seqs.sort_unstable();
+        // An entry delivered between the scan and the read is simply not due any more.
+        let mut out = Vec::with_capacity(seqs.len());
+        if !seqs.is_empty() {
+            out = self.tx(|w| {
+                let mut out = Vec::with_capacity(seqs.len());
+                for &seq in &seqs {
+                    if let Some(e) = w.entry(OUTBOX, seq)? {
+                        out.push(w.materialize(e)?);
+                    }
+                }
+                Ok(out)
+            })?;
+        }
         Ok(out)
     }
 
@@ -1137,7 +1670,7 @@ impl Store for SledStore {
             w.t(OUTBOX).remove(&enc_u64(seq))?;
             w.queue_remove(&e)?;
             w.add_counter(META, META_OUTBOX_LEN, -1)?;
-            if let Some(old) = w.get_json::<CaseRecord>(CASES, e.case_id.as_bytes())? {
+            if let Some(old) = w.get_val::<CaseRecord>(CASES, e.case_id.as_bytes())? {
                 let mut c = old.clone();
                 let f = &mut c.forwarding;
                 f.events_delivered += 1;
@@ -1171,6 +1704,10 @@ impl Store for SledStore {
             e.attempts += 1;
             e.last_error = error.to_string();
             if dead {
+                // A dead letter keeps its payload whatever happens to the case later.
+                if e.case.is_none() {
+                    e.case = Some(w.case(&e.case_id)?);
+                }
                 w.t(OUTBOX).remove(&enc_u64(seq))?;
                 w.queue_remove(&old_e)?;
                 w.t(DEAD_LETTERS).insert(&enc_u64(seq), encode(&e))?;
@@ -1185,7 +1722,7 @@ impl Store for SledStore {
                         .insert(due_key(e.next_attempt_at, seq), &[][..])?;
                 }
             }
-            if let Some(old) = w.get_json::<CaseRecord>(CASES, e.case_id.as_bytes())? {
+            if let Some(old) = w.get_val::<CaseRecord>(CASES, e.case_id.as_bytes())? {
                 let mut c = old.clone();
                 let f = &mut c.forwarding;
                 f.attempts = e.attempts;
@@ -1201,19 +1738,21 @@ impl Store for SledStore {
     }
 
     fn outbox_list(&self, dead: bool, limit: usize) -> Result<Vec<OutboxEntry>> {
-        let (tree, name) = if dead {
-            (DEAD_LETTERS, "dead_letters")
-        } else {
-            (OUTBOX, "outbox")
-        };
-        self.tree(tree)
+        let tree = if dead { DEAD_LETTERS } else { OUTBOX };
+        let seqs = self
+            .tree(tree)
             .iter()
+            .keys()
             .take(limit)
-            .map(|kv| {
-                let (k, v) = kv.map_err(storage)?;
-                decode(name, &k, &v)
+            .map(|k| {
+                let k = k.map_err(storage)?;
+                dec_u64(&k).ok_or_else(|| StoreError::Corrupt {
+                    key: format!("{}/{}", TREE_NAMES[tree], key_str(&k)),
+                    reason: "key is not a seq".into(),
+                })
             })
-            .collect()
+            .collect::<Result<Vec<u64>>>()?;
+        self.materialize_all(tree, &seqs)
     }
 
     fn outbox_len(&self, dead: bool) -> Result<u64> {
@@ -1234,7 +1773,7 @@ impl Store for SledStore {
                 w.queue_insert(&e)?;
                 w.add_counter(META, META_OUTBOX_LEN, 1)?;
                 w.add_counter(META, META_DEAD_LEN, -1)?;
-                if let Some(old) = w.get_json::<CaseRecord>(CASES, e.case_id.as_bytes())? {
+                if let Some(old) = w.get_val::<CaseRecord>(CASES, e.case_id.as_bytes())? {
                     let mut c = old.clone();
                     c.forwarding.events_pending += 1;
                     c.forwarding.state = ForwardingState::Pending;

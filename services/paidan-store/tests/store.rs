@@ -523,7 +523,9 @@ fn dedup_bands_find_candidates_and_closing_removes_them() {
         ("110000", vec![10, 20, 30, 40], vec![]),
     ];
     for (j, bands, want) in &table {
-        let mut got = store.dedup_candidates(j, bands, 10).unwrap();
+        let mut got = store
+            .dedup_candidates(j, bands, i64::MIN, i64::MAX, 10)
+            .unwrap();
         // ties have no defined order: compare as sets within equal counts
         got.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
         let mut want = want.clone();
@@ -532,7 +534,7 @@ fn dedup_bands_find_candidates_and_closing_removes_them() {
     }
     assert_eq!(
         store
-            .dedup_candidates("330106", &[10, 20, 30, 40], 1)
+            .dedup_candidates("330106", &[10, 20, 30, 40], i64::MIN, i64::MAX, 1)
             .unwrap(),
         vec![(a.clone(), 4)]
     );
@@ -546,7 +548,7 @@ fn dedup_bands_find_candidates_and_closing_removes_them() {
     assert_eq!(store.dedup_entry(&a).unwrap(), None);
     assert_eq!(
         store
-            .dedup_candidates("330106", &[10, 20, 30, 40], 10)
+            .dedup_candidates("330106", &[10, 20, 30, 40], i64::MIN, i64::MAX, 10)
             .unwrap()
             .into_iter()
             .map(|x| x.0)

@@ -158,7 +158,9 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let fingerprint_mean_us = t0.elapsed().as_secs_f64() * 1e6 / queries.len() as f64;
 
-    let dedup = Deduplicator::new(store.clone(), DedupSettings::default());
+    let settings = DedupSettings::default();
+    let window = settings.decision.window_ms;
+    let dedup = Deduplicator::new(store.clone(), settings);
     let mut results = Vec::new();
     for &size in &sizes {
         let started = Instant::now();
@@ -192,7 +194,13 @@ fn main() -> anyhow::Result<()> {
                     total_us += us;
                     matched += u64::from(m.is_some());
                     candidates += store
-                        .dedup_candidates(jurisdiction, fp.bands(), usize::MAX)?
+                        .dedup_candidates(
+                            jurisdiction,
+                            fp.bands(),
+                            NOW_MS - window,
+                            NOW_MS + window,
+                            usize::MAX,
+                        )?
                         .len() as u64;
                 }
             }
