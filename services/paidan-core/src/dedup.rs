@@ -98,19 +98,6 @@ impl Deduplicator {
             let Some(entry) = store.dedup_entry(&id)? else {
                 continue;
             };
-            let gap = (at - entry.received_at).abs();
-            if gap > decision.window_ms {
-                continue;
-            }
-            let other = Fingerprint::from_bytes(&entry.fingerprint).map_err(|e| {
-                CoreError::Storage(format!("dedup fingerprint of case {id} is unreadable: {e}"))
-            })?;
-            let ctx = MatchContext {
-                same_category: category.is_none_or(|c| c == entry.category),
-                gap_ms: gap,
-                same_jurisdiction: true,
-            };
-            let score = paidan_dedup::score(fp, &other, &ctx);
             let Some(case) = store.get_case(&id)? else {
                 continue;
             };
@@ -124,6 +111,29 @@ impl Deduplicator {
             if !master.status.is_open() {
                 continue;
             }
+            // The window runs from the matter's activity span — from the matched report to the
+            // master's latest report — so a matter that keeps being reported stays linkable.
+            let (first, last) = (
+                entry.received_at,
+                master.last_report_at().max(entry.received_at),
+            );
+            let gap = if at < first {
+                first - at
+            } else {
+                at.saturating_sub(last).max(0)
+            };
+            if gap > decision.window_ms {
+                continue;
+            }
+            let other = Fingerprint::from_bytes(&entry.fingerprint).map_err(|e| {
+                CoreError::Storage(format!("dedup fingerprint of case {id} is unreadable: {e}"))
+            })?;
+            let ctx = MatchContext {
+                same_category: category.is_none_or(|c| c == entry.category),
+                gap_ms: gap,
+                same_jurisdiction: true,
+            };
+            let score = paidan_dedup::score(fp, &other, &ctx);
             let cand = Candidate {
                 master_id: master.id.clone(),
                 matched_id: id,
