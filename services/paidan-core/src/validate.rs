@@ -64,6 +64,58 @@ fn check_field(name: &str, value: &str, max_chars: usize) -> Result<(), String> 
     Ok(())
 }
 
+/// Text that holds no letter of any script (CJK, Latin, …) — only digits, punctuation, symbols,
+/// emoji or invisible characters — says nothing a person or the model could route. Refused with
+/// a message naming what was found, so the intake operator can ask the caller again, rather
+/// than stored and forwarded as a case nobody can act on.
+fn check_has_words(text: &str) -> Result<(), String> {
+    if text.chars().any(|c| c.is_alphabetic() && !is_invisible(c)) {
+        return Ok(());
+    }
+    let mut kinds = Vec::new();
+    if text.chars().any(char::is_numeric) {
+        kinds.push("digits");
+    }
+    if text
+        .chars()
+        .any(|c| !c.is_numeric() && !c.is_whitespace() && !is_invisible(c))
+    {
+        kinds.push("punctuation/symbols/emoji");
+    }
+    if kinds.is_empty() {
+        kinds.push("invisible characters");
+    }
+    Err(format!(
+        "text has no words (only {}): send what the caller reported in `text`",
+        kinds.join(", ")
+    ))
+}
+
+/// Zero-width, filler and other invisible format characters (U+200B, U+FEFF, U+3164, bidi
+/// controls, variation selectors, tags, …).
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
 /// Checks the text fields a triage needs.
 pub fn check_text(
     limits: &Limits,
@@ -75,6 +127,7 @@ pub fn check_text(
         return Err("text is empty: send the complaint's content in `text`".into());
     }
     check_field("text", text, limits.max_text_chars)?;
+    check_has_words(text)?;
     check_field("title", title, limits.max_title_chars)?;
     check_field("jurisdiction", jurisdiction, limits.max_field_chars)?;
     Ok(())
@@ -228,6 +281,43 @@ mod tests {
             ("small skew", |c| c.received_at = Some(NOW + 60_000), None),
             ("no time", |c| c.received_at = None, None),
             ("emoji", |c| c.text = "😡😡 噪音".into(), None),
+            (
+                "emoji only",
+                |c| c.text = "😡😡🔥👎🏻".into(),
+                Some("text has no words (only punctuation/symbols/emoji)"),
+            ),
+            (
+                "punctuation only",
+                |c| c.text = "。。。！！？？……“”,.;".into(),
+                Some("text has no words (only punctuation/symbols/emoji)"),
+            ),
+            (
+                "digits only",
+                |c| c.text = "1234 ０１２３ 13800001111".into(),
+                Some("text has no words (only digits)"),
+            ),
+            (
+                "digits and punctuation",
+                |c| c.text = "110!!!".into(),
+                Some("(only digits, punctuation/symbols/emoji)"),
+            ),
+            (
+                "zero-width only",
+                |c| c.text = "\u{200B}\u{FEFF}\u{2060}".into(),
+                Some("text has no words (only invisible characters)"),
+            ),
+            (
+                "English only",
+                |c| c.text = "smoke from the BBQ".into(),
+                None,
+            ),
+            ("one letter", |c| c.text = "110 x".into(), None),
+            (
+                "Hangul filler is not a letter",
+                |c| c.text = "\u{3164}\u{3164}".into(),
+                Some("only invisible characters"),
+            ),
+            ("traditional", |c| c.text = "燒烤油煙".into(), None),
         ];
         for (name, edit, want) in table {
             let mut c = ok();
