@@ -358,10 +358,7 @@ pub struct AccessService<S> {
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for AccessService<S>
 where
-    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>
-        + Clone
-        + Send
-        + 'static,
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
     ReqBody: Send + 'static,
@@ -428,11 +425,20 @@ mod tests {
                 Rule::Open,
             ),
             ("/paidan.v1.Intake/Triage", Rule::Role(Role::Intake)),
-            ("/paidan.v1.Intake/SubmitComplaint", Rule::Role(Role::Intake)),
-            ("/paidan.v1.Intake/SubmitComplaints", Rule::Role(Role::Intake)),
+            (
+                "/paidan.v1.Intake/SubmitComplaint",
+                Rule::Role(Role::Intake),
+            ),
+            (
+                "/paidan.v1.Intake/SubmitComplaints",
+                Rule::Role(Role::Intake),
+            ),
             ("/paidan.v1.Intake/FindDuplicates", Rule::Role(Role::Intake)),
             ("/paidan.v1.Intake/GetCase", Rule::Role(Role::Platform)),
-            ("/paidan.v1.Intake/UpdateCaseStatus", Rule::Role(Role::Platform)),
+            (
+                "/paidan.v1.Intake/UpdateCaseStatus",
+                Rule::Role(Role::Platform),
+            ),
             ("/paidan.v1.Intake/CorrectCase", Rule::Role(Role::Platform)),
             ("/paidan.v1.Intake/ListCases", Rule::Role(Role::Analyst)),
             ("/paidan.v1.Intake/ListHotIssues", Rule::Role(Role::Analyst)),
@@ -622,8 +628,14 @@ mod tests {
         // The burst of 3 is spent (the refused call counted): the rate limit answers.
         let limited = access.admit("/paidan.v1.Intake/Triage", &h).unwrap_err();
         assert_eq!(limited.code(), Code::ResourceExhausted);
-        assert!(limited.message().contains("rate limit"), "{}", limited.message());
-        let retry = limited.get_details_retry_info().expect("a RetryInfo detail");
+        assert!(
+            limited.message().contains("rate limit"),
+            "{}",
+            limited.message()
+        );
+        let retry = limited
+            .get_details_retry_info()
+            .expect("a RetryInfo detail");
         assert!(retry.retry_delay.is_some_and(|d| d > Duration::ZERO));
         // Health is never limited.
         assert!(access.admit("/grpc.health.v1.Health/Check", &h).is_ok());

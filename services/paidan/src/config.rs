@@ -70,8 +70,7 @@ impl TlsConfig {
         let read = |p: &Path| {
             std::fs::read(p).with_context(|| format!("cannot read TLS file {}", p.display()))
         };
-        let identity =
-            tonic::transport::Identity::from_pem(read(&self.cert)?, read(&self.key)?);
+        let identity = tonic::transport::Identity::from_pem(read(&self.cert)?, read(&self.key)?);
         let mut tls = tonic::transport::ServerTlsConfig::new().identity(identity);
         if let Some(ca) = &self.client_ca {
             tls = tls

@@ -335,7 +335,10 @@ async fn phone_numbers_by_role_and_the_audit_trail_names_the_token() {
     assert_eq!(dropped.affected, 0);
 
     let events = admin
-        .list_audit_events(authed(v1::ListAuditEventsRequest { limit: 10 }, Some(ADMIN)))
+        .list_audit_events(authed(
+            v1::ListAuditEventsRequest { limit: 10 },
+            Some(ADMIN),
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -402,7 +405,10 @@ async fn a_token_over_its_rate_gets_resource_exhausted_with_a_retry_hint() {
         .get_details_retry_info()
         .and_then(|r| r.retry_delay)
         .expect("a RetryInfo detail");
-    assert!(hint > Duration::ZERO && hint <= Duration::from_secs(1), "{hint:?}");
+    assert!(
+        hint > Duration::ZERO && hint <= Duration::from_secs(1),
+        "{hint:?}"
+    );
     // Other tokens are not affected.
     intake
         .triage(authed(
@@ -517,7 +523,10 @@ async fn tls_with_client_certificates() {
             .map_err(|s| Box::new(s) as Box<dyn std::error::Error + Send + Sync>)?;
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
     };
-    assert!(no_cert.await.is_err(), "a client without a certificate got in");
+    assert!(
+        no_cert.await.is_err(),
+        "a client without a certificate got in"
+    );
     let plain = async {
         let ch = Channel::from_shared(format!("http://{addr}"))
             .unwrap()

@@ -4,12 +4,12 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::access::Caller;
 use futures::{Stream, StreamExt};
 use paidan_core::{Complaint, Intake, TriageText, triage_record};
 use paidan_forward::convert::{case_to_proto, millis, timestamp, triage_to_proto};
 use paidan_proto::v1;
 use paidan_store::{CaseFilter, CaseStatus, Channel};
-use crate::access::Caller;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::audit;
@@ -129,7 +129,10 @@ impl v1::intake_server::Intake for IntakeApi {
             return Err(invalid("case_id is empty"));
         }
         let c = self.intake.get_case(id).await.map_err(ApiError)?;
-        Ok(Response::new(case_to_proto(&c, !caller.sees_personal_data())))
+        Ok(Response::new(case_to_proto(
+            &c,
+            !caller.sees_personal_data(),
+        )))
     }
 
     async fn list_cases(
@@ -166,7 +169,11 @@ impl v1::intake_server::Intake for IntakeApi {
             .await
             .map_err(ApiError)?;
         Ok(Response::new(v1::ListCasesResponse {
-            cases: page.cases.iter().map(|c| case_to_proto(c, !caller.sees_personal_data())).collect(),
+            cases: page
+                .cases
+                .iter()
+                .map(|c| case_to_proto(c, !caller.sees_personal_data()))
+                .collect(),
             next_page_token: page.next_token.unwrap_or_default(),
         }))
     }
@@ -184,8 +191,18 @@ impl v1::intake_server::Intake for IntakeApi {
             .await
             .map_err(ApiError)?;
         let detail = format!("to {to:?}: {}", r.note);
-        audit(&self.intake, &caller.actor(&r.actor), "update_status", &c.id, &detail).await;
-        Ok(Response::new(case_to_proto(&c, !caller.sees_personal_data())))
+        audit(
+            &self.intake,
+            &caller.actor(&r.actor),
+            "update_status",
+            &c.id,
+            &detail,
+        )
+        .await;
+        Ok(Response::new(case_to_proto(
+            &c,
+            !caller.sees_personal_data(),
+        )))
     }
 
     async fn correct_case(
@@ -205,9 +222,22 @@ impl v1::intake_server::Intake for IntakeApi {
             )
             .await
             .map_err(ApiError)?;
-        let detail = format!("category {} department {}: {}", c.category, c.department, r.note);
-        audit(&self.intake, &caller.actor(&r.actor), "correct_case", &c.id, &detail).await;
-        Ok(Response::new(case_to_proto(&c, !caller.sees_personal_data())))
+        let detail = format!(
+            "category {} department {}: {}",
+            c.category, c.department, r.note
+        );
+        audit(
+            &self.intake,
+            &caller.actor(&r.actor),
+            "correct_case",
+            &c.id,
+            &detail,
+        )
+        .await;
+        Ok(Response::new(case_to_proto(
+            &c,
+            !caller.sees_personal_data(),
+        )))
     }
 
     async fn find_duplicates(
@@ -286,8 +316,18 @@ impl v1::intake_server::Intake for IntakeApi {
             .split_report(r.case_id.clone(), r.note.clone(), caller.actor(&r.actor))
             .await
             .map_err(ApiError)?;
-        audit(&self.intake, &caller.actor(&r.actor), "split_report", &r.case_id, &r.note).await;
-        Ok(Response::new(case_to_proto(&c, !caller.sees_personal_data())))
+        audit(
+            &self.intake,
+            &caller.actor(&r.actor),
+            "split_report",
+            &r.case_id,
+            &r.note,
+        )
+        .await;
+        Ok(Response::new(case_to_proto(
+            &c,
+            !caller.sees_personal_data(),
+        )))
     }
 
     async fn merge_cases(
@@ -307,7 +347,17 @@ impl v1::intake_server::Intake for IntakeApi {
             .await
             .map_err(ApiError)?;
         let target = format!("{} <- {}", r.master_case_id, r.duplicate_case_id);
-        audit(&self.intake, &caller.actor(&r.actor), "merge_cases", &target, &r.note).await;
-        Ok(Response::new(case_to_proto(&c, !caller.sees_personal_data())))
+        audit(
+            &self.intake,
+            &caller.actor(&r.actor),
+            "merge_cases",
+            &target,
+            &r.note,
+        )
+        .await;
+        Ok(Response::new(case_to_proto(
+            &c,
+            !caller.sees_personal_data(),
+        )))
     }
 }
