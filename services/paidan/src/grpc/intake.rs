@@ -29,7 +29,8 @@ fn non_empty(s: String) -> Option<String> {
     if s.trim().is_empty() { None } else { Some(s) }
 }
 
-fn complaint(r: v1::SubmitComplaintRequest) -> Complaint {
+/// The wire form of a complaint as the domain's (validation happens in the domain).
+pub fn complaint(r: v1::SubmitComplaintRequest) -> Complaint {
     Complaint {
         request_id: r.request_id,
         title: r.title,
