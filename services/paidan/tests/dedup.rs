@@ -216,3 +216,152 @@ async fn hot_issues_rank_real_repeat_complaints() {
     );
     server.stop().await.unwrap();
 }
+
+/// How the first server goes away before the restart.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    /// SIGTERM: stop accepting, finish requests, flush.
+    Graceful,
+    /// SIGKILL: no warning; only what was acknowledged counts.
+    Kill,
+}
+
+async fn serve_child(
+    data: &std::path::Path,
+) -> (
+    common::Proc,
+    v1::intake_client::IntakeClient<tonic::transport::Channel>,
+) {
+    let (child, addr) = common::spawn_server(data, &[]);
+    let proc = common::Proc(child);
+    let ch = common::channel(addr).await;
+    common::wait_health(
+        &ch,
+        "paidan.v1.Intake",
+        tonic_health::pb::health_check_response::ServingStatus::Serving,
+    )
+    .await;
+    (proc, v1::intake_client::IntakeClient::new(ch))
+}
+
+/// The duplicate index lives in the store: after a restart (graceful or SIGKILL) a paraphrase of an
+/// open case is linked to it, while a case closed before the restart no longer attracts reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_duplicate_index_survives_a_restart_and_forgets_closed_cases() {
+    const OPEN_1: &str =
+        "幸福家园小区3栋楼下的烧烤店每天晚上油烟直排，油烟味很大，家里不能开窗，请城管处理。";
+    const OPEN_2: &str = "投诉幸福家园小区3栋楼下烧烤店，晚上油烟直排很严重，油烟味大家里都不敢开窗，希望城管来处理。";
+    const CLOSED_1: &str =
+        "阳光花园小区5号楼旁边的工地每天夜里施工到凌晨两点，噪音很大，居民无法休息，请尽快处理。";
+    const CLOSED_2: &str =
+        "投诉阳光花园小区5号楼旁工地夜间施工到凌晨两点，噪音太大，居民都睡不着，希望尽快处理。";
+    let dry_run = |text: &str| v1::FindDuplicatesRequest {
+        text: text.into(),
+        jurisdiction: "A3区".into(),
+        ..Default::default()
+    };
+    let linked_to = |found: &v1::FindDuplicatesResponse, id: &str| {
+        found
+            .candidates
+            .iter()
+            .any(|c| c.case_id == id && c.is_duplicate)
+    };
+    for stop in [Stop::Graceful, Stop::Kill] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let (mut server, mut client) = serve_child(&data).await;
+        let open = client
+            .submit_complaint(common::complaint("open-1", OPEN_1))
+            .await
+            .unwrap()
+            .into_inner();
+        let closed = client
+            .submit_complaint(common::complaint("closed-1", CLOSED_1))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(open.duplicate_of.is_empty() && closed.duplicate_of.is_empty());
+        // While open, the second matter's paraphrase would be linked to it (so the check after
+        // the restart is about closing, not about the texts).
+        let found = client
+            .find_duplicates(dry_run(CLOSED_2))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            linked_to(&found, &closed.case_id),
+            "{stop:?}: the paraphrase matches the open case: {found:?}"
+        );
+        let case = client
+            .update_case_status(v1::UpdateCaseStatusRequest {
+                case_id: closed.case_id.clone(),
+                status: v1::CaseStatus::Closed as i32,
+                note: "已办结".into(),
+                actor: "platform".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(case.status, v1::CaseStatus::Closed as i32);
+        match stop {
+            Stop::Graceful => server.terminate(),
+            Stop::Kill => server.kill(),
+        }
+
+        let (mut server, mut client) = serve_child(&data).await;
+        let again = client
+            .submit_complaint(common::complaint("open-2", OPEN_2))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            again.duplicate_of, open.case_id,
+            "{stop:?}: a paraphrase of the open case is linked to it after the restart"
+        );
+        let master = client
+            .get_case(v1::GetCaseRequest {
+                case_id: open.case_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(master.report_count, 2, "{stop:?}");
+        assert_eq!(
+            master
+                .reports
+                .iter()
+                .map(|r| r.case_id.as_str())
+                .collect::<Vec<_>>(),
+            [again.case_id.as_str()]
+        );
+
+        let found = client
+            .find_duplicates(dry_run(CLOSED_2))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            !linked_to(&found, &closed.case_id),
+            "{stop:?}: a closed case is no duplicate candidate after the restart: {found:?}"
+        );
+        let late = client
+            .submit_complaint(common::complaint("closed-2", CLOSED_2))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            late.duplicate_of.is_empty(),
+            "{stop:?}: a report of a matter closed before the restart opens a new case: {late:?}"
+        );
+        let old = client
+            .get_case(v1::GetCaseRequest {
+                case_id: closed.case_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(old.status, v1::CaseStatus::Closed as i32, "{stop:?}");
+        assert_eq!(old.report_count, 1, "{stop:?}");
+        server.terminate();
+    }
+}

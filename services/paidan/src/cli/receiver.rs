@@ -3,11 +3,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use paidan_forward::{FailMode, ReceiverConfig, run_receiver};
+use anyhow::Context;
+use paidan_forward::{FailMode, ReceiverConfig, start_receiver};
 
 #[derive(clap::Args, Debug)]
 pub struct ReceiverArgs {
-    /// Serve paidan.v1.CaseSink here.
+    /// Serve paidan.v1.CaseSink here (port 0 picks a free port; see --addr-file).
     #[arg(long)]
     pub grpc_addr: Option<SocketAddr>,
     /// Serve the webhook (POST /events) and control endpoints here.
@@ -24,6 +25,10 @@ pub struct ReceiverArgs {
     pub fail_mode: FailMode,
     #[arg(long)]
     pub control_file: Option<PathBuf>,
+    /// Once listening, write the bound addresses here as JSON: {"grpc":"ip:port","http":"ip:port"}
+    /// (null for a side not served). Useful with port 0.
+    #[arg(long)]
+    pub addr_file: Option<PathBuf>,
 }
 
 pub async fn run(a: ReceiverArgs) -> anyhow::Result<()> {
@@ -39,6 +44,19 @@ pub async fn run(a: ReceiverArgs) -> anyhow::Result<()> {
         mode: a.fail_mode,
         control_file: a.control_file,
     };
-    run_receiver(cfg, crate::signals::terminated()).await?;
+    let handle = start_receiver(cfg).await?;
+    if let Some(path) = &a.addr_file {
+        let addrs = serde_json::json!({
+            "grpc": handle.grpc_addr.map(|a| a.to_string()),
+            "http": handle.http_addr.map(|a| a.to_string()),
+        });
+        // Write then rename, so a reader never sees half a file.
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, addrs.to_string())
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    crate::signals::terminated().await;
+    handle.shutdown().await;
     Ok(())
 }

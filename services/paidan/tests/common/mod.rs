@@ -100,6 +100,15 @@ pub fn complaint(request_id: &str, text: &str) -> v1::SubmitComplaintRequest {
 
 /// `paidan serve` as a child process on 127.0.0.1:0; returns the child and its address.
 pub fn spawn_server(data_dir: &Path, extra: &[&str]) -> (Child, std::net::SocketAddr) {
+    spawn_server_logging(data_dir, extra, "warn")
+}
+
+/// [`spawn_server`] with the child's `PAIDAN_LOG` filter (its stderr is the test's).
+pub fn spawn_server_logging(
+    data_dir: &Path,
+    extra: &[&str],
+    log: &str,
+) -> (Child, std::net::SocketAddr) {
     let addr_file = data_dir.with_extension("addr");
     let _ = std::fs::remove_file(&addr_file);
     let child = Command::new(env!("CARGO_BIN_EXE_paidan"))
@@ -110,7 +119,7 @@ pub fn spawn_server(data_dir: &Path, extra: &[&str]) -> (Child, std::net::Socket
         .arg("--addr-file")
         .arg(&addr_file)
         .args(extra)
-        .env("PAIDAN_LOG", "warn")
+        .env("PAIDAN_LOG", log)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -124,5 +133,144 @@ pub fn spawn_server(data_dir: &Path, extra: &[&str]) -> (Child, std::net::Socket
         }
         assert!(Instant::now() < deadline, "paidan serve did not start");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped, so a failing test leaves no server
+/// or receiver behind.
+pub struct Proc(pub Child);
+
+impl Proc {
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+
+    /// SIGTERM, then wait (bounded) for a clean exit.
+    pub fn terminate(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .expect("run kill -TERM");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(st) = self.0.try_wait().expect("wait for child") {
+                assert!(st.success(), "child exited with {st} after SIGTERM");
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "child did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            self.kill();
+        }
+    }
+}
+
+/// `paidan receiver` as a child process (gRPC CaseSink + webhook on 127.0.0.1:0), appending what it
+/// accepts to `out`; its mode is switched through `control` (read by the receiver on every request).
+pub struct ReceiverProc {
+    pub proc: Proc,
+    pub grpc: std::net::SocketAddr,
+    pub http: std::net::SocketAddr,
+    pub out: PathBuf,
+    pub control: PathBuf,
+    pub secret: String,
+}
+
+impl ReceiverProc {
+    /// ok | fail | hang | flaky | reject
+    pub fn set_mode(&self, mode: &str) {
+        // Write then rename: the receiver never reads a half-written mode.
+        let tmp = self.control.with_extension("tmp");
+        std::fs::write(&tmp, mode).unwrap();
+        std::fs::rename(&tmp, &self.control).unwrap();
+    }
+
+    /// Every delivery the receiver accepted so far (redeliveries included), in arrival order.
+    pub fn received(&self) -> Vec<paidan_forward::receiver::Received> {
+        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        // A line still being written has no newline yet and does not parse: skipped.
+        text.lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+pub fn spawn_receiver(dir: &Path, mode: &str) -> ReceiverProc {
+    std::fs::create_dir_all(dir).unwrap();
+    let addr_file = dir.join("receiver.addr");
+    let out = dir.join("received.jsonl");
+    let control = dir.join("receiver.mode");
+    let secret = "forward-test-secret".to_string();
+    let _ = std::fs::remove_file(&addr_file);
+    let child = Command::new(env!("CARGO_BIN_EXE_paidan"))
+        .args([
+            "receiver",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--fail-mode",
+            mode,
+            "--secret",
+            &secret,
+        ])
+        .arg("--out")
+        .arg(&out)
+        .arg("--control-file")
+        .arg(&control)
+        .arg("--addr-file")
+        .arg(&addr_file)
+        .env("PAIDAN_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn paidan receiver");
+    let proc = Proc(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let addrs: serde_json::Value = loop {
+        if let Ok(s) = std::fs::read_to_string(&addr_file) {
+            break serde_json::from_str(&s).expect("receiver address file is JSON");
+        }
+        assert!(Instant::now() < deadline, "paidan receiver did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let addr = |k: &str| addrs[k].as_str().unwrap().parse().unwrap();
+    let r = ReceiverProc {
+        grpc: addr("grpc"),
+        http: addr("http"),
+        proc,
+        out,
+        control,
+        secret,
+    };
+    r.set_mode(mode);
+    r
+}
+
+/// Poll `cond` until it returns Some (every 50 ms, at most `secs` seconds); panics with `what`.
+pub async fn eventually<T>(what: &str, secs: u64, mut cond: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(t) = cond().await {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
