@@ -85,16 +85,149 @@ pub(crate) fn posting_keys(jurisdiction: &str, bands: &[u64]) -> Vec<u64> {
     keys
 }
 
-enum Postings {
-    One(u32),
-    Many(Vec<u32>),
+/// Open-addressing multimap from 32-bit key hashes to slots, in shards that grow one at a time
+/// (no whole-index rehash spike). A cell packs `hash << 32 | slot`. Storing 32 of the key's 64
+/// bits means a foreign key matches with probability 2⁻³² per probe: a rare extra candidate, which
+/// the caller scores and rejects like any other.
+struct Table {
+    shards: Vec<Shard>,
+}
+
+#[derive(Default)]
+struct Shard {
+    cells: Vec<u64>,
+    live: usize,
+    used: usize,
+}
+
+const EMPTY: u64 = u64::MAX;
+const TOMB: u64 = u64::MAX - 1;
+const SHARD_BITS: u32 = 6;
+
+fn hash32(key: u64) -> u32 {
+    (key >> 32) as u32
+}
+
+impl Shard {
+    /// The shard is chosen by the top bits of `h`; the home cell by the others.
+    fn home(&self, h: u32) -> usize {
+        ((u64::from(h.rotate_left(SHARD_BITS)) * self.cells.len() as u64) >> 32) as usize
+    }
+
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.cells.len() { 0 } else { i + 1 }
+    }
+
+    /// Keep the load (live + tombstones) at most 85 %; rebuild at 60 %.
+    fn reserve(&mut self) {
+        if (self.used + 1) * 100 <= self.cells.len() * 85 {
+            return;
+        }
+        let len = ((self.live + 1) * 100 / 60).max(16);
+        let old = std::mem::replace(&mut self.cells, vec![EMPTY; len]);
+        self.live = 0;
+        self.used = 0;
+        for c in old {
+            if c != EMPTY && c != TOMB {
+                self.put(c);
+            }
+        }
+    }
+
+    fn put(&mut self, cell: u64) {
+        let mut i = self.home((cell >> 32) as u32);
+        loop {
+            let c = self.cells[i];
+            if c == EMPTY || c == TOMB {
+                if c == EMPTY {
+                    self.used += 1;
+                }
+                self.cells[i] = cell;
+                self.live += 1;
+                return;
+            }
+            i = self.next(i);
+        }
+    }
+
+    fn remove(&mut self, cell: u64) -> bool {
+        if self.cells.is_empty() {
+            return false;
+        }
+        let mut i = self.home((cell >> 32) as u32);
+        loop {
+            let c = self.cells[i];
+            if c == EMPTY {
+                return false;
+            }
+            if c == cell {
+                self.cells[i] = TOMB;
+                self.live -= 1;
+                return true;
+            }
+            i = self.next(i);
+        }
+    }
+
+    fn find(&self, h: u32, mut f: impl FnMut(u32)) {
+        if self.cells.is_empty() {
+            return;
+        }
+        let mut i = self.home(h);
+        loop {
+            let c = self.cells[i];
+            if c == EMPTY {
+                return;
+            }
+            if c != TOMB && (c >> 32) as u32 == h {
+                f(c as u32);
+            }
+            i = self.next(i);
+        }
+    }
+}
+
+impl Table {
+    fn new() -> Table {
+        Table {
+            shards: (0..1 << SHARD_BITS).map(|_| Shard::default()).collect(),
+        }
+    }
+
+    fn shard(&mut self, h: u32) -> &mut Shard {
+        &mut self.shards[(h >> (32 - SHARD_BITS)) as usize]
+    }
+
+    fn insert(&mut self, key: u64, slot: u32) {
+        let h = hash32(key);
+        let s = self.shard(h);
+        s.reserve();
+        s.put(u64::from(h) << 32 | u64::from(slot));
+    }
+
+    fn remove(&mut self, key: u64, slot: u32) -> bool {
+        let h = hash32(key);
+        self.shard(h).remove(u64::from(h) << 32 | u64::from(slot))
+    }
+
+    fn find(&self, key: u64, f: impl FnMut(u32)) {
+        let h = hash32(key);
+        self.shards[(h >> (32 - SHARD_BITS)) as usize].find(h, f)
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.live).sum()
+    }
+
+    fn bytes(&self) -> usize {
+        self.shards.iter().map(|s| s.cells.len() * 8).sum()
+    }
 }
 
 struct Slot {
     case: u64,
     received_at: Millis,
     active_at: Millis,
-    keys: Box<[u64]>,
 }
 
 pub(crate) struct BandIndex {
@@ -106,7 +239,7 @@ pub(crate) struct BandIndex {
     free: Vec<u32>,
     by_case: FastMap<u64, u32>,
     by_time: BTreeSet<(Millis, u32)>,
-    postings: FastMap<u64, Postings>,
+    postings: Table,
 }
 
 impl BandIndex {
@@ -120,7 +253,7 @@ impl BandIndex {
             free: Vec::new(),
             by_case: FastMap::default(),
             by_time: BTreeSet::new(),
-            postings: FastMap::default(),
+            postings: Table::new(),
         }
     }
 
@@ -132,23 +265,25 @@ impl BandIndex {
         self.by_case.len()
     }
 
-    /// Index case number `case` (replacing what it had), received at `at`, its matter last
-    /// reported at `active_at` (≥ `at`). Entries older than the horizon are not kept (they are
-    /// found by the store's range scan).
+    /// (postings, bytes of the posting table).
+    pub(crate) fn postings_stats(&self) -> (usize, usize) {
+        (self.postings.len(), self.postings.bytes())
+    }
+
+    /// Index case number `case` under `keys` (from [`posting_keys`]), received at `at`, its
+    /// matter last reported at `active_at` (≥ `at`). False (nothing kept) when the case is
+    /// already indexed or older than the horizon (the store's range scan finds those).
     pub(crate) fn insert(
         &mut self,
         case: u64,
-        jurisdiction: &str,
-        bands: &[u64],
+        keys: &[u64],
         at: Millis,
         active_at: Millis,
-    ) {
-        self.remove(case);
+    ) -> bool {
         let active_at = active_at.max(at);
-        if active_at < self.horizon {
-            return;
+        if active_at < self.horizon || self.by_case.contains_key(&case) {
+            return false;
         }
-        let keys = posting_keys(jurisdiction, bands).into_boxed_slice();
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
@@ -156,26 +291,18 @@ impl BandIndex {
                 (self.slots.len() - 1) as u32
             }
         };
-        for &k in keys.iter() {
-            match self.postings.get_mut(&k) {
-                None => {
-                    self.postings.insert(k, Postings::One(slot));
-                }
-                Some(p) => match p {
-                    Postings::One(other) => *p = Postings::Many(vec![*other, slot]),
-                    Postings::Many(v) => v.push(slot),
-                },
-            }
+        for &k in keys {
+            self.postings.insert(k, slot);
         }
         self.slots[slot as usize] = Some(Slot {
             case,
             received_at: at,
             active_at,
-            keys,
         });
         self.by_case.insert(case, slot);
         self.by_time.insert((active_at, slot));
-        self.advance(active_at);
+        self.newest = self.newest.max(active_at);
+        true
     }
 
     /// The matter of `case` was reported at `at`: widen its span. False when the case is not
@@ -191,73 +318,44 @@ impl BandIndex {
             self.by_time.remove(&(s.active_at, slot));
             s.active_at = at;
             self.by_time.insert((at, slot));
-            self.advance(at);
+            self.newest = self.newest.max(at);
         }
         true
     }
 
-    fn advance(&mut self, at: Millis) {
-        if at > self.newest {
-            self.newest = at;
-            self.evict();
-        }
-    }
-
-    pub(crate) fn remove(&mut self, case: u64) -> bool {
+    /// Drop case `case`, indexed under `keys`.
+    pub(crate) fn remove(&mut self, case: u64, keys: &[u64]) -> bool {
         let Some(slot) = self.by_case.remove(&case) else {
             return false;
         };
-        self.drop_slot(slot);
+        for &k in keys {
+            self.postings.remove(k, slot);
+        }
+        if let Some(s) = self.slots[slot as usize].take() {
+            self.by_time.remove(&(s.active_at, slot));
+        }
+        self.free.push(slot);
         true
     }
 
-    fn drop_slot(&mut self, slot: u32) {
-        let Some(s) = self.slots[slot as usize].take() else {
-            return;
-        };
-        for k in s.keys.iter() {
-            // None: keep as is; Some(None): drop the key; Some(Some(x)): back to one posting.
-            let action = match self.postings.get_mut(k) {
-                Some(Postings::One(x)) if *x == slot => Some(None),
-                Some(Postings::Many(v)) => {
-                    if let Some(pos) = v.iter().position(|x| *x == slot) {
-                        v.swap_remove(pos);
-                    }
-                    match v.len() {
-                        0 => Some(None),
-                        1 => Some(Some(v[0])),
-                        _ => None,
-                    }
-                }
-                _ => None,
-            };
-            match action {
-                Some(None) => {
-                    self.postings.remove(k);
-                }
-                Some(Some(x)) => {
-                    self.postings.insert(*k, Postings::One(x));
-                }
-                None => {}
-            }
-        }
-        self.by_time.remove(&(s.active_at, slot));
-        self.by_case.remove(&s.case);
-        self.free.push(slot);
-    }
-
-    fn evict(&mut self) {
+    /// When the horizon is due to advance (amortised in steps of an hour): the new horizon and
+    /// the cases to drop before moving it there ([`BandIndex::remove`] each, then
+    /// [`BandIndex::set_horizon`]).
+    pub(crate) fn expired(&self) -> Option<(Millis, Vec<u64>)> {
         let target = self.newest.saturating_sub(self.keep_ms);
         if target <= self.horizon.saturating_add(EVICT_STEP_MS) {
-            return;
+            return None;
         }
-        while let Some(&(at, slot)) = self.by_time.first() {
-            if at >= target {
-                break;
-            }
-            self.drop_slot(slot);
-        }
-        self.horizon = target;
+        let cases = self
+            .by_time
+            .range(..(target, 0))
+            .filter_map(|&(_, slot)| self.slots[slot as usize].as_ref().map(|s| s.case))
+            .collect();
+        Some((target, cases))
+    }
+
+    pub(crate) fn set_horizon(&mut self, horizon: Millis) {
+        self.horizon = self.horizon.max(horizon);
     }
 
     /// Indexed cases sharing at least one key with `keys` (from [`posting_keys`]) whose activity
@@ -269,29 +367,36 @@ impl BandIndex {
         until: Millis,
         out: &mut FastMap<u64, u32>,
     ) {
-        let mut visit = |slot: u32| {
-            if let Some(s) = &self.slots[slot as usize]
-                && s.received_at <= until
-                && s.active_at >= since
-            {
-                *out.entry(s.case).or_default() += 1;
-            }
-        };
-        for k in keys {
-            match self.postings.get(k) {
-                None => {}
-                Some(Postings::One(s)) => visit(*s),
-                Some(Postings::Many(v)) => v.iter().for_each(|s| visit(*s)),
-            }
+        for &k in keys {
+            self.postings.find(k, |slot| {
+                if let Some(s) = &self.slots[slot as usize]
+                    && s.received_at <= until
+                    && s.active_at >= since
+                {
+                    *out.entry(s.case).or_default() += 1;
+                }
+            });
         }
     }
 
-    /// Every indexed case: (case number, received_at, active_at, keys). For consistency checks.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (u64, Millis, Millis, &[u64])> {
+    /// Whether `case` is indexed under every one of `keys` (consistency checks).
+    pub(crate) fn indexed_under(&self, case: u64, keys: &[u64]) -> bool {
+        let Some(&slot) = self.by_case.get(&case) else {
+            return false;
+        };
+        keys.iter().all(|&k| {
+            let mut found = false;
+            self.postings.find(k, |s| found |= s == slot);
+            found
+        })
+    }
+
+    /// Every indexed case: (case number, received_at, active_at). For consistency checks.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (u64, Millis, Millis)> {
         self.slots
             .iter()
             .flatten()
-            .map(|s| (s.case, s.received_at, s.active_at, &s.keys[..]))
+            .map(|s| (s.case, s.received_at, s.active_at))
     }
 }
 
@@ -315,15 +420,34 @@ mod tests {
         v
     }
 
+    fn add(
+        ix: &mut BandIndex,
+        case: u64,
+        j: &str,
+        bands: &[u64],
+        at: Millis,
+        active: Millis,
+    ) -> bool {
+        ix.insert(case, &posting_keys(j, bands), at, active)
+    }
+
+    fn evict(ix: &mut BandIndex, keys_of: impl Fn(u64) -> Vec<u64>) {
+        if let Some((h, cases)) = ix.expired() {
+            for c in cases {
+                ix.remove(c, &keys_of(c));
+            }
+            ix.set_horizon(h);
+        }
+    }
+
     #[test]
     fn candidates_share_keys_by_position_jurisdiction_and_time() {
         let mut ix = BandIndex::new(30 * DAY, Millis::MIN);
         let t = 1_000 * DAY;
-        ix.insert(1, "A", &[10, 20, 30], t, t);
-        ix.insert(2, "A", &[10, 21, 31], t + DAY, t + DAY);
-        ix.insert(3, "B", &[10, 20, 30], t, t);
-        ix.insert(4, "A", &[20, 10, 30], t, t);
-        // (jurisdiction, bands, since, until, expected)
+        add(&mut ix, 1, "A", &[10, 20, 30], t, t);
+        add(&mut ix, 2, "A", &[10, 21, 31], t + DAY, t + DAY);
+        add(&mut ix, 3, "B", &[10, 20, 30], t, t);
+        add(&mut ix, 4, "A", &[20, 10, 30], t, t);
         type Row<'a> = (&'a str, &'a [u64], Millis, Millis, &'a [(u64, u32)]);
         let table: &[Row<'_>] = &[
             ("A", &[10, 20, 30], t, t + DAY, &[(1, 3), (2, 1), (4, 1)]),
@@ -336,16 +460,16 @@ mod tests {
         for (j, bands, since, until, want) in table {
             assert_eq!(found(&ix, j, bands, *since, *until), *want, "{j} {bands:?}");
         }
-        assert!(ix.remove(1));
-        assert!(!ix.remove(1));
+        assert!(ix.remove(1, &posting_keys("A", &[10, 20, 30])));
+        assert!(!ix.remove(1, &posting_keys("A", &[10, 20, 30])));
         assert_eq!(
             found(&ix, "A", &[10, 20, 30], 0, Millis::MAX),
             vec![(2, 1), (4, 1)]
         );
-        // re-inserting replaces
-        ix.insert(2, "A", &[50], t, t);
-        assert_eq!(found(&ix, "A", &[10, 20, 30], 0, Millis::MAX), vec![(4, 1)]);
+        assert!(!add(&mut ix, 2, "A", &[50], t, t), "already indexed");
         assert_eq!(ix.len(), 3);
+        assert!(ix.indexed_under(4, &posting_keys("A", &[20, 10, 30])));
+        assert!(!ix.indexed_under(4, &posting_keys("A", &[20, 10, 31])));
         // a later report of its matter widens a case's span
         assert_eq!(
             found(&ix, "A", &[20, 10, 30], t + 5 * DAY, t + 6 * DAY),
@@ -365,25 +489,65 @@ mod tests {
     fn old_entries_leave_as_the_horizon_advances() {
         let mut ix = BandIndex::new(30 * DAY, Millis::MIN);
         let t = 1_000 * DAY;
-        ix.insert(1, "A", &[1], t, t);
-        ix.insert(2, "A", &[1], t + 10 * DAY, t + 10 * DAY);
-        ix.insert(6, "A", &[1], t, t);
+        let keys = |_| posting_keys("A", &[1]);
+        add(&mut ix, 1, "A", &[1], t, t);
+        add(&mut ix, 2, "A", &[1], t + 10 * DAY, t + 10 * DAY);
+        add(&mut ix, 6, "A", &[1], t, t);
         assert!(ix.bump(6, t + 6 * DAY));
+        evict(&mut ix, keys);
         assert_eq!(ix.len(), 3);
         // newest moves 35 days past case 1: horizon = t + 5 days, case 1 leaves; case 6 stays
         // (its matter was reported on day 6)
-        ix.insert(3, "A", &[1], t + 35 * DAY, t + 35 * DAY);
+        add(&mut ix, 3, "A", &[1], t + 35 * DAY, t + 35 * DAY);
+        evict(&mut ix, keys);
         assert_eq!(ix.horizon(), t + 5 * DAY);
         assert_eq!(
             found(&ix, "A", &[1], 0, Millis::MAX),
             vec![(2, 1), (3, 1), (6, 1)]
         );
         // back-dated entries below the horizon are not kept
-        ix.insert(4, "A", &[1], t, t);
+        assert!(!add(&mut ix, 4, "A", &[1], t, t));
         assert_eq!(ix.len(), 3);
         // slots are reused
-        ix.insert(5, "A", &[1], t + 20 * DAY, t + 20 * DAY);
+        add(&mut ix, 5, "A", &[1], t + 20 * DAY, t + 20 * DAY);
         assert_eq!(ix.len(), 4);
         assert_eq!(ix.slots.len(), 4);
+        assert_eq!(ix.postings_stats().0, 4);
+    }
+
+    #[test]
+    fn the_posting_table_grows_removes_and_finds_every_posting() {
+        let mut t = Table::new();
+        // (key, slot): many keys, some shared by several slots, hashes colliding in the top bits
+        let pairs: Vec<(u64, u32)> = (0..20_000u64)
+            .map(|i| (mix(i % 7_000) | (i % 3) << 63, (i % 5_000) as u32))
+            .collect();
+        let mut unique = std::collections::HashSet::new();
+        for &(k, s) in &pairs {
+            if unique.insert((hash32(k), s)) {
+                t.insert(k, s);
+            }
+        }
+        assert_eq!(t.len(), unique.len());
+        for &(k, s) in pairs.iter().step_by(7) {
+            let mut got = Vec::new();
+            t.find(k, |x| got.push(x));
+            assert!(got.contains(&s), "{k:x} {s}");
+        }
+        // remove half, the rest is still found, the removed are not
+        for (i, &(k, s)) in pairs.iter().enumerate() {
+            if i % 2 == 0 {
+                t.remove(k, s);
+            }
+        }
+        for (i, &(k, s)) in pairs.iter().enumerate().step_by(3) {
+            let mut got = Vec::new();
+            t.find(k, |x| got.push(x));
+            let kept = pairs
+                .iter()
+                .enumerate()
+                .any(|(j, p)| j % 2 == 1 && hash32(p.0) == hash32(k) && p.1 == s);
+            assert_eq!(got.contains(&s), kept, "{i}");
+        }
     }
 }

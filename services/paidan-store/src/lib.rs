@@ -13,7 +13,7 @@ mod keys;
 mod sled_store;
 mod types;
 
-pub use sled_store::{SCHEMA_VERSION, SledStore, StoreOptions};
+pub use sled_store::{BandIndexStats, SCHEMA_VERSION, SledStore, StoreOptions};
 pub use types::*;
 
 /// Errors of the store. `Conflict` and `NotFound` are the caller's fault; `InvalidTransition`

@@ -104,6 +104,15 @@ pub struct StoreOptions {
     pub dedup_keep_ms: Millis,
 }
 
+/// See [`SledStore::band_index_stats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BandIndexStats {
+    pub cases: usize,
+    pub postings: usize,
+    pub table_bytes: usize,
+    pub horizon: Millis,
+}
+
 /// One day in milliseconds.
 const DAY_MS: Millis = 24 * 60 * 60 * 1000;
 
@@ -111,7 +120,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             cache_capacity: 128 * 1024 * 1024,
-            dedup_keep_ms: 31 * DAY_MS,
+            dedup_keep_ms: 366 * DAY_MS,
         }
     }
 }
@@ -481,9 +490,13 @@ impl W<'_> {
         Ok(())
     }
 
-    /// Returns whether the case had a dedup entry.
-    fn unindex_dedup(&self, case_id: &str) -> Tx<bool> {
-        Ok(self.t(DEDUP_ENTRIES).remove(case_id.as_bytes())?.is_some())
+    /// Returns the entry the case had.
+    fn unindex_dedup(&self, case_id: &str) -> Tx<Option<DedupEntry>> {
+        let d = self.get_val::<DedupEntry>(DEDUP_ENTRIES, case_id.as_bytes())?;
+        if d.is_some() {
+            self.t(DEDUP_ENTRIES).remove(case_id.as_bytes())?;
+        }
+        Ok(d)
     }
 }
 
@@ -527,7 +540,8 @@ fn load_band_index(trees: &[Tree], keep_ms: Millis) -> Result<BandIndex> {
             match decode::<DedupEntry>("dedup_entries", id, &v) {
                 Ok(d) => {
                     if let Some(n) = case_num(&String::from_utf8_lossy(id)) {
-                        ix.insert(n, &d.jurisdiction, &d.bands, d.received_at, d.received_at);
+                        let keys = posting_keys(&d.jurisdiction, &d.bands);
+                        ix.insert(n, &keys, d.received_at, d.received_at);
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "dedup entry left out of the band index"),
@@ -570,10 +584,37 @@ fn refresh_matter(trees: &[Tree], ix: &mut BandIndex, master: &CaseRecord) -> Re
         }
         if let Some(v) = trees[DEDUP_ENTRIES].get(id.as_bytes()).map_err(storage)? {
             let d: DedupEntry = decode("dedup_entries", id.as_bytes(), &v)?;
-            ix.insert(n, &d.jurisdiction, &d.bands, d.received_at, last);
+            ix.insert(
+                n,
+                &posting_keys(&d.jurisdiction, &d.bands),
+                d.received_at,
+                last,
+            );
         }
     }
     Ok(())
+}
+
+/// Advance the band index's horizon when it is due, dropping the entries it leaves behind.
+fn evict(trees: &[Tree], ix: &mut BandIndex) {
+    let Some((horizon, cases)) = ix.expired() else {
+        return;
+    };
+    for n in cases {
+        let id = case_id_of(n);
+        let keys = match trees[DEDUP_ENTRIES].get(id.as_bytes()) {
+            Ok(Some(v)) => match decode::<DedupEntry>("dedup_entries", id.as_bytes(), &v) {
+                Ok(d) => posting_keys(&d.jurisdiction, &d.bands),
+                Err(_) => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        if keys.is_empty() {
+            tracing::warn!(case = %id, "evicted from the band index without its keys");
+        }
+        ix.remove(n, &keys);
+    }
+    ix.set_horizon(horizon);
 }
 
 /// Schema 1 → 2 in place: JSON values become postcard, outbox entries keep their case copy,
@@ -826,10 +867,17 @@ impl SledStore {
         Ok(())
     }
 
-    /// Number of cases in the in-memory band index, and its horizon (diagnostics, benches).
-    pub fn band_index_stats(&self) -> (usize, Millis) {
+    /// The in-memory band index: cases, postings, bytes of the posting table, horizon
+    /// (diagnostics, benches).
+    pub fn band_index_stats(&self) -> BandIndexStats {
         let b = self.bands_read();
-        (b.len(), b.horizon())
+        let (postings, table_bytes) = b.postings_stats();
+        BandIndexStats {
+            cases: b.len(),
+            postings,
+            table_bytes,
+            horizon: b.horizon(),
+        }
     }
 
     fn new_case_id(&self) -> Result<String> {
@@ -963,14 +1011,13 @@ impl SledStore {
         check_map(IDX_COUNTS, &counts)?;
         // dedup: every entry belongs to an existing, open case (same received_at); the band
         // index holds exactly the entries from its horizon on, under their keys
-        let (horizon, mut in_memory) = {
-            let b = self.bands_read();
-            let m: HashMap<u64, (Millis, Millis, Vec<u64>)> = b
-                .entries()
-                .map(|(n, at, active, keys)| (n, (at, active, keys.to_vec())))
-                .collect();
-            (b.horizon(), m)
-        };
+        let bands = self.bands_read();
+        let horizon = bands.horizon();
+        let mut in_memory: HashMap<u64, (Millis, Millis)> = bands
+            .entries()
+            .map(|(n, at, active)| (n, (at, active)))
+            .collect();
+        let mut postings = 0;
         for kv in self.tree(DEDUP_ENTRIES).iter() {
             let (k, v) = kv.map_err(storage)?;
             let d: DedupEntry = decode("dedup_entries", &k, &v)?;
@@ -992,22 +1039,38 @@ impl SledStore {
                     .map_or(case.received_at, |m| m.last_report_at()),
             }
             .max(case.received_at);
-            let got = case_num(&id).and_then(|n| in_memory.remove(&n));
+            let num = case_num(&id);
+            let got = num.and_then(|n| in_memory.remove(&n));
             let keys = posting_keys(&d.jurisdiction, &d.bands);
             let ok = match &got {
                 None => last < horizon,
-                Some((at, active, k)) => *at == d.received_at && *active >= last && *k == keys,
+                Some((at, active)) => {
+                    postings += keys.len();
+                    *at == d.received_at
+                        && *active >= last
+                        && num.is_some_and(|n| bands.indexed_under(n, &keys))
+                }
             };
             if !ok {
                 return Err(corrupt(
                     format!("dedup_entries/{id}"),
                     format!(
                         "band index holds {:?} for it (horizon {horizon}, matter last reported {last})",
-                        got.map(|g| (g.0, g.1))
+                        got
                     ),
                 ));
             }
         }
+        if bands.postings_stats().0 != postings {
+            return Err(corrupt(
+                "band index".into(),
+                format!(
+                    "{} postings for {postings} keys of indexed entries",
+                    bands.postings_stats().0
+                ),
+            ));
+        }
+        drop(bands);
         if let Some(n) = in_memory.keys().next() {
             return Err(corrupt(
                 "band index".into(),
@@ -1162,12 +1225,16 @@ impl Store for SledStore {
         })?;
         Ok(match outcome {
             InsertOutcome::Created(case, master) => {
+                let keys = new
+                    .dedup
+                    .as_ref()
+                    .map(|d| posting_keys(&d.jurisdiction, &d.bands));
                 let mut b = self.bands_write();
-                if let (Some(d), Some(n)) = (&new.dedup, case_num(&case.id)) {
+                if let (Some(keys), Some(n)) = (&keys, case_num(&case.id)) {
                     let active = master
                         .as_ref()
                         .map_or(case.received_at, |m| m.last_report_at());
-                    b.insert(n, &d.jurisdiction, &d.bands, case.received_at, active);
+                    b.insert(n, keys, case.received_at, active);
                 }
                 if let Some(m) = &master
                     && let Err(e) = refresh_matter(&self.trees, &mut b, m)
@@ -1176,6 +1243,7 @@ impl Store for SledStore {
                     // in-memory index until the next open.
                     tracing::warn!(error = %e, master = %m.id, "band index refresh failed");
                 }
+                evict(&self.trees, &mut b);
                 Inserted {
                     case,
                     created: true,
@@ -1346,7 +1414,7 @@ impl Store for SledStore {
         at: Millis,
     ) -> Result<CaseRecord> {
         let _dedup_writer = self.dedup_write_lock();
-        let case = self.tx(|w| {
+        let (case, unindexed) = self.tx(|w| {
             let old = w.case(id)?;
             if !old.status.can_move_to(to) {
                 return abort(StoreError::InvalidTransition {
@@ -1364,17 +1432,18 @@ impl Store for SledStore {
                 at,
             });
             c.status = to;
-            if !to.is_open() {
-                w.unindex_dedup(id)?;
-            }
+            let unindexed = if to.is_open() {
+                None
+            } else {
+                w.unindex_dedup(id)?
+            };
             w.enqueue_if_master(&mut c, EventKind::Updated, at)?;
             w.put_case(Some(&old), &c)?;
-            Ok(c)
+            Ok((c, unindexed))
         })?;
-        if !to.is_open()
-            && let Some(n) = case_num(id)
-        {
-            self.bands_write().remove(n);
+        if let (Some(d), Some(n)) = (&unindexed, case_num(id)) {
+            self.bands_write()
+                .remove(n, &posting_keys(&d.jurisdiction, &d.bands));
         }
         Ok(case)
     }
@@ -1552,9 +1621,11 @@ impl Store for SledStore {
             w.put_case(Some(&old_master), &master)?;
             Ok(master)
         })?;
-        if let Err(e) = refresh_matter(&self.trees, &mut self.bands_write(), &master) {
+        let mut b = self.bands_write();
+        if let Err(e) = refresh_matter(&self.trees, &mut b, &master) {
             tracing::warn!(error = %e, master = %master.id, "band index refresh failed");
         }
+        evict(&self.trees, &mut b);
         Ok(master)
     }
 

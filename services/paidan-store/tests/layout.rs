@@ -220,7 +220,9 @@ fn band_index_answers_like_a_full_index_across_window_and_restart() {
                 .unwrap();
             rows[i].open = false;
         }
-        let (n, horizon) = store.band_index_stats();
+        let BandIndexStats {
+            cases: n, horizon, ..
+        } = store.band_index_stats();
         assert!(
             horizon > t0 && n < rows.len(),
             "{n} cases in memory, horizon {horizon}"
