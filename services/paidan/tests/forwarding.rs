@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::{Proc, ReceiverProc};
@@ -286,20 +287,29 @@ async fn sigkill_during_delivery_loses_no_acknowledged_event() {
 
     // Every event a client got an answer for: case id → highest acknowledged sequence.
     let acked: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+    // Cases submitted after the receiver was told to fail, just before the last kill: certainly
+    // acknowledged and not yet delivered when paidan dies.
+    let backlog: Arc<Mutex<Vec<String>>> = Arc::default();
+    let failing = Arc::new(AtomicBool::new(false));
     for round in 0..2 {
         let (mut serve, client) = start_serve(&data, &config).await;
         let before = receiver.received().len();
         let mut writers = Vec::new();
         for w in 0..4 {
-            let (acked, mut client) = (acked.clone(), client.clone());
+            let (acked, backlog, failing) = (acked.clone(), backlog.clone(), failing.clone());
+            let mut client = client.clone();
             writers.push(tokio::spawn(async move {
                 for i in 0.. {
                     let rid = format!("r{round}-w{w}-{i}");
+                    let after_switch = failing.load(Ordering::SeqCst);
                     let Ok(r) = client.submit_complaint(distinct(&rid, i)).await else {
                         return; // the server died under us
                     };
                     let id = r.into_inner().case_id;
                     acked.lock().unwrap().insert(id.clone(), 1);
+                    if after_switch {
+                        backlog.lock().unwrap().push(id.clone());
+                    }
                     if i % 3 == 0 {
                         let moved = client
                             .update_case_status(v1::UpdateCaseStatusRequest {
@@ -317,24 +327,44 @@ async fn sigkill_during_delivery_loses_no_acknowledged_event() {
                 }
             }));
         }
-        // Kill once cases are being acknowledged and deliveries are landing.
+        // Kill once cases are being acknowledged and deliveries are landing: the first time
+        // while the flaky platform takes every other delivery, the second time after it has
+        // refused everything for a while, so acknowledged events are surely still owed.
         let target = acked.lock().unwrap().len() + 40;
         common::eventually("acknowledged cases and deliveries", 300, async || {
             (acked.lock().unwrap().len() >= target && receiver.received().len() >= before + 20)
                 .then_some(())
         })
         .await;
+        if round == 1 {
+            receiver.set_mode("fail");
+            failing.store(true, Ordering::SeqCst);
+            common::eventually(
+                "cases acknowledged while the platform fails",
+                300,
+                async || (backlog.lock().unwrap().len() >= 5).then_some(()),
+            )
+            .await;
+        }
         serve.kill();
         for w in writers {
             w.await.unwrap();
         }
     }
+    receiver.set_mode("flaky");
     let acked = std::mem::take(&mut *acked.lock().unwrap());
     let want: BTreeSet<String> = acked
         .iter()
         .flat_map(|(id, &last)| (1..=last).map(move |s| key(id, s)))
         .collect();
     let received_at_kill = receiver.received();
+    let backlog = std::mem::take(&mut *backlog.lock().unwrap());
+    for id in &backlog {
+        assert!(
+            received_at_kill.iter().all(|r| &r.case_id != id),
+            "{id} was created after the platform began failing, yet it was received"
+        );
+    }
 
     // Restart on the same data dir; the outbox survives and drains.
     let (mut serve, mut client) = start_serve(&data, &config).await;
@@ -378,10 +408,11 @@ async fn sigkill_during_delivery_loses_no_acknowledged_event() {
         }
     }
     eprintln!(
-        "sigkill: {} acknowledged events ({} cases), {} of them (both sinks) not yet received at \
-         the last kill, {} deliveries, {} redeliveries",
+        "sigkill: {} acknowledged events ({} cases, {} created while the platform failed), {} of \
+         them (both sinks) not yet received at the last kill, {} deliveries, {} redeliveries",
         want.len(),
         acked.len(),
+        backlog.len(),
         missing_at_kill,
         received.len(),
         repeats
