@@ -506,3 +506,96 @@ async fn the_receiver_process_verifies_webhook_signatures() {
     assert_eq!(got.len(), 1, "only the signed event is recorded: {got:?}");
     assert_eq!(got[0].event.case.text, "楼下餐馆油烟直排");
 }
+
+/// `paidan outbox …` on a stopped server's data dir; returns stdout.
+fn outbox_cli(data: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_paidan"))
+        .arg("outbox")
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env("PAIDAN_LOG", "error")
+        .output()
+        .expect("run paidan outbox");
+    assert!(
+        out.status.success(),
+        "paidan outbox {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A platform that rejects an event (INVALID_ARGUMENT / HTTP 400) sends it to the dead letters at
+/// once; with the server stopped, `paidan outbox list --dead` shows it, `drop` deletes one,
+/// `retry` re-queues the other, and after a restart against a healthy platform the retried one
+/// is delivered and the dropped one never is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_events_are_dead_lettered_and_replayed_with_paidan_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let receiver = common::spawn_receiver(&dir.path().join("receiver"), "reject");
+    let config = forward_config(dir.path(), &receiver);
+    let (mut serve, mut client) = start_serve(&data, &config).await;
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let r = client
+            .submit_complaint(distinct(&format!("dead-{i}"), i))
+            .await
+            .unwrap()
+            .into_inner();
+        ids.push(r.case_id);
+    }
+    let (kept, dropped) = (key(&ids[0], 1), key(&ids[1], 1));
+    common::eventually("both cases dead-lettered", 60, async || {
+        for id in &ids {
+            let f = forwarding(&mut client, id).await;
+            if f.state != v1::ForwardingState::Dead as i32 {
+                return None;
+            }
+            assert_eq!(f.attempts, 1, "a final answer is not retried: {f:?}");
+            assert!(f.last_error.contains("reject"), "{f:?}");
+        }
+        Some(())
+    })
+    .await;
+    serve.terminate();
+    assert!(receiver.received().is_empty());
+
+    let listed = outbox_cli(&data, &["list", "--dead"]);
+    assert!(
+        listed.contains(&kept) && listed.contains(&dropped) && listed.contains("2 dead letters"),
+        "{listed}"
+    );
+    assert!(outbox_cli(&data, &["drop", &dropped]).contains("1 dead letters dropped"));
+    assert!(outbox_cli(&data, &["retry"]).contains("1 dead letters moved back"));
+    assert!(outbox_cli(&data, &["list", "--dead"]).contains("0 dead letters"));
+    let pending = outbox_cli(&data, &["list"]);
+    assert!(
+        pending.contains(&kept) && !pending.contains(&dropped) && pending.contains("1 pending"),
+        "{pending}"
+    );
+
+    receiver.set_mode("ok");
+    let (mut serve, mut client) = start_serve(&data, &config).await;
+    let got = common::eventually("the replayed event on both sinks", 60, async || {
+        let got = receiver.received();
+        VIAS.iter()
+            .all(|via| keys_via(&got, via).contains(&kept))
+            .then_some(got)
+    })
+    .await;
+    common::eventually("the replayed case delivered", 60, async || {
+        let f = forwarding(&mut client, &ids[0]).await;
+        (f.state == v1::ForwardingState::Delivered as i32).then_some(())
+    })
+    .await;
+    check_log(&got);
+    for via in VIAS {
+        assert_eq!(
+            keys_via(&receiver.received(), via),
+            BTreeSet::from([kept.clone()]),
+            "{via}: the dropped event is never sent"
+        );
+    }
+    serve.terminate();
+}
