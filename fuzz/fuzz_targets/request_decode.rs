@@ -1,0 +1,66 @@
+//! Request decoding → conversion → validation, as the Intake handlers do it: arbitrary bytes are
+//! decoded as a TriageRequest and a SubmitComplaintRequest (prost, what tonic's codec runs), a
+//! decoded SubmitComplaintRequest is converted field by field exactly like
+//! `services/paidan/src/grpc/intake.rs` (`complaint()`), and validated with paidan-core's rules.
+//! Checks: no panic; whatever validation accepts is within the limits and re-encodes to a message
+//! that decodes to the same request.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use paidan_core::validate::{self, Complaint, Limits};
+use paidan_forward::convert::millis;
+use paidan_proto::v1;
+use prost::Message;
+
+/// A fixed "now" keeps runs reproducible (2026-11-22T02:00:00Z).
+const NOW: i64 = 1_763_776_800_000;
+
+/// The handler's wire → domain conversion (grpc/intake.rs `complaint`).
+fn complaint(r: v1::SubmitComplaintRequest) -> Complaint {
+    Complaint {
+        request_id: r.request_id,
+        title: r.title,
+        text: r.text,
+        channel: r.channel,
+        jurisdiction: r.jurisdiction,
+        caller_phone: r.caller_phone,
+        address: r.address,
+        location: r.location.map(|l| (l.latitude, l.longitude)),
+        received_at: r.received_at.as_ref().map(millis),
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let limits = Limits::default();
+
+    if let Ok(r) = v1::TriageRequest::decode(data) {
+        let ok = validate::check_channel(r.channel, false).is_ok()
+            && validate::check_text(&limits, &r.title, &r.text, &r.jurisdiction).is_ok();
+        if ok {
+            assert!(r.text.chars().count() <= limits.max_text_chars);
+            assert!(!r.text.trim().is_empty());
+        }
+        let again = v1::TriageRequest::decode(r.encode_to_vec().as_slice()).expect("re-decode");
+        assert_eq!(again, r);
+    }
+
+    if let Ok(r) = v1::SubmitComplaintRequest::decode(data) {
+        let again =
+            v1::SubmitComplaintRequest::decode(r.encode_to_vec().as_slice()).expect("re-decode");
+        // NaN locations are not equal to themselves; compare the encodings instead.
+        assert_eq!(again.encode_to_vec(), r.encode_to_vec());
+        let c = complaint(r);
+        if let Ok(channel) = validate::check_complaint(&limits, &c, NOW) {
+            assert_ne!(channel, paidan_store::Channel::Unspecified);
+            assert!(!c.request_id.trim().is_empty());
+            assert!(c.request_id.len() <= limits.max_request_id_bytes);
+            assert!(c.text.chars().count() <= limits.max_text_chars);
+            if let Some((lat, lon)) = c.location {
+                assert!(lat.is_finite() && lon.is_finite());
+            }
+            if let Some(at) = c.received_at {
+                assert!((0..=NOW + limits.max_future_skew_ms).contains(&at));
+            }
+        }
+    }
+});

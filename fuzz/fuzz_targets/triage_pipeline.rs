@@ -1,0 +1,114 @@
+//! normalise → mask → segment → featurise → classify with the shipped model, on arbitrary
+//! title/text/jurisdiction. Checks the invariants the service relies on: no panic, masking is
+//! idempotent, every feature id is inside the model's input space, the model answers with a
+//! known category and department and probabilities in [0, 1].
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use paidan_model::{Classifier, TriageInput};
+
+/// The input is `text [\x1f title [\x1f jurisdiction]]` (lossy UTF-8), so a plain complaint
+/// text is a valid seed.
+struct Input<'a> {
+    title: &'a str,
+    text: &'a str,
+    jurisdiction: &'a str,
+}
+
+impl<'a> Input<'a> {
+    fn split(s: &'a str) -> Input<'a> {
+        let mut parts = s.splitn(3, '\u{1f}');
+        let text = parts.next().unwrap_or("");
+        Input {
+            text,
+            title: parts.next().unwrap_or(""),
+            jurisdiction: parts.next().unwrap_or(""),
+        }
+    }
+}
+
+fn model() -> &'static Classifier {
+    static MODEL: OnceLock<Classifier> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let dir = std::env::var_os("PAIDAN_FUZZ_MODEL_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default")
+            });
+        Classifier::load(&dir).unwrap_or_else(|e| panic!("load model {}: {e}", dir.display()))
+    })
+}
+
+fn check_prob(what: &str, p: f32) {
+    assert!((0.0..=1.0).contains(&p), "{what} confidence {p} outside [0, 1]");
+}
+
+fuzz_target!(|data: &[u8]| {
+    let data = String::from_utf8_lossy(data);
+    let input = Input::split(&data);
+    let model = model();
+
+    // The text stages on their own.
+    let normalized = paidan_text::normalize(input.text);
+    assert_eq!(
+        paidan_text::normalize(&normalized),
+        normalized,
+        "normalize is idempotent"
+    );
+    let masked = paidan_text::mask_pii(input.text);
+    assert_eq!(paidan_text::mask_pii(&masked), masked, "mask_pii is idempotent");
+    let words = paidan_text::Segmenter::global().cut(&normalized);
+    for w in &words {
+        assert!(!w.is_empty());
+    }
+    let _ = paidan_text::Segmenter::global().tag(&normalized);
+
+    // The model's view: feature ids stay inside its input space.
+    let f = model.featurizer();
+    let mut ids = Vec::new();
+    f.features(input.title, input.text, &mut ids);
+    let n = f.num_features();
+    assert!(ids.iter().all(|&id| (id as usize) < n), "feature id out of range");
+
+    // The service only classifies what validation lets through, but the classifier must not
+    // fall over on anything.
+    let _ = paidan_core::validate::check_text(
+        &paidan_core::Limits::default(),
+        input.title,
+        input.text,
+        input.jurisdiction,
+    );
+    let t = model
+        .triage(&TriageInput {
+            title: input.title,
+            text: input.text,
+            jurisdiction: input.jurisdiction,
+        })
+        .expect("triage");
+    let tax = model.taxonomy();
+    assert!(
+        tax.category_name(&t.category.code).is_some(),
+        "unknown category {:?}",
+        t.category.code
+    );
+    assert!(
+        tax.department_name(&t.department.code).is_some(),
+        "unknown department {:?}",
+        t.department.code
+    );
+    check_prob("category", t.category.confidence);
+    check_prob("department", t.department.confidence);
+    for s in &t.category_alternatives {
+        check_prob(&s.code, s.confidence);
+        assert!(s.confidence <= t.category.confidence, "alternatives rank below the top");
+    }
+    for s in &t.department_alternatives {
+        check_prob(&s.code, s.confidence);
+    }
+    assert!(
+        !t.needs_review || !t.review_reasons.is_empty(),
+        "a review flag comes with its reasons"
+    );
+});
