@@ -62,12 +62,14 @@ fuzz_target!(|data: &[u8]| {
     check("title", ab.title);
     assert!(ab.gap_ms >= 0, "gap is a distance");
     if !input.same_jurisdiction {
-        assert!(!DedupConfig::default().is_duplicate(&ab), "jurisdiction gate");
+        assert!(
+            !DedupConfig::default().is_duplicate(&ab),
+            "jurisdiction gate"
+        );
     }
     let aa = score(&a, &a, &ctx);
     check("a-a", aa.score);
     assert!(aa.text >= ab.text, "a text is most similar to itself");
-
 });
 
 /// Corrupt or foreign stored bytes: an error or a fingerprint, never a panic, and whatever

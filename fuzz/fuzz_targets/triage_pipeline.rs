@@ -42,7 +42,10 @@ fn model() -> &'static Classifier {
 }
 
 fn check_prob(what: &str, p: f32) {
-    assert!((0.0..=1.0).contains(&p), "{what} confidence {p} outside [0, 1]");
+    assert!(
+        (0.0..=1.0).contains(&p),
+        "{what} confidence {p} outside [0, 1]"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -58,7 +61,11 @@ fuzz_target!(|data: &[u8]| {
         "normalize is idempotent"
     );
     let masked = paidan_text::mask_pii(input.text);
-    assert_eq!(paidan_text::mask_pii(&masked), masked, "mask_pii is idempotent");
+    assert_eq!(
+        paidan_text::mask_pii(&masked),
+        masked,
+        "mask_pii is idempotent"
+    );
     let words = paidan_text::Segmenter::global().cut(&normalized);
     for w in &words {
         assert!(!w.is_empty());
@@ -70,7 +77,10 @@ fuzz_target!(|data: &[u8]| {
     let mut ids = Vec::new();
     f.features(input.title, input.text, &mut ids);
     let n = f.num_features();
-    assert!(ids.iter().all(|&id| (id as usize) < n), "feature id out of range");
+    assert!(
+        ids.iter().all(|&id| (id as usize) < n),
+        "feature id out of range"
+    );
 
     // The service only classifies what validation lets through, but the classifier must not
     // fall over on anything.
@@ -102,7 +112,10 @@ fuzz_target!(|data: &[u8]| {
     check_prob("department", t.department.confidence);
     for s in &t.category_alternatives {
         check_prob(&s.code, s.confidence);
-        assert!(s.confidence <= t.category.confidence, "alternatives rank below the top");
+        assert!(
+            s.confidence <= t.category.confidence,
+            "alternatives rank below the top"
+        );
     }
     for s in &t.department_alternatives {
         check_prob(&s.code, s.confidence);
