@@ -81,7 +81,25 @@ impl Deduplicator {
         at: Millis,
         limit: usize,
     ) -> Result<Vec<Candidate>> {
+        self.ranked_inner(store, fp, jurisdiction, category, at, limit, false)
+    }
+
+    /// `ranked`; with `only_duplicates`, candidates that cannot reach the threshold even at the
+    /// smallest gap their own time allows are dropped before their cases are read (the score
+    /// only falls as the gap grows), which leaves the best duplicate unchanged.
+    #[allow(clippy::too_many_arguments)]
+    fn ranked_inner(
+        &self,
+        store: &dyn Store,
+        fp: &Fingerprint,
+        jurisdiction: &str,
+        category: Option<&str>,
+        at: Millis,
+        limit: usize,
+        only_duplicates: bool,
+    ) -> Result<Vec<Candidate>> {
         let decision = &self.settings.decision;
+        let prune = only_duplicates && paidan_dedup::Weights::default().age_per_doubling <= 0.0;
         let mut out: Vec<Candidate> = Vec::new();
         // Only matters reported within the window can match (see the gap rule below).
         let (since, until) = (
@@ -98,6 +116,19 @@ impl Deduplicator {
             let Some(entry) = store.dedup_entry(&id)? else {
                 continue;
             };
+            let other = Fingerprint::from_bytes(&entry.fingerprint).map_err(|e| {
+                CoreError::Storage(format!("dedup fingerprint of case {id} is unreadable: {e}"))
+            })?;
+            if prune {
+                let best_case = MatchContext {
+                    same_category: category.is_none_or(|c| c == entry.category),
+                    gap_ms: (entry.received_at - at).max(0),
+                    same_jurisdiction: true,
+                };
+                if !decision.is_duplicate(&paidan_dedup::score(fp, &other, &best_case)) {
+                    continue;
+                }
+            }
             let Some(case) = store.get_case(&id)? else {
                 continue;
             };
@@ -125,9 +156,6 @@ impl Deduplicator {
             if gap > decision.window_ms {
                 continue;
             }
-            let other = Fingerprint::from_bytes(&entry.fingerprint).map_err(|e| {
-                CoreError::Storage(format!("dedup fingerprint of case {id} is unreadable: {e}"))
-            })?;
             let ctx = MatchContext {
                 same_category: category.is_none_or(|c| c == entry.category),
                 gap_ms: gap,
@@ -168,7 +196,7 @@ impl Deduplicator {
             return Ok(None);
         }
         Ok(self
-            .ranked(store, fp, jurisdiction, Some(category), at, 1)?
+            .ranked_inner(store, fp, jurisdiction, Some(category), at, 1, true)?
             .into_iter()
             .find(|c| c.is_duplicate))
     }

@@ -218,20 +218,8 @@ impl Intake {
             c.jurisdiction.hash(&mut h);
             (h.finish() % self.stripes.len() as u64) as usize
         };
-        let guard = self.stripes[stripe].lock().await;
-        let matched = {
-            let (dedup, fp, jurisdiction, category) = (
-                self.dedup.clone(),
-                fingerprint.clone(),
-                c.jurisdiction.clone(),
-                category.clone(),
-            );
-            self.blocking(move |s| {
-                dedup.best_open_match(s, &fp, &jurisdiction, &category, received_at)
-            })
-            .await?
-        };
-        let record = CaseRecord {
+        // Everything that does not depend on the match is built before taking the stripe lock.
+        let mut record = CaseRecord {
             id: String::new(),
             request_id: c.request_id.clone(),
             request_digest: request_digest(&c),
@@ -244,26 +232,43 @@ impl Intake {
             text: c.text,
             address: c.address,
             location: c.location,
-            category,
+            category: category.clone(),
             department: triage.department.code.clone(),
             triage: triage_record(&triage),
             status: CaseStatus::Accepted,
             history: Vec::new(),
             corrections: Vec::new(),
-            duplicate_of: matched.as_ref().map(|m| m.master_id.clone()),
-            duplicate_score: matched.as_ref().map_or(0.0, |m| m.score),
+            duplicate_of: None,
+            duplicate_score: 0.0,
             reports: Vec::new(),
             forwarding: ForwardingRecord::new(),
         };
-        let new = NewCase {
-            dedup: Some(self.dedup.entry(&fingerprint, &record)),
-            link_to: matched.map(|m: Candidate| Link {
-                master_id: m.master_id,
-                score: m.score,
-            }),
-            record,
-        };
-        let Inserted { case, created } = self.blocking(move |s| Ok(s.insert_case(new)?)).await?;
+        let entry = self.dedup.entry(&fingerprint, &record);
+        let dedup = self.dedup.clone();
+        let guard = self.stripes[stripe].lock().await;
+        // Match and insert in one blocking call: one thread hop while the stripe is held.
+        let Inserted { case, created } = self
+            .blocking(move |s| {
+                let matched = dedup.best_open_match(
+                    s,
+                    &fingerprint,
+                    &record.jurisdiction,
+                    &category,
+                    received_at,
+                )?;
+                record.duplicate_of = matched.as_ref().map(|m| m.master_id.clone());
+                record.duplicate_score = matched.as_ref().map_or(0.0, |m| m.score);
+                let new = NewCase {
+                    dedup: Some(entry),
+                    link_to: matched.map(|m: Candidate| Link {
+                        master_id: m.master_id,
+                        score: m.score,
+                    }),
+                    record,
+                };
+                Ok(s.insert_case(new)?)
+            })
+            .await?;
         drop(guard);
         self.durable().await?;
         tracing::info!(case_id = %case.id, created, duplicate_of = ?case.duplicate_of, "complaint stored");

@@ -757,7 +757,6 @@ impl SledStore {
         let started = std::time::Instant::now();
         let bands = load_band_index(&trees, opts.dedup_keep_ms)?;
         tracing::debug!(
-            cases = trees[CASES].len(),
             dedup_indexed = bands.len(),
             rebuild_ms = started.elapsed().as_millis() as u64,
             "store opened"

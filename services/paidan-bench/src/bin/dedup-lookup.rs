@@ -66,6 +66,27 @@ struct SizeResult {
     mean_candidates: f64,
     /// Lookups that found a duplicate (an open master scoring over the threshold).
     matched: u64,
+    /// Cases in the in-memory band index (those whose matter was active within the window).
+    band_index_cases: usize,
+    band_index_postings: usize,
+    band_index_table_bytes: usize,
+    /// Resident memory of this process after the lookups, bytes.
+    vm_rss_bytes: u64,
+    /// Seconds to reopen the store (rebuilds the band index), measured when this size was built.
+    reopen_seconds: Option<f64>,
+}
+
+fn vm_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
 }
 
 #[derive(Serialize, Debug)]
@@ -142,7 +163,7 @@ fn main() -> anyhow::Result<()> {
         Err(_) => 0,
     };
     std::fs::create_dir_all(&dir)?;
-    let store =
+    let mut store =
         Arc::new(SledStore::open(&dir).with_context(|| format!("opening {}", dir.display()))?);
 
     // Query fingerprints: computed once, outside the timed lookups.
@@ -177,6 +198,15 @@ fn main() -> anyhow::Result<()> {
             std::fs::write(&marker, format!("{have} {format}\n"))?;
         }
         let build_seconds = started.elapsed().as_secs_f64();
+        // Reopen: what a restart costs (the band index is rebuilt from the store).
+        let reopen_seconds = if have > before {
+            drop(store);
+            let t = Instant::now();
+            store = Arc::new(SledStore::open(&dir)?);
+            Some(t.elapsed().as_secs_f64())
+        } else {
+            None
+        };
         let added = have - before;
 
         let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
@@ -223,9 +253,14 @@ fn main() -> anyhow::Result<()> {
             mean_us: total_us / n as f64,
             mean_candidates: candidates as f64 / n as f64,
             matched,
+            band_index_cases: store.band_index_stats().cases,
+            band_index_postings: store.band_index_stats().postings,
+            band_index_table_bytes: store.band_index_stats().table_bytes,
+            vm_rss_bytes: vm_rss_bytes(),
+            reopen_seconds,
         };
         eprintln!(
-            "{:>8} cases: lookup p50 {:.0} µs, p95 {:.0} µs, p99 {:.0} µs, max {:.0} µs; {:.0} candidates/lookup; built at {:.0} cases/s; {:.0} MB on disk",
+            "{:>8} cases: lookup p50 {:.0} µs, p95 {:.0} µs, p99 {:.0} µs, max {:.0} µs; {:.0} candidates/lookup; built at {:.0} cases/s; {:.0} MB on disk; {} cases in the band index; RSS {:.0} MB; reopen {:?} s",
             r.indexed_cases,
             r.p50_us,
             r.p95_us,
@@ -233,7 +268,10 @@ fn main() -> anyhow::Result<()> {
             r.max_us,
             r.mean_candidates,
             r.build_cases_per_sec,
-            r.disk_bytes as f64 / 1e6
+            r.disk_bytes as f64 / 1e6,
+            r.band_index_cases,
+            r.vm_rss_bytes as f64 / 1e6,
+            r.reopen_seconds
         );
         results.push(r);
     }

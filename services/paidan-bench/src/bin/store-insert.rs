@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use paidan_bench::{Synth, fill, load_texts, new_case};
-use paidan_store::{NewCase, SledStore, Store};
+use paidan_store::{NewCase, SledStore, Store, StoreOptions};
 
 #[derive(Parser, Debug)]
 #[command(about = "Per-insert cost of the sled store (wall time, disk bytes; callgrind-friendly)")]
@@ -36,6 +36,22 @@ struct Args {
     /// Leave out the dedup entry (the share of the dedup index in the insert).
     #[arg(long)]
     without_dedup: bool,
+    /// sled page cache, MiB (default: the store's default).
+    #[arg(long)]
+    cache_mib: Option<u64>,
+}
+
+fn vm_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+        / 1024.0
 }
 
 fn dir_size(p: &Path) -> u64 {
@@ -66,7 +82,11 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let synth = Synth::new(load_texts()?);
     let dir = tempfile::tempdir()?;
-    let store = SledStore::open(dir.path())?;
+    let mut opts = StoreOptions::default();
+    if let Some(m) = args.cache_mib {
+        opts.cache_capacity = m * 1024 * 1024;
+    }
+    let store = SledStore::open_with(dir.path(), &opts)?;
     fill(&store, &synth, 0, args.history, 1, &|_| {})?;
     store.flush()?;
     let pool: Vec<NewCase> = (0..args.inserts)
@@ -86,6 +106,16 @@ fn main() -> anyhow::Result<()> {
     let secs = t.elapsed().as_secs_f64();
     store.flush()?;
     let after = dir_size(dir.path());
+    let rss_after_inserts = vm_rss_mb();
+    // What a restart over this store holds: reopen and read every case once.
+    drop(store);
+    let store = SledStore::open_with(dir.path(), &opts)?;
+    let rss_reopened = vm_rss_mb();
+    let mut read = 0u64;
+    for id in 0..(args.history + args.inserts) * 2 {
+        read += u64::from(store.get_case(&format!("PD{id:012}"))?.is_some());
+    }
+    let rss_after_reads = vm_rss_mb();
     let report = serde_json::json!({
         "history": args.history,
         "inserts": created,
@@ -93,6 +123,11 @@ fn main() -> anyhow::Result<()> {
         "us_per_insert": secs * 1e6 / created.max(1) as f64,
         "inserts_per_sec": created as f64 / secs,
         "disk_bytes_per_insert": after.saturating_sub(before) as f64 / created.max(1) as f64,
+        "cache_capacity_mib": opts.cache_capacity / (1024 * 1024),
+        "rss_mb_after_inserts": rss_after_inserts,
+        "rss_mb_reopened": rss_reopened,
+        "rss_mb_after_reading_all": rss_after_reads,
+        "cases_read": read,
     });
     println!("{report}");
     Ok(())
