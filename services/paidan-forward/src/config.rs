@@ -9,6 +9,7 @@
 //! concurrency = 8            # deliveries in flight at once
 //! poll_interval = "1s"       # wake-up when nothing notifies
 //! timeout = "10s"            # per delivery; a hanging platform counts as a retryable failure
+//! shutdown_grace = "5s"      # on shutdown, deliveries in flight get this long, then stay queued
 //!
 //! [[forward.sinks]]
 //! type = "grpc"
@@ -42,6 +43,10 @@ pub struct ForwardConfig {
     pub poll_interval: Duration,
     #[serde(with = "duration")]
     pub timeout: Duration,
+    /// On shutdown, deliveries in flight get this long to finish; the rest are abandoned (their
+    /// events stay in the outbox and are delivered after the restart).
+    #[serde(with = "duration")]
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ForwardConfig {
@@ -55,6 +60,7 @@ impl Default for ForwardConfig {
             concurrency: 8,
             poll_interval: Duration::from_secs(1),
             timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 }

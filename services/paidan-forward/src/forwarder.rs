@@ -33,6 +33,8 @@ pub struct RetryPolicy {
     pub batch: usize,
     pub concurrency: usize,
     pub poll_interval: Duration,
+    /// How long [`Forwarder::run`] lets deliveries in flight finish once told to stop.
+    pub shutdown_grace: Duration,
 }
 
 impl From<&ForwardConfig> for RetryPolicy {
@@ -44,6 +46,7 @@ impl From<&ForwardConfig> for RetryPolicy {
             batch: c.batch.max(1),
             concurrency: c.concurrency.max(1),
             poll_interval: c.poll_interval,
+            shutdown_grace: c.shutdown_grace,
         }
     }
 }
@@ -308,12 +311,31 @@ impl Forwarder {
     }
 
     /// Run until `shutdown` resolves: a pass, then (unless the batch was full) wait for a notify
-    /// or the poll interval. A pass in progress finishes before shutdown returns.
+    /// or the poll interval. When `shutdown` resolves during a pass, the deliveries in flight get
+    /// `shutdown_grace` to finish; then the pass is dropped. An abandoned delivery is not recorded
+    /// (no attempt, no ack): its event stays in the outbox and is sent again after the restart,
+    /// with the same idempotency key. Store writes already started run to completion.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
         tracing::info!(sinks = ?self.sink_names, "forwarder started");
         loop {
-            let full = match self.run_once().await {
+            let pass = self.run_once();
+            tokio::pin!(pass);
+            let result = tokio::select! {
+                r = &mut pass => r,
+                _ = &mut shutdown => {
+                    match tokio::time::timeout(self.policy.shutdown_grace, &mut pass).await {
+                        Ok(Err(e)) => tracing::error!(error = %e, "forwarder pass failed"),
+                        Ok(Ok(_)) => {}
+                        Err(_) => tracing::warn!(
+                            "forwarder stopping: deliveries still in flight abandoned; their \
+                             events stay in the outbox"
+                        ),
+                    }
+                    break;
+                }
+            };
+            let full = match result {
                 Ok(stats) => stats.due >= self.policy.batch,
                 Err(e) => {
                     tracing::error!(error = %e, "forwarder pass failed");
@@ -351,6 +373,7 @@ mod tests {
             batch: 10,
             concurrency: 1,
             poll_interval: Duration::from_millis(10),
+            shutdown_grace: Duration::from_millis(10),
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         // attempts → upper bound of the delay

@@ -100,6 +100,7 @@ async fn rig(mode: FailMode, webhook_secret: &str) -> Rig {
         concurrency: 3,
         poll_interval: Duration::from_millis(10),
         timeout: Duration::from_millis(500),
+        ..ForwardConfig::default()
     };
     Rig {
         _dir: dir,
@@ -451,5 +452,59 @@ async fn an_entry_every_remaining_sink_has_leaves_the_outbox() {
         1,
         "not sent to the platform twice"
     );
+    rig.receiver.shutdown().await;
+}
+
+/// Regression: a graceful stop used to wait for the whole pass in progress — with a hanging
+/// platform up to (batch / concurrency) × sinks × timeout (160 s with the defaults) — before the
+/// server could flush and exit. Now deliveries in flight get `shutdown_grace`, then are abandoned:
+/// their events stay in the outbox, unchanged, and go out after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_abandons_deliveries_a_hanging_platform_holds() {
+    let mut rig = rig(FailMode::Hang, SECRET).await;
+    // Without the grace, stopping would take an hour per delivery in flight.
+    rig.config.timeout = Duration::from_secs(3_600);
+    rig.config.shutdown_grace = Duration::from_millis(50);
+    let want = populate(&rig.store, 5);
+    let f = Forwarder::from_config(rig.store.clone(), &rig.config).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(f.run(async {
+        let _ = stop_rx.await;
+    }));
+    // Wait (bounded) until deliveries are hanging in the receiver.
+    for _ in 0..6_000 {
+        if rig.receiver.requests() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        rig.receiver.requests() >= 3,
+        "no delivery reached the receiver"
+    );
+    stop_tx.send(()).unwrap();
+    // A deadline far below the hour a stuck pass would take; not a timing measurement.
+    tokio::time::timeout(Duration::from_secs(120), task)
+        .await
+        .expect("the forwarder stops although the platform hangs")
+        .unwrap();
+    // Nothing was lost or counted as a failure: every event is still owed, untouched.
+    let pending = rig.store.outbox_list(false, 100).unwrap();
+    assert_eq!(pending.len(), want.values().map(Vec::len).sum::<usize>());
+    assert!(
+        pending
+            .iter()
+            .all(|e| e.attempts == 0 && e.delivered_to.is_empty()),
+        "{pending:?}"
+    );
+    assert!(rig.receiver.received().is_empty());
+    // After the "restart" everything is delivered, in order.
+    rig.receiver.set_mode(FailMode::Ok);
+    rig.config.timeout = Duration::from_millis(500);
+    let f = Forwarder::from_config(rig.store.clone(), &rig.config).unwrap();
+    pump(&f, &rig.store).await;
+    let received = rig.receiver.received();
+    check_in_order(&received, "grpc", &want);
+    check_in_order(&received, "webhook", &want);
     rig.receiver.shutdown().await;
 }
