@@ -215,20 +215,58 @@ fn mask_digits_keep(out: &mut String, span: &str, keep_front: usize, keep_back: 
     }
 }
 
+/// Full-width forms of ASCII (U+FF01..U+FF5E: `１３８`, `（`, `－`, `Ｘ`), as Chinese input
+/// methods type them.
+fn is_fullwidth_ascii(c: char) -> bool {
+    ('\u{FF01}'..='\u{FF5E}').contains(&c)
+}
+
+/// `input` with full-width ASCII forms folded to ASCII, and for every byte offset of the folded
+/// string (plus its end) the byte offset of the same character in `input`.
+fn fold_fullwidth(input: &str) -> (String, Vec<usize>) {
+    let mut folded = String::with_capacity(input.len());
+    let mut map = Vec::with_capacity(input.len() + 1);
+    for (i, c) in input.char_indices() {
+        let f = if is_fullwidth_ascii(c) {
+            char::from_u32(c as u32 - 0xFEE0).unwrap_or(c)
+        } else {
+            c
+        };
+        map.extend(std::iter::repeat_n(i, f.len_utf8()));
+        folded.push(f);
+    }
+    map.push(input.len());
+    (folded, map)
+}
+
 /// Display/log masking: mainland mobiles 13812341234 → 138****1234, landlines keep area code,
 /// 18-digit ID numbers (incl. trailing X) → 110101********1234 style; everything else unchanged.
+/// Numbers typed in full-width digits (１３８１２３４１２３４) are found too; a masked number is
+/// written in ASCII (138****1234).
 pub fn mask_pii(input: &str) -> String {
+    if input.chars().any(is_fullwidth_ascii) {
+        let (folded, map) = fold_fullwidth(input);
+        return mask_pii_spans(input, &folded, |i| map[i]);
+    }
+    mask_pii_spans(input, input, |i| i)
+}
+
+/// Masks the spans found in `folded` (ASCII-folded `input`); `orig` maps a byte offset of
+/// `folded` to the offset of the same character in `input`.
+fn mask_pii_spans(input: &str, folded: &str, orig: impl Fn(usize) -> usize) -> String {
     let mut out = String::with_capacity(input.len());
     let mut last = 0;
-    for (s, e, kind) in pii_spans(input) {
-        let span = &input[s..e];
+    for (s, e, kind) in pii_spans(folded) {
+        if matches!(kind, Pii::Email | Pii::Url | Pii::Digits) {
+            continue;
+        }
+        out.push_str(&input[last..orig(s)]);
+        let span = &folded[s..e];
         match kind {
             Pii::Id => {
-                out.push_str(&input[last..s]);
                 mask_digits_keep(&mut out, span, 6, 4);
             }
             Pii::Mobile => {
-                out.push_str(&input[last..s]);
                 // Keep an optional +86 prefix, the first three and the last four digits.
                 let digits: String = span.chars().filter(|c| c.is_ascii_digit()).collect();
                 let (prefix, number) = if digits.len() > 11 {
@@ -240,7 +278,6 @@ pub fn mask_pii(input: &str) -> String {
                 mask_digits_keep(&mut out, number, 3, 4);
             }
             Pii::Landline => {
-                out.push_str(&input[last..s]);
                 // The area code is the leading 0xx / 0xxx (possibly in parentheses or before '-').
                 let area_len = landline_area_len(span);
                 out.push_str(&span[..area_len]);
@@ -248,9 +285,9 @@ pub fn mask_pii(input: &str) -> String {
                 let n = rest.len();
                 mask_digits_keep(&mut out, rest, 0, 4.min(n));
             }
-            Pii::Email | Pii::Url | Pii::Digits => continue,
+            Pii::Email | Pii::Url | Pii::Digits => {}
         }
-        last = e;
+        last = orig(e);
     }
     out.push_str(&input[last..]);
     out
