@@ -63,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{}",
         render_comparison(&compare_methods(&tune, &test, &no_window))
     );
-    println!("\n== methods, default 30-day window ==");
+    println!("\n== methods, the default window (DedupConfig::default) ==");
     print!(
         "{}",
         render_comparison(&compare_methods(&tune, &test, &DedupConfig::default()))

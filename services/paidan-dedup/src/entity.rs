@@ -193,6 +193,14 @@ const NOT_NAMES: &[&str] = &[
     "治理",
     "建设",
     "清淤",
+    "豆腐渣",
+    "水系",
+    "解决",
+    "配套",
+    "项目",
+    "影响",
+    "问题",
+    "进入",
 ];
 
 /// Characters at which a name stops when walking left from its suffix: punctuation (any
@@ -246,6 +254,50 @@ pub fn core_name(name: &str) -> String {
     }
 }
 
+/// Whether a jieba POS tag marks a word that cannot be inside a place name: verbs (not verbal
+/// nouns), adverbs, adjectives, numerals, measure words, pronouns, prepositions, conjunctions,
+/// particles, direction and time words.
+fn breaks_name(tag: &str) -> bool {
+    let first = tag.chars().next().unwrap_or('x');
+    match first {
+        'v' => tag != "vn",
+        'd' | 'a' | 'm' | 'q' | 'r' | 'p' | 'c' | 'u' | 'f' | 't' | 'y' | 'e' | 'o' => true,
+        _ => false,
+    }
+}
+
+/// The name part of the characters in front of a suffix: the words after the last word that
+/// cannot be part of a name ("发现正祥" → 正祥, "立交桥西南角长盛" → 长盛, "许多隐蔽" → "").
+/// A last verb or time word is kept (jieba tags unknown names such as 丽发 or 跃进 as verbs).
+pub fn trim_to_name(name: &str) -> &str {
+    // Two characters are one word or a name of their own: nothing to trim (and no tagging cost).
+    if name.chars().count() <= 2 {
+        return name;
+    }
+    let tags = paidan_text::Segmenter::global().tag(name);
+    if tags.len() < 2 {
+        return name;
+    }
+    let mut start = 0;
+    let mut offset = 0;
+    for (i, (word, tag)) in tags.iter().enumerate() {
+        offset += word.len();
+        let last = i + 1 == tags.len();
+        // A last word that is a verb or time word may be an unknown name; an adjective,
+        // numeral, pronoun … is not.
+        let breaks = if last {
+            breaks_name(tag) && !tag.starts_with('v') && !tag.starts_with('t')
+        } else {
+            breaks_name(tag)
+        };
+        if breaks {
+            start = offset;
+        }
+    }
+    // jieba returns the input split into consecutive pieces, so `start` is a char boundary.
+    name.get(start..).unwrap_or(name)
+}
+
 /// All places and entities named in `text` (normalised text), sorted and de-duplicated.
 pub fn extract(text: &str) -> Vec<Entity> {
     let mut out = Vec::new();
@@ -266,6 +318,7 @@ pub fn extract(text: &str) -> Vec<Entity> {
             continue;
         }
         let core = core_name(&name);
+        let core = trim_to_name(&core).to_string();
         if core.chars().count() < 2 || NOT_NAMES.contains(&core.as_str()) {
             continue;
         }
@@ -405,7 +458,12 @@ mod tests {
                 &["红星农场马洲"],
             ),
             ("早上七点207路公交车只有一辆", Route, &["207"]),
-            ("投诉A3区58众创新佳宜超市音响外置", Org, &["众创新佳宜"]),
+            // jieba: 众/创新(v)/佳宜 — the name is cut after the verb, the same way every time.
+            ("投诉A3区58众创新佳宜超市音响外置", Org, &["佳宜"]),
+            // Words that cannot be in a name end it; what remains is the name.
+            ("我发现正祥广场工地往河里排放泥浆", Estate, &["正祥"]),
+            ("许多隐蔽项目偷工减料", Site, &[]),
+            ("建设出豆腐渣工程", Site, &[]),
             ("我住在生活小区里", Estate, &[]),
             ("A市A3区茶子山中路", Admin, &["A3区"]),
             ("A市A3区茶子山中路", City, &["A市"]),
@@ -424,6 +482,22 @@ mod tests {
                 want.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
                 "{text} {kind:?}"
             );
+        }
+    }
+
+    #[test]
+    fn trim_to_name_table() {
+        let cases = [
+            ("发现正祥", "正祥"),
+            ("立交桥西南角长盛", "长盛"),
+            ("政府考虑枫林", "枫林"),
+            ("许多隐蔽", ""),
+            ("丽发", "丽发"),         // one word: kept even when tagged as a verb
+            ("涉外经济", "涉外经济"), // no breaking word
+            ("红星农场马洲", "红星农场马洲"),
+        ];
+        for (name, want) in cases {
+            assert_eq!(trim_to_name(name), want, "{name}");
         }
     }
 

@@ -205,9 +205,10 @@ pub struct Weights {
     pub text: f32,
     pub containment: f32,
     pub title: f32,
-    /// Per specific entity kind shared (capped at 3).
+    /// Per specific entity kind shared (capped at 3), times the topic overlap
+    /// (max of containment and title similarity).
     pub shared_specific: f32,
-    /// Per general entity kind shared (capped at 2).
+    /// Per general entity kind shared (capped at 2), times the topic overlap.
     pub shared_general: f32,
     /// Per specific entity kind in conflict.
     pub conflict_specific: f32,
@@ -229,15 +230,15 @@ pub struct Weights {
 impl Default for Weights {
     fn default() -> Self {
         Weights {
-            bias: -1.326,
-            text: 0.953,
-            containment: 1.325,
-            title: 1.084,
-            shared_specific: 1.299,
-            shared_general: 1.146,
-            conflict_specific: -1.432,
-            conflict_general: -0.761,
-            conflict_containment: -0.585,
+            bias: -1.196,
+            text: 0.947,
+            containment: 1.341,
+            title: 1.01,
+            shared_specific: 1.428,
+            shared_general: 1.277,
+            conflict_specific: -1.468,
+            conflict_general: -0.782,
+            conflict_containment: -0.598,
             different_category: -1.5,
             conflict_factor: 0.5,
             age_grace_days: 90.0,
@@ -253,13 +254,16 @@ pub(crate) const N_FEATURES: usize = 9;
 pub(crate) fn features(s: &MatchScore) -> [f32; N_FEATURES] {
     let e = &s.entities;
     let conflict = e.conflict_specific > 0;
+    // Shared places count only as far as the texts are about the same thing: a shared river,
+    // estate or road with nothing else in common is another problem at the same place.
+    let topic = s.containment.max(s.title);
     [
         1.0,
         s.text,
         s.containment,
         s.title,
-        e.shared_specific.min(3) as f32,
-        e.shared_general.min(2) as f32,
+        e.shared_specific.min(3) as f32 * topic,
+        e.shared_general.min(2) as f32 * topic,
         e.conflict_specific as f32,
         e.conflict_general as f32,
         if conflict { s.containment } else { 0.0 },
