@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates eval/SCORES.md: the current scores of models/default on the city test set, of a 7-class
 # model trained by the same code on models/data/7class_train.jsonl, and of the Python baseline
-# (jieba + scikit-learn tf-idf + LinearSVC) trained on the same files — with McNemar's test between them.
+# (jieba + scikit-learn tf-idf + LinearSVC) trained on the same files — with McNemar's test between them —
+# and of the duplicate decision on eval/sets/dedup_test.jsonl (with the trigram-Jaccard baseline).
 #
 # Run from anywhere:   bash eval/scores.sh
 # Knobs (environment): MODEL_DIR=models/default  SKIP_BASELINE=1 (reuse eval/results/baseline.json)
@@ -33,6 +34,13 @@ if [[ -z "${SKIP_BASELINE:-}" ]]; then
     log "Python baseline (jieba + tf-idf + LinearSVC) on the same splits"
     python3 eval/baselines/sklearn_baseline.py --json "$OUT/baseline.json" --predictions-dir "$OUT" >/dev/null
 fi
+
+log "duplicate linking: paidan eval-dedup on eval/sets/dedup_test.jsonl (default window and none) + method comparison"
+cargo run -q -p paidan -- eval-dedup --pairs eval/sets/dedup_test.jsonl --json "$OUT/dedup_test.json" >/dev/null
+cargo run -q -p paidan -- eval-dedup --pairs eval/sets/dedup_test.jsonl --window-days 0 \
+    --json "$OUT/dedup_test_nowindow.json" >/dev/null
+DEDUP_METHODS_JSON="$OUT/dedup_methods.json" cargo run -q --release -p paidan-dedup --example dedup_measure -- \
+    eval/sets/dedup_tune.jsonl eval/sets/dedup_test.jsonl >/dev/null
 
 log "writing eval/SCORES.md"
 python3 eval/scores_report.py --results "$OUT" --train-log "$WORK/7class_train.txt" --out eval/SCORES.md

@@ -155,7 +155,44 @@ def main():
         w("")
         w(f"Versions: Python {v.get('python')}, scikit-learn {v.get('scikit-learn')}, jieba {v.get('jieba')}, "
           f"numpy {v.get('numpy')}.")
+    out.extend(dedup_section(r))
     Path(args.out).write_text("\n".join(out) + "\n", encoding="utf-8")
+
+
+def dedup_section(r):
+    """Duplicate linking on eval/sets/dedup_test.jsonl: `paidan eval-dedup` with the service's default
+    window and with none, and the method comparison of paidan-dedup's dedup_measure example."""
+    win, nowin, methods = load(r / "dedup_test.json"), load(r / "dedup_test_nowindow.json"), load(r / "dedup_methods.json")
+    if not (win or nowin or methods):
+        return []
+    out = ["", "## Duplicate linking — `eval/sets/dedup_test.jsonl`", ""]
+    w = out.append
+    w("The service's decision (`paidan_dedup::score` + `DedupConfig::is_duplicate`), scored by `paidan eval-dedup` "
+      "at its default threshold; weights, threshold and patterns were chosen on `dedup_tune.jsonl` only "
+      "(`eval/sets/dedup_README.md`). Pairs carry no category or jurisdiction (taken as equal).")
+    w("")
+    w("| run | window | threshold | precision | recall | F1 (duplicate) | macro-F1 |")
+    w("|---|---|---|---|---|---|---|")
+    for name, e in (("`paidan eval-dedup`", win), ("`paidan eval-dedup --window-days 0`", nowin)):
+        if e:
+            wd = e.get("window_days")
+            wtxt = "none" if not wd else f"{wd:g} days"
+            w(f"| {name} | {wtxt} | {fmt(e['threshold'], 2)} | {fmt(e['precision'])} | {fmt(e['recall'])} | "
+              f"{fmt(e['f1'])} | {fmt(e['macro_f1'])} |")
+    if methods:
+        w("")
+        w("Methods (each baseline's threshold is its best macro-F1 threshold on tune; the same window for all):")
+        w("")
+        w("| method | window | threshold | tune macro-F1 | test P / R / F1 | test macro-F1 |")
+        w("|---|---|---|---|---|---|")
+        for run in methods.get("runs", []):
+            wd = run.get("window_days")
+            wtxt = "none" if not wd else f"{wd:g} days"
+            for m in run.get("methods", []):
+                t = m["test"]
+                w(f"| {m['method']} | {wtxt} | {fmt(m['threshold'], 2)} | {fmt(m['tune']['macro_f1'])} | "
+                  f"{fmt(t['precision'])} / {fmt(t['recall'])} / {fmt(t['f1'])} | {fmt(t['macro_f1'])} |")
+    return out
 
 
 if __name__ == "__main__":

@@ -58,16 +58,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         window_ms: i64::MAX,
         ..DedupConfig::default()
     };
+    let unwindowed = compare_methods(&tune, &test, &no_window);
+    let windowed = compare_methods(&tune, &test, &DedupConfig::default());
     println!("== methods, no time window (text decision alone) ==");
-    print!(
-        "{}",
-        render_comparison(&compare_methods(&tune, &test, &no_window))
+    print!("{}", render_comparison(&unwindowed));
+    println!(
+        "\n== methods, the default window ({} days, DedupConfig::default) ==",
+        DedupConfig::default().window_days()
     );
-    println!("\n== methods, the default window (DedupConfig::default) ==");
-    print!(
-        "{}",
-        render_comparison(&compare_methods(&tune, &test, &DedupConfig::default()))
-    );
+    print!("{}", render_comparison(&windowed));
+    // For eval/scores.sh: both comparisons as JSON.
+    if let Some(path) = std::env::var_os("DEDUP_METHODS_JSON") {
+        let json = serde_json::json!({
+            "tune": &args[0],
+            "test": &args[1],
+            "runs": [
+                {"window_days": 0, "methods": unwindowed},
+                {"window_days": DedupConfig::default().window_days(), "methods": windowed},
+            ],
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")?;
+    }
 
     println!("\n== decision on tune (no window) ==");
     print!("{}", render_text(&eval_pairs(&tune, &no_window)));

@@ -9,11 +9,21 @@
 //! - the places/entities named in the text and the address ([`entity`]).
 //!
 //! [`score`] turns two fingerprints and a [`MatchContext`] into a [`MatchScore`] in [0, 1]:
-//! a logistic combination of text, title and entity evidence, fitted on
-//! `eval/sets/dedup_tune.jsonl` ([`fit_weights`]). Conflicting specific entities (another
-//! estate, school, company, river) pull the score down hard — templated complaints with the
-//! place swapped are different matters — while a different category only lowers it.
-//! [`DedupConfig::is_duplicate`] applies the threshold, the time window and the jurisdiction gate.
+//! a logistic combination of text evidence (MinHash Jaccard, containment, title bigram Jaccard)
+//! and place evidence, fitted on `eval/sets/dedup_tune.jsonl` ([`fit_weights`]).
+//! - Shared places count in proportion to the topic overlap (max of containment and title
+//!   similarity): a shared river or estate with nothing else in common is usually another problem
+//!   at the same place, and the store finds such pairs through the entity keys.
+//! - Conflicting specific places (another estate, school, company, river) pull the score down
+//!   hard — templated complaints with the place swapped are different matters; typos and name
+//!   variants of one place still match ([`entity::same_name`]). Place names are cut at words
+//!   that cannot be part of a name (jieba POS: verbs, adverbs, numerals, …; [`entity::trim_to_name`]).
+//! - A different category lowers the logit (−1.5), never forbids.
+//! - The soft time window: past [`Weights::age_grace_days`] (90) the logit drops by
+//!   [`Weights::age_per_doubling`] (0.75) per doubling of the gap.
+//!
+//! [`DedupConfig::is_duplicate`] applies the threshold, the hard time window (365 days; the
+//! service measures the gap from the matter's latest report) and the jurisdiction gate.
 //! [`eval_pairs`] scores exactly this decision on labelled pairs.
 
 pub mod entity;
