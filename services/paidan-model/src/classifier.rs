@@ -25,6 +25,12 @@ pub struct HeadCalibration {
     pub temperature: f32,
     pub threshold: f32,
     pub margin: f32,
+    /// Department head only: below this confidence the taxonomy routing table's department
+    /// replaces the head's answer (chosen on the dev split as the cut that serves the most
+    /// correct departments; 0 = never). None (older config.json) = whenever the review rule
+    /// flags the head, the former behaviour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_below: Option<f32>,
 }
 
 impl HeadCalibration {
@@ -252,9 +258,14 @@ impl Classifier {
                 _ => (Scored::empty(), Vec::new(), true),
             };
 
-        // Department head unsure (or absent): route by the taxonomy table for the predicted category.
+        // Department head absent, or too unsure to beat the table: route by the taxonomy table
+        // for the predicted category.
         let dep_missing = department.code.is_empty();
-        if (!dep_ok || dep_missing) && !category.code.is_empty() {
+        let route = match self.cfg.calibration.department.and_then(|c| c.route_below) {
+            Some(below) => department.confidence < below,
+            None => !dep_ok,
+        };
+        if (route || dep_missing) && !category.code.is_empty() {
             let routed = self
                 .taxonomy
                 .default_department(&category.code, input.jurisdiction);

@@ -391,9 +391,11 @@ fn review_flag_and_routing_fallback() {
         t.review_reasons
     );
 
-    // Unsure department head → the routing table decides, per jurisdiction.
+    // A flagged department head below the routing cut → the routing table decides, per jurisdiction.
     let c = with_calibration(&report.out, |cfg| {
-        cfg.calibration.department.as_mut().unwrap().threshold = 1.01
+        let d = cfg.calibration.department.as_mut().unwrap();
+        d.threshold = 1.01;
+        d.route_below = Some(1.01);
     });
     let cases = [("", "police"), ("福州市", "city")];
     for (j, want) in cases {
@@ -418,6 +420,65 @@ fn review_flag_and_routing_fallback() {
             "{:?}",
             t.review_reasons
         );
+    }
+}
+
+#[test]
+fn routing_cut_is_separate_from_the_review_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = train_tiny(dir.path());
+    let text = input("晚上噪音", "楼下酒吧深夜噪音扰民，希望处理");
+    let head = Classifier::load(&report.out)
+        .unwrap()
+        .triage(&text)
+        .unwrap();
+    // (route_below, expect routed): flagged for review either way; only a cut above the head's
+    // confidence (or no cut: older config.json) hands the department to the table.
+    let table: [(Option<f32>, bool); 3] = [(Some(0.0), false), (Some(1.01), true), (None, true)];
+    for (cut, routed) in table {
+        let c = with_calibration(&report.out, |cfg| {
+            let d = cfg.calibration.department.as_mut().unwrap();
+            d.threshold = 1.01;
+            d.route_below = cut;
+        });
+        let t = c.triage(&text).unwrap();
+        assert!(t.needs_review, "{cut:?}");
+        let by_table = t
+            .review_reasons
+            .iter()
+            .any(|r| r.contains("taxonomy table"));
+        assert_eq!(by_table, routed, "{cut:?}: {:?}", t.review_reasons);
+        if !routed {
+            assert_eq!(t.department, head.department);
+        }
+    }
+    // The trained cut is written to config.json.
+    assert!(
+        report
+            .config
+            .calibration
+            .department
+            .unwrap()
+            .route_below
+            .is_some()
+    );
+}
+
+#[test]
+fn route_below_table() {
+    // (confidence, head right, table right)
+    let cases: &[(&[(f32, bool, bool)], f32)] = &[
+        (&[], 0.0),
+        (&[(0.9, true, false), (0.3, true, false)], 0.0),
+        (
+            &[(0.9, true, false), (0.32, false, true), (0.22, false, true)],
+            0.35,
+        ),
+        (&[(0.52, false, true), (0.97, true, true)], 0.55),
+    ];
+    for (rows, want) in cases {
+        let got = crate::train::choose_route_below(rows);
+        assert!((got - want).abs() < 1e-6, "{rows:?}: {got} vs {want}");
     }
 }
 
