@@ -50,6 +50,9 @@ pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 
 /// After the horizon could advance by this much, evict (amortises the eviction scans).
 const EVICT_STEP_MS: Millis = 60 * 60 * 1000;
+/// Most cases evicted per call: a jump of the newest time (a restart after a long pause, a
+/// store filled with old data) is worked off over many writes instead of stalling one.
+pub(crate) const EVICT_BATCH: usize = 64;
 
 fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -339,19 +342,26 @@ impl BandIndex {
     }
 
     /// When the horizon is due to advance (amortised in steps of an hour): the new horizon and
-    /// the cases to drop before moving it there ([`BandIndex::remove`] each, then
-    /// [`BandIndex::set_horizon`]).
-    pub(crate) fn expired(&self) -> Option<(Millis, Vec<u64>)> {
+    /// the cases (at most `limit`) to drop before moving it there ([`BandIndex::remove`] each,
+    /// then [`BandIndex::set_horizon`]). With more than `limit` to go, the horizon stops at the
+    /// oldest case that stays.
+    pub(crate) fn expired(&self, limit: usize) -> Option<(Millis, Vec<u64>)> {
         let target = self.newest.saturating_sub(self.keep_ms);
         if target <= self.horizon.saturating_add(EVICT_STEP_MS) {
             return None;
         }
-        let cases = self
-            .by_time
-            .range(..(target, 0))
-            .filter_map(|&(_, slot)| self.slots[slot as usize].as_ref().map(|s| s.case))
-            .collect();
-        Some((target, cases))
+        let mut below = self.by_time.range(..(target, 0));
+        let mut cases = Vec::new();
+        for &(_, slot) in below.by_ref().take(limit) {
+            if let Some(s) = &self.slots[slot as usize] {
+                cases.push(s.case);
+            }
+        }
+        let horizon = match below.next() {
+            Some(&(at, _)) => at,
+            None => target,
+        };
+        Some((horizon, cases))
     }
 
     pub(crate) fn set_horizon(&mut self, horizon: Millis) {
@@ -432,7 +442,7 @@ mod tests {
     }
 
     fn evict(ix: &mut BandIndex, keys_of: impl Fn(u64) -> Vec<u64>) {
-        if let Some((h, cases)) = ix.expired() {
+        while let Some((h, cases)) = ix.expired(2) {
             for c in cases {
                 ix.remove(c, &keys_of(c));
             }

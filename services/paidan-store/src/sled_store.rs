@@ -519,8 +519,11 @@ fn matches(c: &CaseRecord, f: &CaseFilter) -> bool {
 }
 
 /// Rebuild the in-memory band index: the dedup entries of the cases received since the horizon
-/// (`keep_ms` before the newest case; one range scan of `idx_time`, one get per case), and of the
-/// matters reported since then.
+/// (`keep_ms` before the newest case; one range scan of `idx_time`, one get per case), and the
+/// older reports of the matters that linked reports in that range belong to. (A master newer
+/// than the horizon whose every report is older is not found this way: such reports were
+/// received more than the window before their master, which the window rule only allows for
+/// reports linked by hand.)
 fn load_band_index(trees: &[Tree], keep_ms: Millis) -> Result<BandIndex> {
     let newest = match trees[IDX_TIME].last().map_err(storage)? {
         Some((k, _)) => dec_time(&k[..8]),
@@ -535,33 +538,30 @@ fn load_band_index(trees: &[Tree], keep_ms: Millis) -> Result<BandIndex> {
     for kv in trees[IDX_TIME].range(time_key(&[], horizon, "")..) {
         let (k, master) = kv.map_err(storage)?;
         let id = &k[8..];
+        let Some(at) = dec_time(&k[..8]) else {
+            continue;
+        };
         if let Some(v) = trees[DEDUP_ENTRIES].get(id).map_err(storage)? {
+            // Only the leading fields (jurisdiction, bands): the fingerprint is not copied.
             // A corrupt record must not keep the store from opening: it surfaces when read.
-            match decode::<DedupEntry>("dedup_entries", id, &v) {
-                Ok(d) => {
+            match postcard::take_from_bytes::<(String, Vec<u64>)>(&v) {
+                Ok(((jurisdiction, bands), _)) => {
                     if let Some(n) = case_num(&String::from_utf8_lossy(id)) {
-                        let keys = posting_keys(&d.jurisdiction, &d.bands);
-                        ix.insert(n, &keys, d.received_at, d.received_at);
+                        ix.insert(n, &posting_keys(&jurisdiction, &bands), at, at);
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "dedup entry left out of the band index"),
             }
         }
-        // The matter of every case in the window was active in it (a master's own reports
-        // may be older than the horizon).
-        masters.insert(if master.is_empty() {
-            id.to_vec()
-        } else {
-            master.to_vec()
-        });
+        // A linked report in the window keeps its matter active: its older reports too.
+        if !master.is_empty() {
+            masters.insert(master.to_vec());
+        }
     }
     for m in masters {
         if let Some(v) = trees[CASES].get(&m).map_err(storage)? {
             match decode::<CaseRecord>("cases", &m, &v) {
-                Ok(master) if !master.reports.is_empty() => {
-                    refresh_matter(trees, &mut ix, &master)?;
-                }
-                Ok(_) => {}
+                Ok(master) => refresh_matter(trees, &mut ix, &master)?,
                 Err(e) => tracing::warn!(error = %e, "matter left out of the band index"),
             }
         }
@@ -597,7 +597,7 @@ fn refresh_matter(trees: &[Tree], ix: &mut BandIndex, master: &CaseRecord) -> Re
 
 /// Advance the band index's horizon when it is due, dropping the entries it leaves behind.
 fn evict(trees: &[Tree], ix: &mut BandIndex) {
-    let Some((horizon, cases)) = ix.expired() else {
+    let Some((horizon, cases)) = ix.expired(crate::band_index::EVICT_BATCH) else {
         return;
     };
     for n in cases {

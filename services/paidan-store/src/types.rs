@@ -235,7 +235,8 @@ impl CaseRecord {
 }
 
 /// What the dedup index keeps for an indexed case: the band keys it sits under (so they can be
-/// removed) and the opaque fingerprint bytes of `paidan-dedup`.
+/// removed) and the opaque fingerprint bytes of `paidan-dedup`. The field order is part of the
+/// stored format: opening the store reads the leading `jurisdiction` and `bands` alone.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DedupEntry {
     pub jurisdiction: String,
