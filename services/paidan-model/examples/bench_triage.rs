@@ -37,6 +37,23 @@ fn main() {
         .collect();
     c.triage_batch(&inputs).expect("warm up");
 
+    // CPU time of this thread per complaint over two passes (robust to other processes taking the
+    // cores, unlike wall-clock throughput; cache interference still shows).
+    let cpu_ns = || -> u64 {
+        std::fs::read_to_string("/proc/thread-self/schedstat")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let c0 = cpu_ns();
+    for _ in 0..2 {
+        c.triage_batch(&inputs).expect("triage");
+    }
+    eprintln!(
+        "cpu per complaint (1 thread, 2 passes, /proc/thread-self/schedstat): {:.1} µs",
+        (cpu_ns() - c0) as f64 / 1e3 / (2 * inputs.len()) as f64
+    );
+
     // Stage costs on one thread.
     let cfg = c.config().features.clone();
     let t0 = Instant::now();

@@ -409,23 +409,23 @@ impl FoldedModel {
     pub fn logits(&self, ids: &[u32]) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
         let w = self.width;
         let mut sum = vec![0f32; w];
-        let mut acc = vec![0i32; w];
-        // i32 cannot overflow within 65,536 rows of |value| ≤ 32,767; flush to f32 per chunk.
+        // One 16-column block at a time, accumulated in registers (i32 cannot overflow within
+        // 65,536 rows of |value| ≤ 32,767; longer inputs are flushed to f32 per chunk).
         for chunk in ids.chunks(1 << 16) {
-            acc.iter_mut().for_each(|a| *a = 0);
-            for &id in chunk {
-                let row = &self.table[id as usize * w..(id as usize + 1) * w];
-                for (a, q) in acc
-                    .chunks_exact_mut(FOLD_LANES)
-                    .zip(row.chunks_exact(FOLD_LANES))
-                {
-                    for (a, &q) in a.iter_mut().zip(q) {
+            for (b, sb) in sum.chunks_exact_mut(FOLD_LANES).enumerate() {
+                let mut acc = [0i32; FOLD_LANES];
+                for &id in chunk {
+                    let at = id as usize * w + b * FOLD_LANES;
+                    let row: &[i16; FOLD_LANES] = self.table[at..at + FOLD_LANES]
+                        .try_into()
+                        .expect("row block");
+                    for (a, &q) in acc.iter_mut().zip(row) {
                         *a += i32::from(q);
                     }
                 }
-            }
-            for (s, &a) in sum.iter_mut().zip(&acc) {
-                *s += a as f32;
+                for (s, a) in sb.iter_mut().zip(acc) {
+                    *s += a as f32;
+                }
             }
         }
         let inv = if ids.is_empty() {
