@@ -111,7 +111,7 @@ pub fn spawn_server_logging(
 ) -> (Child, std::net::SocketAddr) {
     let addr_file = data_dir.with_extension("addr");
     let _ = std::fs::remove_file(&addr_file);
-    let child = Command::new(env!("CARGO_BIN_EXE_paidan"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paidan"))
         .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .arg("--model-dir")
@@ -126,12 +126,19 @@ pub fn spawn_server_logging(
         .expect("spawn paidan serve");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(s) = std::fs::read_to_string(&addr_file) {
-            if let Ok(addr) = s.trim().parse() {
-                return (child, addr);
-            }
+        if let Ok(s) = std::fs::read_to_string(&addr_file)
+            && let Ok(addr) = s.trim().parse()
+        {
+            return (child, addr);
         }
-        assert!(Instant::now() < deadline, "paidan serve did not start");
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("paidan serve exited before listening: {status}");
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("paidan serve did not start");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -241,11 +248,14 @@ pub fn spawn_receiver(dir: &Path, mode: &str) -> ReceiverProc {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn paidan receiver");
-    let proc = Proc(child);
+    let mut proc = Proc(child);
     let deadline = Instant::now() + Duration::from_secs(60);
     let addrs: serde_json::Value = loop {
         if let Ok(s) = std::fs::read_to_string(&addr_file) {
             break serde_json::from_str(&s).expect("receiver address file is JSON");
+        }
+        if let Ok(Some(status)) = proc.0.try_wait() {
+            panic!("paidan receiver exited before listening: {status}");
         }
         assert!(Instant::now() < deadline, "paidan receiver did not start");
         std::thread::sleep(Duration::from_millis(20));
