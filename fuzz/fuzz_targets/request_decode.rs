@@ -1,34 +1,19 @@
 //! Request decoding → conversion → validation, as the Intake handlers do it: arbitrary bytes are
 //! decoded as a TriageRequest and a SubmitComplaintRequest (prost, what tonic's codec runs), a
-//! decoded SubmitComplaintRequest is converted field by field exactly like
-//! `services/paidan/src/grpc/intake.rs` (`complaint()`), and validated with paidan-core's rules.
+//! decoded SubmitComplaintRequest is converted by the handler's own `paidan::grpc::intake::complaint`
+//! and validated with paidan-core's rules.
 //! Checks: no panic; whatever validation accepts is within the limits and re-encodes to a message
 //! that decodes to the same request.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use paidan_core::validate::{self, Complaint, Limits};
-use paidan_forward::convert::millis;
+use paidan::grpc::intake::complaint;
+use paidan_core::validate::{self, Limits};
 use paidan_proto::v1;
 use prost::Message;
 
 /// A fixed "now" keeps runs reproducible (2026-11-22T02:00:00Z).
 const NOW: i64 = 1_763_776_800_000;
-
-/// The handler's wire → domain conversion (grpc/intake.rs `complaint`).
-fn complaint(r: v1::SubmitComplaintRequest) -> Complaint {
-    Complaint {
-        request_id: r.request_id,
-        title: r.title,
-        text: r.text,
-        channel: r.channel,
-        jurisdiction: r.jurisdiction,
-        caller_phone: r.caller_phone,
-        address: r.address,
-        location: r.location.map(|l| (l.latitude, l.longitude)),
-        received_at: r.received_at.as_ref().map(millis),
-    }
-}
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
