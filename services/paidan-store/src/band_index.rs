@@ -12,13 +12,16 @@
 //! the caller applies the exact window rule to what it gets.
 //!
 //! The index is derived data: `dedup_entries` is the truth (written in the same transaction as the
-//! case) and the index is rebuilt from the entries of the last `keep_ms` when the store opens.
+//! case). A clean close writes the index to a snapshot file ([`BandIndex::write_snapshot`],
+//! CRC-checked) and the next open loads it; after a crash, or when the snapshot is missing,
+//! damaged or stale, the index is rebuilt from the entries of the last `keep_ms`.
 //!
 //! Memory: one posting (4 bytes) per band key of every indexed case plus one hash-map slot per
 //! distinct key; the keys of every case are kept with it so closing or evicting it is local.
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::io::{self, Read, Write};
 
 use crate::types::Millis;
 
@@ -410,6 +413,212 @@ impl BandIndex {
     }
 }
 
+/// Snapshot file format: magic, then little-endian fields, then a CRC-32 of everything before it.
+const SNAPSHOT_MAGIC: &[u8; 8] = b"PDBIX\x00\x00\x01";
+
+/// Writes through to `inner` and keeps a CRC-32 of what passed.
+struct Crc<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Write for Crc<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Crc<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn put_u64(w: &mut impl Write, v: u64) -> io::Result<()> {
+    w.write_all(&v.to_le_bytes())
+}
+
+fn get_u64(r: &mut impl Read) -> io::Result<u64> {
+    let mut b = [0u8; 8];
+    r.read_exact(&mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+fn bad(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("band index snapshot: {what}"),
+    )
+}
+
+/// A length read from a snapshot, refused when it is beyond what the file could hold (so a
+/// damaged length cannot make the reader allocate without bound).
+fn get_len(r: &mut impl Read, max: u64, what: &str) -> io::Result<usize> {
+    let n = get_u64(r)?;
+    if n > max {
+        return Err(bad(&format!("{what} of {n} is out of range")));
+    }
+    Ok(n as usize)
+}
+
+impl BandIndex {
+    /// Write the whole index to `w`, tagged with `token` (which [`BandIndex::read_snapshot`] must
+    /// be given back). The lookup maps (`by_case`, `by_time`) are derived from the slots on read.
+    pub(crate) fn write_snapshot(&self, w: impl Write, token: u64) -> io::Result<()> {
+        let mut w = Crc {
+            inner: io::BufWriter::with_capacity(1 << 20, w),
+            crc: crc32fast::Hasher::new(),
+        };
+        w.write_all(SNAPSHOT_MAGIC)?;
+        put_u64(&mut w, token)?;
+        for v in [self.keep_ms, self.newest, self.horizon] {
+            put_u64(&mut w, v as u64)?;
+        }
+        put_u64(&mut w, self.slots.len() as u64)?;
+        for s in &self.slots {
+            match s {
+                Some(s) => {
+                    w.write_all(&[1])?;
+                    put_u64(&mut w, s.case)?;
+                    put_u64(&mut w, s.received_at as u64)?;
+                    put_u64(&mut w, s.active_at as u64)?;
+                }
+                None => w.write_all(&[0])?,
+            }
+        }
+        put_u64(&mut w, self.free.len() as u64)?;
+        for &f in &self.free {
+            w.write_all(&f.to_le_bytes())?;
+        }
+        put_u64(&mut w, self.postings.shards.len() as u64)?;
+        for sh in &self.postings.shards {
+            put_u64(&mut w, sh.live as u64)?;
+            put_u64(&mut w, sh.used as u64)?;
+            put_u64(&mut w, sh.cells.len() as u64)?;
+            let mut buf = Vec::with_capacity(8 * 8192);
+            for chunk in sh.cells.chunks(8192) {
+                buf.clear();
+                chunk
+                    .iter()
+                    .for_each(|c| buf.extend_from_slice(&c.to_le_bytes()));
+                w.write_all(&buf)?;
+            }
+        }
+        let crc = w.crc.clone().finalize();
+        w.inner.write_all(&crc.to_le_bytes())?;
+        w.inner.flush()
+    }
+
+    /// Read an index written by [`BandIndex::write_snapshot`]. `Ok(None)` when the file belongs to
+    /// another token or another `keep_ms` (not this store's last clean close); an error when it
+    /// is damaged (bad magic, truncated, checksum mismatch, inconsistent fields).
+    pub(crate) fn read_snapshot(
+        r: impl Read,
+        token: u64,
+        keep_ms: Millis,
+    ) -> io::Result<Option<BandIndex>> {
+        let mut r = Crc {
+            inner: io::BufReader::with_capacity(1 << 20, r),
+            crc: crc32fast::Hasher::new(),
+        };
+        let mut magic = [0u8; 8];
+        r.read_exact(&mut magic)?;
+        if &magic != SNAPSHOT_MAGIC {
+            return Err(bad("not a band index snapshot (or another format version)"));
+        }
+        if get_u64(&mut r)? != token || get_u64(&mut r)? as Millis != keep_ms.max(0) {
+            return Ok(None);
+        }
+        let newest = get_u64(&mut r)? as Millis;
+        let horizon = get_u64(&mut r)? as Millis;
+        const MAX: u64 = u32::MAX as u64;
+        let n_slots = get_len(&mut r, MAX, "slot count")?;
+        let mut ix = BandIndex::new(keep_ms, horizon);
+        ix.newest = newest;
+        ix.slots.reserve(n_slots);
+        for i in 0..n_slots {
+            let mut tag = [0u8; 1];
+            r.read_exact(&mut tag)?;
+            match tag[0] {
+                0 => ix.slots.push(None),
+                1 => {
+                    let case = get_u64(&mut r)?;
+                    let received_at = get_u64(&mut r)? as Millis;
+                    let active_at = get_u64(&mut r)? as Millis;
+                    if ix.by_case.insert(case, i as u32).is_some() {
+                        return Err(bad(&format!("case {case} is in two slots")));
+                    }
+                    ix.by_time.insert((active_at, i as u32));
+                    ix.slots.push(Some(Slot {
+                        case,
+                        received_at,
+                        active_at,
+                    }));
+                }
+                t => return Err(bad(&format!("slot tag {t}"))),
+            }
+        }
+        let n_free = get_len(&mut r, n_slots as u64, "free list length")?;
+        for _ in 0..n_free {
+            let mut b = [0u8; 4];
+            r.read_exact(&mut b)?;
+            let f = u32::from_le_bytes(b);
+            if ix.slots.get(f as usize).is_none_or(Option::is_some) {
+                return Err(bad(&format!("free slot {f} is not an empty slot")));
+            }
+            ix.free.push(f);
+        }
+        let n_shards = get_len(&mut r, MAX, "shard count")?;
+        if n_shards != ix.postings.shards.len() {
+            return Err(bad(&format!(
+                "{n_shards} shards, this build has {}",
+                ix.postings.shards.len()
+            )));
+        }
+        for sh in &mut ix.postings.shards {
+            sh.live = get_len(&mut r, 1 << 40, "shard live count")?;
+            sh.used = get_len(&mut r, 1 << 40, "shard used count")?;
+            let n = get_len(&mut r, 1 << 40, "shard size")?;
+            if sh.live > sh.used || sh.used > n || (n > 0 && sh.used == n) {
+                return Err(bad("shard counts do not fit its size"));
+            }
+            // Read in bounded pieces: a damaged size fails on a short file, not on allocation.
+            let mut buf = vec![0u8; 8 * 8192];
+            while sh.cells.len() < n {
+                let take = (n - sh.cells.len()).min(8192);
+                r.read_exact(&mut buf[..8 * take])?;
+                sh.cells.extend(
+                    buf[..8 * take]
+                        .chunks_exact(8)
+                        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
+                );
+            }
+            if let Some(c) = sh
+                .cells
+                .iter()
+                .find(|&&c| c != EMPTY && c != TOMB && ix.slots.get(c as u32 as usize).is_none())
+            {
+                return Err(bad(&format!("posting {c:#x} names no slot")));
+            }
+        }
+        let crc = r.crc.clone().finalize();
+        let mut b = [0u8; 4];
+        r.inner.read_exact(&mut b)?;
+        if u32::from_le_bytes(b) != crc {
+            return Err(bad("checksum mismatch"));
+        }
+        Ok(Some(ix))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,5 +768,83 @@ mod tests {
                 .any(|(j, p)| j % 2 == 1 && hash32(p.0) == hash32(k) && p.1 == s);
             assert_eq!(got.contains(&s), kept, "{i}");
         }
+    }
+    #[test]
+    fn a_snapshot_reads_back_as_the_same_index_and_refuses_damage() {
+        let mut ix = BandIndex::new(30 * DAY, Millis::MIN);
+        let t = 1_000 * DAY;
+        let bands = |c: u64| vec![c % 7, c % 11 + 100, c % 13 + 200];
+        for c in 1..400 {
+            add(
+                &mut ix,
+                c,
+                if c % 3 == 0 { "B" } else { "A" },
+                &bands(c),
+                t + c as Millis * 3_600_000,
+                t + c as Millis * 3_600_000,
+            );
+        }
+        for c in (1..400).step_by(5) {
+            let j = if c % 3 == 0 { "B" } else { "A" };
+            assert!(ix.remove(c, &posting_keys(j, &bands(c))));
+        }
+        assert!(ix.bump(2, t + 40 * DAY));
+        let mut bytes = Vec::new();
+        ix.write_snapshot(&mut bytes, 42).unwrap();
+
+        let back = BandIndex::read_snapshot(bytes.as_slice(), 42, 30 * DAY)
+            .unwrap()
+            .expect("same token and keep");
+        assert_eq!(back.len(), ix.len());
+        assert_eq!(back.horizon(), ix.horizon());
+        assert_eq!(back.postings_stats(), ix.postings_stats());
+        assert_eq!(
+            back.entries().collect::<Vec<_>>(),
+            ix.entries().collect::<Vec<_>>()
+        );
+        assert_eq!(back.expired(1000), ix.expired(1000));
+        for q in 0..40 {
+            for j in ["A", "B"] {
+                for (since, until) in [(0, Millis::MAX), (t + 10 * DAY, t + 41 * DAY)] {
+                    assert_eq!(
+                        found(&back, j, &bands(q), since, until),
+                        found(&ix, j, &bands(q), since, until),
+                        "{j} {q}"
+                    );
+                }
+            }
+        }
+        // the read-back index takes writes like the original (free slots reused)
+        let mut back = back;
+        assert!(add(&mut back, 1000, "A", &bands(1), t, t));
+        assert!(found(&back, "A", &bands(1), 0, Millis::MAX).contains(&(1000, 3)));
+
+        // another store's token or another window: not this index
+        assert!(
+            BandIndex::read_snapshot(bytes.as_slice(), 43, 30 * DAY)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            BandIndex::read_snapshot(bytes.as_slice(), 42, 31 * DAY)
+                .unwrap()
+                .is_none()
+        );
+        // damage: truncated, one flipped bit anywhere after the header, not a snapshot
+        for cut in [0, 7, 30, bytes.len() / 2, bytes.len() - 1] {
+            assert!(
+                BandIndex::read_snapshot(&bytes[..cut], 42, 30 * DAY).is_err(),
+                "cut at {cut}"
+            );
+        }
+        for at in [40, 100, bytes.len() / 3, bytes.len() - 200, bytes.len() - 2] {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x10;
+            assert!(
+                BandIndex::read_snapshot(bad.as_slice(), 42, 30 * DAY).is_err(),
+                "flip at {at}"
+            );
+        }
+        assert!(BandIndex::read_snapshot(&b"not a snapshot at all"[..], 42, 30 * DAY).is_err());
     }
 }

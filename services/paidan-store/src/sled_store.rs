@@ -21,7 +21,9 @@
 //! migrated in place when opened (see [`SledStore::open_with`]).
 //!
 //! The dedup band index lives in memory ([`crate::band_index`]): it holds the entries of the last
-//! dedup window, is rebuilt from `dedup_entries` at open, and older entries are found through the
+//! dedup window, is loaded at open from the snapshot the last clean close wrote (`Drop`; a token in
+//! `meta` names it and is taken out at open, so a snapshot is used once and never after writes it
+//! lacks) or else rebuilt from `dedup_entries`, and older entries are found through the
 //! jurisdiction's `idx_attr` range. A case insert therefore writes one dedup entry, not one sled
 //! key per band.
 //!
@@ -39,7 +41,8 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use sled::transaction::{
@@ -86,6 +89,10 @@ const META: usize = 11;
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_OUTBOX_LEN: &[u8] = b"outbox_len";
 const META_DEAD_LEN: &[u8] = b"dead_len";
+/// Token of the band index snapshot written by the last clean close (absent while open).
+const META_BAND_SNAPSHOT: &[u8] = b"band_index_snapshot";
+/// The band index snapshot, next to sled's own files in the store directory.
+const BAND_SNAPSHOT_FILE: &str = "paidan-band-index.bin";
 
 /// Length of the text excerpt kept in a [`ReportLink`].
 const EXCERPT_CHARS: usize = 80;
@@ -111,6 +118,8 @@ pub struct BandIndexStats {
     pub postings: usize,
     pub table_bytes: usize,
     pub horizon: Millis,
+    /// The index was read from the snapshot of the last clean close, not rebuilt.
+    pub from_snapshot: bool,
 }
 
 /// One day in milliseconds.
@@ -134,6 +143,12 @@ pub struct SledStore {
     /// Held by every write that changes dedup entries, from its transaction until the band index
     /// agrees with it, so the index applies changes in commit order.
     dedup_writer: Mutex<()>,
+    /// The store directory; None for a temporary store (no snapshot is kept).
+    dir: Option<PathBuf>,
+    from_snapshot: bool,
+    /// Set when the index missed a change it should hold (see `refresh_matter`); such an index
+    /// is not saved, the next open rebuilds it.
+    index_degraded: AtomicBool,
 }
 
 /// An outbox entry as stored: `case` is None while the stored case is the event's payload.
@@ -595,6 +610,38 @@ fn refresh_matter(trees: &[Tree], ix: &mut BandIndex, master: &CaseRecord) -> Re
     Ok(())
 }
 
+/// The band index saved by the last clean close, if the store has not changed since. The token is
+/// taken out of `meta` and flushed before anything else can write, so a snapshot is used at most
+/// once and never after writes it does not hold (a crash after this open finds no token and
+/// rebuilds). An unreadable or foreign snapshot is logged and rebuilt from the dedup entries.
+fn take_band_snapshot(
+    db: &sled::Db,
+    meta: &Tree,
+    dir: &Path,
+    keep_ms: Millis,
+) -> Result<Option<BandIndex>> {
+    let Some(v) = meta.remove(META_BAND_SNAPSHOT).map_err(storage)? else {
+        return Ok(None);
+    };
+    db.flush().map_err(storage)?;
+    let Ok(token) = <[u8; 8]>::try_from(v.as_ref()).map(u64::from_be_bytes) else {
+        tracing::warn!("band index snapshot token is malformed; rebuilding the index");
+        return Ok(None);
+    };
+    let file = dir.join(BAND_SNAPSHOT_FILE);
+    match std::fs::File::open(&file).and_then(|f| BandIndex::read_snapshot(f, token, keep_ms)) {
+        Ok(Some(ix)) => Ok(Some(ix)),
+        Ok(None) => {
+            tracing::info!(file = %file.display(), "band index snapshot is from another close or window; rebuilding");
+            Ok(None)
+        }
+        Err(e) => {
+            tracing::warn!(file = %file.display(), error = %e, "band index snapshot unreadable; rebuilding");
+            Ok(None)
+        }
+    }
+}
+
 /// Advance the band index's horizon when it is due, dropping the entries it leaves behind.
 fn evict(trees: &[Tree], ix: &mut BandIndex) {
     let Some((horizon, cases)) = ix.expired(crate::band_index::EVICT_BATCH) else {
@@ -677,8 +724,9 @@ impl SledStore {
     /// A store of schema 1 (JSON values, on-disk band index) is migrated in place first: every
     /// value is re-encoded (idempotently, so an interrupted migration resumes), the band tree is
     /// dropped, and the schema version is written last. A store of an unknown version is refused
-    /// with `StoreError::Corrupt` naming both versions. The in-memory band index is then rebuilt
-    /// from the dedup entries of the last `opts.dedup_keep_ms`.
+    /// with `StoreError::Corrupt` naming both versions. The in-memory band index is then loaded
+    /// from the snapshot of the last clean close, or rebuilt from the dedup entries of the last
+    /// `opts.dedup_keep_ms` when there is none (a crash, a damaged or foreign snapshot).
     ///
     /// sled releases its directory lock from a background thread shortly after the previous
     /// handle is dropped, so a reopen in the same process (restart tests, model reloads) waits for
@@ -691,7 +739,7 @@ impl SledStore {
                 .cache_capacity(opts.cache_capacity)
                 .open()
             {
-                Ok(db) => return SledStore::from_db(db, opts),
+                Ok(db) => return SledStore::from_db(db, opts, Some(path)),
                 Err(sled::Error::Io(e))
                     if e.kind() == std::io::ErrorKind::WouldBlock
                         && std::time::Instant::now() < deadline =>
@@ -711,10 +759,10 @@ impl SledStore {
             .cache_capacity(opts.cache_capacity)
             .open()
             .map_err(storage)?;
-        SledStore::from_db(db, &opts)
+        SledStore::from_db(db, &opts, None)
     }
 
-    fn from_db(db: sled::Db, opts: &StoreOptions) -> Result<SledStore> {
+    fn from_db(db: sled::Db, opts: &StoreOptions, dir: Option<&Path>) -> Result<SledStore> {
         let trees = TREE_NAMES
             .iter()
             .map(|n| db.open_tree(n))
@@ -755,17 +803,29 @@ impl SledStore {
             }
         }
         let started = std::time::Instant::now();
-        let bands = load_band_index(&trees, opts.dedup_keep_ms)?;
-        tracing::debug!(
+        let snapshot = match dir {
+            Some(dir) => take_band_snapshot(&db, &trees[META], dir, opts.dedup_keep_ms)?,
+            None => None,
+        };
+        let from_snapshot = snapshot.is_some();
+        let bands = match snapshot {
+            Some(ix) => ix,
+            None => load_band_index(&trees, opts.dedup_keep_ms)?,
+        };
+        tracing::info!(
             dedup_indexed = bands.len(),
-            rebuild_ms = started.elapsed().as_millis() as u64,
-            "store opened"
+            from_snapshot,
+            ms = started.elapsed().as_millis() as u64,
+            "store opened, band index ready"
         );
         Ok(SledStore {
             db,
             trees,
             bands: RwLock::new(bands),
             dedup_writer: Mutex::new(()),
+            dir: dir.map(Path::to_path_buf),
+            from_snapshot,
+            index_degraded: AtomicBool::new(false),
         })
     }
 
@@ -876,7 +936,48 @@ impl SledStore {
             postings,
             table_bytes,
             horizon: b.horizon(),
+            from_snapshot: self.from_snapshot,
         }
+    }
+
+    /// Save the band index for the next open: flush, write the snapshot file (synced, renamed
+    /// into place), then record its token in `meta` and flush again. Called on drop, when no
+    /// other write can follow; the next open takes the token out before anything else writes.
+    fn save_band_snapshot(&self, dir: &Path) -> Result<()> {
+        let io = |what: &str, e: std::io::Error| {
+            StoreError::Storage(format!("band index snapshot: {what}: {e}"))
+        };
+        let _writer = self.dedup_write_lock();
+        let bands = self.bands_read();
+        self.db.flush().map_err(storage)?;
+        let token = {
+            use std::hash::{BuildHasher, Hasher};
+            // Unique per close (time, process, a random std hasher key); not a secret.
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+            );
+            h.write_u32(std::process::id());
+            h.finish()
+        };
+        let file = dir.join(BAND_SNAPSHOT_FILE);
+        let tmp = dir.join(format!("{BAND_SNAPSHOT_FILE}.tmp"));
+        let f = std::fs::File::create(&tmp).map_err(|e| io("create", e))?;
+        bands
+            .write_snapshot(&f, token)
+            .map_err(|e| io("write", e))?;
+        f.sync_all().map_err(|e| io("sync", e))?;
+        std::fs::rename(&tmp, &file).map_err(|e| io("rename", e))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io("sync directory", e))?;
+        self.trees[META]
+            .insert(META_BAND_SNAPSHOT, &token.to_be_bytes())
+            .map_err(storage)?;
+        self.db.flush().map_err(storage)?;
+        Ok(())
     }
 
     fn new_case_id(&self) -> Result<String> {
@@ -1148,6 +1249,27 @@ impl SledStore {
     }
 }
 
+impl Drop for SledStore {
+    /// A clean close saves the band index so the next open need not rebuild it.
+    fn drop(&mut self) {
+        let Some(dir) = self.dir.clone() else {
+            return;
+        };
+        if self.index_degraded.load(Ordering::Relaxed) {
+            tracing::info!("band index missed a change; not saved, the next open rebuilds it");
+            return;
+        }
+        let started = std::time::Instant::now();
+        match self.save_band_snapshot(&dir) {
+            Ok(()) => tracing::info!(
+                ms = started.elapsed().as_millis() as u64,
+                "band index saved for the next open"
+            ),
+            Err(e) => tracing::warn!(error = %e, "band index not saved; the next open rebuilds it"),
+        }
+    }
+}
+
 /// The audit trail: outside the case transactions (an audit entry follows the change it records).
 const AUDIT_TREE: &str = "audit";
 
@@ -1239,7 +1361,8 @@ impl Store for SledStore {
                     && let Err(e) = refresh_matter(&self.trees, &mut b, m)
                 {
                     // The case is stored; only older reports of its matter stay out of the
-                    // in-memory index until the next open.
+                    // in-memory index until the next open (which must rebuild, not load).
+                    self.index_degraded.store(true, Ordering::Relaxed);
                     tracing::warn!(error = %e, master = %m.id, "band index refresh failed");
                 }
                 evict(&self.trees, &mut b);
@@ -1622,6 +1745,7 @@ impl Store for SledStore {
         })?;
         let mut b = self.bands_write();
         if let Err(e) = refresh_matter(&self.trees, &mut b, &master) {
+            self.index_degraded.store(true, Ordering::Relaxed);
             tracing::warn!(error = %e, master = %master.id, "band index refresh failed");
         }
         evict(&self.trees, &mut b);

@@ -1064,3 +1064,111 @@ fn concurrent_writers_keep_indexes_and_outbox_consistent() {
         .collect();
     assert_eq!(master_seqs, (1..=53).collect::<Vec<u64>>());
 }
+
+#[test]
+fn the_band_index_is_saved_at_a_clean_close_and_loaded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mk = |store: &SledStore, bands: Vec<u64>, i: i64| {
+        let mut n = new_case(&Spec {
+            received_at: T0 + i,
+            ..Spec::default()
+        });
+        n.dedup = Some(DedupEntry {
+            jurisdiction: "330106".into(),
+            bands,
+            fingerprint: vec![1, 2, 3],
+            received_at: T0 + i,
+            category: "CAT.NOISE".into(),
+        });
+        store.insert_case(n).unwrap().case.id
+    };
+    let query = |store: &SledStore| {
+        let mut v = store
+            .dedup_candidates("330106", &[1, 2, 3, 4], i64::MIN, i64::MAX, 100)
+            .unwrap();
+        v.sort();
+        v
+    };
+    let (ids, want) = {
+        let store = SledStore::open(dir.path()).unwrap();
+        assert!(!store.band_index_stats().from_snapshot, "nothing saved yet");
+        let ids: Vec<String> = (0..60)
+            .map(|i: i64| {
+                mk(
+                    &store,
+                    vec![i as u64 % 5, 2, (i as u64 % 3) + 3, i as u64 + 100],
+                    i,
+                )
+            })
+            .collect();
+        store
+            .update_status(&ids[7], CaseStatus::Closed, "done", "op", T0)
+            .unwrap();
+        (ids, query(&store))
+    };
+    assert!(!want.is_empty() && !want.iter().any(|(id, _)| *id == ids[7]));
+    let meta_token = |dir: &std::path::Path| {
+        let db = sled::open(dir).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .get("band_index_snapshot")
+            .unwrap()
+    };
+    assert!(
+        meta_token(dir.path()).is_some(),
+        "a clean close records the snapshot"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+
+    // Reopen: loaded, not rebuilt, and the same answers; the token is gone while open.
+    let want2 = {
+        let store = SledStore::open(dir.path()).unwrap();
+        let stats = store.band_index_stats();
+        assert!(stats.from_snapshot);
+        assert_eq!(stats.cases, 59);
+        assert_eq!(query(&store), want);
+        assert_eq!(store.check_consistency().unwrap(), 60);
+        assert!(
+            store
+                .db()
+                .open_tree("meta")
+                .unwrap()
+                .get("band_index_snapshot")
+                .unwrap()
+                .is_none(),
+            "taken out at open, so a crash from here on rebuilds"
+        );
+        let extra = mk(&store, vec![1, 2, 3, 4], 100);
+        let w = query(&store);
+        assert!(w.contains(&(extra, 4)));
+        w
+    };
+
+    // A run that died after opening leaves no token: the next open rebuilds.
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .remove("band_index_snapshot")
+            .unwrap();
+        db.flush().unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        assert!(!store.band_index_stats().from_snapshot);
+        assert_eq!(query(&store), want2);
+    }
+
+    // A damaged snapshot file is not trusted: rebuilt, same answers.
+    let file = dir.path().join("paidan-band-index.bin");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&file, &bytes).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let store = SledStore::open(dir.path()).unwrap();
+    assert!(!store.band_index_stats().from_snapshot);
+    assert_eq!(query(&store), want2);
+    assert_eq!(store.check_consistency().unwrap(), 61);
+}
