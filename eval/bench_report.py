@@ -155,7 +155,13 @@ def main():
     w("")
     w(f"- {m['nproc']} CPUs: {m['cpu']}")
     w(f"- {m['memory_gb']} GB memory; Linux {m['kernel']}; {m['rustc']}")
-    w("- Shared with other builds while measuring (the numbers are a floor, not a best case).")
+    la = load(d, "loadavg.json")
+    if la:
+        w(f"- Load average (1, 5, 15 min) when the script started: {la['start']} (after its release build); "
+          f"at the end: {la['end']}. The script's own steps are most of it; anything else running makes "
+          "every figure a floor, not a best case.")
+    else:
+        w("- Load while measuring: not recorded.")
     w("")
     w("## Targets")
     w("")
