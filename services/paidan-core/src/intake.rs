@@ -17,6 +17,7 @@ use crate::dedup::{Candidate, DedupSettings, Deduplicator};
 use crate::error::{CoreError, Result};
 use crate::inference::{InferencePool, TriageText};
 use crate::validate::{self, Complaint, Limits};
+use crate::writer::SubmitWriter;
 
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
@@ -64,9 +65,9 @@ pub struct Intake {
     limits: Limits,
     /// Notified after every durable change, so the forwarder drains the outbox at once.
     changed: Arc<Notify>,
-    /// Match-then-insert runs under the lock of its jurisdiction's stripe, so two reports of one
-    /// matter arriving together cannot both open a case. Flushing happens outside the lock.
-    stripes: Vec<tokio::sync::Mutex<()>>,
+    /// Match-then-insert of every submit runs on this one thread, in arrival order, so two reports
+    /// of one matter arriving together cannot both open a case; one flush per round.
+    writer: SubmitWriter,
 }
 
 fn label(s: &Scored) -> LabelRecord {
@@ -142,10 +143,10 @@ impl Intake {
             commit: GroupCommit::new(store.clone()),
             pool: InferencePool::new(model, config.inference_threads, config.max_batch),
             dedup: Deduplicator::new(store.clone(), config.dedup),
+            writer: SubmitWriter::new(store.clone(), 256),
             store,
             limits: config.limits,
             changed,
-            stripes: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
         }
     }
 
@@ -212,13 +213,7 @@ impl Intake {
         let received_at = c.received_at.unwrap_or(now);
         let fingerprint = self.dedup.fingerprint(&c.title, &c.text, &c.address);
         let category = triage.category.code.clone();
-        let stripe = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            c.jurisdiction.hash(&mut h);
-            (h.finish() % self.stripes.len() as u64) as usize
-        };
-        // Everything that does not depend on the match is built before taking the stripe lock.
+        // Everything that does not depend on the match is built before the writer thread's turn.
         let mut record = CaseRecord {
             id: String::new(),
             request_id: c.request_id.clone(),
@@ -245,10 +240,10 @@ impl Intake {
         };
         let entry = self.dedup.entry(&fingerprint, &record);
         let dedup = self.dedup.clone();
-        let guard = self.stripes[stripe].lock().await;
-        // Match and insert in one blocking call: one thread hop while the stripe is held.
+        // Match and insert on the writer thread; answered after the flush that covers the insert.
         let Inserted { case, created } = self
-            .blocking(move |s| {
+            .writer
+            .submit(Box::new(move |s: &dyn Store| {
                 let matched = dedup.best_open_match(
                     s,
                     &fingerprint,
@@ -267,10 +262,9 @@ impl Intake {
                     record,
                 };
                 Ok(s.insert_case(new)?)
-            })
+            }))
             .await?;
-        drop(guard);
-        self.durable().await?;
+        self.changed.notify_one();
         tracing::info!(case_id = %case.id, created, duplicate_of = ?case.duplicate_of, "complaint stored");
         Ok(Submitted { case, created })
     }

@@ -2,7 +2,8 @@
 //!
 //! [`Intake`] is what the server's handlers call: it validates, triages on the inference thread
 //! pool, links duplicates through the store's band index, writes the case with its indexes and
-//! outbox event in one store transaction, and acknowledges only after a group-commit flush.
+//! outbox event in one store transaction, and acknowledges only after a flush that covers it
+//! (submits: the writer thread's round; other writes: [`GroupCommit`]).
 
 mod commit;
 mod dedup;
@@ -10,6 +11,7 @@ mod error;
 mod inference;
 mod intake;
 pub mod validate;
+mod writer;
 
 pub use commit::GroupCommit;
 pub use dedup::{Candidate, DedupSettings, Deduplicator};

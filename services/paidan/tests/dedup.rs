@@ -365,3 +365,39 @@ async fn the_duplicate_index_survives_a_restart_and_forgets_closed_cases() {
         server.terminate();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_reports_of_one_matter_open_one_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, client, _) = common::serving(dir.path()).await;
+    // The paraphrase pair the first test shows linked, submitted by 12 callers at once.
+    let texts = [
+        "幸福家园小区3栋楼下的烧烤店每天晚上油烟直排，油烟味很大，家里不能开窗，请城管处理。",
+        "投诉幸福家园小区3栋楼下烧烤店，晚上油烟直排很严重，油烟味大家里都不敢开窗，希望城管来处理。",
+    ];
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let mut client = client.clone();
+        let mut r = common::complaint(&format!("sim-{i}"), texts[i % texts.len()]);
+        r.jurisdiction = "A3区".into();
+        tasks.push(tokio::spawn(async move {
+            client.submit_complaint(r).await.unwrap().into_inner()
+        }));
+    }
+    let mut replies = Vec::new();
+    for t in tasks {
+        replies.push(t.await.unwrap());
+    }
+    let masters: Vec<&str> = replies
+        .iter()
+        .filter(|r| r.duplicate_of.is_empty())
+        .map(|r| r.case_id.as_str())
+        .collect();
+    assert_eq!(masters.len(), 1, "one matter, one case: {replies:#?}");
+    for r in &replies {
+        assert!(
+            r.duplicate_of.is_empty() || r.duplicate_of == masters[0],
+            "every other report links to that case: {r:?}"
+        );
+    }
+}
