@@ -110,6 +110,8 @@ fi
 
 if [[ -z "${SKIP_BASELINE:-}" ]]; then
     log "Python baseline (jieba + tf-idf + LinearSVC) on the same texts"
+    python3 -c 'import jieba, sklearn' 2>/dev/null \
+        || python3 -m pip install --quiet --disable-pip-version-check -r eval/baselines/requirements.txt
     python3 eval/baselines/sklearn_baseline.py --bench-data "$DATA" --json "$OUT/baseline.json" >/dev/null
 fi
 
