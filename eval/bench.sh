@@ -5,7 +5,7 @@
 # serving RSS over the 1M-case store, runs the Python baseline on the same texts, and writes the report.
 #
 # Run from anywhere:   bash eval/bench.sh
-# Knobs (environment): PASSES=20 CLIENTS=32 DURATION=15s DEDUP_SIZES=10000,100000 (1000000: ~12 GB and ~35 min to build the kept index the first time) SKIP_BASELINE=1
+# Knobs (environment): PASSES=20 CLIENTS=32 DURATION=15s DEDUP_SIZES=10000,100000 (1000000: ~9.4 GB and ~7 min on a quiet 2-core machine to build the kept index the first time) SKIP_BASELINE=1
 #                      SKIP_DEDUP=1 SKIP_CRITERION=1 BENCH_OUT=target/bench-run
 # Criterion stage benches are separate (slow):  cargo bench -p paidan-bench
 # (when SKIP_CRITERION is unset this script runs them too and copies their estimates into the report).
