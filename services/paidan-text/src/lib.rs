@@ -56,8 +56,22 @@ pub fn normalize(input: &str) -> String {
     if out.is_ascii() {
         return out;
     }
-    zhconv::zhconv(&out, zhconv::Variant::ZhHans)
+    // zhconv's table is not closed under itself: a few variants take two steps (戱 → 戯 → 戏,
+    // found by fuzz/triage_pipeline), so convert again while the text still changes. Text that
+    // was already simplified costs one comparison; the bound keeps a cycle in the table finite.
+    let mut from = out;
+    for _ in 0..MAX_ZHCONV_PASSES {
+        let to = zhconv::zhconv(&from, zhconv::Variant::ZhHans);
+        if to == from {
+            break;
+        }
+        from = to;
+    }
+    from
 }
+
+/// Conversion passes at most (two are enough for every chain seen so far).
+const MAX_ZHCONV_PASSES: usize = 4;
 
 /// Han ideographs of the CJK Unified Ideographs block are NFKC-inert: no decomposition,
 /// combining class 0, and no canonical composition has one as either element. NFKC of a string

@@ -12,9 +12,13 @@ fn normalize_table() {
         ("", ""),
         ("   ", ""),
         ("plain ascii  text", "plain ascii text"),
+        // A variant zhconv converts in two steps (戱 → 戯 → 戏; found by fuzz/triage_pipeline).
+        ("戱", "戏"),
+        ("游戱规则", "游戏规则"),
     ];
     for (input, want) in cases {
         assert_eq!(normalize(input), want, "input {input:?}");
+        assert_eq!(normalize(want), want, "normalize is idempotent on {want:?}");
     }
 }
 
