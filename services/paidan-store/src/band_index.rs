@@ -72,20 +72,18 @@ fn jurisdiction_hash(j: &str) -> u64 {
     mix(h)
 }
 
-/// The key of band `band` at position `index` in `jurisdiction` (same bucket as the sled key
-/// `len ‖ jurisdiction ‖ band index ‖ band` of schema 1, up to 64-bit hash collisions).
-pub(crate) fn posting_key(jurisdiction_hash: u64, index: usize, band: u64) -> u64 {
-    mix(band ^ jurisdiction_hash ^ mix(index as u64 + 1))
+/// The key of band `band` in `jurisdiction`. Where a band sits in the case's list does not
+/// matter: the bands are a set. (`paidan-dedup` hashes each LSH band's number into its key and
+/// appends a variable set of entity keys; a key that depended on its position would miss an
+/// entity shared by two reports that name different numbers of places.)
+pub(crate) fn posting_key(jurisdiction_hash: u64, band: u64) -> u64 {
+    mix(band ^ jurisdiction_hash)
 }
 
-/// The posting keys of a case: one per (position, band), de-duplicated.
+/// The posting keys of a case: one per distinct band.
 pub(crate) fn posting_keys(jurisdiction: &str, bands: &[u64]) -> Vec<u64> {
     let jh = jurisdiction_hash(jurisdiction);
-    let mut keys: Vec<u64> = bands
-        .iter()
-        .enumerate()
-        .map(|(i, b)| posting_key(jh, i, *b))
-        .collect();
+    let mut keys: Vec<u64> = bands.iter().map(|b| posting_key(jh, *b)).collect();
     keys.sort_unstable();
     keys.dedup();
     keys
@@ -414,7 +412,9 @@ impl BandIndex {
 }
 
 /// Snapshot file format: magic, then little-endian fields, then a CRC-32 of everything before it.
-const SNAPSHOT_MAGIC: &[u8; 8] = b"PDBIX\x00\x00\x01";
+/// Version 2: posting keys no longer depend on the band's position (a version-1 snapshot is
+/// refused, so the index is rebuilt from the entries).
+const SNAPSHOT_MAGIC: &[u8; 8] = b"PDBIX\x00\x00\x02";
 
 /// Writes through to `inner` and keeps a CRC-32 of what passed.
 struct Crc<W> {
@@ -660,16 +660,25 @@ mod tests {
     }
 
     #[test]
-    fn candidates_share_keys_by_position_jurisdiction_and_time() {
+    fn candidates_share_keys_by_value_jurisdiction_and_time() {
         let mut ix = BandIndex::new(30 * DAY, Millis::MIN);
         let t = 1_000 * DAY;
         add(&mut ix, 1, "A", &[10, 20, 30], t, t);
         add(&mut ix, 2, "A", &[10, 21, 31], t + DAY, t + DAY);
         add(&mut ix, 3, "B", &[10, 20, 30], t, t);
+        // The same keys in another order (a report naming more places shifts its entity keys).
         add(&mut ix, 4, "A", &[20, 10, 30], t, t);
+        add(&mut ix, 5, "A", &[7, 8, 9, 30], t, t);
         type Row<'a> = (&'a str, &'a [u64], Millis, Millis, &'a [(u64, u32)]);
         let table: &[Row<'_>] = &[
-            ("A", &[10, 20, 30], t, t + DAY, &[(1, 3), (2, 1), (4, 1)]),
+            (
+                "A",
+                &[10, 20, 30],
+                t,
+                t + DAY,
+                &[(1, 3), (2, 1), (4, 3), (5, 1)],
+            ),
+            ("A", &[30], t, t, &[(1, 1), (4, 1), (5, 1)]),
             ("A", &[10, 20, 30], t + 1, t + DAY, &[(2, 1)]),
             ("A", &[10, 20, 30], t - DAY, t - 1, &[]),
             ("B", &[10, 20, 30], 0, Millis::MAX, &[(3, 3)]),
@@ -683,10 +692,10 @@ mod tests {
         assert!(!ix.remove(1, &posting_keys("A", &[10, 20, 30])));
         assert_eq!(
             found(&ix, "A", &[10, 20, 30], 0, Millis::MAX),
-            vec![(2, 1), (4, 1)]
+            vec![(2, 1), (4, 3), (5, 1)]
         );
         assert!(!add(&mut ix, 2, "A", &[50], t, t), "already indexed");
-        assert_eq!(ix.len(), 3);
+        assert_eq!(ix.len(), 4);
         assert!(ix.indexed_under(4, &posting_keys("A", &[20, 10, 30])));
         assert!(!ix.indexed_under(4, &posting_keys("A", &[20, 10, 31])));
         // a later report of its matter widens a case's span

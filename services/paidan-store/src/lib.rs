@@ -54,8 +54,8 @@ pub trait Store: Send + Sync + 'static {
     fn insert_case(&self, new: NewCase) -> Result<Inserted>;
     fn get_case(&self, id: &str) -> Result<Option<CaseRecord>>;
     /// Open cases of `jurisdiction` received in `[since, until]` that share at least one band
-    /// with `bands` (the same value at the same position), with the number of shared bands, most
-    /// shared first (then newest id first), at most `limit`.
+    /// with `bands` (the same value, wherever it sits in either list), with the number of distinct
+    /// shared bands, most shared first (then newest id first), at most `limit`.
     fn dedup_candidates(
         &self,
         jurisdiction: &str,

@@ -859,12 +859,14 @@ impl SledStore {
     /// Back-dated lookups: the part `[since, until]` of the range lies before the band index's
     /// horizon. Walk the jurisdiction's cases received in it, and the matters they belong to, and
     /// compare their stored keys; add what shares keys and is not in `out` yet.
+    #[allow(clippy::too_many_arguments)]
     fn candidates_before_horizon(
         &self,
         jurisdiction: &str,
         keys: &[u64],
         since: Millis,
         until: Millis,
+        horizon: Millis,
         out: &mut Vec<(String, u32)>,
     ) -> Result<()> {
         if until < since {
@@ -899,12 +901,15 @@ impl SledStore {
             let (k, _) = kv.map_err(storage)?;
             consider(&k[prefix.len() + 8..], out)?;
         }
-        // A report received in the range (in any jurisdiction: merges may cross them) keeps its
-        // whole matter linkable. (A matter whose reports all predate the range but whose master
-        // falls in it is not expanded here: reports are received before their master only when
-        // back-dated, and such a lookup is back-dated too.)
+        // A linked report received from `since` up to the horizon (in any jurisdiction: merges
+        // may cross them) keeps its whole matter linkable: a matter whose span meets the range
+        // has its latest report at or after `since`, and if that report is at or after the
+        // horizon, the matter is in memory. Scanning only up to `until` missed a matter reported
+        // once before the range and once after it. (A matter whose reports all predate the range
+        // but whose master falls in it is not expanded here: reports are received before their
+        // master only when back-dated, and such a lookup is back-dated too.)
         let mut masters: HashSet<Vec<u8>> = HashSet::new();
-        let range = time_key(&[], since, "")..time_key(&[], until.saturating_add(1), "");
+        let range = time_key(&[], since, "")..time_key(&[], horizon.max(since), "");
         for kv in self.tree(IDX_TIME).range(range) {
             let (_, m) = kv.map_err(storage)?;
             if !m.is_empty() {
@@ -1410,6 +1415,7 @@ impl Store for SledStore {
                 &keys,
                 since,
                 until.min(horizon - 1),
+                horizon,
                 &mut out,
             )?;
         }

@@ -517,8 +517,13 @@ fn dedup_bands_find_candidates_and_closing_removes_them() {
             vec![(a.clone(), 4), (b.clone(), 2), (c.clone(), 1)],
         ),
         ("330106", vec![0, 0, 99, 0], vec![(b.clone(), 1)]),
-        // band position matters: 20 in position 0 is not the same bucket
-        ("330106", vec![20, 10, 0, 0], vec![]),
+        // bands are a set: the same values in another order (or at other positions) are found
+        (
+            "330106",
+            vec![20, 10, 0, 0],
+            vec![(a.clone(), 2), (b.clone(), 2), (c.clone(), 1)],
+        ),
+        ("330106", vec![0, 0, 0, 0, 0, 0, 40], vec![(a.clone(), 1)]),
         ("330102", vec![10, 20, 30, 40], vec![(other.clone(), 4)]),
         ("110000", vec![10, 20, 30, 40], vec![]),
     ];
