@@ -278,7 +278,7 @@ pub fn fill(
                         let (t, at) = synth.case(k);
                         store.insert_case(new_case(&t, format!("bench-{k}"), at))?;
                         let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-                        if d % 10_000 == 0 {
+                        if d.is_multiple_of(10_000) {
                             progress(d as u64);
                         }
                     }

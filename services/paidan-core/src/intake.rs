@@ -363,15 +363,15 @@ impl Intake {
         }
         if let Some(model) = self.pool.model() {
             let tax = model.taxonomy();
-            if let Some(c) = &category {
-                if tax.category_name(c).is_none() {
-                    return Err(CoreError::Invalid(format!("unknown category code {c:?}")));
-                }
+            if let Some(c) = &category
+                && tax.category_name(c).is_none()
+            {
+                return Err(CoreError::Invalid(format!("unknown category code {c:?}")));
             }
-            if let Some(d) = &department {
-                if tax.department_name(d).is_none() {
-                    return Err(CoreError::Invalid(format!("unknown department code {d:?}")));
-                }
+            if let Some(d) = &department
+                && tax.department_name(d).is_none()
+            {
+                return Err(CoreError::Invalid(format!("unknown department code {d:?}")));
             }
         }
         let case = self

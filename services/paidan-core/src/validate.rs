@@ -179,12 +179,12 @@ pub fn check_complaint(limits: &Limits, c: &Complaint, now: Millis) -> Result<Ch
             "caller_phone may hold digits, spaces and + - ( ) only; found {bad:?}"
         ));
     }
-    if let Some((lat, lon)) = c.location {
-        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
-            return Err(format!(
-                "location ({lat}, {lon}) is out of range: latitude -90..90, longitude -180..180"
-            ));
-        }
+    if let Some((lat, lon)) = c.location
+        && (!(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon))
+    {
+        return Err(format!(
+            "location ({lat}, {lon}) is out of range: latitude -90..90, longitude -180..180"
+        ));
     }
     if let Some(at) = c.received_at {
         if at > now + limits.max_future_skew_ms {

@@ -184,8 +184,8 @@ mod tests {
     #[test]
     fn minhash_estimates_jaccard() {
         // Sets with known Jaccard: |A ∩ B| = 300, |A ∪ B| = 500 → 0.6.
-        let a: Vec<u64> = (0..400).map(|i| mix64(i)).collect();
-        let b: Vec<u64> = (100..500).map(|i| mix64(i)).collect();
+        let a: Vec<u64> = (0..400).map(mix64).collect();
+        let b: Vec<u64> = (100..500).map(mix64).collect();
         let (mut a, mut b) = (a, b);
         a.sort_unstable();
         b.sort_unstable();

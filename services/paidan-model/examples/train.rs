@@ -55,11 +55,9 @@ fn main() {
     }
     let mut last = String::new();
     let report = train(&o, &mut |p| {
-        if p.loss.is_some() || p.phase != paidan_model::TrainPhase::Train {
-            if p.message != last {
-                eprintln!("[{:?}] {}/{} {}", p.phase, p.done, p.total, p.message);
-                last = p.message.clone();
-            }
+        if (p.loss.is_some() || p.phase != paidan_model::TrainPhase::Train) && p.message != last {
+            eprintln!("[{:?}] {}/{} {}", p.phase, p.done, p.total, p.message);
+            last = p.message.clone();
         }
     })
     .unwrap_or_else(|e| {

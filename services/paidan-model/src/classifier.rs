@@ -392,19 +392,19 @@ impl Classifier {
         let mut dep = (Vec::new(), Vec::new(), Vec::new());
         for r in rows {
             let (cl, dl) = self.logits(&r.title, &r.text);
-            if let (Some(l), Some(g)) = (cl, r.category.as_ref()) {
-                if let Some(k) = self.cfg.categories.iter().position(|c| c == g) {
-                    cat.0.push(l);
-                    cat.1.push(k);
-                    cat.2.push(r.sure);
-                }
+            if let (Some(l), Some(g)) = (cl, r.category.as_ref())
+                && let Some(k) = self.cfg.categories.iter().position(|c| c == g)
+            {
+                cat.0.push(l);
+                cat.1.push(k);
+                cat.2.push(r.sure);
             }
-            if let (Some(l), Some(g)) = (dl, r.department.as_ref()) {
-                if let Some(k) = self.cfg.departments.iter().position(|c| c == g) {
-                    dep.0.push(l);
-                    dep.1.push(k);
-                    dep.2.push(r.sure);
-                }
+            if let (Some(l), Some(g)) = (dl, r.department.as_ref())
+                && let Some(k) = self.cfg.departments.iter().position(|c| c == g)
+            {
+                dep.0.push(l);
+                dep.1.push(k);
+                dep.2.push(r.sure);
             }
         }
         let m = |h: &(Vec<Vec<f32>>, Vec<usize>, Vec<bool>), cal: &Option<HeadCalibration>| {

@@ -462,13 +462,13 @@ pub fn train(
                     batch.iter().map(|&i| train_docs[i].dep).collect::<Vec<_>>(),
                 ),
             ] {
-                if let Some(l) = l {
-                    if let Some(x) = weighted_cross_entropy(&l, &tg, &w, opts.label_smoothing)? {
-                        loss = Some(match loss {
-                            Some(acc) => (acc + x)?,
-                            None => x,
-                        });
-                    }
+                if let Some(l) = l
+                    && let Some(x) = weighted_cross_entropy(&l, &tg, &w, opts.label_smoothing)?
+                {
+                    loss = Some(match loss {
+                        Some(acc) => (acc + x)?,
+                        None => x,
+                    });
                 }
             }
             if let Some(loss) = loss {

@@ -97,15 +97,16 @@ impl ModelRegistry {
             }
             _ => None,
         };
-        if let (Some(new), Some(old)) = (new_score, old_score) {
-            if new + self.gate_margin < old && !force {
-                return Err(Status::failed_precondition(format!(
-                    "refused: model {} scores category macro-F1 {new:.4} on the gate set, the serving model {} scores {old:.4}; the allowed drop is {:.4} (set force to serve it anyway)",
-                    candidate.version(),
-                    previous_version,
-                    self.gate_margin
-                )));
-            }
+        if let (Some(new), Some(old)) = (new_score, old_score)
+            && new + self.gate_margin < old
+            && !force
+        {
+            return Err(Status::failed_precondition(format!(
+                "refused: model {} scores category macro-F1 {new:.4} on the gate set, the serving model {} scores {old:.4}; the allowed drop is {:.4} (set force to serve it anyway)",
+                candidate.version(),
+                previous_version,
+                self.gate_margin
+            )));
         }
         let version = candidate.version().to_owned();
         intake.swap_model(Arc::new(candidate));

@@ -36,7 +36,7 @@ async fn triage_returns_taxonomy_labels_from_the_model() {
             .await
             .unwrap()
             .into_inner();
-        assert!(t.needs_review == !t.review_reasons.is_empty(), "{t:?}");
+        assert_eq!(t.needs_review, !t.review_reasons.is_empty(), "{t:?}");
         let cat = t.category.clone().unwrap();
         assert_eq!(cat.code, want, "{text}");
         assert!(!cat.name.is_empty());

@@ -503,7 +503,8 @@ async fn hostile_requests_get_clear_statuses_and_leave_the_store_intact() {
                 // Whatever is accepted gets real labels and a consistent review flag.
                 let ok_labels = t.category.as_ref().is_some_and(|l| !l.code.is_empty())
                     && t.department.as_ref().is_some_and(|l| !l.code.is_empty())
-                    && t.needs_review == !t.review_reasons.is_empty();
+                    // flagged for review exactly when there are reasons
+                    && t.needs_review != t.review_reasons.is_empty();
                 if !ok_labels {
                     failures.push(format!("{} / {rpc}: bad triage {t:?}", row.name));
                 }
@@ -539,7 +540,7 @@ async fn hostile_requests_get_clear_statuses_and_leave_the_store_intact() {
     let mut bad_utf8_text = len_field(2, &[0xe5, 0x99, 0xaa, 0xff, 0xfe, 0xc0, 0x80]);
     bad_utf8_text.extend(len_field(4, "A3区".as_bytes()));
     let mut bad_utf8_id = len_field(1, b"r-\xed\xa0\x80"); // an encoded UTF-16 surrogate
-    bad_utf8_id.extend(len_field(3, FUMES[..12].as_bytes()));
+    bad_utf8_id.extend(len_field(3, &FUMES.as_bytes()[..12]));
     bad_utf8_id.extend([4 << 3, 1]); // channel = 1
     let raw: Vec<(&str, &str, Vec<u8>, Code, &str)> = vec![
         (

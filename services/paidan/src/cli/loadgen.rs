@@ -160,13 +160,11 @@ async fn resolve(addr: &str, allow_remote: bool) -> anyhow::Result<SocketAddr> {
     let first = *addrs
         .first()
         .with_context(|| format!("{addr:?} resolves to no address"))?;
-    if !allow_remote {
-        if let Some(remote) = addrs.iter().find(|a| !a.ip().is_loopback()) {
-            bail!(
-                "{addr} resolves to {remote}, which is not a loopback address; loadgen drives local servers only \
+    if !allow_remote && let Some(remote) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+        bail!(
+            "{addr} resolves to {remote}, which is not a loopback address; loadgen drives local servers only \
                  (pass --allow-remote to load a server you are responsible for)"
-            );
-        }
+        );
     }
     Ok(first)
 }
