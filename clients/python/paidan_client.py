@@ -9,15 +9,24 @@ With authentication on, pass the token with --token or PAIDAN_TOKEN; for TLS giv
 (and --tls-cert/--tls-key for a client certificate).
 
 Analysts script paidan this way; `import paidan_client; stubs = paidan_client.load_stubs()` gives the
-generated modules. Stubs are generated into a cache directory with grpc_tools, so nothing generated is
-committed and the proto files stay the one source of truth.
+generated modules. Stubs are generated with grpc_tools, so nothing generated is committed and the proto
+files stay the one source of truth. They are generated once per proto content into a private per-user
+cache, $XDG_CACHE_HOME/paidan/pystubs-<digest> (default ~/.cache/paidan, mode 0700): into a fresh
+temporary directory, renamed into place in one step, then reused. A cache directory not owned by you or
+writable by group/others is refused.
 """
 import argparse
+import compileall
+import errno
+import hashlib
 import importlib
 import json
 import os
+import shutil
+import stat
 import sys
 import tempfile
+import threading
 
 import grpc
 from google.protobuf import json_format
@@ -26,24 +35,165 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PROTO_DIR = os.path.join(ROOT, "proto")
 
 
-def load_stubs():
-    """Generate Python modules for paidan/v1/*.proto and import them."""
+STUBS_MARKER = ".complete"  # written last: a stubs directory without it is not used
+_loaded = None
+_load_lock = threading.Lock()
+
+
+def cache_root():
+    """The per-user cache directory for generated stubs: $XDG_CACHE_HOME/paidan or ~/.cache/paidan."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # the XDG spec says a relative value is to be ignored
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "paidan")
+
+
+def _proto_files():
+    """Every .proto under proto/paidan, as sorted paths relative to proto/ ('/'-separated)."""
+    found = []
+    for d, _, names in os.walk(os.path.join(PROTO_DIR, "paidan")):
+        for n in names:
+            if n.endswith(".proto"):
+                found.append(os.path.relpath(os.path.join(d, n), PROTO_DIR).replace(os.sep, "/"))
+    if not found:
+        raise RuntimeError(f"no .proto files under {PROTO_DIR}/paidan")
+    return sorted(found)
+
+
+def _stubs_digest(files):
+    """Names the stubs: the proto files' paths and contents, and the generator's version."""
+    from grpc_tools import grpc_version
+
+    h = hashlib.sha256(f"grpcio-tools {grpc_version.VERSION}\0".encode())
+    for rel in files:
+        with open(os.path.join(PROTO_DIR, rel), "rb") as f:
+            data = f.read()
+        h.update(f"{rel}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()[:20]
+
+
+def _refuse(top, path, why):
+    what = "it" if path == top else path
+    return RuntimeError(
+        f"refusing to use {top}: {what} {why}. Generated stubs are imported as code, so everything "
+        f"under {cache_root()} must be owned by you (uid {os.getuid()}) and not writable by group or "
+        f"others; remove it (rm -rf {top}) or point XDG_CACHE_HOME at a private directory")
+
+
+def _incomplete(path):
+    return RuntimeError(f"refusing to use {path}: it has no {STUBS_MARKER} marker, so it was not "
+                        f"written by this client or is incomplete; remove it (rm -rf {path}) and run again")
+
+
+def _check_private(top, path, st):
+    if st.st_uid != os.getuid():
+        raise _refuse(top, path, f"is owned by uid {st.st_uid}")
+    if st.st_mode & 0o022:
+        raise _refuse(top, path, f"is writable by group or others (mode {stat.S_IMODE(st.st_mode):o})")
+
+
+def _check_tree(top):
+    """`top` and everything under it: plain directories and files, ours, not group/other-writable."""
+    st = os.stat(top)
+    if not stat.S_ISDIR(st.st_mode):
+        raise _refuse(top, top, "is not a directory")
+    _check_private(top, top, st)
+    for d, dirs, names in os.walk(top):
+        for n in dirs + names:
+            p = os.path.join(d, n)
+            st = os.lstat(p)
+            if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+                raise _refuse(top, p, "is not a plain file or directory")
+            _check_private(top, p, st)
+
+
+def _generate(root, final, files, digest):
+    """protoc into a fresh private directory in `root`, then rename it to `final` in one step."""
     from grpc_tools import protoc
     import grpc_tools
 
-    out = os.path.join(tempfile.gettempdir(), "paidan_pystubs")
-    os.makedirs(out, exist_ok=True)
-    well_known = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
-    files = [f"paidan/v1/{n}.proto" for n in ("intake", "sink", "admin")]
-    rc = protoc.main(["protoc", f"-I{PROTO_DIR}", f"-I{well_known}",
-                      f"--python_out={out}", f"--grpc_python_out={out}", *files])
-    if rc != 0:
-        raise RuntimeError(f"protoc failed with {rc}")
-    if out not in sys.path:
-        sys.path.insert(0, out)
-    pb = importlib.import_module("paidan.v1.intake_pb2")
-    grpc_mod = importlib.import_module("paidan.v1.intake_pb2_grpc")
-    return pb, grpc_mod
+    tmp = tempfile.mkdtemp(prefix=".tmp-pystubs-", dir=root)  # mode 0700
+    try:
+        well_known = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
+        rc = protoc.main(["protoc", f"-I{PROTO_DIR}", f"-I{well_known}",
+                          f"--python_out={tmp}", f"--grpc_python_out={tmp}", *files])
+        if rc != 0:
+            raise RuntimeError(f"protoc failed with {rc} on {PROTO_DIR}")
+        for d, _, names in os.walk(tmp):
+            if d != tmp and "__init__.py" not in names:
+                # Regular packages, so an installed `paidan` elsewhere on sys.path cannot shadow them.
+                open(os.path.join(d, "__init__.py"), "w").close()
+        # Byte-compiled now, so importing never has to create __pycache__ (with the umask's mode).
+        compileall.compile_dir(tmp, quiet=2)
+        for d, dirs, names in os.walk(tmp):
+            for n in dirs:
+                os.chmod(os.path.join(d, n), 0o700)
+            for n in names:
+                os.chmod(os.path.join(d, n), 0o600)
+        fd = os.open(os.path.join(tmp, STUBS_MARKER), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(digest + "\n")
+        try:
+            os.rename(tmp, final)
+            tmp = None
+        except OSError as e:
+            if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            # Another process placed its (complete) stubs first: ours are discarded, theirs used.
+            if not os.path.exists(os.path.join(final, STUBS_MARKER)):
+                raise _incomplete(final)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def stubs_dir():
+    """The directory holding the generated modules for the current proto/, generating it if needed.
+
+    `<cache_root()>/pystubs-<digest>`: one directory per proto content (and grpcio-tools version),
+    generated once, then reused by every later start. Raises RuntimeError naming the path when the
+    cache is not private to this user.
+    """
+    root = cache_root()
+    try:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+    except OSError as e:
+        raise RuntimeError(f"cannot create the stubs cache {root}: {e}") from e
+    st = os.stat(root)
+    if not stat.S_ISDIR(st.st_mode):
+        raise _refuse(root, root, "is not a directory")
+    _check_private(root, root, st)
+    files = _proto_files()
+    digest = _stubs_digest(files)
+    final = os.path.join(root, f"pystubs-{digest}")
+    if os.path.lexists(final):
+        _check_tree(final)
+        if not os.path.exists(os.path.join(final, STUBS_MARKER)):
+            raise _incomplete(final)
+    else:
+        _generate(root, final, files, digest)
+        _check_tree(final)
+    return final
+
+
+def load_stubs():
+    """Import the generated modules for paidan/v1/intake.proto: (intake_pb2, intake_pb2_grpc).
+
+    The first call in a process picks the stubs directory and imports from it; later calls return
+    the same modules (a proto change takes effect in a new process).
+    """
+    global _loaded
+    with _load_lock:
+        if _loaded is None:
+            out = stubs_dir()
+            if out not in sys.path:
+                sys.path.insert(0, out)
+            importlib.invalidate_caches()
+            pb = importlib.import_module("paidan.v1.intake_pb2")
+            grpc_mod = importlib.import_module("paidan.v1.intake_pb2_grpc")
+            _loaded = (pb, grpc_mod)
+        return _loaded
 
 
 def open_channel(args):
@@ -83,7 +233,11 @@ def main(argv=None):
     g.add_argument("case_id")
     args = p.parse_args(argv)
 
-    pb, pb_grpc = load_stubs()
+    try:
+        pb, pb_grpc = load_stubs()
+    except RuntimeError as e:
+        print(f"paidan_client: {e}", file=sys.stderr)
+        return 2
     metadata = [("authorization", f"Bearer {args.token}")] if args.token else []
     with open_channel(args) as channel:
         stub = pb_grpc.IntakeStub(channel)

@@ -1,17 +1,23 @@
 //! The Python grpcio client generated from proto/ talks to a real server. `.ci/run` installs
 //! clients/python/requirements.txt first; without grpcio this test fails and says so.
+//!
+//! Every test gives the client its own `XDG_CACHE_HOME` (a tempdir), so the generated stubs never
+//! come from, or go to, the user's ~/.cache.
 
 mod common;
 
-use std::process::Command;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
-fn python(args: &[&str]) -> (bool, String, String) {
+fn python_command(cache: &Path, args: &[&str]) -> Command {
     let script = common::repo_root().join("clients/python/paidan_client.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 runs");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script).args(args).env("XDG_CACHE_HOME", cache);
+    cmd
+}
+
+fn result(out: Output) -> (bool, String, String) {
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -19,13 +25,33 @@ fn python(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+fn python(cache: &Path, args: &[&str]) -> (bool, String, String) {
+    result(python_command(cache, args).output().expect("python3 runs"))
+}
+
+/// The `pystubs-*` directories (and anything else) in `<cache>/paidan`.
+fn cache_entries(cache: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(cache.join("paidan"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_grpcio_client_triages_submits_and_reads() {
     let dir = tempfile::tempdir().unwrap();
     let (server, _, _) = common::serving(dir.path()).await;
     let addr = server.addr.to_string();
+    let cache = tempfile::tempdir().unwrap();
     tokio::task::spawn_blocking(move || {
         let addr = addr.as_str();
+        let python = |args: &[&str]| python(cache.path(), args);
         let (ok, out, err) = python(&[
             "--addr",
             addr,
@@ -97,8 +123,10 @@ async fn python_client_sends_its_bearer_token() {
     )
     .await;
     let addr = server.addr.to_string();
+    let cache = tempfile::tempdir().unwrap();
     tokio::task::spawn_blocking(move || {
         let addr = addr.as_str();
+        let python = |args: &[&str]| python(cache.path(), args);
         let text = "小区门口流动摊贩占道经营";
         let (ok, out, err) = python(&["--addr", addr, "triage", text]);
         assert!(!ok, "{err}");
@@ -135,6 +163,152 @@ async fn python_client_sends_its_bearer_token() {
             v["callerPhone"], "13912345678",
             "the platform sees the number"
         );
+    })
+    .await
+    .unwrap();
+    server.stop().await.unwrap();
+}
+
+/// Issue #20: clients starting together used to regenerate the stubs into one shared directory
+/// while others imported from it (`module 'paidan.v1.intake_pb2_grpc' has no attribute
+/// 'IntakeStub'`). Eight clients with one fresh, empty cache start at once, so they race on
+/// generating it: every one must succeed, and exactly one complete stubs directory is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_clients_starting_together_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _, _) = common::serving(dir.path()).await;
+    let addr = server.addr.to_string();
+    let cache = tempfile::tempdir().unwrap();
+    tokio::task::spawn_blocking(move || {
+        let children: Vec<_> = (0..8)
+            .map(|_| {
+                python_command(
+                    cache.path(),
+                    &[
+                        "--addr",
+                        &addr,
+                        "triage",
+                        "工地夜间施工噪音扰民，凌晨还在打桩",
+                    ],
+                )
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("python3 starts")
+            })
+            .collect();
+        for (i, child) in children.into_iter().enumerate() {
+            let (ok, out, err) = result(child.wait_with_output().unwrap());
+            assert!(ok, "client {i} of 8 failed: {out} {err}");
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(
+                v["category"]["code"], "noise_construction",
+                "client {i}: {out}"
+            );
+        }
+        let entries = cache_entries(cache.path());
+        assert_eq!(
+            entries.len(),
+            1,
+            "one stubs directory, no leftovers: {entries:?}"
+        );
+        let name = entries[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(name.starts_with("pystubs-"), "{name}");
+        assert!(entries[0].join(".complete").is_file());
+    })
+    .await
+    .unwrap();
+    server.stop().await.unwrap();
+}
+
+/// The stubs cache is private (0700, ours), and a stubs directory someone else could have written
+/// to is refused, naming the path, before anything in it is imported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_stubs_cache_is_private_and_refuses_writable_dirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _, _) = common::serving(dir.path()).await;
+    let addr = server.addr.to_string();
+    let cache = tempfile::tempdir().unwrap();
+    tokio::task::spawn_blocking(move || {
+        let addr = addr.as_str();
+        let uid = std::fs::metadata(cache.path()).unwrap().uid(); // ours: we just created it
+        let triage = |cache: &Path| python(cache, &["--addr", addr, "triage", "噪音扰民"]);
+
+        let (ok, out, err) = triage(cache.path());
+        assert!(ok, "{out} {err}");
+        let root = cache.path().join("paidan");
+        let entries = cache_entries(cache.path());
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        let stubs = entries[0].clone();
+        for p in [&root, &stubs] {
+            let m = std::fs::metadata(p).unwrap();
+            assert!(m.is_dir(), "{}", p.display());
+            assert_eq!(m.mode() & 0o777, 0o700, "{}", p.display());
+            assert_eq!(m.uid(), uid, "{}", p.display());
+        }
+        // Reused as it is on the next start.
+        let (ok, out, err) = triage(cache.path());
+        assert!(ok, "{out} {err}");
+        assert_eq!(cache_entries(cache.path()), vec![stubs.clone()]);
+
+        let refused = |cache: &Path, path: &Path, why: &str| {
+            let (ok, out, err) = triage(cache);
+            assert!(!ok, "a client using {} must fail: {out}", path.display());
+            assert!(out.is_empty(), "nothing sent: {out}");
+            let want = format!("refusing to use {}", path.display());
+            assert!(err.contains(&want), "names {}: {err}", path.display());
+            assert!(err.contains(why), "says {why:?}: {err}");
+        };
+
+        // The generated directory made group/other-writable.
+        set_mode(&stubs, 0o777);
+        refused(cache.path(), &stubs, "writable by group or others");
+        set_mode(&stubs, 0o700);
+        // A directory deeper in the tree.
+        let v1 = stubs.join("paidan/v1");
+        set_mode(&v1, 0o770);
+        refused(cache.path(), &stubs, "writable by group or others");
+        set_mode(&v1, 0o700);
+        // The cache directory itself.
+        set_mode(&root, 0o730);
+        refused(cache.path(), &root, "writable by group or others");
+        set_mode(&root, 0o700);
+        // Owned by someone else (only root can give a file away).
+        if uid == 0 {
+            std::os::unix::fs::chown(&stubs, Some(65534), None).unwrap();
+            refused(cache.path(), &stubs, "owned by uid 65534");
+            std::os::unix::fs::chown(&stubs, Some(0), None).unwrap();
+        }
+        let (ok, out, err) = triage(cache.path());
+        assert!(ok, "fine again once private: {out} {err}");
+
+        // A stubs directory planted before the first start, world-writable and complete-looking:
+        // refused, and its module never runs.
+        let planted_cache = tempfile::tempdir().unwrap();
+        let planted = planted_cache
+            .path()
+            .join("paidan")
+            .join(stubs.file_name().unwrap());
+        let ran = planted_cache.path().join("planted-module-ran");
+        std::fs::create_dir_all(planted.join("paidan/v1")).unwrap();
+        set_mode(&planted_cache.path().join("paidan"), 0o700);
+        std::fs::write(planted.join(".complete"), "").unwrap();
+        std::fs::write(
+            planted.join("paidan/v1/intake_pb2.py"),
+            format!("open({:?}, 'w').close()\n", ran.display().to_string()),
+        )
+        .unwrap();
+        set_mode(&planted, 0o777);
+        refused(
+            planted_cache.path(),
+            &planted,
+            "writable by group or others",
+        );
+        assert!(!ran.exists(), "the planted module ran");
     })
     .await
     .unwrap();
