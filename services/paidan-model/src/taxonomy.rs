@@ -5,6 +5,8 @@
 //! [[categories]]
 //! code = "noise_social"
 //! name = "生活与商业噪声"
+//! description = "广场舞、商铺音响、装修等生活和经营噪声；工地施工噪声归 noise_construction"
+//! phrases = ["广场舞音响太吵", "楼上装修噪音"]   # typical phrasings (cold-start pseudo-documents)
 //! default_department = "public_security"
 //! [[departments]]
 //! code = "public_security"
@@ -25,8 +27,13 @@ use crate::error::ModelError;
 pub struct Category {
     pub code: String,
     pub name: String,
+    /// What belongs here and the nearest categories it is not, as a labelling guideline says it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// Short typical phrasings a caller or call-taker would use: pseudo-documents or a prior so a
+    /// category with few labelled rows is still recognised. Each must be non-empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phrases: Vec<String>,
     /// Department code handling this category unless a jurisdiction overrides it; may be empty.
     #[serde(default)]
     pub default_department: String,
@@ -68,8 +75,8 @@ impl Taxonomy {
         Taxonomy::parse(&s).map_err(|e| ModelError::Taxonomy(format!("{}: {e}", path.display())))
     }
 
-    /// Parses and validates taxonomy TOML: unique codes, and every default department and routing
-    /// entry must name a known category and department.
+    /// Parses and validates taxonomy TOML: unique codes, non-empty phrases, and every default
+    /// department and routing entry must name a known category and department.
     pub fn parse(toml_text: &str) -> Result<Taxonomy, ModelError> {
         let file: TaxonomyFile =
             toml::from_str(toml_text).map_err(|e| ModelError::Taxonomy(e.to_string()))?;
@@ -87,6 +94,7 @@ impl Taxonomy {
                     code: c.clone(),
                     name: c.clone(),
                     description: String::new(),
+                    phrases: Vec::new(),
                     default_department: String::new(),
                 })
                 .collect(),
@@ -115,6 +123,13 @@ impl Taxonomy {
                 return Err(ModelError::Taxonomy(format!(
                     "duplicate category code {:?}",
                     c.code
+                )));
+            }
+            if let Some(j) = c.phrases.iter().position(|p| p.trim().is_empty()) {
+                return Err(ModelError::Taxonomy(format!(
+                    "category {:?}: phrase #{} is empty",
+                    c.code,
+                    j + 1
                 )));
             }
         }
@@ -217,5 +232,57 @@ impl Taxonomy {
     /// Jurisdictions that have routing overrides.
     pub fn routed_jurisdictions(&self) -> impl Iterator<Item = &str> {
         self.file.routing.keys().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod phrase_tests {
+    use super::*;
+
+    const WITH_PHRASES: &str = r#"
+[[categories]]
+code = "noise"
+name = "噪声"
+description = "广场舞、音响；工地噪声不在这里"
+phrases = ["广场舞太吵", "楼下音响声音大"]
+[[categories]]
+code = "bare"
+name = "无短语"
+"#;
+
+    #[test]
+    fn taxonomy_phrases_parse_and_round_trip() {
+        let t = Taxonomy::parse(WITH_PHRASES).unwrap();
+        assert_eq!(
+            t.category("noise").unwrap().phrases,
+            ["广场舞太吵", "楼下音响声音大"]
+        );
+        assert!(t.category("bare").unwrap().phrases.is_empty());
+        let text = t.to_toml();
+        assert!(text.contains("phrases"), "{text}");
+        let again = Taxonomy::parse(&text).unwrap();
+        assert_eq!(again.categories(), t.categories());
+        // empty phrase lists are not written
+        let bare = Taxonomy::parse("[[categories]]\ncode='a'\nname='A'\n").unwrap();
+        assert!(!bare.to_toml().contains("phrases"));
+    }
+
+    #[test]
+    fn taxonomy_empty_phrase_names_its_category() {
+        let cases = [
+            "[[categories]]\ncode='a'\nname='A'\n[[categories]]\ncode='b'\nname='B'\nphrases=['ok','']\n",
+            "[[categories]]\ncode='b'\nname='B'\nphrases=['  ']\n",
+        ];
+        for text in cases {
+            let err = Taxonomy::parse(text).unwrap_err().to_string();
+            assert!(err.contains("\"b\"") && err.contains("empty"), "{err}");
+        }
+    }
+
+    #[test]
+    fn taxonomy_from_codes_has_no_phrases() {
+        let t = Taxonomy::from_codes("x", &["a".to_string()], &["d".to_string()]);
+        assert!(t.categories()[0].phrases.is_empty());
+        assert!(t.categories()[0].description.is_empty());
     }
 }
