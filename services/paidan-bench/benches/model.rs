@@ -34,7 +34,10 @@ fn model_stages(c: &mut Criterion) {
         .into_iter()
         .take(N)
         .collect();
-    let max_chars = classifier.featurizer().config().max_chars;
+    let max_chars = classifier.tfidf().map_or_else(
+        || classifier.config().features.max_chars,
+        |t| t.config().max_chars,
+    );
     let prepared: Vec<String> = texts
         .iter()
         .map(|t| prepare(&t.title, &t.text, max_chars))
@@ -66,27 +69,9 @@ fn model_stages(c: &mut Criterion) {
         })
     });
     g.bench_function("featurize", |b| {
-        let mut out = Vec::with_capacity(4096);
         b.iter(|| {
             for t in &texts {
-                out.clear();
-                classifier
-                    .featurizer()
-                    .features(black_box(&t.title), black_box(&t.text), &mut out);
-                black_box(&out);
-            }
-        })
-    });
-    g.bench_function("featurize_prepared", |b| {
-        let ws: Vec<Vec<&str>> = prepared.iter().map(|p| words(p)).collect();
-        let mut out = Vec::with_capacity(4096);
-        b.iter(|| {
-            for (p, w) in prepared.iter().zip(&ws) {
-                out.clear();
-                classifier
-                    .featurizer()
-                    .features_from(black_box(p), black_box(w), &mut out);
-                black_box(&out);
+                black_box(classifier.featurize_count(black_box(&t.title), black_box(&t.text)));
             }
         })
     });

@@ -252,3 +252,53 @@ pub(crate) fn top_two(p: &[f32]) -> (f32, f32) {
     }
     (a.max(0.0), b)
 }
+
+/// The operating point of an automation rule "auto-route when score ≥ threshold".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// Accuracy the auto-routed rows must reach.
+    pub target: f64,
+    /// Share of rows auto-routed (score ≥ threshold).
+    pub coverage: f64,
+    pub threshold: f32,
+    /// Accuracy on the auto-routed rows.
+    pub accuracy: f64,
+    pub accepted: usize,
+}
+
+/// The automation threshold when no cut reaches the target: above every score.
+pub const NO_AUTOMATION: f32 = 1.01;
+
+/// The lowest threshold at which the rows scoring at least it are right at a rate ≥ `target`,
+/// i.e. the largest auto-routed share that meets the target. Each item: (score, right). Fewer
+/// than 10 accepted rows never count as meeting a target (one lucky row would).
+pub fn coverage_at(rows: &[(f32, bool)], target: f64) -> Coverage {
+    let mut sorted: Vec<(f32, bool)> = rows.to_vec();
+    sorted.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut best = Coverage {
+        target,
+        // Above every score (a product of probabilities): nothing auto-routed.
+        threshold: NO_AUTOMATION,
+        ..Coverage::default()
+    };
+    let mut ok = 0usize;
+    let mut i = 0;
+    while i < sorted.len() {
+        // Rows with equal scores are accepted or refused together.
+        let s = sorted[i].0;
+        while i < sorted.len() && sorted[i].0 == s {
+            ok += usize::from(sorted[i].1);
+            i += 1;
+        }
+        if i >= 10.min(sorted.len()) && ok as f64 >= target * i as f64 {
+            best = Coverage {
+                target,
+                coverage: i as f64 / sorted.len() as f64,
+                threshold: s,
+                accuracy: ok as f64 / i as f64,
+                accepted: i,
+            };
+        }
+    }
+    best
+}

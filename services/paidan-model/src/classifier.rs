@@ -10,8 +10,19 @@ use crate::calibrate::{HeadMetrics, ReviewRule, head_metrics, softmax_t};
 use crate::data::Row;
 use crate::error::ModelError;
 use crate::features::{FeatureConfig, Featurizer};
+use crate::linear::{LinearModel, LinearOptions, LinearServing};
 use crate::model::{Config, Model, ServingModel};
 use crate::taxonomy::Taxonomy;
+use crate::tfidf::{TfidfConfig, TfidfFeaturizer};
+
+/// `config.json` `recipe` of the embedding-bag model (the default for configs without one).
+pub const RECIPE_BAG: &str = "embedding_bag";
+/// `config.json` `recipe` of the tf-idf linear model ([`crate::linear`]).
+pub const RECIPE_LINEAR: &str = "tfidf_linear";
+
+fn default_recipe() -> String {
+    RECIPE_BAG.into()
+}
 
 /// Files of a model directory.
 pub const CONFIG_FILE: &str = "config.json";
@@ -50,6 +61,12 @@ pub struct Calibration {
     /// Accuracy the review rules were chosen to reach on the rows they let through (dev split).
     pub target_accuracy: f64,
     pub ece_bins: usize,
+    /// Automation operating point: a case is auto-routed only when p(category) × p(department)
+    /// (calibrated; the category alone without a department head) is at least this; chosen on
+    /// out-of-fold predictions so that `target_accuracy` of the auto-routed cases are right on
+    /// every head. None (older configs) = the per-head rules alone decide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_threshold: Option<f32>,
 }
 
 /// Metrics of both heads on one split.
@@ -57,6 +74,9 @@ pub struct Calibration {
 pub struct SplitMetrics {
     pub category: Option<HeadMetrics>,
     pub department: Option<HeadMetrics>,
+    /// Auto-routed share and its accuracy at the automation operating point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automation: Option<crate::calibrate::Coverage>,
 }
 
 /// How the model was trained.
@@ -81,6 +101,14 @@ pub struct TrainingInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArtifactConfig {
     pub format: u32,
+    /// `embedding_bag` (candle embedding bag, `features` + `tokenizer.json`) or `tfidf_linear`
+    /// (tf-idf n-grams + linear heads, `tfidf` + `linear`; vocabulary in model.safetensors).
+    #[serde(default = "default_recipe")]
+    pub recipe: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tfidf: Option<TfidfConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear: Option<LinearOptions>,
     /// e.g. "city-20261122-3f2a9c1d".
     pub version: String,
     /// UTC date of training (YYYY-MM-DD).
@@ -134,13 +162,118 @@ pub struct Triage {
     pub model_version: String,
 }
 
+/// What turns a complaint into logits.
+#[derive(Debug)]
+enum Engine {
+    Bag {
+        featurizer: Featurizer,
+        serving: ServingModel,
+    },
+    Linear {
+        tfidf: TfidfFeaturizer,
+        serving: LinearServing,
+    },
+}
+
 /// A loaded model directory. `Send + Sync`; share it behind an `Arc`.
 #[derive(Debug)]
 pub struct Classifier {
     cfg: ArtifactConfig,
     taxonomy: Taxonomy,
-    featurizer: Featurizer,
-    serving: ServingModel,
+    engine: Engine,
+}
+
+/// Tensor names of a linear model's `model.safetensors`.
+pub(crate) const T_HASH: &str = "tfidf.hash";
+pub(crate) const T_IDF: &str = "tfidf.idf";
+pub(crate) const T_WEIGHT: &str = "linear.weight";
+pub(crate) const T_BIAS: &str = "linear.bias";
+
+/// Saves a linear model: n-gram hashes (i64 bit patterns), idf (f32), weights (f16, features ×
+/// (categories + departments)), bias (f32).
+pub(crate) fn save_linear(
+    path: &Path,
+    tfidf: &TfidfFeaturizer,
+    model: &LinearModel,
+) -> Result<(), ModelError> {
+    use candle_core::Tensor;
+    let dev = Device::Cpu;
+    let n = tfidf.num_features();
+    let k = model.width();
+    let hashes: Vec<i64> = tfidf.hashes().iter().map(|&h| h as i64).collect();
+    let mut t = std::collections::HashMap::new();
+    t.insert(T_HASH.to_string(), Tensor::from_vec(hashes, n, &dev)?);
+    t.insert(
+        T_IDF.to_string(),
+        Tensor::from_vec(tfidf.idf().to_vec(), n, &dev)?,
+    );
+    t.insert(
+        T_WEIGHT.to_string(),
+        Tensor::from_vec(model.weight.clone(), (n, k), &dev)?.to_dtype(DType::F16)?,
+    );
+    t.insert(
+        T_BIAS.to_string(),
+        Tensor::from_vec(model.bias.clone(), k, &dev)?,
+    );
+    candle_core::safetensors::save(&t, path)?;
+    Ok(())
+}
+
+/// Loads what [`save_linear`] wrote, checking shapes against the config.
+pub(crate) fn load_linear(
+    dir: &Path,
+    cfg: &ArtifactConfig,
+) -> Result<(TfidfFeaturizer, LinearModel), ModelError> {
+    let path = dir.join(WEIGHTS_FILE);
+    if !path.is_file() {
+        return Err(ModelError::Artifact(format!(
+            "{} is missing",
+            path.display()
+        )));
+    }
+    let tcfg = cfg.tfidf.clone().ok_or_else(|| {
+        ModelError::Artifact("config.json: recipe tfidf_linear needs a \"tfidf\" section".into())
+    })?;
+    let t = candle_core::safetensors::load(&path, &Device::Cpu)?;
+    let get = |name: &str| {
+        t.get(name).ok_or_else(|| {
+            ModelError::Artifact(format!("{}: tensor {name} is missing", path.display()))
+        })
+    };
+    let hashes: Vec<u64> = get(T_HASH)?
+        .to_vec1::<i64>()?
+        .into_iter()
+        .map(|h| h as u64)
+        .collect();
+    let idf: Vec<f32> = get(T_IDF)?.to_dtype(DType::F32)?.to_vec1()?;
+    let (nc, nd) = (cfg.model.num_categories, cfg.model.num_departments);
+    let w = get(T_WEIGHT)?.to_dtype(DType::F32)?;
+    let (rows, k) = w.dims2()?;
+    if rows != hashes.len() || idf.len() != rows || k != nc + nd || rows != cfg.model.num_features {
+        return Err(ModelError::Artifact(format!(
+            "{}: weights are {rows} × {k}, {} hashes, {} idf; config.json says {} features × {}",
+            path.display(),
+            hashes.len(),
+            idf.len(),
+            cfg.model.num_features,
+            nc + nd
+        )));
+    }
+    let bias: Vec<f32> = get(T_BIAS)?.to_dtype(DType::F32)?.to_vec1()?;
+    if bias.len() != k {
+        return Err(ModelError::Artifact(format!(
+            "{}: bias has {} values, expected {k}",
+            path.display(),
+            bias.len()
+        )));
+    }
+    let model = LinearModel {
+        nc,
+        nd,
+        weight: w.flatten_all()?.to_vec1()?,
+        bias,
+    };
+    Ok((TfidfFeaturizer::from_parts(tcfg, hashes, idf), model))
 }
 
 /// Loads the candle model from mmaped safetensors with the same constructor used in training.
@@ -167,8 +300,32 @@ impl Classifier {
         let cfg: ArtifactConfig = serde_json::from_str(&cfg_text)
             .map_err(|e| ModelError::Artifact(format!("{}: {e}", cfg_path.display())))?;
         let taxonomy = Taxonomy::load(&dir.join(TAXONOMY_FILE))?;
-        let featurizer = Featurizer::load(cfg.features.clone(), &dir.join(TOKENIZER_FILE))?;
-        Classifier::assemble(dir, cfg, taxonomy, featurizer)
+        match cfg.recipe.as_str() {
+            RECIPE_BAG => {
+                let featurizer = Featurizer::load(cfg.features.clone(), &dir.join(TOKENIZER_FILE))?;
+                Classifier::assemble(dir, cfg, taxonomy, featurizer)
+            }
+            RECIPE_LINEAR => {
+                if cfg.categories.len() != cfg.model.num_categories
+                    || cfg.departments.len() != cfg.model.num_departments
+                {
+                    return Err(ModelError::Artifact(
+                        "label lists do not match the model heads".into(),
+                    ));
+                }
+                let (tfidf, model) = load_linear(dir, &cfg)?;
+                let serving = LinearServing::new(&model);
+                Ok(Classifier {
+                    cfg,
+                    taxonomy,
+                    engine: Engine::Linear { tfidf, serving },
+                })
+            }
+            other => Err(ModelError::Artifact(format!(
+                "{}: unknown recipe {other:?} (embedding_bag or tfidf_linear)",
+                cfg_path.display()
+            ))),
+        }
     }
 
     pub(crate) fn assemble(
@@ -195,8 +352,10 @@ impl Classifier {
         Ok(Classifier {
             cfg,
             taxonomy,
-            featurizer,
-            serving,
+            engine: Engine::Bag {
+                featurizer,
+                serving,
+            },
         })
     }
 
@@ -214,15 +373,67 @@ impl Classifier {
         &self.cfg
     }
 
-    pub fn featurizer(&self) -> &Featurizer {
-        &self.featurizer
+    /// The embedding-bag featuriser (None for a linear model).
+    pub fn featurizer(&self) -> Option<&Featurizer> {
+        match &self.engine {
+            Engine::Bag { featurizer, .. } => Some(featurizer),
+            Engine::Linear { .. } => None,
+        }
+    }
+
+    /// The tf-idf featuriser (None for an embedding-bag model).
+    pub fn tfidf(&self) -> Option<&TfidfFeaturizer> {
+        match &self.engine {
+            Engine::Linear { tfidf, .. } => Some(tfidf),
+            Engine::Bag { .. } => None,
+        }
+    }
+
+    /// Number of feature occurrences (bag) or distinct features (linear) of one complaint: the
+    /// featurisation step alone, for benchmarks and fuzzing. Every id is checked to lie inside the
+    /// model's feature space (a panic otherwise).
+    pub fn featurize_count(&self, title: &str, text: &str) -> usize {
+        match &self.engine {
+            Engine::Bag { featurizer, .. } => {
+                let mut ids = Vec::with_capacity(1024);
+                featurizer.features(title, text, &mut ids);
+                let n = featurizer.num_features();
+                assert!(
+                    ids.iter().all(|&id| (id as usize) < n),
+                    "feature id out of range"
+                );
+                ids.len()
+            }
+            Engine::Linear { tfidf, .. } => {
+                let mut x = Vec::with_capacity(1024);
+                tfidf.vectorize(title, text, &mut x);
+                let n = tfidf.num_features();
+                assert!(
+                    x.iter().all(|&(id, v)| (id as usize) < n && v.is_finite()),
+                    "feature out of range or not finite"
+                );
+                x.len()
+            }
+        }
     }
 
     /// Raw logits (category, department) of one complaint.
     pub fn logits(&self, title: &str, text: &str) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
-        let mut ids = Vec::with_capacity(1024);
-        self.featurizer.features(title, text, &mut ids);
-        self.serving.logits(&ids)
+        match &self.engine {
+            Engine::Bag {
+                featurizer,
+                serving,
+            } => {
+                let mut ids = Vec::with_capacity(1024);
+                featurizer.features(title, text, &mut ids);
+                serving.logits(&ids)
+            }
+            Engine::Linear { tfidf, serving } => {
+                let mut x = Vec::with_capacity(1024);
+                tfidf.vectorize(title, text, &mut x);
+                serving.logits(&x)
+            }
+        }
     }
 
     /// Category, department, alternatives and the review decision for one complaint.
@@ -319,12 +530,35 @@ impl Classifier {
             }
         }
 
+        // The automation operating point: both heads' confidence together.
+        let mut auto_ok = true;
+        if let Some(t) = self.cfg.calibration.auto_threshold {
+            let pc = if category.code.is_empty() {
+                1.0
+            } else {
+                category.confidence
+            };
+            let pd = if dep_logits.is_some() && !department.code.is_empty() {
+                department.confidence
+            } else {
+                1.0
+            };
+            let score = pc * pd;
+            if score < t {
+                auto_ok = false;
+                reasons.push(format!(
+                    "joint confidence {score:.2} (category × department) < {t:.2}, the cut at which {:.0} % of auto-routed cases were right in cross-validation",
+                    self.cfg.calibration.target_accuracy * 100.0
+                ));
+            }
+        }
+
         Ok(Triage {
             category,
             department,
             category_alternatives,
             department_alternatives,
-            needs_review: !(cat_ok && dep_ok),
+            needs_review: !(cat_ok && dep_ok && auto_ok),
             review_reasons: reasons,
             model_version: self.cfg.version.clone(),
         })
@@ -415,6 +649,7 @@ impl Classifier {
         SplitMetrics {
             category: m(&cat, &self.cfg.calibration.category),
             department: m(&dep, &self.cfg.calibration.department),
+            automation: None,
         }
     }
 }

@@ -6,12 +6,16 @@
 
 pub mod calibrate;
 pub mod classifier;
+pub mod cv;
 pub mod data;
 pub mod error;
 pub mod features;
+pub mod linear;
 pub mod model;
+pub mod recipe;
 mod sparse;
 pub mod taxonomy;
+pub mod tfidf;
 pub mod train;
 
 pub use calibrate::{HeadMetrics, ReviewRule};

@@ -116,8 +116,79 @@ fn tiny_options(dir: &Path) -> TrainOptions {
             buckets: 4096,
             ..FeatureConfig::default()
         },
+        // These tests are about the embedding bag; the linear recipe has its own below.
+        recipe: None,
+        target_accuracy: 0.9,
         ..TrainOptions::default()
     }
+}
+
+/// The linear recipe on the same synthetic rows, calibrated on the dev file (grouped folds would
+/// put each synthetic class into one group: its rows share titles).
+fn tiny_linear_options(dir: &Path) -> TrainOptions {
+    TrainOptions {
+        recipe: Some(crate::recipe::LinearRecipe::default()),
+        cv_folds: 3,
+        target_accuracy: 0.95,
+        ..tiny_options(dir)
+    }
+}
+
+#[test]
+fn tiny_linear_model_trains_calibrates_and_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = tiny_linear_options(dir.path());
+    let report = train(&opts, &mut |_| {}).expect("linear training");
+    assert_eq!(report.config.recipe, classifier::RECIPE_LINEAR);
+    let cat = report.dev.category.clone().unwrap();
+    let dep = report.dev.department.clone().unwrap();
+    assert!(cat.accuracy > 0.95, "dev {cat:?}");
+    assert!(dep.accuracy > 0.95, "dev {dep:?}");
+    assert!(report.out.join("model.safetensors").is_file());
+    assert!(!report.out.join("tokenizer.json").exists());
+    let auto = report.dev.automation.expect("automation operating point");
+    assert!(auto.coverage > 0.5 && auto.accuracy >= 0.95, "{auto:?}");
+    assert_eq!(
+        report.config.calibration.auto_threshold,
+        Some(auto.threshold)
+    );
+
+    let a = Classifier::load(&report.out).unwrap();
+    assert!(a.featurizer().is_none() && a.tfidf().is_some());
+    let texts = [
+        ("晚上噪音", "楼下酒吧深夜噪音扰民，希望处理"),
+        ("乱停车", "车辆占用消防通道，人行道违章停车"),
+        ("河道", "内河发黑发臭，污水直排"),
+    ];
+    for ((title, text), want) in texts.iter().zip(["noise", "parking", "water"]) {
+        let t = a.triage(&input(title, text)).unwrap();
+        assert_eq!(t.category.code, want, "{text}");
+        // The review flag is the joint operating point: p(category) × p(department) vs the cut.
+        let joint = t.category.confidence * t.department.confidence;
+        assert_eq!(t.needs_review, joint < auto.threshold, "{t:?}");
+    }
+    // Serving (16-bit table) agrees with the exact f32 weights.
+    let (tf, lm) = classifier::load_linear(&report.out, a.config()).unwrap();
+    for (title, text) in texts {
+        let mut x = Vec::new();
+        tf.vectorize(title, text, &mut x);
+        let (ec, ed) = lm.logits(&x);
+        let (sc, sd) = a.logits(title, text);
+        for (e, s) in ec
+            .iter()
+            .chain(&ed)
+            .zip(sc.unwrap().iter().chain(&sd.unwrap()))
+        {
+            assert!((e - s).abs() < 1e-2 * (1.0 + e.abs()), "logit {e} vs {s}");
+        }
+    }
+    // Same seed → same weights.
+    let dir2 = tempfile::tempdir().unwrap();
+    let again = train(&tiny_linear_options(dir2.path()), &mut |_| {}).unwrap();
+    assert_eq!(
+        std::fs::read(report.out.join("model.safetensors")).unwrap(),
+        std::fs::read(again.out.join("model.safetensors")).unwrap()
+    );
 }
 
 fn train_tiny(dir: &Path) -> TrainReport {
@@ -308,7 +379,7 @@ fn tiny_model_trains_and_round_trips() {
     ));
     for (title, text) in texts {
         let mut ids = Vec::new();
-        a.featurizer().features(title, text, &mut ids);
+        a.featurizer().unwrap().features(title, text, &mut ids);
         let bags = Bags::new(&[ids.as_slice()], &candle_core::Device::Cpu).unwrap();
         let out = model.forward(&bags).unwrap();
         let (serve_cat, serve_dep) = a.logits(title, text);

@@ -9,6 +9,7 @@ use crate::config::{FileConfig, ServeConfig};
 
 mod bench_triage;
 mod corrections;
+mod cv;
 mod eval;
 mod eval_dedup;
 mod loadgen;
@@ -44,6 +45,8 @@ pub enum Command {
     BenchTriage(bench_triage::BenchTriageArgs),
     /// Drive a running server over gRPC with concurrent clients; report req/s and latency.
     Loadgen(loadgen::LoadgenArgs),
+    /// Grouped k-fold cross-validation of the training recipe (how recipes are chosen).
+    Cv(cv::CvArgs),
     /// Evaluate a model on a labelled set (JSON, HTML, predictions).
     Eval(eval::EvalArgs),
     /// Two models side by side with McNemar's paired test.
@@ -107,6 +110,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || bench_triage::run(a)).await?
         }
         Command::Loadgen(a) => loadgen::run(a).await,
+        Command::Cv(a) => tokio::task::spawn_blocking(move || cv::run(a)).await?,
         Command::Eval(a) => tokio::task::spawn_blocking(move || eval::run(a)).await?,
         Command::Compare(a) => tokio::task::spawn_blocking(move || eval::run_cmp(a)).await?,
         Command::Receiver(a) => receiver::run(a).await,

@@ -2,14 +2,17 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use paidan_model::{HeadMetrics, TrainOptions, TrainPhase, train};
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    /// Training JSONL: `text` (required), `title`, `category` and/or `department`, `sure`, `id`.
-    #[arg(long)]
-    pub data: PathBuf,
-    /// Dev JSONL for calibration and review thresholds [default: 10% of --data held out by seed].
+    /// Training JSONL: `text` (required), `title`, `category` and/or `department`, `sure`, `id`;
+    /// repeatable (the files are trained on together).
+    #[arg(long, required = true)]
+    pub data: Vec<PathBuf>,
+    /// Dev JSONL for calibration and review thresholds [default: linear recipe: out-of-fold
+    /// predictions of grouped CV over --data; embedding bag: 10% of --data held out by seed].
     #[arg(long)]
     pub dev: Option<PathBuf>,
     /// Output model directory.
@@ -20,14 +23,20 @@ pub struct TrainArgs {
     pub taxonomy: Option<PathBuf>,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Loss weight of rows labelled `sure: false`.
-    #[arg(long)]
-    pub unsure_weight: Option<f32>,
+    /// `linear` (tf-idf n-grams + linear heads, the default) or `bag` (the candle embedding bag).
+    #[arg(long, default_value = "linear")]
+    pub recipe: String,
+    /// Linear recipe without --dev: grouped folds whose out-of-fold predictions calibrate.
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// Accuracy the auto-routed cases must reach (the review operating point).
+    #[arg(long, default_value_t = 0.95)]
+    pub target_accuracy: f64,
     /// Version prefix [default: the taxonomy's name or the output directory's name].
     #[arg(long)]
     pub name: Option<String>,
+    #[command(flatten)]
+    pub recipe_args: super::cv::RecipeArgs,
 }
 
 fn head_line(name: &str, m: &Option<HeadMetrics>) -> String {
@@ -48,20 +57,34 @@ fn head_line(name: &str, m: &Option<HeadMetrics>) -> String {
 }
 
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
+    let mut data = a.data.into_iter();
+    let first = data.next().context("--data is required")?;
+    let r = &a.recipe_args;
     let mut opts = TrainOptions {
-        data: a.data,
+        data: first,
+        more_data: data.collect(),
         dev: a.dev,
         out: a.out,
         taxonomy: a.taxonomy,
         seed: a.seed,
         name: a.name,
+        unsure_weight: r.unsure_weight,
+        phrase_weight: r.phrase_weight,
+        aux: r.aux.iter().map(|p| (p.clone(), r.aux_weight)).collect(),
+        cv_folds: a.folds,
+        target_accuracy: a.target_accuracy,
         ..TrainOptions::default()
     };
-    if let Some(e) = a.epochs {
-        opts.epochs = e;
-    }
-    if let Some(w) = a.unsure_weight {
-        opts.unsure_weight = w;
+    match a.recipe.as_str() {
+        "linear" => opts.recipe = Some(r.recipe()),
+        "bag" => {
+            opts.recipe = None;
+            opts.target_accuracy = 0.9;
+            if let Some(e) = r.epochs {
+                opts.epochs = e;
+            }
+        }
+        other => anyhow::bail!("unknown --recipe {other:?}: linear or bag"),
     }
     let bar = super::progress::bar(1, "train");
     let mut phase = None;
@@ -89,5 +112,14 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     );
     println!("{}", head_line("category", &report.dev.category));
     println!("{}", head_line("department", &report.dev.department));
+    if let Some(c) = &report.dev.automation {
+        println!(
+            "auto-routed at ≥{:.0}% right on both heads: {:.1}% of cases (joint confidence ≥ {:.3}; {:.4} right)",
+            c.target * 100.0,
+            c.coverage * 100.0,
+            c.threshold,
+            c.accuracy
+        );
+    }
     Ok(())
 }
