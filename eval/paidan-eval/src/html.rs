@@ -462,11 +462,26 @@ pub fn render_html(eval: &Evaluation, opts: &HtmlOptions) -> Result<String> {
         h,
         "<tr><td class=\"l\">flagged for review</td><td>{:.1} %</td></tr>\
          <tr><td class=\"l\">accuracy on unflagged rows</td><td>{}</td></tr>\
-         <tr><td class=\"l\">accuracy on flagged rows</td><td>{}</td></tr></table>\
-         <p class=\"muted\">Review accuracies are measured on the {} head.</p></section>",
+         <tr><td class=\"l\">accuracy on flagged rows</td><td>{}</td></tr>\
+         <tr><td class=\"l\">unflagged rows right on every head</td><td>{}</td></tr>",
         r.review.flagged_share * 100.0,
         fmt_opt(r.review.accuracy_unflagged),
         fmt_opt(r.review.accuracy_flagged),
+        fmt_opt(r.review.all_heads_right_unflagged),
+    );
+    for a in &r.automation {
+        let _ = writeln!(
+            h,
+            "<tr><td class=\"l\">auto-routed at ≥ {:.0} % right on every head</td><td>{:.1} % of rows (joint confidence ≥ {:.3}; {:.3} right)</td></tr>",
+            a.target * 100.0,
+            a.coverage * 100.0,
+            a.threshold,
+            a.accuracy
+        );
+    }
+    let _ = writeln!(
+        h,
+        "</table><p class=\"muted\">Review accuracies are measured on the {} head; coverage uses the product of the heads' confidences.</p></section>",
         eval.primary_head().map_or("—", Head::as_str)
     );
 

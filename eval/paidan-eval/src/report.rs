@@ -87,7 +87,18 @@ pub struct ReviewStats {
     pub accuracy_unflagged: Option<f64>,
     /// Accuracy on flagged rows.
     pub accuracy_flagged: Option<f64>,
+    /// Share of unflagged rows (with gold for every predicted head) right on every head.
+    #[serde(default)]
+    pub all_heads_right_unflagged: Option<f64>,
 }
+
+/// Coverage at an accuracy target: auto-route the rows whose joint confidence (the product of
+/// the predicted heads' confidences) is at least `threshold`, the lowest cut at which those rows
+/// are right on every head at a rate ≥ `target`.
+pub type AutomationPoint = paidan_model::calibrate::Coverage;
+
+/// Automation targets `paidan eval` reports.
+pub const AUTOMATION_TARGETS: [f64; 2] = [0.95, 0.98];
 
 /// The eval report, serialised exactly as `paidan eval --json` writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,6 +111,10 @@ pub struct EvalReport {
     pub department: Option<HeadReport>,
     /// Review-flag statistics.
     pub review: ReviewStats,
+    /// Share auto-routed at ≥ 95 % and ≥ 98 % right on every head (rows with gold for every
+    /// predicted head; a row counts as right when every head is right).
+    #[serde(default)]
+    pub automation: Vec<AutomationPoint>,
     /// Version string of the evaluated model.
     pub model_version: String,
 }
@@ -249,10 +264,46 @@ pub fn evaluate_predictions(
             .map(|(_, p)| p.clone())
             .collect()
     };
+    // Rows with gold for every head the model predicted: joint confidence and all-right.
+    let mut joint: Vec<(f32, bool, bool)> = Vec::new();
+    for (row, pred) in rows.iter().zip(&predictions) {
+        let mut conf = 1f32;
+        let mut right = true;
+        let mut any = false;
+        let mut complete = true;
+        for head in [Head::Category, Head::Department] {
+            let Some(out) = head.output(pred) else {
+                continue;
+            };
+            match head.gold(row) {
+                Some(g) => {
+                    any = true;
+                    conf *= out.confidence;
+                    right &= out.label == g;
+                }
+                None => complete = false,
+            }
+        }
+        if any && complete {
+            joint.push((conf, right, pred.needs_review));
+        }
+    }
+    let pairs: Vec<(f32, bool)> = joint.iter().map(|&(c, r, _)| (c, r)).collect();
+    let automation = if pairs.is_empty() {
+        Vec::new()
+    } else {
+        AUTOMATION_TARGETS
+            .iter()
+            .map(|&t| paidan_model::calibrate::coverage_at(&pairs, t))
+            .collect()
+    };
+    let unflagged: Vec<bool> = joint.iter().filter(|j| !j.2).map(|j| j.1).collect();
     let review = ReviewStats {
         flagged_share: flagged as f64 / rows.len() as f64,
         accuracy_unflagged: metrics::accuracy(&split(false)),
         accuracy_flagged: metrics::accuracy(&split(true)),
+        all_heads_right_unflagged: (!unflagged.is_empty())
+            .then(|| unflagged.iter().filter(|&&r| r).count() as f64 / unflagged.len() as f64),
     };
     let [category, department] = reports;
     let [category_detail, department_detail] = details;
@@ -262,6 +313,7 @@ pub fn evaluate_predictions(
             category,
             department,
             review,
+            automation,
             model_version: model_version.to_owned(),
         },
         category: category_detail,
@@ -414,7 +466,14 @@ pub(crate) mod tests {
         keys.sort_unstable();
         assert_eq!(
             keys,
-            ["category", "department", "model_version", "n", "review"]
+            [
+                "automation",
+                "category",
+                "department",
+                "model_version",
+                "n",
+                "review"
+            ]
         );
         let mut head_keys: Vec<&str> = json["category"]
             .as_object()

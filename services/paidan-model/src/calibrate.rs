@@ -302,3 +302,35 @@ pub fn coverage_at(rows: &[(f32, bool)], target: f64) -> Coverage {
     }
     best
 }
+
+#[cfg(test)]
+mod coverage_tests {
+    use super::*;
+
+    #[test]
+    fn coverage_at_table() {
+        // (rows as (score, right), target) → (coverage, threshold)
+        let ten_right: Vec<(f32, bool)> = (0..10).map(|i| (0.9 - i as f32 * 0.01, true)).collect();
+        let mut mixed = ten_right.clone();
+        mixed.extend([(0.5, false), (0.4, true), (0.3, false), (0.2, false)]);
+        for (rows, target, coverage, threshold) in [
+            (ten_right.clone(), 0.95, 1.0, 0.81),
+            // 11 rows at ≥ 0.5 are 10/11 = 0.909 right; 12 at ≥ 0.4 are 11/12 = 0.917.
+            (mixed.clone(), 0.95, 10.0 / 14.0, 0.81),
+            (mixed.clone(), 0.9, 12.0 / 14.0, 0.4),
+            // At least 10 accepted rows (or all rows when there are fewer) must meet a target.
+            (ten_right[..5].to_vec(), 0.95, 1.0, 0.86),
+            (vec![(0.9, false); 12], 0.95, 0.0, NO_AUTOMATION),
+        ] {
+            let c = coverage_at(&rows, target);
+            assert!(
+                (c.coverage - coverage).abs() < 1e-9,
+                "{rows:?} {target}: {c:?}"
+            );
+            assert!(
+                (c.threshold - threshold).abs() < 1e-6,
+                "{rows:?} {target}: {c:?}"
+            );
+        }
+    }
+}
