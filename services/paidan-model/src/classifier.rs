@@ -42,6 +42,11 @@ pub struct HeadCalibration {
     /// flags the head, the former behaviour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_below: Option<f32>,
+    /// Department head only: weight `beta` of the category prior (see
+    /// [`crate::calibrate::apply_category_prior`]: the department is predicted jointly with the
+    /// category through the routing table), chosen on out-of-fold predictions; None or 0 = off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category_prior: Option<f32>,
 }
 
 impl HeadCalibration {
@@ -460,6 +465,20 @@ impl Classifier {
             match (&dep_logits, &self.cfg.calibration.department) {
                 (Some(l), Some(cal)) => {
                     softmax_t(l, cal.temperature, &mut dep_p);
+                    if let Some(beta) = cal.category_prior.filter(|b| *b > 0.0)
+                        && !p.is_empty()
+                    {
+                        let routes: Vec<Option<usize>> = self
+                            .cfg
+                            .categories
+                            .iter()
+                            .map(|c| {
+                                let d = self.taxonomy.default_department(c, input.jurisdiction);
+                                self.cfg.departments.iter().position(|x| x == d)
+                            })
+                            .collect();
+                        crate::calibrate::apply_category_prior(&mut dep_p, &p, &routes, beta);
+                    }
                     let ranked = self.rank(&dep_p, &self.cfg.departments, false);
                     let ok = self.check("department", &ranked, cal, &mut reasons);
                     let mut it = ranked.into_iter();
@@ -476,6 +495,8 @@ impl Classifier {
             Some(below) => department.confidence < below,
             None => !dep_ok,
         };
+        // The table stands in for an unsure head: a person confirms the department.
+        let table_routed = route && !dep_missing && !category.code.is_empty();
         if (route || dep_missing) && !category.code.is_empty() {
             let routed = self
                 .taxonomy
@@ -558,7 +579,7 @@ impl Classifier {
             department,
             category_alternatives,
             department_alternatives,
-            needs_review: !(cat_ok && dep_ok && auto_ok),
+            needs_review: !(cat_ok && dep_ok && auto_ok) || (table_routed && !reasons.is_empty()),
             review_reasons: reasons,
             model_version: self.cfg.version.clone(),
         })

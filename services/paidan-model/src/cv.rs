@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::calibrate::{
-    Coverage, ReviewRule, argmax, coverage_at, fit_temperature, head_metrics, softmax_t,
+    Coverage, ReviewRule, apply_category_prior, argmax, coverage_at, fit_temperature, head_metrics,
+    softmax_t,
 };
 use crate::data::{Row, read_rows};
 use crate::error::ModelError;
@@ -364,6 +365,10 @@ pub struct CvReport {
     /// default department when the head is less sure than that), and the cut chosen here.
     pub department_served_accuracy: Option<f64>,
     pub route_below: Option<f32>,
+    /// Weight of the category prior on the department head (chosen here; 0 = off); the
+    /// `department` figures above are the head alone, `department_joint_accuracy` with it.
+    pub category_prior: f32,
+    pub department_joint_accuracy: Option<f64>,
     /// How auto-routing is scored: p(category) × p(department) after temperature scaling (the
     /// category alone when there is no department head); a row counts as right when every head
     /// is right.
@@ -418,6 +423,32 @@ pub struct OofCalibration {
     pub cat_temperature: Option<f32>,
     pub dep_temperature: Option<f32>,
     pub route_below: Option<f32>,
+    /// Weight of the category prior on the department head (0 = off).
+    pub category_prior: f32,
+    /// Department accuracy with that prior.
+    pub department_joint_accuracy: Option<f64>,
+}
+
+/// Department accuracy on out-of-fold rows for each prior weight; the best (lowest on ties).
+/// Each row: (category probabilities, department probabilities, gold department).
+pub fn choose_category_prior(
+    rows: &[(Vec<f32>, Vec<f32>, usize)],
+    routes: &[Option<usize>],
+) -> (f32, f64) {
+    let mut best = (0f32, -1f64);
+    for beta in [0.0f32, 0.25, 0.5, 1.0, 2.0] {
+        let mut ok = 0usize;
+        for (pc, pd, g) in rows {
+            let mut q = pd.clone();
+            apply_category_prior(&mut q, pc, routes, beta);
+            ok += usize::from(argmax(&q).0 == *g);
+        }
+        let acc = ok as f64 / rows.len().max(1) as f64;
+        if acc > best.1 + 1e-9 {
+            best = (beta, acc);
+        }
+    }
+    best
 }
 
 /// Scores out-of-fold predictions: head figures, routing-table cut, automation coverage at each
@@ -464,7 +495,35 @@ pub fn score_oof(
         cat_temperature: ct,
         dep_temperature: dt,
         route_below: None,
+        category_prior: 0.0,
+        department_joint_accuracy: None,
     };
+    // The category prior on the department head, chosen first (the routing-table cut below is
+    // then chosen on the adjusted department probabilities).
+    let routes: Vec<Option<usize>> = set
+        .categories
+        .iter()
+        .map(|c| {
+            let d = set.taxonomy.default_department(c, "");
+            set.departments.iter().position(|x| x == d)
+        })
+        .collect();
+    if let (Some(ctt), Some(dtt)) = (ct, dt) {
+        let mut rows = Vec::new();
+        for &i in &scored {
+            let (c, d) = oof[i].as_ref().expect("scored");
+            if let Some(g) = set.deps[i]
+                && !c.is_empty()
+                && !d.is_empty()
+            {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                softmax_t(c, ctt, &mut a);
+                softmax_t(d, dtt, &mut b);
+                rows.push((a, b, g));
+            }
+        }
+        cal.category_prior = choose_category_prior(&rows, &routes).0;
+    }
     // Per row: predicted category (and its p), department head (k, p), table's department.
     let mut pc = Vec::new();
     let mut pd = Vec::new();
@@ -488,6 +547,9 @@ pub fn score_oof(
             && !d.is_empty()
         {
             softmax_t(d, t, &mut pd);
+            if kc.is_some() {
+                apply_category_prior(&mut pd, &pc, &routes, cal.category_prior);
+            }
             let (k, p) = argmax(&pd);
             kd = Some(k);
             p_d = p;
@@ -535,6 +597,9 @@ pub fn score_oof(
         (ok as f64 / served.len() as f64, cut)
     });
     cal.route_below = route.map(|r| r.1);
+    cal.department_joint_accuracy = (!served.is_empty()).then(|| {
+        served.iter().filter(|&&(k, _, g, _)| k == g).count() as f64 / served.len() as f64
+    });
     let pairs: Vec<(f32, bool)> = auto.iter().map(|&(s, r, _)| (s, r)).collect();
     let coverage = targets.iter().map(|&t| coverage_at(&pairs, t)).collect();
     let per_set = per_set
@@ -627,7 +692,7 @@ pub fn cross_validate(
         opts.threads,
         on_fold,
     )?;
-    let (category, department, route, automation, per_set, _) =
+    let (category, department, route, automation, per_set, cal) =
         score_oof(&set, &oof, &opts.targets);
     let rows = set
         .items
@@ -669,6 +734,8 @@ pub fn cross_validate(
         department,
         department_served_accuracy: route.map(|r| r.0),
         route_below: route.map(|r| r.1),
+        category_prior: cal.category_prior,
+        department_joint_accuracy: cal.department_joint_accuracy,
         automation_score:
             "p(category) × p(department), temperature-scaled; right = every head right".into(),
         automation,

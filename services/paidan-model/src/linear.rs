@@ -62,7 +62,7 @@ impl Default for LinearOptions {
     fn default() -> Self {
         LinearOptions {
             solver: "svm".into(),
-            c: 1.0,
+            c: 2.0,
             tol: 0.1,
             epochs: 12,
             batch_size: 32,

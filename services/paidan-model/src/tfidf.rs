@@ -34,6 +34,9 @@ pub struct TfidfConfig {
     pub min_df: usize,
     /// At most this many n-grams are kept (highest document frequency first).
     pub max_features: usize,
+    /// Also the title's words as features of their own (a title names the problem).
+    #[serde(default)]
+    pub title_words: bool,
 }
 
 impl Default for TfidfConfig {
@@ -44,7 +47,8 @@ impl Default for TfidfConfig {
             char_min_n: 1,
             char_max_n: 4,
             min_df: 2,
-            max_features: 400_000,
+            max_features: 200_000,
+            title_words: true,
         }
     }
 }
@@ -71,6 +75,7 @@ fn fnv(bytes: &[u8]) -> u64 {
 const TAG_WORD: u64 = 0x5744_0001;
 const TAG_BIGRAM: u64 = 0x5744_0002;
 const TAG_CHAR: u64 = 0x4348_0000;
+const TAG_TITLE: u64 = 0x5449_0001;
 
 /// Removes whitespace that sits between two CJK ideographs ("小区 噪音" → "小区噪音"); other
 /// whitespace stays (it separates Latin words and numbers).
@@ -151,6 +156,12 @@ pub fn hashes_of(cfg: &TfidfConfig, title: &str, text: &str) -> Vec<u64> {
     let ws = words(&p);
     let mut out = Vec::with_capacity(p.len() * 2);
     ngram_hashes(cfg, &p, &ws, &mut out);
+    if cfg.title_words && !title.trim().is_empty() {
+        let t = prepare_text(title, "", cfg.max_chars);
+        for w in words(&t) {
+            out.push(mix(fnv(w.as_bytes()) ^ TAG_TITLE));
+        }
+    }
     out
 }
 

@@ -607,6 +607,7 @@ pub fn train(
             threshold: rule.threshold,
             margin: rule.margin,
             route_below: None,
+            category_prior: None,
         });
         let m = (!gold.is_empty()).then(|| head_metrics(&logits, &gold, &sure, t, rule));
         if head == 0 {
@@ -867,21 +868,26 @@ fn train_linear(
     });
     let (cat_m, dep_m, _route, coverage, _per_set, cal) =
         score_oof(&set, &oof, &[opts.target_accuracy]);
-    let head = |t: Option<f32>, route: Option<f32>| {
+    let head = |t: Option<f32>, route: Option<f32>, prior: Option<f32>| {
         t.map(|temperature| HeadCalibration {
             temperature,
             threshold: 0.0,
             margin: 0.0,
             route_below: route,
+            category_prior: prior,
         })
     };
     let cal_cat = if nc > 0 {
-        head(cal.cat_temperature, None)
+        head(cal.cat_temperature, None, None)
     } else {
         None
     };
     let cal_dep = if nd > 0 {
-        head(cal.dep_temperature, Some(cal.route_below.unwrap_or(0.0)))
+        head(
+            cal.dep_temperature,
+            Some(cal.route_below.unwrap_or(0.0)),
+            (nc > 0).then_some(cal.category_prior),
+        )
     } else {
         None
     };

@@ -12,7 +12,8 @@ use paidan_proto::v1::admin_client::AdminClient;
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
-/// A deliberately weak model: 150 training rows, one epoch, tiny features.
+/// A deliberately weak model: 150 training rows, one epoch, tiny features, the embedding-bag
+/// recipe (so a reload also swaps the serving engine: the shipped model is linear).
 fn train_weak_model(dir: &std::path::Path) -> std::path::PathBuf {
     let root = common::repo_root();
     let rows: Vec<String> = std::fs::read_to_string(root.join("models/data/city_train.jsonl"))
@@ -35,6 +36,7 @@ fn train_weak_model(dir: &std::path::Path) -> std::path::PathBuf {
         epochs: 1,
         dim: 8,
         name: Some("weak".into()),
+        recipe: None,
         ..Default::default()
     };
     opts.features.buckets = 1024;

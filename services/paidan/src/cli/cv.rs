@@ -20,7 +20,7 @@ pub struct RecipeArgs {
     #[arg(long)]
     pub aux: Vec<PathBuf>,
     /// Loss weight of the --aux rows.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.2)]
     pub aux_weight: f32,
     /// Loss weight of rows labelled `sure: false`.
     #[arg(long, default_value_t = 0.5)]
@@ -50,6 +50,9 @@ pub struct RecipeArgs {
     pub min_df: Option<usize>,
     #[arg(long)]
     pub max_features: Option<usize>,
+    /// Title words as features of their own.
+    #[arg(long)]
+    pub title_words: bool,
     /// Characters of title + text read.
     #[arg(long)]
     pub max_chars: Option<usize>,
@@ -88,6 +91,9 @@ impl RecipeArgs {
         }
         if let Some(v) = self.min_df {
             tfidf.min_df = v;
+        }
+        if self.title_words {
+            tfidf.title_words = true;
         }
         if let Some(v) = self.max_chars {
             tfidf.max_chars = v;
@@ -171,6 +177,12 @@ pub fn print_report(r: &CvReport) {
     );
     println!("{}", head("category", &r.category));
     println!("{}", head("department", &r.department));
+    if let Some(a) = r.department_joint_accuracy {
+        println!(
+            "department jointly with category (prior weight {:.2}): acc {a:.4}",
+            r.category_prior
+        );
+    }
     if let (Some(a), Some(c)) = (r.department_served_accuracy, r.route_below) {
         println!("department served with the routing table below p={c:.2}: acc {a:.4}");
     }
