@@ -1,7 +1,8 @@
-//! Dump the decision's evidence per labelled pair as JSONL, for error analysis on the TUNE
-//! split only (never run it on dedup_test):
+//! Dump the decision's evidence per labelled pair as JSONL, for error analysis. The shipped
+//! weights are fitted on all labelled pairs (`paidan eval-dedup --fit`), so reading errors of any
+//! pair file informs the next change; say so next to the cross-validation figure it moves.
 //!
-//! cargo run -p paidan-dedup --example dedup_features -- eval/sets/dedup_tune.jsonl > /tmp/tune_features.jsonl
+//! cargo run -p paidan-dedup --example dedup_features -- eval/sets/dedup_more.jsonl > /tmp/features.jsonl
 
 use std::path::Path;
 
@@ -11,10 +12,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args()
         .nth(1)
         .ok_or("usage: dedup_features PAIRS.jsonl")?;
-    assert!(
-        !path.contains("dedup_test"),
-        "error analysis is for the tune split only"
-    );
     for r in read_pairs(Path::new(&path))? {
         let time = |s: &PairSide| s.time.as_deref().and_then(parse_time_ms);
         let gap_ms = match (time(&r.a), time(&r.b)) {
@@ -40,6 +37,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "duplicate": r.duplicate,
                 "gap_days": gap_ms as f64 / DAY_MS as f64,
                 "score": s.score, "text": s.text, "containment": s.containment, "title": s.title,
+                "terms": s.terms, "words": s.words, "place_conflict": place_conflict(&s),
+                "features": Features::of(&s, Weights::default().age_grace_days),
                 "shared_specific": s.entities.shared_specific, "shared_general": s.entities.shared_general,
                 "conflict_specific": s.entities.conflict_specific, "conflict_general": s.entities.conflict_general,
                 "a_title": r.a.title, "b_title": r.b.title,

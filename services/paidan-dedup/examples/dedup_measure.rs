@@ -1,92 +1,42 @@
-//! Measure the dedup methods on the tune/test pairs, fit the decision weights on tune, and
-//! report LSH candidate recall and fingerprint speed.
+//! Candidate generation and the decision beyond the labelled pairs: LSH candidate recall per
+//! band layout on labelled pairs, then — over unlabelled messages — fingerprint speed and size,
+//! index keys per report, the candidate pairs the store's keys produce (this build's keys and
+//! fingerprint-version-1 keys), and how many of them each decision calls duplicates, with the
+//! low-text ones written out for reading.
 //!
-//! cargo run -p paidan-dedup --example dedup_measure -- eval/sets/dedup_tune.jsonl eval/sets/dedup_test.jsonl [/work/shared/data/unlabelled.jsonl]
+//! cargo run --release -p paidan-dedup --example dedup_measure -- PAIRS.jsonl... [--unlabelled /work/shared/data/unlabelled.jsonl] [--sample OUT.jsonl] [--refit]
+//!
+//! `--refit` scores with the recipe's fit on the given pairs instead of the shipped weights.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
+use paidan_dedup::legacy::{LEGACY_THRESHOLD, legacy_score};
 use paidan_dedup::*;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let tune = read_pairs(Path::new(&args[0]))?;
-    let test = read_pairs(Path::new(&args[1]))?;
-
-    let fitted = fit_weights(&tune);
-    println!("weights fitted on tune: {fitted:?}");
-    println!("weights in use:         {:?}\n", Weights::default());
-
-    if std::env::var_os("DEDUP_SHOW_TUNE_ERRORS").is_some() {
-        let cfg = DedupConfig {
-            window_ms: i64::MAX,
-            ..DedupConfig::default()
-        };
-        for r in &tune {
-            let (a, b) = (
-                Fingerprint::new(&r.a.title, &r.a.text, ""),
-                Fingerprint::new(&r.b.title, &r.b.text, ""),
-            );
-            let s = score(&a, &b, &MatchContext::default());
-            if cfg.is_duplicate(&s) != r.duplicate || (s.score - cfg.threshold).abs() < 0.15 {
-                println!(
-                    "gold {} score {:.2} text {:.2} cont {:.2} title {:.2} {:?}\n  A {} | {}\n  B {} | {}\n  A ents {:?}\n  B ents {:?}",
-                    r.duplicate,
-                    s.score,
-                    s.text,
-                    s.containment,
-                    s.title,
-                    s.entities,
-                    r.a.title,
-                    r.a.text.chars().take(80).collect::<String>(),
-                    r.b.title,
-                    r.b.text.chars().take(80).collect::<String>(),
-                    a.entities()
-                        .iter()
-                        .map(|e| format!("{:?}:{}", e.kind, e.name))
-                        .collect::<Vec<_>>(),
-                    b.entities()
-                        .iter()
-                        .map(|e| format!("{:?}:{}", e.kind, e.name))
-                        .collect::<Vec<_>>()
-                );
-            }
+    let mut args = std::env::args().skip(1);
+    let (mut pairs, mut unlabelled, mut sample, mut refit) = (Vec::new(), None, None, false);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--refit" => refit = true,
+            "--unlabelled" => unlabelled = args.next(),
+            "--sample" => sample = args.next(),
+            _ => pairs.push(a),
         }
-        return Ok(());
     }
-    let no_window = DedupConfig {
-        window_ms: i64::MAX,
-        ..DedupConfig::default()
-    };
-    let unwindowed = compare_methods(&tune, &test, &no_window);
-    let windowed = compare_methods(&tune, &test, &DedupConfig::default());
-    println!("== methods, no time window (text decision alone) ==");
-    print!("{}", render_comparison(&unwindowed));
+    let mut rows = Vec::new();
+    for p in &pairs {
+        rows.extend(read_pairs(Path::new(p))?);
+    }
+
     println!(
-        "\n== methods, the default window ({} days, DedupConfig::default) ==",
-        DedupConfig::default().window_days()
+        "== LSH candidate recall, fingerprint-version-1 keys ({} pairs) ==",
+        rows.len()
     );
-    print!("{}", render_comparison(&windowed));
-    // For eval/scores.sh: both comparisons as JSON.
-    if let Some(path) = std::env::var_os("DEDUP_METHODS_JSON") {
-        let json = serde_json::json!({
-            "tune": &args[0],
-            "test": &args[1],
-            "runs": [
-                {"window_days": 0, "methods": unwindowed},
-                {"window_days": DedupConfig::default().window_days(), "methods": windowed},
-            ],
-        });
-        std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")?;
-    }
-
-    println!("\n== decision on tune (no window) ==");
-    print!("{}", render_text(&eval_pairs(&tune, &no_window)));
-
-    println!("\n== LSH candidate recall (tune + test) ==");
-    let all: Vec<PairRow> = tune.iter().chain(&test).cloned().collect();
     println!("bands x rows  dup text-band  dup any-key  non-dup any-key");
-    for r in band_recall(&all, &[(16, 8), (32, 4), (42, 3), (64, 2)]) {
+    for r in band_recall(&rows, &[(16, 8), (32, 4), (42, 3), (64, 2)]) {
         println!(
             "{:>5} x {:<4}  {:>3}/{} {:.3}  {:>3}/{} {:.3}  {:>3}/{}",
             r.bands,
@@ -102,112 +52,168 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    if let Some(unlabelled) = args.get(2) {
-        let text = std::fs::read_to_string(unlabelled)?;
-        let docs: Vec<(String, String)> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .map(|v| {
-                (
-                    v["title"].as_str().unwrap_or("").to_string(),
-                    v["text"].as_str().unwrap_or("").to_string(),
-                )
-            })
-            .collect();
-        // Warm up the segmenter, then time fingerprinting.
-        let _ = Fingerprint::new("预热", "预热", "");
-        let start = Instant::now();
-        let fps: Vec<Fingerprint> = docs
-            .iter()
-            .map(|(t, x)| Fingerprint::new(t, x, ""))
-            .collect();
-        let el = start.elapsed();
-        let chars: usize = docs
-            .iter()
-            .map(|(t, x)| t.chars().count() + x.chars().count())
-            .sum();
-        println!(
-            "\n== speed: {} unlabelled messages, mean {} chars: {:.1} µs per fingerprint; mean {} bytes stored ==",
-            docs.len(),
-            chars / docs.len().max(1),
-            el.as_secs_f64() * 1e6 / docs.len().max(1) as f64,
-            fps.iter().map(|f| f.to_bytes().len()).sum::<usize>() / fps.len().max(1)
-        );
-        let short: Vec<&(String, String)> = docs
-            .iter()
-            .filter(|(t, x)| (150..=250).contains(&(t.chars().count() + x.chars().count())))
-            .collect();
-        let start = Instant::now();
-        for (t, x) in &short {
-            std::hint::black_box(Fingerprint::new(t, x, ""));
-        }
-        println!(
-            "   150-250-char messages ({}): {:.1} µs per fingerprint",
-            short.len(),
-            start.elapsed().as_secs_f64() * 1e6 / short.len().max(1) as f64
-        );
-        // Where the time goes (same 150-250-char messages).
-        let per = |el: std::time::Duration| el.as_secs_f64() * 1e6 / short.len().max(1) as f64;
-        let normed: Vec<String> = short
-            .iter()
-            .map(|(t, x)| paidan_text::normalize(&format!("{t}。{x}")))
-            .collect();
-        let start = Instant::now();
-        for (t, x) in &short {
-            std::hint::black_box(paidan_text::normalize(&format!("{t}。{x}")));
-        }
-        println!("   of which normalize: {:.1} µs", per(start.elapsed()));
-        let start = Instant::now();
-        for t in &normed {
-            std::hint::black_box(sketch::minhash(&sketch::char_shingles(t, 3)));
-        }
-        println!(
-            "   of which shingles + minhash: {:.1} µs",
-            per(start.elapsed())
-        );
-        let start = Instant::now();
-        for t in &normed {
-            std::hint::black_box(paidan_text::Segmenter::global().cut(t));
-        }
-        println!("   of which jieba cut: {:.1} µs", per(start.elapsed()));
-        let start = Instant::now();
-        for t in &normed {
-            std::hint::black_box(entity::extract(t));
-        }
-        println!(
-            "   of which entity extraction: {:.1} µs",
-            per(start.elapsed())
-        );
-        let start = Instant::now();
-        let mut n = 0usize;
-        for i in 0..fps.len().min(2000) {
-            let j = (i * 7919 + 13) % fps.len();
-            std::hint::black_box(score(&fps[i], &fps[j], &MatchContext::default()));
-            n += 1;
-        }
-        println!(
-            "   score(): {:.2} µs per comparison",
-            start.elapsed().as_secs_f64() * 1e6 / n as f64
-        );
-        // Random-pair collision rate: how many index keys unrelated messages share.
-        for (bands, rows) in [(16, 8), (32, 4), (42, 3), (64, 2)] {
-            let (mut text_hits, mut any_hits, mut pairs) = (0usize, 0usize, 0usize);
-            for i in 0..fps.len().min(3000) {
-                let j = (i * 104_729 + 7) % fps.len();
-                if i == j {
-                    continue;
-                }
-                let (t, a) = shares_key(&fps[i], &fps[j], bands, rows);
-                text_hits += usize::from(t);
-                any_hits += usize::from(a);
-                pairs += 1;
+    let Some(unlabelled) = unlabelled else {
+        return Ok(());
+    };
+    let docs: Vec<serde_json::Value> = std::fs::read_to_string(unlabelled)?
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let s = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or("").to_string();
+    let _ = Fingerprint::new("预热", "预热", "");
+    let start = Instant::now();
+    let fps: Vec<Fingerprint> = docs
+        .iter()
+        .map(|v| Fingerprint::new(&s(v, "title"), &s(v, "text"), ""))
+        .collect();
+    let el = start.elapsed();
+    let n = fps.len().max(1);
+    let chars: usize = docs
+        .iter()
+        .map(|v| s(v, "title").chars().count() + s(v, "text").chars().count())
+        .sum();
+    println!(
+        "\n== {} unlabelled messages, mean {} chars: {:.1} µs per fingerprint; mean {} bytes stored; mean {:.1} index keys ({} text bands + {:.1} place keys) ==",
+        fps.len(),
+        chars / n,
+        el.as_secs_f64() * 1e6 / n as f64,
+        fps.iter().map(|f| f.to_bytes().len()).sum::<usize>() / n,
+        fps.iter().map(|f| f.bands().len()).sum::<usize>() as f64 / n as f64,
+        sketch::NUM_BANDS,
+        fps.iter()
+            .map(|f| f.bands().len().saturating_sub(sketch::NUM_BANDS))
+            .sum::<usize>() as f64
+            / n as f64,
+    );
+    let start = Instant::now();
+    let mut m = 0usize;
+    for i in 0..fps.len().min(2000) {
+        let j = (i * 7919 + 13) % fps.len();
+        std::hint::black_box(score(&fps[i], &fps[j], &MatchContext::default()));
+        m += 1;
+    }
+    println!(
+        "   score(): {:.2} µs per comparison",
+        start.elapsed().as_secs_f64() * 1e6 / m.max(1) as f64
+    );
+
+    // Candidate pairs: messages sharing a key, per source (the jurisdiction stand-in), as the
+    // store would return them (keys by value; keys shared by more than 200 messages skipped,
+    // like dedup_mine).
+    let candidates = |keys: &dyn Fn(usize) -> Vec<u64>| -> HashSet<(usize, usize)> {
+        let mut by_key: HashMap<(String, u64), Vec<usize>> = HashMap::new();
+        for (i, doc) in docs.iter().enumerate() {
+            for k in keys(i) {
+                by_key.entry((s(doc, "source"), k)).or_default().push(i);
             }
-            println!(
-                "   random pairs sharing a key, {bands}x{rows}: text band {:.4}, any key {:.4} (of {pairs})",
-                text_hits as f64 / pairs as f64,
-                any_hits as f64 / pairs as f64
-            );
         }
+        let mut out = HashSet::new();
+        for ids in by_key.values() {
+            if ids.len() > 200 {
+                continue;
+            }
+            for (x, &i) in ids.iter().enumerate() {
+                for &j in &ids[x + 1..] {
+                    out.insert((i.min(j), i.max(j)));
+                }
+            }
+        }
+        out
+    };
+    let new_pairs = candidates(&|i| fps[i].bands().to_vec());
+    let old_pairs = candidates(&|i| fps[i].keys_v1());
+    println!(
+        "\n== candidate pairs among the unlabelled messages: {} with this build's keys, {} with version-1 keys ({} in both) ==",
+        new_pairs.len(),
+        old_pairs.len(),
+        new_pairs.intersection(&old_pairs).count()
+    );
+    let mut cfg = DedupConfig::default();
+    let mut weights = Weights::default();
+    if refit {
+        // The recipe's fit on the labelled pairs given, instead of the shipped weights.
+        let fit = fit_recipe(&rows, &cfg);
+        weights = fit.weights;
+        cfg.threshold = fit.threshold;
+        println!(
+            "   (refitted on the pairs given: threshold {:.2}, {weights:?})",
+            fit.threshold
+        );
+    }
+    let gap = |i: usize, j: usize| {
+        let t = |v: &serde_json::Value| parse_time_ms(&s(v, "time"));
+        match (t(&docs[i]), t(&docs[j])) {
+            (Some(a), Some(b)) => (a - b).abs(),
+            _ => 0,
+        }
+    };
+    let jaccard = |i: usize, j: usize| {
+        let body = |v: &serde_json::Value| {
+            sketch::char_shingles(
+                &paidan_text::normalize(&format!("{}。{}", s(v, "title"), s(v, "text"))),
+                3,
+            )
+        };
+        sketch::jaccard_sorted(&body(&docs[i]), &body(&docs[j]))
+    };
+    let mut low_text_new = Vec::new();
+    let (mut dup_new, mut dup_old, mut low_new, mut low_old) = (0, 0, 0, 0);
+    let mut sorted_new: Vec<&(usize, usize)> = new_pairs.iter().collect();
+    sorted_new.sort_unstable();
+    for &&(i, j) in &sorted_new {
+        let ctx = MatchContext {
+            gap_ms: gap(i, j),
+            ..MatchContext::default()
+        };
+        let m = score_with(&fps[i], &fps[j], &ctx, &weights);
+        if cfg.is_duplicate(&m) {
+            dup_new += 1;
+            if jaccard(i, j) < 0.3 {
+                low_new += 1;
+                low_text_new.push((i, j, m));
+            }
+        }
+    }
+    let mut sorted_old: Vec<&(usize, usize)> = old_pairs.iter().collect();
+    sorted_old.sort_unstable();
+    for &&(i, j) in &sorted_old {
+        let ctx = MatchContext {
+            gap_ms: gap(i, j),
+            ..MatchContext::default()
+        };
+        let p = legacy_score(&fps[i], &fps[j], &ctx);
+        if ctx.gap_ms <= cfg.window_ms && p >= LEGACY_THRESHOLD {
+            dup_old += 1;
+            low_old += usize::from(jaccard(i, j) < 0.3);
+        }
+    }
+    println!(
+        "   called duplicates: this decision {dup_new} ({low_new} with trigram Jaccard < 0.3); the old decision on version-1 candidates {dup_old} ({low_old} < 0.3)"
+    );
+    if let Some(path) = sample {
+        // Every 1-in-k of the low-text duplicates, deterministic, 40 at most, for reading.
+        let step = (low_text_new.len() / 40).max(1);
+        let mut out = String::new();
+        for (i, j, m) in low_text_new.iter().step_by(step).take(40) {
+            let ents = |f: &Fingerprint| {
+                f.entities()
+                    .iter()
+                    .map(|e| format!("{:?}:{}", e.kind, e.name))
+                    .collect::<Vec<_>>()
+            };
+            out.push_str(
+                &serde_json::json!({
+                    "a": s(&docs[*i], "id"), "b": s(&docs[*j], "id"), "score": m.score,
+                    "features": Features::of(m, Weights::default().age_grace_days),
+                    "a_title": s(&docs[*i], "title"), "b_title": s(&docs[*j], "title"),
+                    "a_text": s(&docs[*i], "text"), "b_text": s(&docs[*j], "text"),
+                    "a_ents": ents(&fps[*i]), "b_ents": ents(&fps[*j]),
+                })
+                .to_string(),
+            );
+            out.push('\n');
+        }
+        std::fs::write(path, out)?;
     }
     Ok(())
 }

@@ -128,8 +128,12 @@ const SUFFIXES: &[(&str, EntityKind)] = &[
     ("乡", EntityKind::Village),
 ];
 
-/// Generic estate words stripped from the end of a name to get its core.
+/// Generic estate words (and a company's legal form) stripped from the end of a name to get
+/// its core.
 const GENERIC_TAILS: &[&str] = &[
+    "股份有限",
+    "有限责任",
+    "有限",
     "国际城",
     "小区",
     "花园",
@@ -203,6 +207,26 @@ const NOT_NAMES: &[&str] = &[
     "进入",
 ];
 
+/// Words that say what kind of institution something is, not which one.
+const TYPE_WORDS: &[&str] = &[
+    "公办",
+    "民办",
+    "公立",
+    "私立",
+    "普惠",
+    "普惠性",
+    "普惠制",
+    "培训",
+    "教育",
+    "交通",
+    "水务",
+    "电力",
+    "造价",
+    "营利性",
+    "非营利性",
+    "人防",
+];
+
 /// Characters at which a name stops when walking left from its suffix: punctuation (any
 /// non-alphanumeric), digits, function words and administrative units.
 const BOUNDARY: &str = "的在是于了和与及对向从到我你他她们位住家近旁边附这那个一把被给让往去来要请为有无都也还就说称该此其某等或而且但跟同关咨询投诉反映举报希望建议求恳强烈市区县省镇乡路街道村河旁侧前后内里上下中";
@@ -254,6 +278,21 @@ pub fn core_name(name: &str) -> String {
     }
 }
 
+/// Whether "XX区" is a district's name: jieba knows it as one word ("仓山区", "台江区"), not
+/// as a word followed by 区 ("停车区", "交界区", "最快区"), and it is not a generic one.
+fn is_district_name(s: &str) -> bool {
+    const GENERIC: &[&str] = &[
+        "居民区",
+        "开发区",
+        "住宅区",
+        "生活区",
+        "办公区",
+        "保护区",
+        "示范区",
+    ];
+    !GENERIC.contains(&s) && paidan_text::Segmenter::global().cut(s).len() == 1
+}
+
 /// Whether a jieba POS tag marks a word that cannot be inside a place name: verbs (not verbal
 /// nouns), adverbs, adjectives, numerals, measure words, pronouns, prepositions, conjunctions,
 /// particles, direction and time words.
@@ -270,13 +309,17 @@ fn breaks_name(tag: &str) -> bool {
 /// cannot be part of a name ("发现正祥" → 正祥, "立交桥西南角长盛" → 长盛, "许多隐蔽" → "").
 /// A last verb or time word is kept (jieba tags unknown names such as 丽发 or 跃进 as verbs).
 pub fn trim_to_name(name: &str) -> &str {
-    // Two characters are one word or a name of their own: nothing to trim (and no tagging cost).
-    if name.chars().count() <= 2 {
+    if name.chars().count() < 2 {
         return name;
     }
     let tags = paidan_text::Segmenter::global().tag(name);
     if tags.len() < 2 {
-        return name;
+        // One word: a name unless it is a word that cannot be one ("什么", "何况", "今天";
+        // a verb may be an unknown name, as above, and an adjective a name: 幸福, 和谐).
+        return match tags.first() {
+            Some((_, tag)) if breaks_name(tag) && !tag.starts_with(['v', 'a']) => "",
+            _ => name,
+        };
     }
     let mut start = 0;
     let mut offset = 0;
@@ -303,12 +346,35 @@ pub fn extract(text: &str) -> Vec<Entity> {
     let mut out = Vec::new();
     for m in SUFFIX_RE.find_iter(text) {
         let kind = kind_of(m.as_str());
+        // A river or road character that starts an estate's suffix ("滨河苑") is part of the
+        // estate's name, not a river of its own.
+        if m.as_str().chars().count() == 1
+            && matches!(kind, EntityKind::Water | EntityKind::Road)
+            && SUFFIX_RE.find(&text[m.end()..]).is_some_and(|next| {
+                next.start() == 0 && kind_of(next.as_str()) == EntityKind::Estate
+            })
+        {
+            continue;
+        }
         let left: Vec<char> = text[..m.start()]
             .chars()
             .rev()
             .take(MAX_NAME_CHARS)
             .collect();
-        let keep = left.iter().take_while(|c| !is_boundary(**c)).count();
+        // A road's direction character belongs to its name (海秀中路, 劳动东路) even where it
+        // would end another name (中); so does a river or road character right in front of an
+        // estate's suffix (滨河苑, 江景花园).
+        let glued = match kind {
+            EntityKind::Road => "东西南北中",
+            EntityKind::Estate => "河江湖路街",
+            _ => "",
+        };
+        let direction = usize::from(left.first().is_some_and(|c| glued.contains(*c)));
+        let keep = direction
+            + left[direction..]
+                .iter()
+                .take_while(|c| !is_boundary(**c))
+                .count();
         let mut name: String = left[..keep].iter().rev().collect();
         // Anonymised codes glued in front ("A市" is cut at 市, but "F8" alone may remain).
         name = name
@@ -319,7 +385,14 @@ pub fn extract(text: &str) -> Vec<Entity> {
         }
         let core = core_name(&name);
         let core = trim_to_name(&core).to_string();
-        if core.chars().count() < 2 || NOT_NAMES.contains(&core.as_str()) {
+        // A problem word is not a name ("烧烤店", "夜宵店", "麻将馆", "装修公司"), nor is the
+        // type of an institution ("公办幼儿园", "普惠性幼儿园", "培训机构").
+        if core.chars().count() < 2
+            || NOT_NAMES.contains(&core.as_str())
+            || TYPE_WORDS.contains(&core.as_str())
+            || crate::terms::is_term(&core)
+            || crate::terms::ends_with_term(&format!("{core}{}", m.as_str()), m.as_str().len())
+        {
             continue;
         }
         out.push(Entity { kind, name: core });
@@ -347,6 +420,7 @@ pub fn extract(text: &str) -> Vec<Entity> {
         if let (Some(first), Some(second)) = (first, second)
             && !NOT_DISTRICT_TAIL.contains(second)
             && !BOUNDARY.contains(first)
+            && is_district_name(m.as_str())
         {
             out.push(Entity {
                 kind: EntityKind::Admin,
@@ -399,8 +473,16 @@ pub struct EntityOverlap {
     pub shared_general: u32,
     /// Specific kinds named in both with no matching name: another place or entity.
     pub conflict_specific: u32,
-    /// General kinds named in both with no matching name.
+    /// General kinds named in both with no matching name (a city counts here and in
+    /// `conflict_city`).
     pub conflict_general: u32,
+    /// Both name a city and none matches ("B市" vs "C市" in one template): another matter.
+    #[serde(default)]
+    pub conflict_city: u32,
+    /// 1 when a specific name of one report matches a specific name of the other filed under
+    /// another kind (伊景园滨河 as an estate in one, 伊景园滨 as a river in the other).
+    #[serde(default)]
+    pub shared_across_kinds: u32,
 }
 
 /// Compare two sorted entity lists kind by kind.
@@ -426,9 +508,18 @@ pub fn overlap(a: &[Entity], b: &[Entity]) -> EntityOverlap {
             (true, true) => out.shared_specific += 1,
             (true, false) => out.shared_general += 1,
             (false, true) => out.conflict_specific += 1,
-            (false, false) => out.conflict_general += 1,
+            (false, false) => {
+                out.conflict_general += 1;
+                out.conflict_city += u32::from(kind == EntityKind::City);
+            }
         }
     }
+    let specific = |e: &&Entity| e.kind.is_specific();
+    out.shared_across_kinds = u32::from(a.iter().filter(specific).any(|ea| {
+        b.iter()
+            .filter(specific)
+            .any(|eb| ea.kind != eb.kind && same_name(&ea.name, &eb.name))
+    }));
     out
 }
 
@@ -474,6 +565,21 @@ mod tests {
             ),
             ("仓山区龙津河水体黑臭严重", Admin, &["仓山区"]),
             ("本小区临街居民楼下", Admin, &[]),
+            // A road's direction character is part of its name.
+            ("海秀中路华侨公寓楼下的烧烤摊", Road, &["海秀中"]),
+            ("解放路与人民路交叉口的工地", Road, &["人民", "解放"]),
+            // A river character in front of an estate suffix belongs to the estate.
+            ("A市伊景园·滨河苑强制捆绑车位", Estate, &["滨河"]),
+            ("A市伊景园·滨河苑强制捆绑车位", Water, &[]),
+            // Problem words and institution types are not names.
+            ("小区47栋一楼麻将馆扰民", Org, &[]),
+            ("楼下烧烤店油烟大", Org, &[]),
+            ("为什么没改为普惠性幼儿园", Org, &[]),
+            // "XX区" is a district only when jieba knows it as one word.
+            ("停车区域在居民区和交界区", Admin, &[]),
+            // Pronouns, conjunctions, time words are no names; adjectives may be.
+            ("什么小区都有", Estate, &[]),
+            ("幸福家园小区3栋", Estate, &["幸福"]),
         ];
         for (text, kind, want) in cases {
             let got = names(text, *kind);
@@ -532,5 +638,19 @@ mod tests {
         );
         let c = extract("强制学生实习");
         assert_eq!(overlap(&a, &c), EntityOverlap::default());
+        // Two different cities conflict; a name filed under another kind is still shared.
+        assert_eq!(
+            overlap(&extract("希望A市重视"), &extract("希望B市重视")).conflict_city,
+            1
+        );
+        let estate = vec![Entity {
+            kind: EntityKind::Estate,
+            name: "伊景园滨河".into(),
+        }];
+        let river = vec![Entity {
+            kind: EntityKind::Water,
+            name: "伊景园滨".into(),
+        }];
+        assert_eq!(overlap(&estate, &river).shared_across_kinds, 1);
     }
 }

@@ -373,15 +373,16 @@ fn eval_pairs_scores_the_decision_and_serialises_as_specified() {
             title: at.into(),
             text: ax.into(),
             time: Some("2019/1/13 15:32:04".into()),
-            address: None,
+            ..PairSide::default()
         },
         b: PairSide {
             title: bt.into(),
             text: bx.into(),
             time: Some("2019/1/11 17:30:52".into()),
-            address: None,
+            ..PairSide::default()
         },
         duplicate: dup,
+        sure: None,
     };
     let rows = vec![
         row(SITE, SITE_TEXT, SITE, SITE_TEXT, true),
@@ -431,6 +432,8 @@ fn eval_pairs_scores_the_decision_and_serialises_as_specified() {
     let parsed: PairRow = serde_json::from_str(line).unwrap();
     assert!(!parsed.duplicate);
     assert_eq!(parsed.b.time.as_deref(), Some("05/03/2016"));
+    assert_eq!(parsed.a.id.as_deref(), Some("x"));
+    assert_eq!(parsed.sure, Some(true));
 }
 
 #[test]
@@ -466,4 +469,185 @@ fn candidates_share_an_index_key_table() {
             "{name} (shares_key)"
         );
     }
+}
+
+/// Short reworded reports of one matter (the triage-quality issue, item 7): the old decision
+/// scored the first pair 0.465 and never saw the second as a candidate (no MinHash band survives
+/// the rewording, and roads had no key). Place keys make both candidates; key terms and the
+/// shared place or crossing make them link.
+#[test]
+fn reworded_short_reports_of_one_matter_link_table() {
+    let cfg = DedupConfig::default();
+    // (case, a, b, version-1 candidate?)
+    let cases = [
+        (
+            "same estate, fumes reworded",
+            "海秀中路华侨公寓楼下的烧烤摊每天晚上油烟很大，熏得住户没法开窗",
+            "华侨公寓楼下烧烤摊油烟太大了，每天晚上熏得我们家不能开窗户",
+            true,
+        ),
+        (
+            "same crossing named the other way round",
+            "解放路与人民路交叉口的工地晚上十二点还在施工，噪音太大",
+            "人民路解放路口那个工地半夜施工扰民，吵得睡不着",
+            false,
+        ),
+    ];
+    for (name, a, b, v1_candidate) in cases {
+        let (fa, fb) = (fp("", a), fp("", b));
+        assert!(shares_any_key(&fa, &fb), "{name}: a candidate");
+        assert_eq!(
+            shares_key(&fa, &fb, sketch::NUM_BANDS, sketch::BAND_ROWS).1,
+            v1_candidate,
+            "{name}: version-1 keys"
+        );
+        let s = score(&fa, &fb, &ctx());
+        assert!(cfg.is_duplicate(&s), "{name}: {s:?}");
+        assert!(
+            legacy::legacy_score(&fa, &fb, &ctx()) < legacy::LEGACY_THRESHOLD,
+            "{name}: the old decision kept them apart"
+        );
+        // Either order.
+        assert!(
+            cfg.is_duplicate(&score(&fb, &fa, &ctx())),
+            "{name}: reversed"
+        );
+    }
+}
+
+/// The other side of the same change: a template sent about another estate on the same road,
+/// and another problem at the same estate, stay separate matters.
+#[test]
+fn templates_about_another_estate_and_other_problems_at_one_place_do_not_link() {
+    let cfg = DedupConfig::default();
+    let fumes = "海秀中路华侨公寓楼下的烧烤摊每天晚上油烟很大，熏得住户没法开窗";
+    let cases = [
+        (
+            "template, another estate on the same road",
+            fumes,
+            "海秀中路金海公寓楼下的烧烤摊每天晚上油烟很大，熏得住户没法开窗",
+        ),
+        (
+            "template, another estate",
+            "幸福家园小区3栋楼下的烧烤店每天晚上油烟直排，油烟味很大，家里不能开窗，请城管处理。",
+            "阳光花园小区3栋楼下的烧烤店每天晚上油烟直排，油烟味很大，家里不能开窗，请城管处理。",
+        ),
+        (
+            "template, another city",
+            "希望B市重视滴滴出行的问题。无网约车驾驶证，无网约车资格证，希望相关部门上路设卡排查。",
+            "希望A市重视滴滴出行的问题。无网约车驾驶证，无网约车资格证，希望相关部门上路设卡排查。",
+        ),
+        (
+            "same estate, another problem",
+            fumes,
+            "华侨公寓门口的路灯坏了一个多月，晚上出行很不方便",
+        ),
+    ];
+    for (name, a, b) in cases {
+        let (fa, fb) = (fp("", a), fp("", b));
+        assert!(shares_any_key(&fa, &fb), "{name}: scored as a candidate");
+        let s = score(&fa, &fb, &ctx());
+        assert!(!cfg.is_duplicate(&s), "{name}: {s:?}");
+    }
+}
+
+#[test]
+fn version_1_fingerprints_still_decode_and_score() {
+    // The stored form before the key terms: the same fields, without `terms` and `words`.
+    #[derive(serde::Serialize)]
+    struct V1<'a> {
+        minhash: &'a [u32],
+        shingles: u32,
+        title: Vec<u32>,
+        entities: &'a [Entity],
+        bands: Vec<u64>,
+    }
+    let now = fp(SITE, SITE_TEXT);
+    let v1 = V1 {
+        minhash: now.minhash(),
+        shingles: sketch::char_shingles(&paidan_text::normalize(&format!("{SITE}。{SITE_TEXT}")), 3)
+            .len() as u32,
+        title: Vec::new(),
+        entities: now.entities(),
+        bands: now.keys_v1(),
+    };
+    let mut bytes = vec![1u8];
+    bytes.extend(postcard::to_stdvec(&v1).unwrap());
+    let old = Fingerprint::from_bytes(&bytes).unwrap();
+    assert!(old.terms().is_empty());
+    assert_eq!(old.bands(), &now.keys_v1()[..]);
+    // An old stored case and a new report of the same matter still meet and link.
+    assert!(shares_any_key(&old, &now));
+    assert!(DedupConfig::default().is_duplicate(&score(&now, &old, &ctx())));
+    assert_eq!(FINGERPRINT_VERSION, 2);
+}
+
+#[test]
+fn logistic_fit_and_grouped_folds() {
+    // One informative feature (column 1), one constant-zero column: the fit finds the sign and
+    // stays finite.
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for i in 0..200 {
+        let v = i as f32 / 200.0;
+        let mut row = [0f32; N_FEATURES];
+        row[0] = 1.0;
+        row[1] = v;
+        x.push(row);
+        y.push(v + if i % 7 == 0 { -0.3 } else { 0.0 } > 0.5);
+    }
+    let w = fit_logistic(&x, &y, 1.0);
+    assert!(w[1] > 1.0 && w[0] < 0.0, "{w:?}");
+    assert!(w.iter().all(|v| v.is_finite()));
+    assert_eq!(w[2], 0.0);
+
+    // Rows connected through shared message ids share a fold; folds are deterministic.
+    let row = |a: &str, b: &str| PairRow {
+        a: PairSide {
+            id: Some(a.into()),
+            ..PairSide::default()
+        },
+        b: PairSide {
+            id: Some(b.into()),
+            ..PairSide::default()
+        },
+        duplicate: true,
+        sure: None,
+    };
+    let rows = vec![
+        row("m1", "m2"),
+        row("m3", "m4"),
+        row("m2", "m5"),
+        row("m6", "m7"),
+        row("m5", "m8"),
+        row("m9", "m10"),
+    ];
+    let folds = grouped_folds(&rows, 3);
+    assert_eq!(folds[0], folds[2]);
+    assert_eq!(folds[2], folds[4]);
+    assert_eq!(folds, grouped_folds(&rows, 3));
+    // The big group (3 rows) fills one fold; the three single rows spread over the other two.
+    assert_eq!(folds.iter().filter(|&&f| f == folds[0]).count(), 3);
+}
+
+/// The shipped weights and threshold are the recipe's fit on the repo's labelled pairs; a change
+/// to the features or the data must refit them (`paidan eval-dedup --fit`, see the crate docs).
+#[test]
+fn shipped_weights_are_the_recipe_fit_on_the_repo_pairs() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../eval/sets");
+    let mut rows = Vec::new();
+    for f in ["dedup_tune.jsonl", "dedup_test.jsonl", "dedup_more.jsonl"] {
+        rows.extend(read_pairs(&dir.join(f)).unwrap());
+    }
+    assert_eq!(rows.len(), 747);
+    let fit = fit_recipe(&rows, &DedupConfig::default());
+    let (got, want) = (fit.weights.linear(), Weights::default().linear());
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() < 2e-3, "fit {got:?}\nshipped {want:?}");
+    }
+    assert!(
+        (fit.threshold - DEFAULT_THRESHOLD).abs() < 1e-6,
+        "{} vs {DEFAULT_THRESHOLD}",
+        fit.threshold
+    );
 }
