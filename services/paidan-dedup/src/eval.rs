@@ -237,14 +237,14 @@ pub fn eval_pairs_with(rows: &[PairRow], cfg: &DedupConfig, w: &Weights) -> Dedu
         recall: m.recall,
         f1: m.f1,
         macro_f1: m.macro_f1,
-        threshold: f64::from(cfg.threshold),
+        threshold: clean(cfg.threshold),
         window_days: cfg.window_days(),
         n: m.n,
         sweep: sweep_thresholds()
             .map(|t| {
                 let m = at(t);
                 SweepPoint {
-                    threshold: f64::from(t),
+                    threshold: clean(t),
                     precision: m.precision,
                     recall: m.recall,
                     f1: m.f1,
@@ -283,6 +283,11 @@ pub fn render_text(eval: &DedupEval) -> String {
         );
     }
     s
+}
+
+/// A threshold as f64 without the f32 noise (0.72, not 0.7200000286102295), for the JSON reports.
+fn clean(t: f32) -> f64 {
+    (f64::from(t) * 1e6).round() / 1e6
 }
 
 fn window_name(days: f64) -> String {
@@ -638,8 +643,8 @@ pub fn cross_validate(rows: &[PairRow], k: usize, cfg: &DedupConfig) -> CvReport
             pairs: test_idx.len(),
             duplicates: test_idx.iter().filter(|&&i| prepared[i].duplicate).count(),
             lambda: fit.lambda,
-            threshold: f64::from(fit.threshold),
-            jaccard_threshold: f64::from(jt),
+            threshold: clean(fit.threshold),
+            jaccard_threshold: clean(jt),
             decision: m(&refit),
             legacy: m(&legacy),
             jaccard: m(&jaccard),
