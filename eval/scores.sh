@@ -2,7 +2,8 @@
 # Regenerates eval/SCORES.md: the current scores of models/default on the city test set, of a 7-class
 # model trained by the same code on models/data/7class_train.jsonl, and of the Python baseline
 # (jieba + scikit-learn tf-idf + LinearSVC) trained on the same files — with McNemar's test between them —
-# and of the duplicate decision on eval/sets/dedup_test.jsonl (with the trigram-Jaccard baseline).
+# and grouped cross-validation of the duplicate decision on all labelled pairs (with the old decision and the
+# trigram-Jaccard baseline on the same folds).
 #
 # Run from anywhere:   bash eval/scores.sh
 # Knobs (environment): MODEL_DIR=models/default  SKIP_BASELINE=1 (reuse eval/results/baseline.json)
@@ -35,12 +36,12 @@ if [[ -z "${SKIP_BASELINE:-}" ]]; then
     python3 eval/baselines/sklearn_baseline.py --json "$OUT/baseline.json" --predictions-dir "$OUT" >/dev/null
 fi
 
-log "duplicate linking: paidan eval-dedup on eval/sets/dedup_test.jsonl (default window and none) + method comparison"
-cargo run -q -p paidan -- eval-dedup --pairs eval/sets/dedup_test.jsonl --json "$OUT/dedup_test.json" >/dev/null
-cargo run -q -p paidan -- eval-dedup --pairs eval/sets/dedup_test.jsonl --window-days 0 \
-    --json "$OUT/dedup_test_nowindow.json" >/dev/null
-DEDUP_METHODS_JSON="$OUT/dedup_methods.json" cargo run -q --release -p paidan-dedup --example dedup_measure -- \
-    eval/sets/dedup_tune.jsonl eval/sets/dedup_test.jsonl >/dev/null
+log "duplicate linking: grouped 5-fold CV of the decision on all labelled pairs (default window and none) + the shipped fit"
+DEDUP_PAIRS=(eval/sets/dedup_tune.jsonl eval/sets/dedup_test.jsonl eval/sets/dedup_more.jsonl)
+cargo run -q -p paidan -- eval-dedup --pairs "${DEDUP_PAIRS[@]}" --cv 5 --json "$OUT/dedup_cv.json" >/dev/null
+cargo run -q -p paidan -- eval-dedup --pairs "${DEDUP_PAIRS[@]}" --cv 5 --window-days 0 \
+    --json "$OUT/dedup_cv_nowindow.json" >/dev/null
+cargo run -q -p paidan -- eval-dedup --pairs "${DEDUP_PAIRS[@]}" --fit --json "$OUT/dedup_fit.json" >/dev/null
 
 log "writing eval/SCORES.md"
 python3 eval/scores_report.py --results "$OUT" --train-log "$WORK/7class_train.txt" --out eval/SCORES.md
