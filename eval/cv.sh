@@ -32,6 +32,23 @@ for set in $SETS; do
     "$PAIDAN" cv "${args[@]}" --json "$OUT/$set.json" --folds-out "$WORK/${set}_folds.jsonl" | tee "$OUT/$set.txt"
     log "$set: Python baseline on the same folds"
     python3 eval/baselines/cv_baseline.py --folds "$WORK/${set}_folds.jsonl" --json "$OUT/${set}_py.json" >/dev/null
+    if [[ $set == city ]]; then
+        log "city: the Python baseline trained on every city row (+ training-only rows) and scored on the test split"
+        python3 - "$WORK/city_folds.jsonl" eval/sets/city_test.jsonl "$WORK/test_look_folds.jsonl" <<'PY'
+import json, sys
+src, test, dst = sys.argv[1:]
+with open(dst, "w", encoding="utf-8") as out:
+    for l in open(src, encoding="utf-8"):
+        r = json.loads(l); r["eval"] = False; r["fold"] = 1
+        out.write(json.dumps(r, ensure_ascii=False) + "\n")
+    for l in open(test, encoding="utf-8"):
+        if l.strip():
+            r = json.loads(l); r.update(fold=0, eval=True, set="city_test")
+            out.write(json.dumps(r, ensure_ascii=False) + "\n")
+PY
+        python3 eval/baselines/cv_baseline.py --folds "$WORK/test_look_folds.jsonl" \
+            --json "$OUT/test_look_py.json" >/dev/null
+    fi
 done
 python3 eval/cv_report.py --results "$OUT" --out "$OUT/CV.md"
 log "done: $OUT/CV.md"

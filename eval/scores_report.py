@@ -78,11 +78,24 @@ def main():
       "do not edit by hand. Test sets and their provenance: `eval/README.md`. Full reports: "
       "`eval/results/city_test.html`, `eval/results/7class_test.html` (self-contained HTML), JSON next to them.")
     w("")
+    cv_md = r / "cv" / "CV.md"
+    if cv_md.exists():
+        out.extend(cv_md.read_text(encoding="utf-8").rstrip("\n").split("\n"))
+        w("")
+    # The baseline trained on the same rows as the shipped model (eval/cv.sh), when present.
+    look = load(r / "cv" / "test_look_py.json")
+    if look:
+        blc = {h: look.get(h) for h in ("category", "department")}
     w("## City taxonomy — `eval/sets/city_test.jsonl`")
     w("")
     if city:
-        w(f"paidan model `{city['model_version']}` (`models/default`), {city['n']} rows. Baseline: jieba + tf-idf "
-          "(word 1–2-grams) + LinearSVC trained on the same `models/data/city_train.jsonl`, C chosen on `city_dev.jsonl`.")
+        if look:
+            w(f"paidan model `{city['model_version']}` (`models/default`), {city['n']} rows, looked at once for this "
+              "model. Baseline: jieba + tf-idf (word 1–2-grams, char 1–3-grams) + LinearSVC (C=1) trained on the same "
+              "rows as the model (`eval/cv.sh`, `eval/results/cv/test_look_py.json`).")
+        else:
+            w(f"paidan model `{city['model_version']}` (`models/default`), {city['n']} rows. Baseline: jieba + tf-idf "
+              "(word 1–2-grams) + LinearSVC trained on the same `models/data/city_train.jsonl`, C chosen on `city_dev.jsonl`.")
         w("")
         w("| head | measure | paidan | Python baseline | difference |")
         w("|---|---|---|---|---|")
@@ -96,12 +109,16 @@ def main():
             w(f"| {head} | ECE (15 bins) | {fmt(ours.get('ece'))} | — (no probabilities) | |")
         rv = city.get("review", {})
         w("")
-        w(f"Review flag (category head): {rv.get('flagged_share', 0) * 100:.1f} % of rows flagged; accuracy "
-          f"{fmt(rv.get('accuracy_unflagged'))} on unflagged rows, {fmt(rv.get('accuracy_flagged'))} on flagged rows.")
+        w(f"Review flag: {rv.get('flagged_share', 0) * 100:.1f} % of rows flagged; category accuracy "
+          f"{fmt(rv.get('accuracy_unflagged'))} on unflagged rows, {fmt(rv.get('accuracy_flagged'))} on flagged rows; "
+          f"unflagged rows right on both heads: {fmt(rv.get('all_heads_right_unflagged'))}.")
+        for a in city.get("automation") or []:
+            w(f"Auto-routed at ≥ {a['target'] * 100:.0f} % right on both heads (cut chosen on these rows, for "
+              f"comparison only): {a['coverage'] * 100:.1f} % of rows.")
         test_rows = read_jsonl("eval/sets/city_test.jsonl")
         ours = read_jsonl(r / "city_test.predictions.jsonl")
         theirs = read_jsonl(r / "city_test.sklearn.predictions.jsonl")
-        if test_rows and ours and theirs and len(ours) == len(theirs) == len(test_rows):
+        if not look and test_rows and ours and theirs and len(ours) == len(theirs) == len(test_rows):
             w("")
             w("McNemar's paired test, paidan vs. baseline on the same rows:")
             w("")
@@ -111,7 +128,7 @@ def main():
                 b, c, n = paired(test_rows, ours, theirs, head)
                 how, p = mcnemar(b, c)
                 w(f"| {head} | {b} | {c} | {how} | {p:.3g} |")
-        if blc.get("category"):
+        if not look and blc.get("category"):
             cs = blc["category"]
             w("")
             w(f"Baseline accuracy on `sure` rows: category {fmt(cs.get('accuracy_sure'))}, department "
