@@ -165,13 +165,70 @@ pub fn hashes_of(cfg: &TfidfConfig, title: &str, text: &str) -> Vec<u64> {
     out
 }
 
-type HashIds = HashMap<u64, u32, BuildHasherDefault<Fnv>>;
+/// Kept n-gram hash → feature id: open addressing with linear probing over a power-of-two table
+/// of (hash, id) pairs, indexed by the hash's low bits (the hashes are already mixed). A lookup
+/// is one cache line; [`HashIndex::prefetch`] lets a caller fetch it ahead, since the table is
+/// larger than the caches and a complaint's n-grams land all over it.
+#[derive(Debug, Clone)]
+struct HashIndex {
+    slots: Vec<(u64, u32)>,
+    mask: usize,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+impl HashIndex {
+    fn new(hashes: &[u64]) -> HashIndex {
+        let cap = (hashes.len() * 2).next_power_of_two().max(16);
+        let mut slots = vec![(0u64, EMPTY); cap];
+        let mask = cap - 1;
+        for (id, &h) in hashes.iter().enumerate() {
+            let mut i = h as usize & mask;
+            while slots[i].1 != EMPTY && slots[i].0 != h {
+                i = (i + 1) & mask;
+            }
+            slots[i] = (h, id as u32);
+        }
+        HashIndex { slots, mask }
+    }
+
+    #[inline]
+    fn get(&self, h: u64) -> Option<u32> {
+        let mut i = h as usize & self.mask;
+        loop {
+            let (k, v) = self.slots[i];
+            if v == EMPTY {
+                return None;
+            }
+            if k == h {
+                return Some(v);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, h: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let p = &self.slots[h as usize & self.mask];
+            // SAFETY: a prefetch hint on a live element; nothing is dereferenced.
+            #[allow(unsafe_code)]
+            unsafe {
+                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+                _mm_prefetch::<_MM_HINT_T0>((p as *const (u64, u32)).cast::<i8>());
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = h;
+    }
+}
 
 /// The fitted vocabulary: kept n-gram hashes → feature ids, with their idf.
 #[derive(Debug, Clone)]
 pub struct TfidfFeaturizer {
     cfg: TfidfConfig,
-    ids: HashIds,
+    ids: HashIndex,
     hashes: Vec<u64>,
     idf: Vec<f32>,
 }
@@ -212,11 +269,7 @@ impl TfidfFeaturizer {
 
     /// From stored parts (`hashes[i]` is feature `i`).
     pub fn from_parts(cfg: TfidfConfig, hashes: Vec<u64>, idf: Vec<f32>) -> TfidfFeaturizer {
-        let ids = hashes
-            .iter()
-            .enumerate()
-            .map(|(i, &h)| (h, i as u32))
-            .collect();
+        let ids = HashIndex::new(&hashes);
         TfidfFeaturizer {
             cfg,
             ids,
@@ -244,7 +297,15 @@ impl TfidfFeaturizer {
     /// The tf-idf vector of a hash list (see [`hashes_of`]); `scratch` is reused between calls.
     pub fn vectorize_hashes(&self, hashes: &[u64], scratch: &mut Vec<u32>, out: &mut SparseVec) {
         scratch.clear();
-        scratch.extend(hashes.iter().filter_map(|h| self.ids.get(h).copied()));
+        const AHEAD: usize = 16;
+        for (i, &h) in hashes.iter().enumerate() {
+            if let Some(&g) = hashes.get(i + AHEAD) {
+                self.ids.prefetch(g);
+            }
+            if let Some(id) = self.ids.get(h) {
+                scratch.push(id);
+            }
+        }
         scratch.sort_unstable();
         out.clear();
         let mut norm = 0f32;
