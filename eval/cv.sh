@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared/data}
-SETS=${SETS:-"city 7class haikou"}
+SETS=${SETS:-"city 7class 7class_random haikou"}
 OUT=eval/results/cv
 WORK=target/cv
 mkdir -p "$OUT" "$WORK"
@@ -25,6 +25,7 @@ for set in $SETS; do
                     --data models/data/city_more.jsonl --taxonomy models/taxonomy.toml
                     --aux models/data/haikou_v1.jsonl) ;;
         7class) args=(--data "$SHARED/train_7class.jsonl" --phrase-weight 0) ;;
+        7class_random) args=(--data "$SHARED/train_7class.jsonl" --phrase-weight 0 --ungrouped) ;;
         haikou) args=(--data "$SHARED/haikou_train.jsonl" --phrase-weight 0) ;;
         *) echo "unknown set $set" >&2; exit 2 ;;
     esac

@@ -6,6 +6,7 @@ NAMES = {
     "city": "City taxonomy v1: city_train + city_dev + city_more (10,221 rows scored; mapped Haikou rows at weight 0.2 "
             "and the taxonomy phrases as training-only rows in every fold, for both models)",
     "7class": "7-class gold labels, shared train_7class.jsonl (8,167 rows, pre-segmented text)",
+    "7class_random": "7-class, random (ungrouped) 5-fold CV as published anchors split (near-duplicates may straddle folds)",
     "haikou": "Haikou 12345 with its own labels, shared haikou_train.jsonl (16,726 rows; 117+ units, 187 categories)",
 }
 
@@ -25,7 +26,7 @@ def main():
            "`bash eval/cv.sh` — `paidan cv` (folds grouped as `eval/split.py` groups, fold seed `paidan-cv`) and "
            "`eval/baselines/cv_baseline.py` (jieba + tf-idf word 1–2-grams + char 1–3-grams + LinearSVC, C=1) trained "
            "and scored on exactly the same folds and rows. Pooled over the out-of-fold predictions of all folds.", ""]
-    for s in ["city", "7class", "haikou"]:
+    for s in ["city", "7class", "7class_random", "haikou"]:
         p, q = os.path.join(a.results, f"{s}.json"), os.path.join(a.results, f"{s}_py.json")
         if not os.path.exists(p):
             continue

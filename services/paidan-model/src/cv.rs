@@ -352,6 +352,9 @@ pub struct CvSet {
 pub struct CvReport {
     pub folds: usize,
     pub fold_seed: String,
+    /// True when the folds ignored near-duplicate groups (`--ungrouped`).
+    #[serde(default)]
+    pub ungrouped: bool,
     pub seed: u64,
     pub recipe: LinearRecipe,
     pub unsure_weight: f32,
@@ -638,6 +641,9 @@ pub struct CvOptions {
     pub threads: usize,
     /// Automation targets reported (e.g. 0.95 and 0.98).
     pub targets: Vec<f64>,
+    /// Each row its own group (a random split, as published anchors use); the default keeps
+    /// near-duplicates together, which is the honest choice for repeat complaints.
+    pub ungrouped: bool,
 }
 
 /// One row of `--folds-out`: the row, its fold (None = training-only) and the OOF prediction.
@@ -672,7 +678,19 @@ pub fn cross_validate(
         .filter(|&i| set.items[i].eval)
         .collect();
     let eval_rows: Vec<&Row> = eval_idx.iter().map(|&i| &set.items[i].row).collect();
-    let folds_eval = assign_folds(&eval_rows, k, &opts.fold_seed);
+    let folds_eval = if opts.ungrouped {
+        eval_rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let key = r.id.clone().unwrap_or_else(|| format!("{i}:{}", r.text));
+                let h = Sha256::digest(format!("{}:{key}", opts.fold_seed).as_bytes());
+                u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize % k
+            })
+            .collect()
+    } else {
+        assign_folds(&eval_rows, k, &opts.fold_seed)
+    };
     let mut fold = vec![None; set.items.len()];
     for (j, &i) in eval_idx.iter().enumerate() {
         fold[i] = Some(folds_eval[j]);
@@ -723,6 +741,7 @@ pub fn cross_validate(
     let report = CvReport {
         folds: k,
         fold_seed: opts.fold_seed.clone(),
+        ungrouped: opts.ungrouped,
         seed: opts.seed,
         recipe: opts.recipe.clone(),
         unsure_weight: opts.sources.unsure_weight,
