@@ -15,7 +15,7 @@ fn spawn_worker(
     endpoint: &str,
     first: usize,
     count: usize,
-) -> (Child, Arc<Mutex<Vec<String>>>) {
+) -> (Child, Arc<Mutex<Vec<String>>>, std::thread::JoinHandle<()>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_paidan-forward-worker"))
         .args([
             dir.to_str().unwrap(),
@@ -30,7 +30,9 @@ fn spawn_worker(
     let acks = Arc::new(Mutex::new(Vec::new()));
     let stdout = child.stdout.take().unwrap();
     let a = acks.clone();
-    std::thread::spawn(move || {
+    // The reader ends when the child's stdout closes (it exits or is killed); join it before
+    // counting acks, or lines still in the pipe are missed.
+    let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             if let Some(id) = line.strip_prefix("ACK ") {
@@ -38,7 +40,7 @@ fn spawn_worker(
             }
         }
     });
-    (child, acks)
+    (child, acks, reader)
 }
 
 async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
@@ -68,19 +70,21 @@ async fn sigkill_mid_delivery_loses_no_acknowledged_case() {
 
     let mut all_acked: HashSet<String> = HashSet::new();
     for round in 0..3 {
-        let (mut child, acks) = spawn_worker(&db, &endpoint, round * 1_000, 60);
+        let (mut child, acks, reader) = spawn_worker(&db, &endpoint, round * 1_000, 60);
         let before = receiver.received().len();
-        wait_for("some deliveries", || {
-            receiver.received().len() >= before + 5
+        // Kill only once this round has acknowledged cases and deliveries are under way.
+        wait_for("some acknowledged cases and deliveries", || {
+            acks.lock().unwrap().len() >= 5 && receiver.received().len() >= before + 5
         })
         .await;
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
+        reader.join().unwrap();
         all_acked.extend(acks.lock().unwrap().iter().cloned());
     }
     assert!(all_acked.len() >= 15);
     // restart with nothing new to submit: it only drains the outbox
-    let (mut child, _) = spawn_worker(&db, &endpoint, 99_000, 0);
+    let (mut child, _, _) = spawn_worker(&db, &endpoint, 99_000, 0);
     let want: HashSet<String> = all_acked.iter().map(|id| format!("{id}:1")).collect();
     wait_for("every acknowledged case", || {
         want.is_subset(&receiver.unique_keys())
