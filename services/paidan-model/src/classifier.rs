@@ -186,6 +186,25 @@ pub struct Classifier {
     cfg: ArtifactConfig,
     taxonomy: Taxonomy,
     engine: Engine,
+    /// Routing-table department (index) of every category outside any jurisdiction override,
+    /// for the department's category prior; computed once at load.
+    routes: Vec<Option<usize>>,
+}
+
+/// Index in `departments` of each category's routing-table department in `jurisdiction`.
+pub(crate) fn route_indices(
+    taxonomy: &Taxonomy,
+    categories: &[String],
+    departments: &[String],
+    jurisdiction: &str,
+) -> Vec<Option<usize>> {
+    categories
+        .iter()
+        .map(|c| {
+            let d = taxonomy.default_department(c, jurisdiction);
+            departments.iter().position(|x| x == d)
+        })
+        .collect()
 }
 
 /// Tensor names of a linear model's `model.safetensors`.
@@ -320,10 +339,12 @@ impl Classifier {
                 }
                 let (tfidf, model) = load_linear(dir, &cfg)?;
                 let serving = LinearServing::new(&model);
+                let routes = route_indices(&taxonomy, &cfg.categories, &cfg.departments, "");
                 Ok(Classifier {
                     cfg,
                     taxonomy,
                     engine: Engine::Linear { tfidf, serving },
+                    routes,
                 })
             }
             other => Err(ModelError::Artifact(format!(
@@ -354,9 +375,11 @@ impl Classifier {
             ));
         }
         let serving = ServingModel::new(&load_model(dir, &cfg.model)?)?;
+        let routes = route_indices(&taxonomy, &cfg.categories, &cfg.departments, "");
         Ok(Classifier {
             cfg,
             taxonomy,
+            routes,
             engine: Engine::Bag {
                 featurizer,
                 serving,
@@ -468,16 +491,23 @@ impl Classifier {
                     if let Some(beta) = cal.category_prior.filter(|b| *b > 0.0)
                         && !p.is_empty()
                     {
-                        let routes: Vec<Option<usize>> = self
-                            .cfg
-                            .categories
-                            .iter()
-                            .map(|c| {
-                                let d = self.taxonomy.default_department(c, input.jurisdiction);
-                                self.cfg.departments.iter().position(|x| x == d)
-                            })
-                            .collect();
-                        crate::calibrate::apply_category_prior(&mut dep_p, &p, &routes, beta);
+                        let overridden = self
+                            .taxonomy
+                            .routed_jurisdictions()
+                            .any(|j| j == input.jurisdiction);
+                        let local;
+                        let routes = if overridden {
+                            local = route_indices(
+                                &self.taxonomy,
+                                &self.cfg.categories,
+                                &self.cfg.departments,
+                                input.jurisdiction,
+                            );
+                            &local
+                        } else {
+                            &self.routes
+                        };
+                        crate::calibrate::apply_category_prior(&mut dep_p, &p, routes, beta);
                     }
                     let ranked = self.rank(&dep_p, &self.cfg.departments, false);
                     let ok = self.check("department", &ranked, cal, &mut reasons);

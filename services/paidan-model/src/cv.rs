@@ -503,14 +503,8 @@ pub fn score_oof(
     };
     // The category prior on the department head, chosen first (the routing-table cut below is
     // then chosen on the adjusted department probabilities).
-    let routes: Vec<Option<usize>> = set
-        .categories
-        .iter()
-        .map(|c| {
-            let d = set.taxonomy.default_department(c, "");
-            set.departments.iter().position(|x| x == d)
-        })
-        .collect();
+    let routes =
+        crate::classifier::route_indices(&set.taxonomy, &set.categories, &set.departments, "");
     if let (Some(ctt), Some(dtt)) = (ct, dt) {
         let mut rows = Vec::new();
         for &i in &scored {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod features;
 pub mod linear;
 pub mod model;
+mod par;
 pub mod recipe;
 mod sparse;
 pub mod taxonomy;

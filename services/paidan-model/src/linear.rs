@@ -248,37 +248,17 @@ fn fit_svm(
         .map(|c| (0, c))
         .chain((0..nd).map(|c| (1, c)))
         .collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(jobs.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<(usize, Vec<f32>, f32)> = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let j = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        let Some(&(head, class)) = jobs.get(j) else {
-                            break;
-                        };
-                        let (d, l) = &heads[head];
-                        let col = if head == 0 { class } else { nc + class };
-                        if l.contains(&class) {
-                            let (w, b) = svm_binary(d, l, class, num_features, opts, seed);
-                            mine.push((col, w, b));
-                        } else {
-                            // A class without rows: never predicted.
-                            mine.push((col, vec![0.0; num_features], -10.0));
-                        }
-                    }
-                    mine
-                })
-            })
-            .collect();
-        hs.into_iter()
-            .flat_map(|h| h.join().expect("svm thread"))
-            .collect()
+    let results = crate::par::map_jobs(jobs.len(), crate::par::cores(), |j| {
+        let (head, class) = jobs[j];
+        let (d, l) = &heads[head];
+        let col = if head == 0 { class } else { nc + class };
+        if l.contains(&class) {
+            let (w, b) = svm_binary(d, l, class, num_features, opts, seed);
+            (col, w, b)
+        } else {
+            // A class without rows: never predicted.
+            (col, vec![0.0; num_features], -10.0)
+        }
     });
     let mut weight = vec![0f32; num_features * k];
     let mut bias = vec![0f32; k];

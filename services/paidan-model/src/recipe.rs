@@ -18,26 +18,7 @@ pub struct LinearRecipe {
 
 /// The n-gram hashes of every row, computed on all cores.
 pub fn hash_rows(rows: &[&Row], cfg: &TfidfConfig) -> Vec<Vec<u64>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    let chunk = rows.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = rows
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|r| hashes_of(cfg, &r.title, &r.text))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("hashing thread"))
-            .collect()
-    })
+    crate::par::map_chunks(rows, |r| hashes_of(cfg, &r.title, &r.text))
 }
 
 /// Labels and loss weight of one training row (class indices of both heads).
@@ -137,28 +118,7 @@ pub fn out_of_fold(
         on_fold(f);
         Ok(out)
     };
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Result<Vec<_>, ModelError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads.clamp(1, k.max(1)))
-            .map(|_| {
-                s.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let f = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        if f >= k {
-                            break;
-                        }
-                        mine.push(run_fold(f));
-                    }
-                    mine
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("fold thread"))
-            .collect()
-    });
+    let results = crate::par::map_jobs(k, threads, run_fold);
     let mut out = vec![None; hashes.len()];
     for r in results {
         for (i, l) in r? {

@@ -18,7 +18,7 @@ use std::hash::BuildHasherDefault;
 
 use serde::{Deserialize, Serialize};
 
-use crate::features::{Fnv, is_alnum, prepare, words};
+use crate::features::{Fnv, fnv, is_alnum, mix, prepare, words};
 
 /// How text becomes tf-idf features (stored in config.json).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,25 +51,6 @@ impl Default for TfidfConfig {
             title_words: true,
         }
     }
-}
-
-/// splitmix64 finaliser.
-#[inline]
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-#[inline]
-fn fnv(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 const TAG_WORD: u64 = 0x5744_0001;

@@ -185,29 +185,10 @@ fn label_index(
 
 /// Prepares and segments texts on all cores (the slow part of featurisation).
 fn segment_all(rows: &[Row], max_chars: usize) -> Vec<(String, Vec<String>)> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    let chunk = rows.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = rows
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|r| {
-                            let p = prepare(&r.title, &r.text, max_chars);
-                            let w = words(&p).into_iter().map(str::to_string).collect();
-                            (p, w)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("segmenter thread"))
-            .collect()
+    crate::par::map_chunks(rows, |r| {
+        let p = prepare(&r.title, &r.text, max_chars);
+        let w = words(&p).into_iter().map(str::to_string).collect();
+        (p, w)
     })
 }
 
