@@ -54,32 +54,57 @@ pub enum Rule {
     Open,
     /// A valid token holding this role.
     Role(Role),
-    /// A method this table does not know: any valid token (the server then answers UNIMPLEMENTED).
-    AnyToken,
+    /// Not in the table: refused to every token (deny by default). A served method without a rule
+    /// fails `every_served_method_has_an_access_rule`, which walks the served descriptor sets.
+    Deny,
 }
 
-/// The access table, by gRPC path (`/package.Service/Method`).
+/// Services that need no token, every method.
+const OPEN_SERVICES: &[&str] = &[
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
+/// The access table: every served paidan method, by gRPC path, and the role it needs. The README's
+/// role table says the same; `access_table_matches_the_readme` keeps them together.
+pub const RULES: &[(&str, Role)] = &[
+    ("/paidan.v1.Intake/Triage", Role::Intake),
+    ("/paidan.v1.Intake/SubmitComplaint", Role::Intake),
+    ("/paidan.v1.Intake/SubmitComplaints", Role::Intake),
+    ("/paidan.v1.Intake/FindDuplicates", Role::Intake),
+    ("/paidan.v1.Intake/GetCase", Role::Platform),
+    ("/paidan.v1.Intake/UpdateCaseStatus", Role::Platform),
+    ("/paidan.v1.Intake/CorrectCase", Role::Platform),
+    ("/paidan.v1.Intake/ListCases", Role::Analyst),
+    ("/paidan.v1.Intake/ListHotIssues", Role::Analyst),
+    ("/paidan.v1.Intake/SplitReport", Role::Admin),
+    ("/paidan.v1.Intake/MergeCases", Role::Admin),
+    ("/paidan.v1.Admin/ReloadModel", Role::Admin),
+    ("/paidan.v1.Admin/ListOutbox", Role::Admin),
+    ("/paidan.v1.Admin/RetryDeadLetters", Role::Admin),
+    ("/paidan.v1.Admin/DropDeadLetters", Role::Admin),
+    ("/paidan.v1.Admin/ListAuditEvents", Role::Admin),
+];
+
+/// Services in the descriptor sets that paidan does not serve: the platform implements
+/// `CaseSink` and paidan calls it.
+pub const NOT_SERVED: &[&str] = &["paidan.v1.CaseSink"];
+
+/// The rule for a gRPC path (`/package.Service/Method`): open services, then the table; anything
+/// else is denied.
 pub fn rule_for(path: &str) -> Rule {
-    let (service, method) = path
+    let service = path
         .trim_start_matches('/')
         .split_once('/')
-        .unwrap_or((path, ""));
-    match service {
-        "grpc.health.v1.Health"
-        | "grpc.reflection.v1.ServerReflection"
-        | "grpc.reflection.v1alpha.ServerReflection" => Rule::Open,
-        "paidan.v1.Admin" => Rule::Role(Role::Admin),
-        "paidan.v1.Intake" => match method {
-            "Triage" | "SubmitComplaint" | "SubmitComplaints" | "FindDuplicates" => {
-                Rule::Role(Role::Intake)
-            }
-            "GetCase" | "UpdateCaseStatus" | "CorrectCase" => Rule::Role(Role::Platform),
-            "ListCases" | "ListHotIssues" => Rule::Role(Role::Analyst),
-            "SplitReport" | "MergeCases" => Rule::Role(Role::Admin),
-            _ => Rule::AnyToken,
-        },
-        _ => Rule::AnyToken,
+        .map_or("", |(service, _)| service);
+    if OPEN_SERVICES.contains(&service) {
+        return Rule::Open;
     }
+    RULES
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map_or(Rule::Deny, |&(_, role)| Rule::Role(role))
 }
 
 /// `[access]` in the config file.
@@ -288,14 +313,20 @@ impl AccessControl {
         }
         let caller = if self.authenticates() {
             let principal = self.authenticate(headers)?;
-            if let Rule::Role(role) = rule
-                && !principal.has(role)
-            {
-                return Err(Status::permission_denied(format!(
-                    "token {:?} may not call {path}: it needs the {} role",
-                    principal.name,
-                    role.name()
-                )));
+            match rule {
+                Rule::Role(role) if !principal.has(role) => {
+                    return Err(Status::permission_denied(format!(
+                        "token {:?} may not call {path}: it needs the {} role",
+                        principal.name,
+                        role.name()
+                    )));
+                }
+                Rule::Deny => {
+                    return Err(Status::permission_denied(format!(
+                        "{path} has no access rule, so no token may call it (is it a method of paidan.v1.Intake or paidan.v1.Admin?)"
+                    )));
+                }
+                _ => {}
             }
             if let Some(limiter) = &principal.limiter
                 && let Err(not_until) = limiter.check()
@@ -446,12 +477,92 @@ mod tests {
             ("/paidan.v1.Intake/MergeCases", Rule::Role(Role::Admin)),
             ("/paidan.v1.Admin/ReloadModel", Rule::Role(Role::Admin)),
             ("/paidan.v1.Admin/ListOutbox", Rule::Role(Role::Admin)),
-            ("/paidan.v1.Intake/NoSuchMethod", Rule::AnyToken),
-            ("/other.Service/Call", Rule::AnyToken),
-            ("garbage", Rule::AnyToken),
+            ("/paidan.v1.Admin/RetryDeadLetters", Rule::Role(Role::Admin)),
+            ("/paidan.v1.Admin/DropDeadLetters", Rule::Role(Role::Admin)),
+            ("/paidan.v1.Admin/ListAuditEvents", Rule::Role(Role::Admin)),
+            ("/paidan.v1.Intake/NoSuchMethod", Rule::Deny),
+            ("/paidan.v1.CaseSink/Deliver", Rule::Deny),
+            ("/paidan.v1.Admin", Rule::Deny),
+            ("/other.Service/Call", Rule::Deny),
+            ("/grpc.health.v1.HealthX/Check", Rule::Deny),
+            ("garbage", Rule::Deny),
+            ("", Rule::Deny),
         ];
         for (path, want) in table {
             assert_eq!(rule_for(path), want, "{path}");
+        }
+    }
+
+    /// Every `/package.Service/Method` in a descriptor set.
+    fn methods(set: &[u8]) -> Vec<String> {
+        use prost::Message as _;
+        let set = prost_types::FileDescriptorSet::decode(set).expect("a valid descriptor set");
+        let mut out = Vec::new();
+        for file in &set.file {
+            for service in &file.service {
+                let full = format!("{}.{}", file.package(), service.name());
+                if NOT_SERVED.contains(&full.as_str()) {
+                    continue;
+                }
+                for m in &service.method {
+                    out.push(format!("/{full}/{}", m.name()));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_served_method_has_an_access_rule() {
+        let mut sets = crate::server::DESCRIPTOR_SETS.to_vec();
+        sets.push(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET);
+        sets.push(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET);
+        let served: Vec<String> = sets.into_iter().flat_map(methods).collect();
+        assert!(
+            served.iter().any(|m| m == "/paidan.v1.Intake/SubmitComplaint")
+                && served.iter().any(|m| m == "/grpc.health.v1.Health/Check"),
+            "the walk must see the served services: {served:?}"
+        );
+        let missing: Vec<&String> = served
+            .iter()
+            .filter(|m| rule_for(m) == Rule::Deny)
+            .collect();
+        assert!(missing.is_empty(), "served methods without an access rule: {missing:?}");
+        // And the table names no method that does not exist (a typo would deny the real one).
+        for (path, _) in RULES {
+            assert!(served.iter().any(|m| m == path), "{path} is in RULES but not served");
+        }
+    }
+
+    /// The README's role table lists, per role, exactly the methods `RULES` gives that role.
+    #[test]
+    fn access_table_matches_the_readme() {
+        let readme = include_str!("../../../README.md");
+        for role in [Role::Intake, Role::Platform, Role::Analyst, Role::Admin] {
+            let prefix = format!("| `{}` |", role.name());
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&prefix))
+                .unwrap_or_else(|| panic!("README has no role row for {}", role.name()));
+            let cell = row[prefix.len()..].split('|').next().unwrap();
+            let mut documented: Vec<String> = cell
+                .split(',')
+                .map(|m| m.trim().trim_matches('`').to_string())
+                .collect();
+            let mut coded: Vec<String> = RULES
+                .iter()
+                .filter(|(_, r)| *r == role)
+                .map(|(p, _)| {
+                    let (service, method) = p[1..].split_once('/').unwrap();
+                    match service {
+                        "paidan.v1.Intake" => method.to_string(),
+                        s => format!("{}.{method}", s.trim_start_matches("paidan.v1.")),
+                    }
+                })
+                .collect();
+            documented.sort();
+            coded.sort();
+            assert_eq!(documented, coded, "README row of the {} role", role.name());
         }
     }
 
@@ -534,8 +645,21 @@ mod tests {
             ..AccessConfig::default()
         };
         let access = AccessControl::new(&cfg).unwrap();
-        let table: [(&str, Option<&str>, Result<&str, Code>); 9] = [
+        let table: [(&str, Option<&str>, Result<&str, Code>); 12] = [
             ("/paidan.v1.Intake/Triage", None, Err(Code::Unauthenticated)),
+            // Deny by default: a method without a rule is refused to every valid token...
+            (
+                "/paidan.v1.Intake/NoSuchMethod",
+                Some("Bearer tok-platform"),
+                Err(Code::PermissionDenied),
+            ),
+            (
+                "/paidan.v1.CaseSink/Deliver",
+                Some("Bearer tok-intake"),
+                Err(Code::PermissionDenied),
+            ),
+            // ...and still needs a valid token to learn that.
+            ("/other.Service/Call", None, Err(Code::Unauthenticated)),
             (
                 "/paidan.v1.Intake/Triage",
                 Some("Basic dG9rLWludGFrZQ=="),

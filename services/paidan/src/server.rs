@@ -21,6 +21,14 @@ use crate::config::ServeConfig;
 use crate::grpc::{admin::AdminApi, intake::IntakeApi};
 use crate::model_registry::{ModelRegistry, load_and_warm};
 
+/// The descriptor sets reflection serves, besides reflection's own (which the reflection builder
+/// adds). Every service in them is served except the ones in [`crate::access::NOT_SERVED`], and
+/// every served method needs an access rule (`every_served_method_has_an_access_rule`).
+pub const DESCRIPTOR_SETS: &[&[u8]] = &[
+    paidan_proto::FILE_DESCRIPTOR_SET,
+    tonic_health::pb::FILE_DESCRIPTOR_SET,
+];
+
 /// A running server.
 pub struct ServerHandle {
     pub addr: SocketAddr,
@@ -95,14 +103,14 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
         .await;
     health.set_not_serving::<IntakeServer<IntakeApi>>().await;
 
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(paidan_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(paidan_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    let reflection = || {
+        DESCRIPTOR_SETS.iter().fold(
+            tonic_reflection::server::Builder::configure(),
+            |b, set| b.register_encoded_file_descriptor_set(set),
+        )
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
 
     let listener = TcpListener::bind(cfg.addr)
         .await
