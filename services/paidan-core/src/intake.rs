@@ -7,15 +7,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use paidan_model::{Classifier, Scored, Triage};
 use paidan_store::{
     AuditEvent, CaseFilter, CaseRecord, CaseStatus, ForwardingRecord, HotIssue, Inserted,
-    LabelRecord, Link, Millis, NewCase, Page, Store, TriageRecord,
+    LabelRecord, Link, Millis, NewCase, OutboxEntry, Page, Store, TriageRecord,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
+use crate::audit;
 use crate::commit::GroupCommit;
 use crate::dedup::{Candidate, DedupSettings, Deduplicator};
 use crate::error::{CoreError, Result};
 use crate::inference::{InferencePool, TriageText};
+use crate::registry::{ModelRegistry, Reloaded};
 use crate::validate::{self, Complaint, Limits};
 use crate::writer::SubmitWriter;
 
@@ -148,10 +150,6 @@ impl Intake {
             limits: config.limits,
             changed,
         }
-    }
-
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
     }
 
     pub fn limits(&self) -> &Limits {
@@ -342,7 +340,19 @@ impl Intake {
         actor: String,
     ) -> Result<CaseRecord> {
         let case = self
-            .blocking(move |s| Ok(s.update_status(&id, to, &note, &actor, now_millis())?))
+            .blocking(move |s| {
+                let now = now_millis();
+                let c = s.update_status(&id, to, &note, &actor, now)?;
+                audit::record(
+                    s,
+                    now,
+                    &actor,
+                    "update_status",
+                    &id,
+                    &format!("to {to:?}: {note}"),
+                );
+                Ok(c)
+            })
             .await?;
         self.durable().await?;
         Ok(case)
@@ -376,14 +386,21 @@ impl Intake {
         }
         let case = self
             .blocking(move |s| {
-                Ok(s.correct_case(
+                let now = now_millis();
+                let c = s.correct_case(
                     &id,
                     category.as_deref(),
                     department.as_deref(),
                     &note,
                     &actor,
-                    now_millis(),
-                )?)
+                    now,
+                )?;
+                let detail = format!(
+                    "category {} department {}: {note}",
+                    c.category, c.department
+                );
+                audit::record(s, now, &actor, "correct_case", &id, &detail);
+                Ok(c)
             })
             .await?;
         self.durable().await?;
@@ -397,7 +414,12 @@ impl Intake {
         actor: String,
     ) -> Result<CaseRecord> {
         let case = self
-            .blocking(move |s| Ok(s.split_report(&id, &note, &actor, now_millis())?))
+            .blocking(move |s| {
+                let now = now_millis();
+                let c = s.split_report(&id, &note, &actor, now)?;
+                audit::record(s, now, &actor, "split_report", &id, &note);
+                Ok(c)
+            })
             .await?;
         self.durable().await?;
         Ok(case)
@@ -415,25 +437,77 @@ impl Intake {
         }
         let case = self
             .blocking(move |s| {
-                Ok(s.merge_cases(&master, &duplicate, &note, &actor, now_millis())?)
+                let now = now_millis();
+                let c = s.merge_cases(&master, &duplicate, &note, &actor, now)?;
+                let target = format!("{master} <- {duplicate}");
+                audit::record(s, now, &actor, "merge_cases", &target, &note);
+                Ok(c)
             })
             .await?;
         self.durable().await?;
         Ok(case)
     }
 
-    /// Record who did what in the audit trail, durably (the same group commit as case writes).
-    pub async fn audit(&self, actor: &str, action: &str, target: &str, detail: &str) -> Result<()> {
-        let event = AuditEvent {
-            at: now_millis(),
-            actor: actor.to_string(),
-            action: action.to_string(),
-            target: target.to_string(),
-            detail: detail.to_string(),
+    /// Pending outbox entries (or dead letters) and how many there are.
+    pub async fn outbox_list(&self, dead: bool, limit: usize) -> Result<(Vec<OutboxEntry>, u64)> {
+        self.blocking(move |s| audit::outbox_list(s, dead, limit))
+            .await
+    }
+
+    /// Move dead letters back to the outbox (all when `keys` is empty); recorded in the audit trail.
+    pub async fn retry_dead_letters(&self, keys: Vec<String>, actor: String) -> Result<u32> {
+        let n = self
+            .blocking(move |s| audit::retry_dead_letters(s, &keys, &actor, now_millis()))
+            .await?;
+        self.changed.notify_one();
+        Ok(n)
+    }
+
+    /// Delete the named dead letters; recorded in the audit trail.
+    pub async fn drop_dead_letters(&self, keys: Vec<String>, actor: String) -> Result<u32> {
+        self.blocking(move |s| audit::drop_dead_letters(s, &keys, &actor, now_millis()))
+            .await
+    }
+
+    /// Serve the model `name` if the registry's eval gate admits it (or `force`); every attempt,
+    /// refused ones included, is recorded in the audit trail.
+    pub async fn reload_model(
+        self: &Arc<Self>,
+        registry: Arc<ModelRegistry>,
+        name: std::path::PathBuf,
+        force: bool,
+        actor: String,
+    ) -> Result<Reloaded> {
+        let intake = self.clone();
+        let target = name.display().to_string();
+        let out = tokio::task::spawn_blocking(move || {
+            let (model, r) = registry.admit(intake.model(), &name, force)?;
+            intake.swap_model(Arc::new(model));
+            Ok::<_, CoreError>(r)
+        })
+        .await
+        .map_err(|e| CoreError::Model(format!("reload task failed: {e}")))?;
+        let detail = match &out {
+            Ok(r) => format!(
+                "served {} (was {}); macro-F1 {:.3} vs {:.3}{}",
+                r.model_version,
+                r.previous_version,
+                r.new_macro_f1,
+                r.previous_macro_f1,
+                if force { "; forced" } else { "" }
+            ),
+            Err(e) => format!("refused: {e}"),
         };
-        tracing::info!(target: "audit", actor, action, target, detail, "audit");
-        self.blocking(move |s| Ok(s.append_audit(&event)?)).await?;
-        self.commit.commit().await
+        if let Ok(r) = &out {
+            tracing::info!(previous = %r.previous_version, serving = %r.model_version, force, "model reloaded");
+        }
+        self.blocking(move |s| {
+            audit::record(s, now_millis(), &actor, "reload_model", &target, &detail);
+            Ok(())
+        })
+        .await?;
+        self.commit.commit().await?;
+        out
     }
 
     /// The newest `limit` audit events, newest first.

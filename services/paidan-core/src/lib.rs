@@ -5,11 +5,13 @@
 //! outbox event in one store transaction, and acknowledges only after a flush that covers it
 //! (submits: the writer thread's round; other writes: [`GroupCommit`]).
 
+pub mod audit;
 mod commit;
 mod dedup;
 mod error;
 mod inference;
 mod intake;
+mod registry;
 pub mod validate;
 mod writer;
 
@@ -18,4 +20,5 @@ pub use dedup::{Candidate, DedupSettings, Deduplicator};
 pub use error::{CoreError, Result};
 pub use inference::{InferencePool, TriageText};
 pub use intake::{Intake, IntakeConfig, Submitted, excerpt, now_millis, triage_record};
+pub use registry::{ModelRegistry, Reloaded, load_and_warm};
 pub use validate::{Complaint, Limits};

@@ -519,7 +519,9 @@ mod tests {
         sets.push(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET);
         let served: Vec<String> = sets.into_iter().flat_map(methods).collect();
         assert!(
-            served.iter().any(|m| m == "/paidan.v1.Intake/SubmitComplaint")
+            served
+                .iter()
+                .any(|m| m == "/paidan.v1.Intake/SubmitComplaint")
                 && served.iter().any(|m| m == "/grpc.health.v1.Health/Check"),
             "the walk must see the served services: {served:?}"
         );
@@ -527,10 +529,16 @@ mod tests {
             .iter()
             .filter(|m| rule_for(m) == Rule::Deny)
             .collect();
-        assert!(missing.is_empty(), "served methods without an access rule: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "served methods without an access rule: {missing:?}"
+        );
         // And the table names no method that does not exist (a typo would deny the real one).
         for (path, _) in RULES {
-            assert!(served.iter().any(|m| m == path), "{path} is in RULES but not served");
+            assert!(
+                served.iter().any(|m| m == path),
+                "{path} is in RULES but not served"
+            );
         }
     }
 

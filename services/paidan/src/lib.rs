@@ -5,6 +5,5 @@ pub mod access;
 pub mod cli;
 pub mod config;
 pub mod grpc;
-pub mod model_registry;
 pub mod server;
 pub mod signals;

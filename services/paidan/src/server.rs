@@ -19,7 +19,7 @@ use tonic_health::ServingStatus;
 use crate::access::{AccessControl, AccessLayer};
 use crate::config::ServeConfig;
 use crate::grpc::{admin::AdminApi, intake::IntakeApi};
-use crate::model_registry::{ModelRegistry, load_and_warm};
+use paidan_core::{ModelRegistry, load_and_warm};
 
 /// The descriptor sets reflection serves, besides reflection's own (which the reflection builder
 /// adds). Every service in them is served except the ones in [`crate::access::NOT_SERVED`], and
@@ -104,10 +104,11 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
     health.set_not_serving::<IntakeServer<IntakeApi>>().await;
 
     let reflection = || {
-        DESCRIPTOR_SETS.iter().fold(
-            tonic_reflection::server::Builder::configure(),
-            |b, set| b.register_encoded_file_descriptor_set(set),
-        )
+        DESCRIPTOR_SETS
+            .iter()
+            .fold(tonic_reflection::server::Builder::configure(), |b, set| {
+                b.register_encoded_file_descriptor_set(set)
+            })
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;

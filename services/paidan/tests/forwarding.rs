@@ -574,6 +574,30 @@ async fn rejected_events_are_dead_lettered_and_replayed_with_paidan_outbox() {
         pending.contains(&kept) && !pending.contains(&dropped) && pending.contains("1 pending"),
         "{pending}"
     );
+    // The command changed state: the audit trail says who did what (newest first).
+    {
+        use paidan_store::Store as _;
+        let store = paidan_store::SledStore::open(&data).unwrap();
+        let log: Vec<(String, String, String)> = store
+            .audit_log(10)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.action, e.target, e.actor))
+            .collect();
+        assert_eq!(log.len(), 2, "{log:?}");
+        assert_eq!(
+            (log[0].0.as_str(), log[0].1.as_str()),
+            ("retry_dead_letters", "all")
+        );
+        assert_eq!(
+            (log[1].0.as_str(), log[1].1.as_str()),
+            ("drop_dead_letters", dropped.as_str())
+        );
+        assert!(
+            log.iter().all(|(_, _, actor)| actor.starts_with("cli:")),
+            "{log:?}"
+        );
+    }
 
     receiver.set_mode("ok");
     let (mut serve, mut client) = start_serve(&data, &config).await;

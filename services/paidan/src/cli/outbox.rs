@@ -1,11 +1,13 @@
 //! `paidan outbox list|retry|drop`: inspect and replay the forwarding outbox of a stopped server
-//! (sled admits one process; on a running server use the Admin RPCs instead).
+//! (sled admits one process; on a running server use the Admin RPCs instead). Retry and drop go
+//! through the same domain functions as the RPCs, so they are in the audit trail too, with the
+//! actor `cli:<user>`.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use paidan_core::now_millis;
-use paidan_store::{OutboxEntry, SledStore, Store};
+use paidan_core::{audit, now_millis};
+use paidan_store::{OutboxEntry, SledStore};
 
 #[derive(clap::Args, Debug)]
 pub struct OutboxArgs {
@@ -52,10 +54,14 @@ pub fn run(a: OutboxArgs) -> anyhow::Result<()> {
             a.data_dir.display()
         )
     })?;
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".to_string())
+    );
     match a.action {
         OutboxAction::List { dead, limit } => {
-            let total = store.outbox_len(dead)?;
-            for e in store.outbox_list(dead, limit)? {
+            let (entries, total) = audit::outbox_list(&store, dead, limit)?;
+            for e in entries {
                 println!("{}", line(&e));
             }
             println!(
@@ -69,13 +75,11 @@ pub fn run(a: OutboxArgs) -> anyhow::Result<()> {
             );
         }
         OutboxAction::Retry { keys } => {
-            let n = store.outbox_retry_dead(&keys, now_millis())?;
-            store.flush()?;
+            let n = audit::retry_dead_letters(&store, &keys, &actor, now_millis())?;
             println!("{n} dead letters moved back to the outbox");
         }
         OutboxAction::Drop { keys } => {
-            let n = store.outbox_drop_dead(&keys)?;
-            store.flush()?;
+            let n = audit::drop_dead_letters(&store, &keys, &actor, now_millis())?;
             println!("{n} dead letters dropped");
         }
     }

@@ -1,18 +1,17 @@
-//! `paidan.v1.Admin`: model reload and the forwarding outbox.
+//! `paidan.v1.Admin`: model reload and the forwarding outbox. Thin: the domain (`Intake`) validates,
+//! changes and writes the audit record; this converts.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use paidan_core::{Intake, now_millis};
+use paidan_core::{Intake, ModelRegistry};
 use paidan_forward::convert::timestamp;
 use paidan_proto::v1;
 use paidan_store::OutboxEntry;
 use tonic::{Request, Response, Status};
 
-use super::audit;
-use super::status::ApiError;
+use super::status::{ApiError, invalid};
 use crate::access::Caller;
-use crate::model_registry::ModelRegistry;
 
 pub struct AdminApi {
     intake: Arc<Intake>,
@@ -38,10 +37,6 @@ fn entry_to_proto(e: &OutboxEntry) -> v1::OutboxEntry {
     }
 }
 
-fn storage(e: paidan_store::StoreError) -> Status {
-    Status::internal(e.to_string())
-}
-
 #[tonic::async_trait]
 impl v1::admin_server::Admin for AdminApi {
     async fn reload_model(
@@ -51,29 +46,26 @@ impl v1::admin_server::Admin for AdminApi {
         let actor = Caller::of(&req).actor("");
         let r = req.into_inner();
         if r.model.trim().is_empty() {
-            return Err(Status::invalid_argument(
+            return Err(invalid(
                 "model is empty: name a registry entry or a model directory",
             ));
         }
-        let registry = self.registry.clone();
-        let intake = self.intake.clone();
-        let model = PathBuf::from(&r.model);
-        let out = tokio::task::spawn_blocking(move || registry.reload(&intake, &model, r.force))
+        let out = self
+            .intake
+            .reload_model(
+                self.registry.clone(),
+                PathBuf::from(&r.model),
+                r.force,
+                actor,
+            )
             .await
-            .map_err(|e| Status::internal(format!("reload task failed: {e}")))?;
-        let detail = match &out {
-            Ok(o) => format!(
-                "served {} (was {}); macro-F1 {:.3} vs {:.3}{}",
-                o.model_version,
-                o.previous_version,
-                o.new_macro_f1,
-                o.previous_macro_f1,
-                if r.force { "; forced" } else { "" }
-            ),
-            Err(status) => format!("refused: {}", status.message()),
-        };
-        audit(&self.intake, &actor, "reload_model", &r.model, &detail).await;
-        Ok(Response::new(out?))
+            .map_err(ApiError)?;
+        Ok(Response::new(v1::ReloadModelResponse {
+            previous_version: out.previous_version,
+            model_version: out.model_version,
+            previous_macro_f1: out.previous_macro_f1 as f32,
+            new_macro_f1: out.new_macro_f1 as f32,
+        }))
     }
 
     async fn list_outbox(
@@ -86,16 +78,11 @@ impl v1::admin_server::Admin for AdminApi {
         } else {
             r.limit.min(10_000) as usize
         };
-        let store = self.intake.store().clone();
-        let (entries, total) = tokio::task::spawn_blocking(move || {
-            Ok::<_, paidan_store::StoreError>((
-                store.outbox_list(r.dead, limit)?,
-                store.outbox_len(r.dead)?,
-            ))
-        })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?
-        .map_err(storage)?;
+        let (entries, total) = self
+            .intake
+            .outbox_list(r.dead, limit)
+            .await
+            .map_err(ApiError)?;
         Ok(Response::new(v1::ListOutboxResponse {
             entries: entries.iter().map(entry_to_proto).collect(),
             total,
@@ -108,23 +95,11 @@ impl v1::admin_server::Admin for AdminApi {
     ) -> Result<Response<v1::OutboxChangeResponse>, Status> {
         let actor = Caller::of(&req).actor("");
         let keys = req.into_inner().idempotency_keys;
-        let target = if keys.is_empty() {
-            "all".to_string()
-        } else {
-            keys.join(",")
-        };
-        let store = self.intake.store().clone();
-        let affected = tokio::task::spawn_blocking(move || {
-            let n = store.outbox_retry_dead(&keys, now_millis())?;
-            store.flush()?;
-            Ok::<_, paidan_store::StoreError>(n)
-        })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?
-        .map_err(storage)?;
-        self.intake.changes().notify_one();
-        let detail = format!("{affected} moved back to the outbox");
-        audit(&self.intake, &actor, "retry_dead_letters", &target, &detail).await;
+        let affected = self
+            .intake
+            .retry_dead_letters(keys, actor)
+            .await
+            .map_err(ApiError)?;
         Ok(Response::new(v1::OutboxChangeResponse { affected }))
     }
 
@@ -134,23 +109,11 @@ impl v1::admin_server::Admin for AdminApi {
     ) -> Result<Response<v1::OutboxChangeResponse>, Status> {
         let actor = Caller::of(&req).actor("");
         let keys = req.into_inner().idempotency_keys;
-        if keys.is_empty() {
-            return Err(Status::invalid_argument(
-                "name the dead letters to drop (idempotency_keys); dropping all at once is not allowed",
-            ));
-        }
-        let target = keys.join(",");
-        let store = self.intake.store().clone();
-        let affected = tokio::task::spawn_blocking(move || {
-            let n = store.outbox_drop_dead(&keys)?;
-            store.flush()?;
-            Ok::<_, paidan_store::StoreError>(n)
-        })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?
-        .map_err(storage)?;
-        let detail = format!("{affected} dropped");
-        audit(&self.intake, &actor, "drop_dead_letters", &target, &detail).await;
+        let affected = self
+            .intake
+            .drop_dead_letters(keys, actor)
+            .await
+            .map_err(ApiError)?;
         Ok(Response::new(v1::OutboxChangeResponse { affected }))
     }
 

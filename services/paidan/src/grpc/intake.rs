@@ -12,7 +12,6 @@ use paidan_proto::v1;
 use paidan_store::{CaseFilter, CaseStatus, Channel};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::audit;
 use super::status::{ApiError, invalid};
 
 pub struct IntakeApi {
@@ -191,15 +190,6 @@ impl v1::intake_server::Intake for IntakeApi {
             .update_status(r.case_id, to, r.note.clone(), caller.actor(&r.actor))
             .await
             .map_err(ApiError)?;
-        let detail = format!("to {to:?}: {}", r.note);
-        audit(
-            &self.intake,
-            &caller.actor(&r.actor),
-            "update_status",
-            &c.id,
-            &detail,
-        )
-        .await;
         Ok(Response::new(case_to_proto(
             &c,
             !caller.sees_personal_data(),
@@ -223,18 +213,6 @@ impl v1::intake_server::Intake for IntakeApi {
             )
             .await
             .map_err(ApiError)?;
-        let detail = format!(
-            "category {} department {}: {}",
-            c.category, c.department, r.note
-        );
-        audit(
-            &self.intake,
-            &caller.actor(&r.actor),
-            "correct_case",
-            &c.id,
-            &detail,
-        )
-        .await;
         Ok(Response::new(case_to_proto(
             &c,
             !caller.sees_personal_data(),
@@ -317,14 +295,6 @@ impl v1::intake_server::Intake for IntakeApi {
             .split_report(r.case_id.clone(), r.note.clone(), caller.actor(&r.actor))
             .await
             .map_err(ApiError)?;
-        audit(
-            &self.intake,
-            &caller.actor(&r.actor),
-            "split_report",
-            &r.case_id,
-            &r.note,
-        )
-        .await;
         Ok(Response::new(case_to_proto(
             &c,
             !caller.sees_personal_data(),
@@ -347,15 +317,6 @@ impl v1::intake_server::Intake for IntakeApi {
             )
             .await
             .map_err(ApiError)?;
-        let target = format!("{} <- {}", r.master_case_id, r.duplicate_case_id);
-        audit(
-            &self.intake,
-            &caller.actor(&r.actor),
-            "merge_cases",
-            &target,
-            &r.note,
-        )
-        .await;
         Ok(Response::new(case_to_proto(
             &c,
             !caller.sees_personal_data(),

@@ -1,13 +1,24 @@
 //! The model registry: a directory of versioned model artifacts, the serving model, and the eval
-//! gate that keeps a worse model from being served by accident.
+//! gate that keeps a worse model from being served by accident. A domain rule, so it lives here:
+//! the Admin RPC only converts, and [`crate::Intake::reload_model`] records every attempt in the
+//! audit trail.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use paidan_core::Intake;
 use paidan_model::{Classifier, TriageInput};
-use paidan_proto::v1;
-use tonic::Status;
+
+use crate::error::{CoreError, Result};
+
+/// What a reload did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reloaded {
+    pub previous_version: String,
+    pub model_version: String,
+    /// Category macro-F1 on the gate set (0 without a gate set).
+    pub previous_macro_f1: f64,
+    pub new_macro_f1: f64,
+}
 
 pub struct ModelRegistry {
     /// Where relative model names are looked up.
@@ -62,26 +73,26 @@ impl ModelRegistry {
         }
     }
 
-    fn score(&self, model: &Classifier) -> Result<Option<f64>, Status> {
+    fn score(&self, model: &Classifier) -> Result<Option<f64>> {
         match &self.gate {
             None => Ok(None),
             Some(rows) => paidan_eval::category_macro_f1(model, rows)
                 .map(Some)
-                .map_err(|e| Status::internal(format!("gate evaluation failed: {e}"))),
+                .map_err(|e| CoreError::Model(format!("gate evaluation failed: {e}"))),
         }
     }
 
-    /// Load `name`, score both models on the gate set, and swap unless the new one is worse by
-    /// more than the margin (or `force`). Blocking: call from a blocking thread.
-    pub fn reload(
+    /// Load `name`, score both models on the gate set, and return the candidate unless it is worse
+    /// by more than the margin (or `force`); the caller swaps it in ([`crate::Intake::reload_model`]).
+    /// Blocking: call from a blocking thread.
+    pub(crate) fn admit(
         &self,
-        intake: &Intake,
+        serving: Option<std::sync::Arc<Classifier>>,
         name: &Path,
         force: bool,
-    ) -> Result<v1::ReloadModelResponse, Status> {
+    ) -> Result<(Classifier, Reloaded)> {
         let dir = self.resolve(name);
-        let candidate = load_and_warm(&dir).map_err(Status::failed_precondition)?;
-        let serving = intake.model();
+        let candidate = load_and_warm(&dir).map_err(CoreError::FailedPrecondition)?;
         let previous_version = serving
             .as_ref()
             .map(|m| m.version().to_owned())
@@ -101,7 +112,7 @@ impl ModelRegistry {
             && new + self.gate_margin < old
             && !force
         {
-            return Err(Status::failed_precondition(format!(
+            return Err(CoreError::FailedPrecondition(format!(
                 "refused: model {} scores category macro-F1 {new:.4} on the gate set, the serving model {} scores {old:.4}; the allowed drop is {:.4} (set force to serve it anyway)",
                 candidate.version(),
                 previous_version,
@@ -109,14 +120,15 @@ impl ModelRegistry {
             )));
         }
         let version = candidate.version().to_owned();
-        intake.swap_model(Arc::new(candidate));
         *self.serving_score.lock().expect("poisoned") = new_score.map(|s| (version.clone(), s));
-        tracing::info!(previous = %previous_version, serving = %version, force, "model reloaded");
-        Ok(v1::ReloadModelResponse {
-            previous_version,
-            model_version: version,
-            previous_macro_f1: old_score.unwrap_or(0.0) as f32,
-            new_macro_f1: new_score.unwrap_or(0.0) as f32,
-        })
+        Ok((
+            candidate,
+            Reloaded {
+                previous_version,
+                model_version: version,
+                previous_macro_f1: old_score.unwrap_or(0.0),
+                new_macro_f1: new_score.unwrap_or(0.0),
+            },
+        ))
     }
 }
