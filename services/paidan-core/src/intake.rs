@@ -106,7 +106,8 @@ fn request_digest(c: &Complaint) -> String {
         h.update(part.as_bytes());
         h.update([0x1f]);
     }
-    h.update(c.channel.to_le_bytes());
+    // The wire number (= the stored discriminant), as before channels were decoded at the edge.
+    h.update((c.channel as i32).to_le_bytes());
     if let Some((lat, lon)) = c.location {
         h.update(lat.to_le_bytes());
         h.update(lon.to_le_bytes());
@@ -195,11 +196,11 @@ impl Intake {
         self.pool.triage(text).await
     }
 
-    #[tracing::instrument(skip_all, fields(request_id = %c.request_id, channel = c.channel))]
+    #[tracing::instrument(skip_all, fields(request_id = %c.request_id, channel = ?c.channel))]
     pub async fn submit(&self, c: Complaint) -> Result<Submitted> {
         let now = now_millis();
-        let channel =
-            validate::check_complaint(&self.limits, &c, now).map_err(CoreError::Invalid)?;
+        validate::check_complaint(&self.limits, &c, now).map_err(CoreError::Invalid)?;
+        let channel = c.channel;
         let triage = self
             .pool
             .triage(TriageText {

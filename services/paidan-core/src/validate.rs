@@ -29,13 +29,13 @@ impl Default for Limits {
 }
 
 /// A complaint as the intake system sends it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Complaint {
     pub request_id: String,
     pub title: String,
     pub text: String,
-    /// Raw channel number from the wire; validated into [`Channel`].
-    pub channel: i32,
+    /// Decoded and checked at the edge (`paidan_proto::convert::complaint`).
+    pub channel: Channel,
     pub jurisdiction: String,
     pub caller_phone: String,
     pub address: String,
@@ -133,21 +133,8 @@ pub fn check_text(
     Ok(())
 }
 
-/// Parses a wire channel number; unspecified is allowed only where `required` is false.
-pub fn check_channel(raw: i32, required: bool) -> Result<Channel, String> {
-    match Channel::from_i32(raw) {
-        None => Err(format!(
-            "channel {raw} is not a known Channel (1 = 12345, 2 = 12319, 3 = web, 4 = app, 5 = wechat)"
-        )),
-        Some(Channel::Unspecified) if required => {
-            Err("channel is required: CHANNEL_12345 or CHANNEL_12319 (or WEB/APP/WECHAT)".into())
-        }
-        Some(c) => Ok(c),
-    }
-}
-
-/// Validates a complaint for SubmitComplaint; returns its channel.
-pub fn check_complaint(limits: &Limits, c: &Complaint, now: Millis) -> Result<Channel, String> {
+/// Validates a complaint for SubmitComplaint (its channel was checked when it was decoded).
+pub fn check_complaint(limits: &Limits, c: &Complaint, now: Millis) -> Result<(), String> {
     if c.request_id.trim().is_empty() {
         return Err(
             "request_id is empty: set a unique id per complaint so retries are idempotent".into(),
@@ -167,7 +154,6 @@ pub fn check_complaint(limits: &Limits, c: &Complaint, now: Millis) -> Result<Ch
         ));
     }
     check_text(limits, &c.title, &c.text, &c.jurisdiction)?;
-    let channel = check_channel(c.channel, true)?;
     check_field("address", &c.address, limits.max_field_chars)?;
     check_field("caller_phone", &c.caller_phone, 32)?;
     if let Some(bad) = c
@@ -198,7 +184,7 @@ pub fn check_complaint(limits: &Limits, c: &Complaint, now: Millis) -> Result<Ch
             return Err("received_at is before 1970".into());
         }
     }
-    Ok(channel)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -212,7 +198,7 @@ mod tests {
             request_id: "r-1".into(),
             title: "烧烤油烟".into(),
             text: "小区楼下烧烤店油烟太大，晚上噪音扰民".into(),
-            channel: 1,
+            channel: Channel::Hotline12345,
             jurisdiction: "A3区".into(),
             caller_phone: "138 1234 5678".into(),
             address: "幸福路12号".into(),
@@ -256,13 +242,7 @@ mod tests {
                 |c| c.request_id = "x".repeat(10_000),
                 Some("limit is 128"),
             ),
-            (
-                "unspecified channel",
-                |c| c.channel = 0,
-                Some("channel is required"),
-            ),
-            ("unknown channel", |c| c.channel = 42, Some("channel 42")),
-            ("12319", |c| c.channel = 2, None),
+            ("12319", |c| c.channel = Channel::Hotline12319, None),
             (
                 "letters in phone",
                 |c| c.caller_phone = "call me".into(),

@@ -17,7 +17,7 @@ use paidan_store::{Millis, OutboxEntry};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::convert;
+use paidan_proto::convert;
 
 pub const HEADER_TIMESTAMP: &str = "X-Paidan-Timestamp";
 pub const HEADER_SIGNATURE: &str = "X-Paidan-Signature";
@@ -132,15 +132,9 @@ fn kind_name(k: i32) -> String {
 }
 
 fn channel_name(c: i32) -> String {
-    match v1::Channel::try_from(c).unwrap_or(v1::Channel::Unspecified) {
-        v1::Channel::Channel12345 => "12345",
-        v1::Channel::Channel12319 => "12319",
-        v1::Channel::Web => "web",
-        v1::Channel::App => "app",
-        v1::Channel::Wechat => "wechat",
-        v1::Channel::Unspecified => "unspecified",
-    }
-    .to_string()
+    convert::channel_from_proto(c)
+        .map_or("unspecified", convert::channel_name)
+        .to_string()
 }
 
 fn status_name(s: i32) -> String {

@@ -7,7 +7,6 @@
 //! - [`receiver`] is a stand-in platform for tests and demos (`paidan receiver`).
 
 pub mod config;
-pub mod convert;
 pub mod event;
 pub mod forwarder;
 pub mod receiver;

@@ -8,8 +8,8 @@ use paidan_proto::v1::case_sink_client::CaseSinkClient;
 use paidan_store::OutboxEntry;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::convert;
 use crate::event::{self, WebhookEvent};
+use paidan_proto::convert;
 
 /// What the platform answered to a delivered event.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

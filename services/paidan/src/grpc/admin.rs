@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use paidan_core::{Intake, ModelRegistry};
-use paidan_forward::convert::timestamp;
+use paidan_proto::convert::{audit_event_to_proto, outbox_entry_to_proto};
 use paidan_proto::v1;
-use paidan_store::OutboxEntry;
 use tonic::{Request, Response, Status};
 
 use super::status::{ApiError, invalid};
@@ -21,19 +20,6 @@ pub struct AdminApi {
 impl AdminApi {
     pub fn new(intake: Arc<Intake>, registry: Arc<ModelRegistry>) -> AdminApi {
         AdminApi { intake, registry }
-    }
-}
-
-fn entry_to_proto(e: &OutboxEntry) -> v1::OutboxEntry {
-    v1::OutboxEntry {
-        idempotency_key: e.idempotency_key.clone(),
-        case_id: e.case_id.clone(),
-        sequence: e.sequence,
-        sink: e.delivered_to.join(","),
-        attempts: e.attempts,
-        last_error: e.last_error.clone(),
-        enqueued_at: Some(timestamp(e.enqueued_at)),
-        next_attempt_at: Some(timestamp(e.next_attempt_at)),
     }
 }
 
@@ -84,7 +70,7 @@ impl v1::admin_server::Admin for AdminApi {
             .await
             .map_err(ApiError)?;
         Ok(Response::new(v1::ListOutboxResponse {
-            entries: entries.iter().map(entry_to_proto).collect(),
+            entries: entries.iter().map(outbox_entry_to_proto).collect(),
             total,
         }))
     }
@@ -127,16 +113,7 @@ impl v1::admin_server::Admin for AdminApi {
         };
         let events = self.intake.audit_log(limit).await.map_err(ApiError)?;
         Ok(Response::new(v1::ListAuditEventsResponse {
-            events: events
-                .into_iter()
-                .map(|e| v1::AuditEvent {
-                    at: Some(timestamp(e.at)),
-                    actor: e.actor,
-                    action: e.action,
-                    target: e.target,
-                    detail: e.detail,
-                })
-                .collect(),
+            events: events.into_iter().map(audit_event_to_proto).collect(),
         }))
     }
 }

@@ -6,10 +6,13 @@ use std::sync::Arc;
 
 use crate::access::Caller;
 use futures::{Stream, StreamExt};
-use paidan_core::{Complaint, Intake, TriageText, triage_record};
-use paidan_forward::convert::{case_to_proto, millis, timestamp, triage_to_proto};
+use paidan_core::{Intake, TriageText, triage_record};
+use paidan_proto::convert::{
+    candidate_to_proto, case_to_proto, check_channel, complaint, hot_issue_to_proto, millis,
+    status_from_proto, submitted_to_proto, triage_to_proto,
+};
 use paidan_proto::v1;
-use paidan_store::{CaseFilter, CaseStatus, Channel};
+use paidan_store::CaseFilter;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::status::{ApiError, invalid};
@@ -28,40 +31,6 @@ fn non_empty(s: String) -> Option<String> {
     if s.trim().is_empty() { None } else { Some(s) }
 }
 
-/// The wire form of a complaint as the domain's (validation happens in the domain).
-pub fn complaint(r: v1::SubmitComplaintRequest) -> Complaint {
-    Complaint {
-        request_id: r.request_id,
-        title: r.title,
-        text: r.text,
-        channel: r.channel,
-        jurisdiction: r.jurisdiction,
-        caller_phone: r.caller_phone,
-        address: r.address,
-        location: r.location.map(|l| (l.latitude, l.longitude)),
-        received_at: r.received_at.as_ref().map(millis),
-    }
-}
-
-fn submitted_to_proto(s: paidan_core::Submitted) -> v1::SubmitComplaintResponse {
-    v1::SubmitComplaintResponse {
-        triage: Some(triage_to_proto(&s.case.triage)),
-        duplicate_of: s.case.duplicate_of.clone().unwrap_or_default(),
-        duplicate_score: s.case.duplicate_score,
-        case_id: s.case.id,
-        created: s.created,
-    }
-}
-
-fn status_filter(raw: i32) -> Result<Option<CaseStatus>, Status> {
-    match raw {
-        0 => Ok(None),
-        n => CaseStatus::from_i32(n)
-            .map(Some)
-            .ok_or_else(|| invalid(format!("status {n} is not a known CaseStatus"))),
-    }
-}
-
 type ResponseStream =
     Pin<Box<dyn Stream<Item = Result<v1::SubmitComplaintResponse, Status>> + Send + 'static>>;
 
@@ -72,7 +41,7 @@ impl v1::intake_server::Intake for IntakeApi {
         req: Request<v1::TriageRequest>,
     ) -> Result<Response<v1::TriageResponse>, Status> {
         let r = req.into_inner();
-        paidan_core::validate::check_channel(r.channel, false).map_err(invalid)?;
+        check_channel(r.channel, false).map_err(invalid)?;
         let t = self
             .intake
             .triage(TriageText {
@@ -91,7 +60,7 @@ impl v1::intake_server::Intake for IntakeApi {
     ) -> Result<Response<v1::SubmitComplaintResponse>, Status> {
         let s = self
             .intake
-            .submit(complaint(req.into_inner()))
+            .submit(complaint(req.into_inner()).map_err(invalid)?)
             .await
             .map_err(ApiError)?;
         Ok(Response::new(submitted_to_proto(s)))
@@ -111,7 +80,10 @@ impl v1::intake_server::Intake for IntakeApi {
                 let intake = intake.clone();
                 async move {
                     let r = item?;
-                    let s = intake.submit(complaint(r)).await.map_err(ApiError)?;
+                    let s = intake
+                        .submit(complaint(r).map_err(invalid)?)
+                        .await
+                        .map_err(ApiError)?;
                     Ok(submitted_to_proto(s))
                 }
             })
@@ -143,13 +115,10 @@ impl v1::intake_server::Intake for IntakeApi {
         let r = req.into_inner();
         let channel = match r.channel {
             0 => None,
-            n => Some(
-                Channel::from_i32(n)
-                    .ok_or_else(|| invalid(format!("channel {n} is not a known Channel")))?,
-            ),
+            n => Some(check_channel(n, false).map_err(invalid)?),
         };
         let filter = CaseFilter {
-            status: status_filter(r.status)?,
+            status: status_from_proto(r.status).map_err(invalid)?,
             category: non_empty(r.category),
             department: non_empty(r.department),
             channel,
@@ -184,7 +153,9 @@ impl v1::intake_server::Intake for IntakeApi {
     ) -> Result<Response<v1::Case>, Status> {
         let caller = Caller::of(&req);
         let r = req.into_inner();
-        let to = status_filter(r.status)?.ok_or_else(|| invalid("status is required"))?;
+        let to = status_from_proto(r.status)
+            .map_err(invalid)?
+            .ok_or_else(|| invalid("status is required"))?;
         let c = self
             .intake
             .update_status(r.case_id, to, r.note.clone(), caller.actor(&r.actor))
@@ -238,15 +209,7 @@ impl v1::intake_server::Intake for IntakeApi {
             .await
             .map_err(ApiError)?;
         Ok(Response::new(v1::FindDuplicatesResponse {
-            candidates: found
-                .into_iter()
-                .map(|c| v1::DuplicateCandidate {
-                    case_id: c.master_id,
-                    score: c.score,
-                    is_duplicate: c.is_duplicate,
-                    text_excerpt: c.text_excerpt,
-                })
-                .collect(),
+            candidates: found.into_iter().map(candidate_to_proto).collect(),
         }))
     }
 
@@ -269,17 +232,8 @@ impl v1::intake_server::Intake for IntakeApi {
             .map_err(ApiError)?;
         Ok(Response::new(v1::ListHotIssuesResponse {
             issues: issues
-                .into_iter()
-                .map(|h| v1::HotIssue {
-                    representative_text: paidan_core::excerpt(
-                        &paidan_text::mask_pii(&h.master.text),
-                        120,
-                    ),
-                    master: Some(case_to_proto(&h.master, !caller.sees_personal_data())),
-                    report_count: h.report_count,
-                    first_report_at: Some(timestamp(h.first_report_at)),
-                    last_report_at: Some(timestamp(h.last_report_at)),
-                })
+                .iter()
+                .map(|h| hot_issue_to_proto(h, !caller.sees_personal_data()))
                 .collect(),
         }))
     }

@@ -1,14 +1,21 @@
-//! Conversions between the stored domain types (`paidan-store`) and the `paidan.v1` messages.
+//! Every conversion between the domain types (`paidan-store`, `paidan-core`) and the `paidan.v1`
+//! messages, and the wire validation that goes with them (an enum number the contract does not
+//! know, a required enum left unset). Domain rules (text limits, lifecycle) stay in the domain.
 //!
-//! The server's handlers and the forwarder's gRPC sink share these, so a case looks the same on
-//! every wire. Phone numbers are masked here unless the caller asks for the full number.
+//! The server's handlers and the forwarder's sinks share these, so a case looks the same on every
+//! wire. Phone numbers are masked here unless the caller may see them. Adding a channel is one
+//! variant in `intake.proto`, one in `paidan_store::Channel`, and one line in each `match` below
+//! (the compiler finds them).
 
-use paidan_proto::v1;
+use paidan_core::{Candidate, Complaint, Submitted};
 use paidan_store::{
-    CaseRecord, CaseStatus, Channel, CorrectionRecord, EventKind, ForwardingRecord,
-    ForwardingState, LabelRecord, Millis, OutboxEntry, ReportLink, StatusChange, TriageRecord,
+    AuditEvent, CaseRecord, CaseStatus, Channel, CorrectionRecord, EventKind, ForwardingRecord,
+    ForwardingState, HotIssue, LabelRecord, Millis, OutboxEntry, ReportLink, StatusChange,
+    TriageRecord,
 };
 use prost_types::Timestamp;
+
+use crate::v1;
 
 pub fn timestamp(ms: Millis) -> Timestamp {
     Timestamp {
@@ -31,6 +38,129 @@ pub fn channel_to_proto(c: Channel) -> v1::Channel {
         Channel::Web => v1::Channel::Web,
         Channel::App => v1::Channel::App,
         Channel::Wechat => v1::Channel::Wechat,
+    }
+}
+
+/// A wire channel number as the domain's; `None` for a number the contract does not define.
+pub fn channel_from_proto(raw: i32) -> Option<Channel> {
+    Some(match v1::Channel::try_from(raw).ok()? {
+        v1::Channel::Unspecified => Channel::Unspecified,
+        v1::Channel::Channel12345 => Channel::Hotline12345,
+        v1::Channel::Channel12319 => Channel::Hotline12319,
+        v1::Channel::Web => Channel::Web,
+        v1::Channel::App => Channel::App,
+        v1::Channel::Wechat => Channel::Wechat,
+    })
+}
+
+/// Wire validation of a channel; unspecified is allowed only where `required` is false.
+pub fn check_channel(raw: i32, required: bool) -> Result<Channel, String> {
+    match channel_from_proto(raw) {
+        None => Err(format!(
+            "channel {raw} is not a known Channel (1 = 12345, 2 = 12319, 3 = web, 4 = app, 5 = wechat)"
+        )),
+        Some(Channel::Unspecified) if required => {
+            Err("channel is required: CHANNEL_12345 or CHANNEL_12319 (or WEB/APP/WECHAT)".into())
+        }
+        Some(c) => Ok(c),
+    }
+}
+
+/// The short name of a channel in JSON events and logs.
+pub fn channel_name(c: Channel) -> &'static str {
+    match c {
+        Channel::Unspecified => "unspecified",
+        Channel::Hotline12345 => "12345",
+        Channel::Hotline12319 => "12319",
+        Channel::Web => "web",
+        Channel::App => "app",
+        Channel::Wechat => "wechat",
+    }
+}
+
+/// A wire status number as the domain's; 0 (unset) is `None`.
+pub fn status_from_proto(raw: i32) -> Result<Option<CaseStatus>, String> {
+    let unknown = || format!("status {raw} is not a known CaseStatus");
+    Ok(Some(
+        match v1::CaseStatus::try_from(raw).map_err(|_| unknown())? {
+            v1::CaseStatus::Unspecified => return Ok(None),
+            v1::CaseStatus::Accepted => CaseStatus::Accepted,
+            v1::CaseStatus::Dispatched => CaseStatus::Dispatched,
+            v1::CaseStatus::InProgress => CaseStatus::InProgress,
+            v1::CaseStatus::Resolved => CaseStatus::Resolved,
+            v1::CaseStatus::FollowedUp => CaseStatus::FollowedUp,
+            v1::CaseStatus::Closed => CaseStatus::Closed,
+            v1::CaseStatus::Rejected => CaseStatus::Rejected,
+        },
+    ))
+}
+
+/// The wire form of a complaint as the domain's, after wire validation (the channel); the domain
+/// validates the rest (`paidan_core::validate::check_complaint`).
+pub fn complaint(r: v1::SubmitComplaintRequest) -> Result<Complaint, String> {
+    Ok(Complaint {
+        channel: check_channel(r.channel, true)?,
+        request_id: r.request_id,
+        title: r.title,
+        text: r.text,
+        jurisdiction: r.jurisdiction,
+        caller_phone: r.caller_phone,
+        address: r.address,
+        location: r.location.map(|l| (l.latitude, l.longitude)),
+        received_at: r.received_at.as_ref().map(millis),
+    })
+}
+
+pub fn submitted_to_proto(s: Submitted) -> v1::SubmitComplaintResponse {
+    v1::SubmitComplaintResponse {
+        triage: Some(triage_to_proto(&s.case.triage)),
+        duplicate_of: s.case.duplicate_of.clone().unwrap_or_default(),
+        duplicate_score: s.case.duplicate_score,
+        case_id: s.case.id,
+        created: s.created,
+    }
+}
+
+pub fn candidate_to_proto(c: Candidate) -> v1::DuplicateCandidate {
+    v1::DuplicateCandidate {
+        case_id: c.master_id,
+        score: c.score,
+        is_duplicate: c.is_duplicate,
+        text_excerpt: c.text_excerpt,
+    }
+}
+
+/// A hot issue; its representative text is a summary, so personal numbers in it are always masked.
+pub fn hot_issue_to_proto(h: &HotIssue, mask_phone: bool) -> v1::HotIssue {
+    v1::HotIssue {
+        representative_text: paidan_core::excerpt(&paidan_text::mask_pii(&h.master.text), 120),
+        master: Some(case_to_proto(&h.master, mask_phone)),
+        report_count: h.report_count,
+        first_report_at: Some(timestamp(h.first_report_at)),
+        last_report_at: Some(timestamp(h.last_report_at)),
+    }
+}
+
+pub fn outbox_entry_to_proto(e: &OutboxEntry) -> v1::OutboxEntry {
+    v1::OutboxEntry {
+        idempotency_key: e.idempotency_key.clone(),
+        case_id: e.case_id.clone(),
+        sequence: e.sequence,
+        sink: e.delivered_to.join(","),
+        attempts: e.attempts,
+        last_error: e.last_error.clone(),
+        enqueued_at: Some(timestamp(e.enqueued_at)),
+        next_attempt_at: Some(timestamp(e.next_attempt_at)),
+    }
+}
+
+pub fn audit_event_to_proto(e: AuditEvent) -> v1::AuditEvent {
+    v1::AuditEvent {
+        at: Some(timestamp(e.at)),
+        actor: e.actor,
+        action: e.action,
+        target: e.target,
+        detail: e.detail,
     }
 }
 
@@ -192,6 +322,30 @@ pub fn event_to_proto(e: &OutboxEntry) -> v1::CaseEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every wire number round-trips through the domain, and unknown numbers are refused.
+    #[test]
+    fn enums_round_trip_and_unknown_numbers_are_refused() {
+        for raw in 0..=5 {
+            let c = channel_from_proto(raw).expect("a known channel");
+            assert_eq!(channel_to_proto(c) as i32, raw);
+            assert_eq!(c as i32, raw, "stored discriminants match the wire");
+        }
+        assert_eq!(channel_from_proto(6), None);
+        assert!(
+            check_channel(0, true)
+                .unwrap_err()
+                .contains("channel is required")
+        );
+        assert!(check_channel(42, false).unwrap_err().contains("channel 42"));
+        assert_eq!(check_channel(0, false), Ok(Channel::Unspecified));
+        assert_eq!(status_from_proto(0), Ok(None));
+        for raw in 1..=7 {
+            let s = status_from_proto(raw).unwrap().expect("a known status");
+            assert_eq!(status_to_proto(s) as i32, raw);
+        }
+        assert!(status_from_proto(99).unwrap_err().contains("status 99"));
+    }
 
     #[test]
     fn timestamps_round_trip_including_before_the_epoch() {
