@@ -46,6 +46,12 @@ pub struct LinearOptions {
     /// L2 penalty, applied as decoupled weight decay to the rows a batch uses.
     pub weight_decay: f64,
     pub label_smoothing: f32,
+    /// SVM: NBSVM (Wang & Manning 2012) — each one-vs-rest problem is trained on features scaled
+    /// by the class's log-count ratio r = log((p/|p|₁)/(q/|q|₁)), p, q = 1 + summed feature values
+    /// of the positive / negative rows; r is folded into the weights afterwards, so serving is
+    /// unchanged.
+    #[serde(default)]
+    pub nb: bool,
 }
 
 fn default_solver() -> String {
@@ -69,6 +75,7 @@ impl Default for LinearOptions {
             learning_rate: 0.05,
             weight_decay: 1e-4,
             label_smoothing: 0.0,
+            nb: false,
         }
     }
 }
@@ -147,6 +154,21 @@ fn svm_binary(
     seed: u64,
 ) -> (Vec<f32>, f32) {
     let n = docs.len();
+    // Per-feature scale of the inputs: the NB log-count ratio, or 1.
+    let r: Vec<f64> = if opts.nb {
+        let (mut p, mut q) = (vec![1f64; num_features], vec![1f64; num_features]);
+        for (d, &l) in docs.iter().zip(labels) {
+            let t = if l == class { &mut p } else { &mut q };
+            for &(f, v) in &d.x {
+                t[f as usize] += f64::from(v);
+            }
+        }
+        let (sp, sq) = (p.iter().sum::<f64>(), q.iter().sum::<f64>());
+        p.iter().zip(&q).map(|(a, b)| (a / sp).ln() - (b / sq).ln()).collect()
+    } else {
+        Vec::new()
+    };
+    let rs = |f: u32| if r.is_empty() { 1.0 } else { r[f as usize] };
     let mut w = vec![0f64; num_features];
     let mut b = 0f64;
     let mut alpha = vec![0f64; n];
@@ -162,7 +184,13 @@ fn svm_binary(
     let qd: Vec<f64> = docs
         .iter()
         .zip(&diag)
-        .map(|(d, dg)| d.x.iter().map(|&(_, v)| f64::from(v * v)).sum::<f64>() + 1.0 + dg)
+        .map(|(d, dg)| {
+            d.x.iter()
+                .map(|&(f, v)| (f64::from(v) * rs(f)).powi(2))
+                .sum::<f64>()
+                + 1.0
+                + dg
+        })
         .collect();
     let mut active: Vec<usize> = (0..n).collect();
     let mut rng = StdRng::seed_from_u64(seed ^ (class as u64).wrapping_mul(0x9e37_79b9));
@@ -177,7 +205,7 @@ fn svm_binary(
             let d = docs[i];
             let dot: f64 =
                 d.x.iter()
-                    .map(|&(f, v)| w[f as usize] * f64::from(v))
+                    .map(|&(f, v)| w[f as usize] * f64::from(v) * rs(f))
                     .sum::<f64>()
                     + b;
             let g = y[i] * dot - 1.0 + diag[i] * alpha[i];
@@ -197,7 +225,7 @@ fn svm_binary(
                 alpha[i] = (old - g / qd[i]).max(0.0);
                 let step = (alpha[i] - old) * y[i];
                 for &(f, v) in &d.x {
-                    w[f as usize] += step * f64::from(v);
+                    w[f as usize] += step * f64::from(v) * rs(f);
                 }
                 b += step;
             }
@@ -221,7 +249,14 @@ fn svm_binary(
         };
     }
     let _ = pg_min_old;
-    (w.into_iter().map(|v| v as f32).collect(), b as f32)
+    // Fold the NB scale into the weights: w·(x∘r) = (w∘r)·x.
+    (
+        w.iter()
+            .enumerate()
+            .map(|(f, v)| (v * rs(f as u32)) as f32)
+            .collect(),
+        b as f32,
+    )
 }
 
 /// One-vs-rest squared-hinge SVMs for every class of both heads, on all cores.

@@ -45,7 +45,7 @@ impl Default for TfidfConfig {
             max_chars: 1000,
             word_max_n: 2,
             char_min_n: 1,
-            char_max_n: 4,
+            char_max_n: 3,
             min_df: 2,
             max_features: 200_000,
             title_words: true,

@@ -62,6 +62,9 @@ pub struct RecipeArgs {
     /// Word n-grams from 1 to this (≤ 2).
     #[arg(long)]
     pub word_max: Option<usize>,
+    /// NBSVM: scale each one-vs-rest problem's features by the class's log-count ratio.
+    #[arg(long)]
+    pub nb: bool,
 }
 
 impl RecipeArgs {
@@ -106,6 +109,9 @@ impl RecipeArgs {
         }
         if let Some(v) = self.word_max {
             tfidf.word_max_n = v.min(2);
+        }
+        if self.nb {
+            linear.nb = true;
         }
         LinearRecipe { tfidf, linear }
     }
