@@ -10,6 +10,7 @@
 
 mod band_index;
 mod keys;
+pub mod record;
 mod sled_store;
 mod types;
 

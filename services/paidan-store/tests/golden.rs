@@ -23,7 +23,7 @@ fn read_hex(name: &str) -> Vec<u8> {
     let path = fixture_dir().join(format!("{name}.hex"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    assert!(digits.len() % 2 == 0, "{name}: odd number of hex digits");
+    assert!(digits.len().is_multiple_of(2), "{name}: odd number of hex digits");
     digits
         .chunks(2)
         .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
@@ -41,29 +41,8 @@ fn write_hex(name: &str, bytes: &[u8]) {
     std::fs::write(fixture_dir().join(format!("{name}.hex")), text).unwrap();
 }
 
-// --- the storage records (at the commit that introduced the fixtures: today's domain types,
-// and a mirror of the store's private outbox `StoredEntry`) ---
-
-type CaseV2 = CaseRecord;
-type DedupEntryV2 = DedupEntry;
-type CorrectionV2 = CorrectionRecord;
-type AuditEventV2 = AuditEvent;
-
-#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-struct OutboxEntryV2 {
-    seq: u64,
-    idempotency_key: String,
-    case_id: String,
-    sequence: u64,
-    kind: EventKind,
-    occurred_at: Millis,
-    case: Option<CaseV2>,
-    delivered_to: Vec<String>,
-    attempts: u32,
-    last_error: String,
-    enqueued_at: Millis,
-    next_attempt_at: Millis,
-}
+// The storage records: what the store encodes (never the domain types).
+use paidan_store::record::*;
 
 /// (a) decode the fixture into `T`, (b) encode it again and compare byte for byte.
 fn golden<T>(name: &str) -> T
@@ -95,7 +74,7 @@ fn check_master(c: &CaseV2) {
     assert_eq!(c.id, "PD000000000000");
     assert_eq!(c.request_id, "req-a");
     assert_eq!(c.request_digest, "d-a");
-    assert_eq!(c.channel, Channel::Hotline12345);
+    assert_eq!(c.channel, ChannelV2::Hotline12345);
     assert_eq!((c.received_at, c.created_at), (T0, T0 + 1));
     assert_eq!(c.jurisdiction, "330106");
     assert_eq!(c.caller_phone, "13812345678");
@@ -103,9 +82,12 @@ fn check_master(c: &CaseV2) {
     assert_eq!(c.text, "楼下工地夜间施工噪音扰民");
     assert_eq!(c.address, "西湖区文三路1号");
     assert_eq!(c.location, Some((120.1, 30.2)));
-    assert_eq!(c.triage.category, label("CAT.NOISE"));
-    assert_eq!(c.triage.department, label("DEPT.ENV"));
-    assert_eq!(c.triage.category_alternatives, vec![label("CAT.OTHER")]);
+    assert_eq!(c.triage.category, label("CAT.NOISE").into());
+    assert_eq!(c.triage.department, label("DEPT.ENV").into());
+    assert_eq!(
+        c.triage.category_alternatives,
+        vec![label("CAT.OTHER").into()]
+    );
     assert!(c.triage.department_alternatives.is_empty());
     assert!(!c.triage.needs_review && c.triage.review_reasons.is_empty());
     assert_eq!(c.triage.model_version, "m1");
@@ -113,13 +95,13 @@ fn check_master(c: &CaseV2) {
         (c.category.as_str(), c.department.as_str()),
         ("CAT.CONSTRUCTION", "DEPT.URBAN")
     );
-    assert_eq!(c.status, CaseStatus::Dispatched);
+    assert_eq!(c.status, CaseStatusV2::Dispatched);
     assert_eq!(c.history.len(), 1);
     assert_eq!(
         c.history[0],
-        StatusChange {
-            from: CaseStatus::Accepted,
-            to: CaseStatus::Dispatched,
+        StatusChangeV2 {
+            from: CaseStatusV2::Accepted,
+            to: CaseStatusV2::Dispatched,
             note: "派给环保局".into(),
             actor: "op:alice".into(),
             at: T0 + 3 * MIN,
@@ -130,7 +112,7 @@ fn check_master(c: &CaseV2) {
     assert_eq!((c.duplicate_of.as_deref(), c.duplicate_score), (None, 0.0));
     assert_eq!(
         c.reports,
-        vec![ReportLink {
+        vec![ReportLinkV2 {
             case_id: "PD000000000002".into(),
             request_id: "req-b".into(),
             received_at: T0 + MIN,
@@ -140,8 +122,8 @@ fn check_master(c: &CaseV2) {
     );
     assert_eq!(
         c.forwarding,
-        ForwardingRecord {
-            state: ForwardingState::Pending,
+        ForwardingV2 {
+            state: ForwardingStateV2::Pending,
             attempts: 1,
             last_error: "hook: 503 Service Unavailable".into(),
             delivered_at: Some(T0 + 2),
@@ -155,7 +137,7 @@ fn check_master(c: &CaseV2) {
 fn check_correction(k: &CorrectionV2) {
     assert_eq!(
         *k,
-        CorrectionRecord {
+        CorrectionV2 {
             case_id: "PD000000000000".into(),
             category_before: "CAT.NOISE".into(),
             category_after: "CAT.CONSTRUCTION".into(),
@@ -183,8 +165,8 @@ fn golden_case_linked_report() {
     assert_eq!(c.duplicate_of.as_deref(), Some("PD000000000000"));
     assert_eq!(c.duplicate_score, 0.875);
     assert!(c.reports.is_empty() && c.history.is_empty() && c.corrections.is_empty());
-    assert_eq!(c.forwarding.state, ForwardingState::NotForwarded);
-    assert_eq!(c.status, CaseStatus::Accepted);
+    assert_eq!(c.forwarding.state, ForwardingStateV2::NotForwarded);
+    assert_eq!(c.status, CaseStatusV2::Accepted);
 }
 
 #[test]
@@ -192,7 +174,7 @@ fn golden_dedup_entry() {
     let d = golden::<DedupEntryV2>("dedup_entry");
     assert_eq!(
         d,
-        DedupEntry {
+        DedupEntryV2 {
             jurisdiction: "330106".into(),
             bands: vec![1, 0xdead_beef, u64::MAX],
             fingerprint: vec![9, 8, 7, 0, 255],
@@ -221,11 +203,11 @@ fn golden_outbox_entry_with_frozen_payload() {
     assert_eq!(e.seq, 3);
     assert_eq!(e.idempotency_key, "PD000000000000:2");
     assert_eq!((e.case_id.as_str(), e.sequence), ("PD000000000000", 2));
-    assert_eq!(e.kind, EventKind::DuplicateLinked);
+    assert_eq!(e.kind, EventKindV2::DuplicateLinked);
     assert_eq!(e.occurred_at, T0 + MIN + 1);
     let payload = e.case.expect("frozen payload");
     assert_eq!(payload.reports.len(), 1);
-    assert_eq!(payload.status, CaseStatus::Accepted);
+    assert_eq!(payload.status, CaseStatusV2::Accepted);
     assert_eq!(e.delivered_to, vec!["grpc".to_string()]);
     assert_eq!(
         (e.attempts, e.last_error.as_str()),
@@ -239,7 +221,7 @@ fn golden_outbox_entry_with_live_payload() {
     let e = golden::<OutboxEntryV2>("outbox_entry_live");
     assert_eq!(e.seq, 9);
     assert_eq!(e.idempotency_key, "PD000000000007:2");
-    assert_eq!(e.kind, EventKind::Updated);
+    assert_eq!(e.kind, EventKindV2::Updated);
     assert_eq!(e.case, None);
     assert!(e.delivered_to.is_empty());
     assert_eq!((e.attempts, e.last_error.as_str()), (0, ""));
@@ -254,10 +236,10 @@ fn golden_dead_letter() {
     let e = golden::<OutboxEntryV2>("dead_letter");
     assert_eq!(e.seq, 8);
     assert_eq!(e.idempotency_key, "PD000000000007:1");
-    assert_eq!(e.kind, EventKind::Created);
+    assert_eq!(e.kind, EventKindV2::Created);
     let payload = e.case.expect("a dead letter always carries its payload");
-    assert_eq!(payload.channel, Channel::Wechat);
-    assert_eq!(payload.status, CaseStatus::Accepted);
+    assert_eq!(payload.channel, ChannelV2::Wechat);
+    assert_eq!(payload.status, CaseStatusV2::Accepted);
     assert_eq!((e.attempts, e.last_error.as_str()), (1, "rejected: 400"));
 }
 
@@ -270,7 +252,7 @@ fn golden_outbox_queue() {
 fn golden_audit_event() {
     assert_eq!(
         golden::<AuditEventV2>("audit_event"),
-        AuditEvent {
+        AuditEventV2 {
             at: T0 + 10 * MIN,
             actor: "token:ops (op:alice)".into(),
             action: "retry_dead_letters".into(),
@@ -289,6 +271,27 @@ fn golden_meta_values() {
     assert_eq!(read_hex("meta_schema_version"), 2u32.to_be_bytes());
     assert_eq!(read_hex("meta_outbox_len"), 4u64.to_be_bytes());
     assert_eq!(read_hex("meta_dead_len"), 1u64.to_be_bytes());
+}
+
+/// The conversions between records and domain types lose nothing: record → domain → record
+/// encodes to the fixture bytes again.
+#[test]
+fn golden_records_convert_to_the_domain_and_back() {
+    fn via<R, D>(name: &str)
+    where
+        R: serde::Serialize + serde::de::DeserializeOwned + From<D> + Into<D>,
+    {
+        let bytes = read_hex(name);
+        let record: R = postcard::from_bytes(&bytes).unwrap();
+        let domain: D = record.into();
+        let again = postcard::to_stdvec(&R::from(domain)).unwrap();
+        assert_eq!(hex_of(&again), hex_of(&bytes), "{name}");
+    }
+    via::<CaseV2, CaseRecord>("case_master");
+    via::<CaseV2, CaseRecord>("case_linked_report");
+    via::<DedupEntryV2, DedupEntry>("dedup_entry");
+    via::<CorrectionV2, CorrectionRecord>("correction");
+    via::<AuditEventV2, AuditEvent>("audit_event");
 }
 
 /// (c) A store holding exactly the fixture bytes (as a schema 2 store wrote them) opens and
@@ -329,7 +332,7 @@ fn golden_bytes_open_as_a_store() {
         db.flush().unwrap();
     }
     let store = SledStore::open(dir.path()).unwrap();
-    check_master(&store.get_case("PD000000000000").unwrap().unwrap());
+    check_master(&store.get_case("PD000000000000").unwrap().unwrap().into());
     assert_eq!(
         store
             .get_case("PD000000000002")
@@ -345,7 +348,7 @@ fn golden_bytes_open_as_a_store() {
     );
     let corrections = store.corrections().unwrap();
     assert_eq!(corrections.len(), 1);
-    check_correction(&corrections[0]);
+    check_correction(&corrections[0].clone().into());
     let dead = store.outbox_list(true, 10).unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].idempotency_key, "PD000000000007:1");

@@ -3,24 +3,29 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::record::StoredEntry;
+use super::outbox::StoredEntry;
 use super::*;
+use crate::record::{
+    AuditEventV2, CaseV2, CorrectionV2, DedupEntryV2, OutboxEntryV1, OutboxEntryV2,
+};
 
 /// Schema 1 → 2 in place: JSON values become postcard, outbox entries keep their case copy,
 /// the on-disk band tree goes. Each value is converted only if it still parses as JSON, so a
 /// migration interrupted by a crash resumes where it stopped; the version is written last.
 pub(super) fn migrate_v1(db: &sled::Db, trees: &[Tree]) -> Result<()> {
-    fn convert<T, S>(tree: &Tree, name: &str, map: impl Fn(T) -> S) -> Result<u64>
+    /// `J`: the schema 1 JSON value (read through a frozen record, never a domain type);
+    /// `S`: what the schema 2 value decodes to.
+    fn convert<J, S>(tree: &Tree, name: &str, map: impl Fn(J) -> S::Record) -> Result<u64>
     where
-        T: serde::de::DeserializeOwned,
-        S: serde::Serialize + serde::de::DeserializeOwned,
+        J: serde::de::DeserializeOwned,
+        S: Stored,
     {
         let mut n = 0;
         for kv in tree.iter() {
             let (k, v) = kv.map_err(storage)?;
-            match serde_json::from_slice::<T>(&v) {
+            match serde_json::from_slice::<J>(&v) {
                 Ok(x) => {
-                    tree.insert(&k, encode(&map(x))).map_err(storage)?;
+                    tree.insert(&k, encode_record(&map(x))).map_err(storage)?;
                     n += 1;
                 }
                 // Already converted by an interrupted run: it must read as the new format.
@@ -33,13 +38,19 @@ pub(super) fn migrate_v1(db: &sled::Db, trees: &[Tree]) -> Result<()> {
     }
     let started = std::time::Instant::now();
     tracing::info!("migrating the store from schema 1 (JSON values) to 2 (postcard)");
-    let cases = convert::<CaseRecord, CaseRecord>(&trees[CASES], "cases", |x| x)?;
-    convert::<DedupEntry, DedupEntry>(&trees[DEDUP_ENTRIES], "dedup_entries", |x| x)?;
-    convert::<CorrectionRecord, CorrectionRecord>(&trees[CORRECTIONS], "corrections", |x| x)?;
+    // Schema 1's JSON had the field and variant names of today's records.
+    let cases = convert::<CaseV2, CaseRecord>(&trees[CASES], "cases", |x| x)?;
+    convert::<DedupEntryV2, DedupEntry>(&trees[DEDUP_ENTRIES], "dedup_entries", |x| x)?;
+    convert::<CorrectionV2, CorrectionRecord>(&trees[CORRECTIONS], "corrections", |x| x)?;
     convert::<Vec<u64>, Vec<u64>>(&trees[OUTBOX_QUEUE], "outbox_queue", |x| x)?;
-    convert::<OutboxEntry, StoredEntry>(&trees[OUTBOX], "outbox", StoredEntry::frozen)?;
-    convert::<OutboxEntry, StoredEntry>(&trees[DEAD_LETTERS], "dead_letters", StoredEntry::frozen)?;
-    convert::<AuditEvent, AuditEvent>(&trees[AUDIT], "audit", |x| x)?;
+    // outbox entries keep their case as a frozen copy
+    convert::<OutboxEntryV1, StoredEntry>(&trees[OUTBOX], "outbox", OutboxEntryV2::from)?;
+    convert::<OutboxEntryV1, StoredEntry>(
+        &trees[DEAD_LETTERS],
+        "dead_letters",
+        OutboxEntryV2::from,
+    )?;
+    convert::<AuditEventV2, AuditEvent>(&trees[AUDIT], "audit", |x| x)?;
     db.drop_tree("dedup_bands").map_err(storage)?;
     db.flush().map_err(storage)?;
     trees[META]

@@ -6,8 +6,7 @@
 //! | module      | concern                                                                      |
 //! |-------------|------------------------------------------------------------------------------|
 //! | [`tx`]      | `W`, the view of the trees inside one transaction: put a case with its indexes, enqueue, freeze payloads |
-//! | [`record`]  | the storage records: what the values are on disk, apart from the domain types |
-//! | [`cases`]   | insert, get, list, status, correction, split, merge, hot issues               |
+//! //! | [`cases`]   | insert, get, list, status, correction, split, merge, hot issues               |
 //! | [`outbox`]  | due entries, delivery per sink, failures, dead letters                        |
 //! | [`dedup`]   | dedup entries and the in-memory band index (load, refresh, evict, snapshot, lookup) |
 //! | [`migrate`] | schema 1 → 2 at open, and the consistency check                               |
@@ -18,22 +17,22 @@
 //!
 //! | tree            | key                                             | value                          |
 //! |-----------------|-------------------------------------------------|--------------------------------|
-//! | `cases`         | case id                                         | [`record::CaseV2`]             |
+//! | `cases`         | case id                                         | [`crate::record::CaseV2`]             |
 //! | `request_ids`   | request id                                      | case id                        |
 //! | `idx_time`      | enc(received_at) ‖ case id                      | master id (empty on a master)  |
 //! | `idx_attr`      | tag ‖ len ‖ value ‖ enc(received_at) ‖ case id  | empty                          |
 //! | `idx_counts`    | tag ‖ len ‖ value                               | u64 BE: cases under the value  |
-//! | `dedup_entries` | case id                                         | [`record::DedupEntryV2`]       |
-//! | `corrections`   | u64 BE (monotonic)                              | [`record::CorrectionV2`]       |
-//! | `outbox`        | seq u64 BE                                      | [`record::OutboxEntryV2`]      |
+//! | `dedup_entries` | case id                                         | [`crate::record::DedupEntryV2`]       |
+//! | `corrections`   | u64 BE (monotonic)                              | [`crate::record::CorrectionV2`]       |
+//! | `outbox`        | seq u64 BE                                      | [`crate::record::OutboxEntryV2`]      |
 //! | `outbox_queue`  | case id                                         | `Vec<u64>`: pending seqs       |
 //! | `outbox_due`    | enc(next_attempt_at) ‖ seq                      | empty; only each case's head   |
 //! | `dead_letters`  | seq u64 BE                                      | `OutboxEntryV2`, case always set |
 //! | `meta`          | name                                            | schema version (u32 BE), `outbox_len`/`dead_len` (u64 BE), band snapshot token (u64 BE) |
-//! | `audit`         | u64 BE (`generate_id`, monotonic)               | [`record::AuditEventV2`]       |
+//! | `audit`         | u64 BE (`generate_id`, monotonic)               | [`crate::record::AuditEventV2`]       |
 //!
 //! Values are postcard (schema 2, the number in `meta/schema_version`). Postcard is positional,
-//! so the values are written as the storage records of [`record`], never as the domain types:
+//! so the values are written as the storage records of [`crate::record`], never as the domain types:
 //! a domain type may change freely, a record only with a new schema version and a migration.
 //! `tests/golden.rs` holds the bytes of every record as schema 2 wrote them. Schema 1 stores (JSON
 //! values and an on-disk band tree) are migrated in place when opened (see
@@ -67,6 +66,7 @@ use sled::{Transactional, Tree};
 
 use crate::band_index::{BandIndex, FastMap, posting_keys};
 use crate::keys::*;
+use crate::record::Stored;
 use crate::types::*;
 use crate::{Result, Store, StoreError};
 
@@ -75,7 +75,6 @@ mod cases;
 mod dedup;
 mod migrate;
 mod outbox;
-mod record;
 mod tx;
 
 use dedup::{load_band_index, take_band_snapshot};
@@ -202,16 +201,25 @@ fn key_str(key: &[u8]) -> String {
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(tree: &str, key: &[u8], bytes: &[u8]) -> Result<T> {
-    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt {
-        key: format!("{tree}/{}", key_str(key)),
-        reason: e.to_string(),
-    })
+/// Read a stored value: postcard of its storage record, converted to the domain type.
+fn decode<T: Stored>(tree: &str, key: &[u8], bytes: &[u8]) -> Result<T> {
+    postcard::from_bytes::<T::Record>(bytes)
+        .map(Into::into)
+        .map_err(|e| StoreError::Corrupt {
+            key: format!("{tree}/{}", key_str(key)),
+            reason: e.to_string(),
+        })
 }
 
-fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
-    // Our types are plain data (no maps, no untagged enums), so serialisation cannot fail.
-    postcard::to_stdvec(v).expect("store types serialise to postcard")
+/// The bytes of a value: its storage record, in postcard. Never the domain type itself (see
+/// [`crate::record`]).
+fn encode<T: Stored>(v: &T) -> Vec<u8> {
+    encode_record(&T::Record::from(v.clone()))
+}
+
+fn encode_record<R: serde::Serialize>(r: &R) -> Vec<u8> {
+    // The records are plain data (no maps, no untagged enums), so serialisation cannot fail.
+    postcard::to_stdvec(r).expect("store records serialise to postcard")
 }
 
 fn decode_u64(tree: &str, key: &[u8], bytes: &[u8]) -> Result<u64> {

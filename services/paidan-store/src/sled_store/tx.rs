@@ -10,7 +10,7 @@ use sled::transaction::{
     TransactionalTree,
 };
 
-use super::record::StoredEntry;
+use super::outbox::StoredEntry;
 use super::*;
 
 pub(super) type Tx<T> = ConflictableTransactionResult<T, StoreError>;
@@ -38,11 +38,7 @@ impl W<'_> {
         &self.trees[i]
     }
 
-    pub(super) fn get_val<T: serde::de::DeserializeOwned>(
-        &self,
-        i: usize,
-        key: &[u8],
-    ) -> Tx<Option<T>> {
+    pub(super) fn get_val<T: Stored>(&self, i: usize, key: &[u8]) -> Tx<Option<T>> {
         match self.t(i).get(key)? {
             None => Ok(None),
             Some(v) => match decode(TREE_NAMES[i], key, &v) {
@@ -160,7 +156,7 @@ impl W<'_> {
             self.t(OUTBOX_QUEUE).remove(case_id.as_bytes())?;
         } else {
             self.t(OUTBOX_QUEUE)
-                .insert(case_id.as_bytes(), encode(&q))?;
+                .insert(case_id.as_bytes(), encode_record(&q))?;
         }
         Ok(())
     }
