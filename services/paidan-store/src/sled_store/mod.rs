@@ -3,33 +3,39 @@
 //! This module opens the store (schema check, migration, band index), holds the tree table and
 //! the [`Store`] impl, which only dispatches to the module of each concern:
 //!
-//! | module      | concern                                                                      |
-//! |-------------|------------------------------------------------------------------------------|
-//! | [`tx`]      | `W`, the view of the trees inside one transaction: put a case with its indexes, enqueue, freeze payloads |
-//! //! | [`cases`]   | insert, get, list, status, correction, split, merge, hot issues               |
-//! | [`outbox`]  | due entries, delivery per sink, failures, dead letters                        |
-//! | [`dedup`]   | dedup entries and the in-memory band index (load, refresh, evict, snapshot, lookup) |
-//! | [`migrate`] | schema 1 → 2 at open, and the consistency check                               |
-//! | [`audit`]   | the audit trail                                                               |
+//! | module      | concern                                                                        |
+//! |-------------|--------------------------------------------------------------------------------|
+//! | `mod.rs`    | open (schema check, migration, band index load), options, tree table, `Drop` (snapshot), `Store` dispatch |
+//! | `tx`        | `W`, the trees inside one transaction: a case with its indexes, enqueue, freezing payloads |
+//! | `cases`     | insert, get, list, status, correction, split, merge, hot issues                |
+//! | `outbox`    | due entries, delivery per sink, failures, dead letters; `StoredEntry`          |
+//! | `dedup`     | dedup entries and the in-memory band index (load, refresh, evict, snapshot, lookup) |
+//! | `migrate`   | schema 1 → 2 at open, and the consistency check                                |
+//! | `audit`     | the audit trail                                                                |
+//!
+//! Why split so: every change of a case goes through `W` (one transaction for the case, its
+//! indexes, its dedup entry and its outbox event), so that invariant is read in one file; the
+//! operations on top of it are grouped by what they change. The encoding of every value is in
+//! [`crate::record`], apart from all of them.
 //!
 //! Trees (all in one sled `Db`; every multi-tree change of a case in one sled transaction over
 //! every tree but `audit`):
 //!
-//! | tree            | key                                             | value                          |
-//! |-----------------|-------------------------------------------------|--------------------------------|
-//! | `cases`         | case id                                         | [`crate::record::CaseV2`]             |
-//! | `request_ids`   | request id                                      | case id                        |
-//! | `idx_time`      | enc(received_at) ‖ case id                      | master id (empty on a master)  |
-//! | `idx_attr`      | tag ‖ len ‖ value ‖ enc(received_at) ‖ case id  | empty                          |
-//! | `idx_counts`    | tag ‖ len ‖ value                               | u64 BE: cases under the value  |
-//! | `dedup_entries` | case id                                         | [`crate::record::DedupEntryV2`]       |
-//! | `corrections`   | u64 BE (monotonic)                              | [`crate::record::CorrectionV2`]       |
-//! | `outbox`        | seq u64 BE                                      | [`crate::record::OutboxEntryV2`]      |
-//! | `outbox_queue`  | case id                                         | `Vec<u64>`: pending seqs       |
-//! | `outbox_due`    | enc(next_attempt_at) ‖ seq                      | empty; only each case's head   |
-//! | `dead_letters`  | seq u64 BE                                      | `OutboxEntryV2`, case always set |
-//! | `meta`          | name                                            | schema version (u32 BE), `outbox_len`/`dead_len` (u64 BE), band snapshot token (u64 BE) |
-//! | `audit`         | u64 BE (`generate_id`, monotonic)               | [`crate::record::AuditEventV2`]       |
+//! | tree            | key                                            | value                                   |
+//! |-----------------|------------------------------------------------|-----------------------------------------|
+//! | `cases`         | case id                                        | [`CaseV2`](crate::record::CaseV2)       |
+//! | `request_ids`   | request id                                     | case id                                 |
+//! | `idx_time`      | enc(received_at) ‖ case id                     | master id (empty on a master)           |
+//! | `idx_attr`      | tag ‖ len ‖ value ‖ enc(received_at) ‖ case id | empty                                   |
+//! | `idx_counts`    | tag ‖ len ‖ value                              | u64 BE: cases under the value           |
+//! | `dedup_entries` | case id                                        | [`DedupEntryV2`](crate::record::DedupEntryV2) |
+//! | `corrections`   | u64 BE (monotonic)                             | [`CorrectionV2`](crate::record::CorrectionV2) |
+//! | `outbox`        | seq u64 BE                                     | [`OutboxEntryV2`](crate::record::OutboxEntryV2) |
+//! | `outbox_queue`  | case id                                        | `Vec<u64>`: pending seqs                |
+//! | `outbox_due`    | enc(next_attempt_at) ‖ seq                     | empty; only each case's head            |
+//! | `dead_letters`  | seq u64 BE                                     | `OutboxEntryV2`, case always set        |
+//! | `meta`          | name                                           | `schema_version` u32 BE; `outbox_len`, `dead_len`, `band_index_snapshot` (token) u64 BE |
+//! | `audit`         | u64 BE (`generate_id`, monotonic)              | [`AuditEventV2`](crate::record::AuditEventV2); not in case transactions |
 //!
 //! Values are postcard (schema 2, the number in `meta/schema_version`). Postcard is positional,
 //! so the values are written as the storage records of [`crate::record`], never as the domain types:
