@@ -7,9 +7,14 @@
 //!
 //! Writes are not durable until [`Store::flush`] returns; callers acknowledge only after a flush
 //! (the core batches concurrent writers into one flush: group commit).
+//!
+//! The store never encodes the domain types ([`CaseRecord`], [`DedupEntry`], …): every stored
+//! value is a storage record of [`record`] (the schema 2 layout, byte for byte; `tests/golden.rs`
+//! holds its bytes), so a domain type can change without making stored values unreadable.
 
 mod band_index;
 mod keys;
+pub mod record;
 mod sled_store;
 mod types;
 

@@ -289,7 +289,8 @@ fn schema_1_store_is_migrated_on_open() {
         dead = store.outbox_list(true, 100).unwrap();
         store.flush().unwrap();
     }
-    // rewrite it as schema 1 would have stored it
+    // rewrite it as schema 1 would have stored it: JSON of the frozen records (schema 1 wrote
+    // JSON with the field and variant names the records keep), never of today's domain types
     {
         let db = sled::open(dir.path()).unwrap();
         type Rewrite<'a> = &'a dyn Fn(&[u8], &[u8]) -> Vec<u8>;
@@ -301,20 +302,21 @@ fn schema_1_store_is_migrated_on_open() {
             }
         };
         rewrite("cases", &|_, v| {
-            serde_json::to_vec(&postcard::from_bytes::<CaseRecord>(v).unwrap()).unwrap()
+            serde_json::to_vec(&postcard::from_bytes::<record::CaseV2>(v).unwrap()).unwrap()
         });
         rewrite("dedup_entries", &|_, v| {
-            serde_json::to_vec(&postcard::from_bytes::<DedupEntry>(v).unwrap()).unwrap()
+            serde_json::to_vec(&postcard::from_bytes::<record::DedupEntryV2>(v).unwrap()).unwrap()
         });
         rewrite("corrections", &|_, v| {
-            serde_json::to_vec(&postcard::from_bytes::<CorrectionRecord>(v).unwrap()).unwrap()
+            serde_json::to_vec(&postcard::from_bytes::<record::CorrectionV2>(v).unwrap()).unwrap()
         });
         rewrite("outbox_queue", &|_, v| {
             serde_json::to_vec(&postcard::from_bytes::<Vec<u64>>(v).unwrap()).unwrap()
         });
         let by_seq = |entries: &[OutboxEntry], k: &[u8]| {
             let seq = u64::from_be_bytes(k.try_into().unwrap());
-            serde_json::to_vec(entries.iter().find(|e| e.seq == seq).unwrap()).unwrap()
+            let e = entries.iter().find(|e| e.seq == seq).unwrap().clone();
+            serde_json::to_vec(&record::OutboxEntryV1::from(e)).unwrap()
         };
         rewrite("outbox", &|k, _| by_seq(&pending, k));
         rewrite("dead_letters", &|k, _| by_seq(&dead, k));

@@ -1,0 +1,216 @@
+//! The band index snapshot file: what a clean close writes so the next open need not rebuild the
+//! index from `dedup_entries`. Apart from the index itself because it is a file format (magic,
+//! version, CRC), read only at open and refused whole on any doubt: the index is derived data,
+//! so a refused snapshot costs a rebuild, never a wrong answer.
+
+use std::io::{self, Read, Write};
+
+use super::*;
+
+/// Snapshot file format: magic, then little-endian fields, then a CRC-32 of everything before it.
+/// Version 2: posting keys no longer depend on the band's position (a version-1 snapshot is
+/// refused, so the index is rebuilt from the entries).
+const SNAPSHOT_MAGIC: &[u8; 8] = b"PDBIX\x00\x00\x02";
+
+/// Writes through to `inner` and keeps a CRC-32 of what passed.
+struct Crc<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Write for Crc<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Crc<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn put_u64(w: &mut impl Write, v: u64) -> io::Result<()> {
+    w.write_all(&v.to_le_bytes())
+}
+
+fn get_u64(r: &mut impl Read) -> io::Result<u64> {
+    let mut b = [0u8; 8];
+    r.read_exact(&mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+fn bad(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("band index snapshot: {what}"),
+    )
+}
+
+/// A length read from a snapshot, refused when it is beyond what the file could hold (so a
+/// damaged length cannot make the reader allocate without bound).
+fn get_len(r: &mut impl Read, max: u64, what: &str) -> io::Result<usize> {
+    let n = get_u64(r)?;
+    if n > max {
+        return Err(bad(&format!("{what} of {n} is out of range")));
+    }
+    Ok(n as usize)
+}
+
+impl BandIndex {
+    /// Write the whole index to `w`, tagged with `token` (which [`BandIndex::read_snapshot`] must
+    /// be given back). The lookup maps (`by_case`, `by_time`) are derived from the slots on read.
+    pub(crate) fn write_snapshot(&self, w: impl Write, token: u64) -> io::Result<()> {
+        let mut w = Crc {
+            inner: io::BufWriter::with_capacity(1 << 20, w),
+            crc: crc32fast::Hasher::new(),
+        };
+        w.write_all(SNAPSHOT_MAGIC)?;
+        put_u64(&mut w, token)?;
+        for v in [self.keep_ms, self.newest, self.horizon] {
+            put_u64(&mut w, v as u64)?;
+        }
+        put_u64(&mut w, self.slots.len() as u64)?;
+        for s in &self.slots {
+            match s {
+                Some(s) => {
+                    w.write_all(&[1])?;
+                    put_u64(&mut w, s.case)?;
+                    put_u64(&mut w, s.received_at as u64)?;
+                    put_u64(&mut w, s.active_at as u64)?;
+                }
+                None => w.write_all(&[0])?,
+            }
+        }
+        put_u64(&mut w, self.free.len() as u64)?;
+        for &f in &self.free {
+            w.write_all(&f.to_le_bytes())?;
+        }
+        put_u64(&mut w, self.postings.shards.len() as u64)?;
+        for sh in &self.postings.shards {
+            put_u64(&mut w, sh.live as u64)?;
+            put_u64(&mut w, sh.used as u64)?;
+            put_u64(&mut w, sh.cells.len() as u64)?;
+            let mut buf = Vec::with_capacity(8 * 8192);
+            for chunk in sh.cells.chunks(8192) {
+                buf.clear();
+                chunk
+                    .iter()
+                    .for_each(|c| buf.extend_from_slice(&c.to_le_bytes()));
+                w.write_all(&buf)?;
+            }
+        }
+        let crc = w.crc.clone().finalize();
+        w.inner.write_all(&crc.to_le_bytes())?;
+        w.inner.flush()
+    }
+
+    /// Read an index written by [`BandIndex::write_snapshot`]. `Ok(None)` when the file belongs to
+    /// another token or another `keep_ms` (not this store's last clean close); an error when it
+    /// is damaged (bad magic, truncated, checksum mismatch, inconsistent fields).
+    pub(crate) fn read_snapshot(
+        r: impl Read,
+        token: u64,
+        keep_ms: Millis,
+    ) -> io::Result<Option<BandIndex>> {
+        let mut r = Crc {
+            inner: io::BufReader::with_capacity(1 << 20, r),
+            crc: crc32fast::Hasher::new(),
+        };
+        let mut magic = [0u8; 8];
+        r.read_exact(&mut magic)?;
+        if &magic != SNAPSHOT_MAGIC {
+            return Err(bad("not a band index snapshot (or another format version)"));
+        }
+        if get_u64(&mut r)? != token || get_u64(&mut r)? as Millis != keep_ms.max(0) {
+            return Ok(None);
+        }
+        let newest = get_u64(&mut r)? as Millis;
+        let horizon = get_u64(&mut r)? as Millis;
+        const MAX: u64 = u32::MAX as u64;
+        let n_slots = get_len(&mut r, MAX, "slot count")?;
+        let mut ix = BandIndex::new(keep_ms, horizon);
+        ix.newest = newest;
+        ix.slots.reserve(n_slots);
+        for i in 0..n_slots {
+            let mut tag = [0u8; 1];
+            r.read_exact(&mut tag)?;
+            match tag[0] {
+                0 => ix.slots.push(None),
+                1 => {
+                    let case = get_u64(&mut r)?;
+                    let received_at = get_u64(&mut r)? as Millis;
+                    let active_at = get_u64(&mut r)? as Millis;
+                    if ix.by_case.insert(case, i as u32).is_some() {
+                        return Err(bad(&format!("case {case} is in two slots")));
+                    }
+                    ix.by_time.insert((active_at, i as u32));
+                    ix.slots.push(Some(Slot {
+                        case,
+                        received_at,
+                        active_at,
+                    }));
+                }
+                t => return Err(bad(&format!("slot tag {t}"))),
+            }
+        }
+        let n_free = get_len(&mut r, n_slots as u64, "free list length")?;
+        for _ in 0..n_free {
+            let mut b = [0u8; 4];
+            r.read_exact(&mut b)?;
+            let f = u32::from_le_bytes(b);
+            if ix.slots.get(f as usize).is_none_or(Option::is_some) {
+                return Err(bad(&format!("free slot {f} is not an empty slot")));
+            }
+            ix.free.push(f);
+        }
+        let n_shards = get_len(&mut r, MAX, "shard count")?;
+        if n_shards != ix.postings.shards.len() {
+            return Err(bad(&format!(
+                "{n_shards} shards, this build has {}",
+                ix.postings.shards.len()
+            )));
+        }
+        for sh in &mut ix.postings.shards {
+            sh.live = get_len(&mut r, 1 << 40, "shard live count")?;
+            sh.used = get_len(&mut r, 1 << 40, "shard used count")?;
+            let n = get_len(&mut r, 1 << 40, "shard size")?;
+            if sh.live > sh.used || sh.used > n || (n > 0 && sh.used == n) {
+                return Err(bad("shard counts do not fit its size"));
+            }
+            // Read in bounded pieces: a damaged size fails on a short file, not on allocation.
+            let mut buf = vec![0u8; 8 * 8192];
+            while sh.cells.len() < n {
+                let take = (n - sh.cells.len()).min(8192);
+                r.read_exact(&mut buf[..8 * take])?;
+                sh.cells.extend(
+                    buf[..8 * take]
+                        .chunks_exact(8)
+                        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
+                );
+            }
+            if let Some(c) = sh
+                .cells
+                .iter()
+                .find(|&&c| c != EMPTY && c != TOMB && ix.slots.get(c as u32 as usize).is_none())
+            {
+                return Err(bad(&format!("posting {c:#x} names no slot")));
+            }
+        }
+        let crc = r.crc.clone().finalize();
+        let mut b = [0u8; 4];
+        r.inner.read_exact(&mut b)?;
+        if u32::from_le_bytes(b) != crc {
+            return Err(bad("checksum mismatch"));
+        }
+        Ok(Some(ix))
+    }
+}

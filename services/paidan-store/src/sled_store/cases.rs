@@ -1,0 +1,554 @@
+//! Cases: insert (idempotent on the request id, linking to a master), reads, the filtered list,
+//! status moves, corrections, split and merge, hot issues. Each change is one transaction through
+//! [`super::tx::W`].
+
+use std::collections::HashMap;
+use std::ops::Bound;
+
+use sled::transaction::ConflictableTransactionError;
+
+use super::dedup::{evict, refresh_matter};
+use super::tx::*;
+use super::*;
+
+pub(super) fn insert_case(s: &SledStore, new: NewCase) -> Result<Inserted> {
+    if let Some(d) = &new.dedup
+        && d.bands.len() > u16::MAX as usize
+    {
+        return Err(StoreError::Invalid("too many dedup bands".into()));
+    }
+    let id = s.new_case_id()?;
+    let _dedup_writer = s.dedup_write_lock();
+    let outcome = s.tx(|w| {
+        let rid = new.record.request_id.as_str();
+        if !rid.is_empty()
+            && let Some(existing) = w.t(REQUEST_IDS).get(rid.as_bytes())?
+        {
+            let existing_id = String::from_utf8_lossy(&existing).to_string();
+            let case = w.case(&existing_id)?;
+            if case.request_digest == new.record.request_digest {
+                return Ok(InsertOutcome::Existing(case));
+            }
+            return abort(StoreError::Conflict {
+                request_id: rid.to_string(),
+                case_id: existing_id,
+            });
+        }
+        let mut linked_master = None;
+        let mut rec = new.record.clone();
+        rec.id = id.clone();
+        rec.forwarding = ForwardingRecord::new();
+        let at = rec.created_at;
+        match &new.link_to {
+            Some(link) => {
+                let mut master = w.case(&link.master_id)?;
+                // Link to the root of the matter, never to another linked report.
+                if let Some(root) = master.duplicate_of.clone() {
+                    master = w.case(&root)?;
+                }
+                let old_master = master.clone();
+                rec.duplicate_of = Some(master.id.clone());
+                rec.duplicate_score = link.score;
+                rec.forwarding.state = ForwardingState::NotForwarded;
+                master.reports.push(ReportLink {
+                    case_id: rec.id.clone(),
+                    request_id: rec.request_id.clone(),
+                    received_at: rec.received_at,
+                    score: link.score,
+                    text_excerpt: excerpt(&rec.text),
+                });
+                w.enqueue(&mut master, EventKind::DuplicateLinked, at)?;
+                w.put_case(Some(&old_master), &master)?;
+                linked_master = Some(Box::new(master));
+            }
+            None => {
+                rec.duplicate_of = None;
+                w.enqueue(&mut rec, EventKind::Created, at)?;
+            }
+        }
+        w.put_case(None, &rec)?;
+        if !rid.is_empty() {
+            w.t(REQUEST_IDS).insert(rid.as_bytes(), rec.id.as_bytes())?;
+        }
+        if let Some(d) = &new.dedup {
+            if d.received_at != rec.received_at {
+                let mut d = d.clone();
+                d.received_at = rec.received_at;
+                w.index_dedup(&rec.id, &d)?;
+            } else {
+                w.index_dedup(&rec.id, d)?;
+            }
+        }
+        Ok(InsertOutcome::Created(rec, linked_master))
+    })?;
+    Ok(match outcome {
+        InsertOutcome::Created(case, master) => {
+            let keys = new
+                .dedup
+                .as_ref()
+                .map(|d| posting_keys(&d.jurisdiction, &d.bands));
+            let mut b = s.bands_write();
+            if let (Some(keys), Some(n)) = (&keys, case_num(&case.id)) {
+                let active = master
+                    .as_ref()
+                    .map_or(case.received_at, |m| m.last_report_at());
+                b.insert(n, keys, case.received_at, active);
+            }
+            if let Some(m) = &master
+                && let Err(e) = refresh_matter(&s.trees, &mut b, m)
+            {
+                // The case is stored; only older reports of its matter stay out of the
+                // in-memory index until the next open (which must rebuild, not load).
+                s.index_degraded.store(true, Ordering::Relaxed);
+                tracing::warn!(error = %e, master = %m.id, "band index refresh failed");
+            }
+            evict(&s.trees, &mut b);
+            Inserted {
+                case,
+                created: true,
+            }
+        }
+        InsertOutcome::Existing(case) => Inserted {
+            case,
+            created: false,
+        },
+    })
+}
+
+pub(super) fn get_case(s: &SledStore, id: &str) -> Result<Option<CaseRecord>> {
+    s.load_case(id.as_bytes())
+}
+
+pub(super) fn list_cases(
+    s: &SledStore,
+    filter: &CaseFilter,
+    page_size: usize,
+    page_token: Option<&str>,
+) -> Result<Page> {
+    let page_size = match page_size {
+        0 => DEFAULT_PAGE_SIZE,
+        n => n.min(MAX_PAGE_SIZE),
+    };
+    let after = match page_token.filter(|t| !t.is_empty()) {
+        None => None,
+        Some(t) => Some(decode_page_token(t).ok_or(StoreError::InvalidPageToken)?),
+    };
+    // Pick the attribute index with the fewest cases; the time index when there is none.
+    let mut candidates: Vec<Vec<u8>> = Vec::new();
+    if let Some(s) = filter.status {
+        candidates.push(attr_prefix(TAG_STATUS, &(s as u8).to_string()));
+    }
+    if let Some(v) = &filter.category {
+        candidates.push(attr_prefix(TAG_CATEGORY, v));
+    }
+    if let Some(v) = &filter.department {
+        candidates.push(attr_prefix(TAG_DEPARTMENT, v));
+    }
+    if let Some(v) = filter.channel {
+        candidates.push(attr_prefix(TAG_CHANNEL, &(v as u8).to_string()));
+    }
+    if let Some(v) = &filter.jurisdiction {
+        candidates.push(attr_prefix(TAG_JURISDICTION, v));
+    }
+    let mut best: Option<(u64, Vec<u8>)> = None;
+    for p in candidates {
+        let n = s.counter(IDX_COUNTS, &p)?;
+        if best.as_ref().is_none_or(|(m, _)| n < *m) {
+            best = Some((n, p));
+        }
+    }
+    let (tree, prefix) = match best {
+        Some((_, p)) => (s.tree(IDX_ATTR), p),
+        None => (s.tree(IDX_TIME), Vec::new()),
+    };
+    let lo = time_key(&prefix, filter.received_after.unwrap_or(i64::MIN), "");
+    let mut hi: Option<Vec<u8>> = match filter.received_before {
+        Some(t) => Some(time_key(&prefix, t, "")),
+        None => prefix_end(&prefix),
+    };
+    if let Some((t, id)) = &after {
+        let k = time_key(&prefix, *t, id);
+        if hi.as_ref().is_none_or(|h| k < *h) {
+            hi = Some(k);
+        }
+    }
+    if hi.as_ref().is_some_and(|h| *h <= lo) {
+        return Ok(Page {
+            cases: Vec::new(),
+            next_token: None,
+        });
+    }
+    let upper = match hi {
+        Some(h) => Bound::Excluded(h),
+        None => Bound::Unbounded,
+    };
+    let mut cases = Vec::new();
+    let mut more = false;
+    for kv in tree.range((Bound::Included(lo), upper)).rev() {
+        let (k, _) = kv.map_err(storage)?;
+        let id = &k[prefix.len() + 8..];
+        let Some(c) = s.load_case(id)? else {
+            return Err(StoreError::Corrupt {
+                key: format!(
+                    "{}/{}",
+                    if prefix.is_empty() {
+                        "idx_time"
+                    } else {
+                        "idx_attr"
+                    },
+                    key_str(&k)
+                ),
+                reason: "index points at a missing case".into(),
+            });
+        };
+        if !matches(&c, filter) {
+            continue;
+        }
+        if cases.len() == page_size {
+            more = true;
+            break;
+        }
+        cases.push(c);
+    }
+    let next_token = match (more, cases.last()) {
+        (true, Some(c)) => Some(encode_page_token(c.received_at, &c.id)),
+        _ => None,
+    };
+    Ok(Page { cases, next_token })
+}
+
+pub(super) fn update_status(
+    s: &SledStore,
+    id: &str,
+    to: CaseStatus,
+    note: &str,
+    actor: &str,
+    at: Millis,
+) -> Result<CaseRecord> {
+    let _dedup_writer = s.dedup_write_lock();
+    let (case, unindexed) = s.tx(|w| {
+        let old = w.case(id)?;
+        if !old.status.can_move_to(to) {
+            return abort(StoreError::InvalidTransition {
+                case_id: id.to_string(),
+                from: old.status,
+                to,
+            });
+        }
+        let mut c = old.clone();
+        c.history.push(StatusChange {
+            from: old.status,
+            to,
+            note: note.to_string(),
+            actor: actor.to_string(),
+            at,
+        });
+        c.status = to;
+        let unindexed = if to.is_open() {
+            None
+        } else {
+            w.unindex_dedup(id)?
+        };
+        w.enqueue_if_master(&mut c, EventKind::Updated, at)?;
+        w.put_case(Some(&old), &c)?;
+        Ok((c, unindexed))
+    })?;
+    if let (Some(d), Some(n)) = (&unindexed, case_num(id)) {
+        s.bands_write()
+            .remove(n, &posting_keys(&d.jurisdiction, &d.bands));
+    }
+    Ok(case)
+}
+
+pub(super) fn correct_case(
+    s: &SledStore,
+    id: &str,
+    category: Option<&str>,
+    department: Option<&str>,
+    note: &str,
+    actor: &str,
+    at: Millis,
+) -> Result<CaseRecord> {
+    if category.is_none() && department.is_none() {
+        return Err(StoreError::Invalid(
+            "a correction must change the category or the department".into(),
+        ));
+    }
+    s.tx(|w| {
+        let old = w.case(id)?;
+        let mut c = old.clone();
+        let correction = CorrectionRecord {
+            case_id: id.to_string(),
+            category_before: old.category.clone(),
+            category_after: category.unwrap_or(&old.category).to_string(),
+            department_before: old.department.clone(),
+            department_after: department.unwrap_or(&old.department).to_string(),
+            predicted_category: old.triage.category.code.clone(),
+            predicted_department: old.triage.department.code.clone(),
+            model_version: old.triage.model_version.clone(),
+            note: note.to_string(),
+            actor: actor.to_string(),
+            at,
+        };
+        c.category = correction.category_after.clone();
+        c.department = correction.department_after.clone();
+        c.corrections.push(correction.clone());
+        let key = w
+            .t(CORRECTIONS)
+            .generate_id()
+            .map_err(ConflictableTransactionError::Storage)?;
+        w.t(CORRECTIONS)
+            .insert(&enc_u64(key), encode(&correction))?;
+        if let Some(mut d) = w.get_val::<DedupEntry>(DEDUP_ENTRIES, id.as_bytes())? {
+            d.category = c.category.clone();
+            w.t(DEDUP_ENTRIES).insert(id.as_bytes(), encode(&d))?;
+        }
+        w.enqueue_if_master(&mut c, EventKind::Corrected, at)?;
+        w.put_case(Some(&old), &c)?;
+        Ok(c)
+    })
+}
+
+pub(super) fn split_report(
+    s: &SledStore,
+    report_id: &str,
+    note: &str,
+    actor: &str,
+    at: Millis,
+) -> Result<CaseRecord> {
+    s.tx(|w| {
+        let old_report = w.case(report_id)?;
+        let Some(master_id) = old_report.duplicate_of.clone() else {
+            return abort(StoreError::Invalid(format!(
+                "case {report_id} is not a linked report"
+            )));
+        };
+        let old_master = w.case(&master_id)?;
+        let mut master = old_master.clone();
+        master.reports.retain(|r| r.case_id != report_id);
+        let n = if note.is_empty() {
+            String::new()
+        } else {
+            format!(": {note}")
+        };
+        master.history.push(history_note(
+            &master,
+            format!("split off report {report_id}{n}"),
+            actor,
+            at,
+        ));
+        let mut report = old_report.clone();
+        report.duplicate_of = None;
+        report.duplicate_score = 0.0;
+        report.history.push(history_note(
+            &report,
+            format!("split from {master_id}{n}"),
+            actor,
+            at,
+        ));
+        // The platform has only seen it inside the master; now it is a matter of its own.
+        w.enqueue(&mut report, EventKind::Created, at)?;
+        w.enqueue_if_master(&mut master, EventKind::Updated, at)?;
+        w.put_case(Some(&old_master), &master)?;
+        w.put_case(Some(&old_report), &report)?;
+        Ok(report)
+    })
+}
+
+pub(super) fn merge_cases(
+    s: &SledStore,
+    master_id: &str,
+    duplicate_id: &str,
+    note: &str,
+    actor: &str,
+    at: Millis,
+) -> Result<CaseRecord> {
+    if master_id == duplicate_id {
+        return Err(StoreError::Invalid(
+            "cannot merge a case into itself".into(),
+        ));
+    }
+    let _dedup_writer = s.dedup_write_lock();
+    let master = s.tx(|w| {
+        let old_master = w.case(master_id)?;
+        if let Some(m) = &old_master.duplicate_of {
+            return abort(StoreError::Invalid(format!(
+                "case {master_id} is a linked report of {m}; merge into {m}"
+            )));
+        }
+        let old_dup = w.case(duplicate_id)?;
+        if old_dup.duplicate_of.is_some() {
+            return abort(StoreError::Invalid(format!(
+                "case {duplicate_id} is already a linked report; split it first"
+            )));
+        }
+        let n = if note.is_empty() {
+            String::new()
+        } else {
+            format!(": {note}")
+        };
+        let mut master = old_master.clone();
+        let mut dup = old_dup.clone();
+        master.reports.push(ReportLink {
+            case_id: dup.id.clone(),
+            request_id: dup.request_id.clone(),
+            received_at: dup.received_at,
+            score: 1.0,
+            text_excerpt: excerpt(&dup.text),
+        });
+        for link in std::mem::take(&mut dup.reports) {
+            let old_r = w.case(&link.case_id)?;
+            let mut r = old_r.clone();
+            r.duplicate_of = Some(master.id.clone());
+            r.history.push(history_note(
+                &r,
+                format!("moved from {duplicate_id} to {master_id}{n}"),
+                actor,
+                at,
+            ));
+            w.put_case(Some(&old_r), &r)?;
+            master.reports.push(link);
+        }
+        master
+            .reports
+            .sort_by(|a, b| (a.received_at, &a.case_id).cmp(&(b.received_at, &b.case_id)));
+        master.history.push(history_note(
+            &master,
+            format!("merged {duplicate_id}{n}"),
+            actor,
+            at,
+        ));
+        dup.history.push(history_note(
+            &dup,
+            format!("merged into {master_id}{n}"),
+            actor,
+            at,
+        ));
+        dup.duplicate_of = Some(master.id.clone());
+        dup.duplicate_score = 1.0;
+        // The platform knew the duplicate as a case of its own: tell it, then stop forwarding it.
+        w.enqueue(&mut dup, EventKind::Updated, at)?;
+        w.enqueue(&mut master, EventKind::Updated, at)?;
+        w.put_case(Some(&old_dup), &dup)?;
+        w.put_case(Some(&old_master), &master)?;
+        Ok(master)
+    })?;
+    let mut b = s.bands_write();
+    if let Err(e) = refresh_matter(&s.trees, &mut b, &master) {
+        s.index_degraded.store(true, Ordering::Relaxed);
+        tracing::warn!(error = %e, master = %master.id, "band index refresh failed");
+    }
+    evict(&s.trees, &mut b);
+    Ok(master)
+}
+
+pub(super) fn hot_issues(
+    s: &SledStore,
+    jurisdiction: Option<&str>,
+    category: Option<&str>,
+    since: Millis,
+    until: Millis,
+    limit: usize,
+) -> Result<Vec<HotIssue>> {
+    if until <= since {
+        return Ok(Vec::new());
+    }
+    // master id → (reports in window, first, last)
+    let mut agg: HashMap<String, (u32, Millis, Millis)> = HashMap::new();
+    let range = time_key(&[], since, "")..time_key(&[], until, "");
+    for kv in s.tree(IDX_TIME).range(range) {
+        let (k, v) = kv.map_err(storage)?;
+        let t = dec_time(&k[..8]).unwrap_or(since);
+        let master = if v.is_empty() { &k[8..] } else { v.as_ref() };
+        let e = agg
+            .entry(String::from_utf8_lossy(master).to_string())
+            .or_insert((0, t, t));
+        e.0 += 1;
+        e.1 = e.1.min(t);
+        e.2 = e.2.max(t);
+    }
+    let mut ranked: Vec<(String, (u32, Millis, Millis))> = agg.into_iter().collect();
+    ranked.sort_by(|a, b| (b.1.0, b.1.2, &b.0).cmp(&(a.1.0, a.1.2, &a.0)));
+    let mut out = Vec::new();
+    for (id, (count, first, last)) in ranked {
+        if out.len() >= limit {
+            break;
+        }
+        let Some(master) = s.load_case(id.as_bytes())? else {
+            continue;
+        };
+        if jurisdiction.is_some_and(|j| j != master.jurisdiction)
+            || category.is_some_and(|c| c != master.category)
+        {
+            continue;
+        }
+        out.push(HotIssue {
+            master,
+            report_count: count,
+            first_report_at: first,
+            last_report_at: last,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn corrections(s: &SledStore) -> Result<Vec<CorrectionRecord>> {
+    s.tree(CORRECTIONS)
+        .iter()
+        .map(|kv| {
+            let (k, v) = kv.map_err(storage)?;
+            decode("corrections", &k, &v)
+        })
+        .collect()
+}
+
+impl SledStore {
+    pub(super) fn new_case_id(&self) -> Result<String> {
+        let n = self.db.generate_id().map_err(storage)?;
+        Ok(format!("PD{n:012}"))
+    }
+
+    pub(super) fn load_case(&self, id: &[u8]) -> Result<Option<CaseRecord>> {
+        match self.tree(CASES).get(id).map_err(storage)? {
+            None => Ok(None),
+            Some(v) => decode("cases", id, &v).map(Some),
+        }
+    }
+}
+
+pub(super) enum InsertOutcome {
+    /// The new case, and the master it was linked to (as written).
+    Created(CaseRecord, Option<Box<CaseRecord>>),
+    Existing(CaseRecord),
+}
+
+pub(super) fn matches(c: &CaseRecord, f: &CaseFilter) -> bool {
+    f.status.is_none_or(|s| s == c.status)
+        && f.category.as_deref().is_none_or(|v| v == c.category)
+        && f.department.as_deref().is_none_or(|v| v == c.department)
+        && f.channel.is_none_or(|v| v == c.channel)
+        && f.jurisdiction
+            .as_deref()
+            .is_none_or(|v| v == c.jurisdiction)
+        && f.received_after.is_none_or(|t| c.received_at >= t)
+        && f.received_before.is_none_or(|t| c.received_at < t)
+}
+
+pub(super) fn excerpt(text: &str) -> String {
+    text.chars().take(EXCERPT_CHARS).collect()
+}
+
+pub(super) fn history_note(
+    case: &CaseRecord,
+    note: String,
+    actor: &str,
+    at: Millis,
+) -> StatusChange {
+    StatusChange {
+        from: case.status,
+        to: case.status,
+        note,
+        actor: actor.to_string(),
+        at,
+    }
+}

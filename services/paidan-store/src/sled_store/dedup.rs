@@ -1,0 +1,323 @@
+//! Dedup entries and the in-memory band index: loading it at open (from the clean-close snapshot
+//! or by a rebuild from `dedup_entries`), widening a matter's span, evicting behind the horizon,
+//! saving the snapshot on close, and the candidate lookup (in memory, plus a range scan for the
+//! part of a lookup older than the horizon).
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use super::*;
+
+pub(super) fn dedup_candidates(
+    s: &SledStore,
+    jurisdiction: &str,
+    bands: &[u64],
+    since: Millis,
+    until: Millis,
+    limit: usize,
+) -> Result<Vec<(String, u32)>> {
+    if until < since || bands.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys = posting_keys(jurisdiction, bands);
+    let mut shared: FastMap<u64, u32> = FastMap::default();
+    let horizon = {
+        let b = s.bands_read();
+        b.candidates(&keys, since, until, &mut shared);
+        b.horizon()
+    };
+    let mut out: Vec<(String, u32)> = shared
+        .into_iter()
+        .map(|(n, c)| (case_id_of(n), c))
+        .collect();
+    if since < horizon {
+        s.candidates_before_horizon(
+            jurisdiction,
+            &keys,
+            since,
+            until.min(horizon - 1),
+            horizon,
+            &mut out,
+        )?;
+    }
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+    out.truncate(limit);
+    Ok(out)
+}
+
+pub(super) fn dedup_entry(s: &SledStore, case_id: &str) -> Result<Option<DedupEntry>> {
+    match s
+        .tree(DEDUP_ENTRIES)
+        .get(case_id.as_bytes())
+        .map_err(storage)?
+    {
+        None => Ok(None),
+        Some(v) => decode("dedup_entries", case_id.as_bytes(), &v).map(Some),
+    }
+}
+
+impl SledStore {
+    /// Back-dated lookups: the part `[since, until]` of the range lies before the band index's
+    /// horizon. Walk the jurisdiction's cases received in it, and the matters they belong to, and
+    /// compare their stored keys; add what shares keys and is not in `out` yet.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn candidates_before_horizon(
+        &self,
+        jurisdiction: &str,
+        keys: &[u64],
+        since: Millis,
+        until: Millis,
+        horizon: Millis,
+        out: &mut Vec<(String, u32)>,
+    ) -> Result<()> {
+        if until < since {
+            return Ok(());
+        }
+        let query: HashSet<u64> = keys.iter().copied().collect();
+        let mut seen: HashSet<Vec<u8>> = out.iter().map(|(id, _)| id.as_bytes().to_vec()).collect();
+        let mut consider = |id: &[u8], out: &mut Vec<(String, u32)>| -> Result<()> {
+            if !seen.insert(id.to_vec()) {
+                return Ok(());
+            }
+            let Some(v) = self.tree(DEDUP_ENTRIES).get(id).map_err(storage)? else {
+                return Ok(());
+            };
+            let d: DedupEntry = decode("dedup_entries", id, &v)?;
+            if d.jurisdiction != jurisdiction {
+                return Ok(());
+            }
+            let n = posting_keys(&d.jurisdiction, &d.bands)
+                .iter()
+                .filter(|k| query.contains(k))
+                .count() as u32;
+            if n > 0 {
+                out.push((String::from_utf8_lossy(id).to_string(), n));
+            }
+            Ok(())
+        };
+        let prefix = attr_prefix(TAG_JURISDICTION, jurisdiction);
+        let lo = time_key(&prefix, since, "");
+        let hi = time_key(&prefix, until.saturating_add(1), "");
+        for kv in self.tree(IDX_ATTR).range(lo..hi) {
+            let (k, _) = kv.map_err(storage)?;
+            consider(&k[prefix.len() + 8..], out)?;
+        }
+        // A linked report received from `since` up to the horizon (in any jurisdiction: merges
+        // may cross them) keeps its whole matter linkable: a matter whose span meets the range
+        // has its latest report at or after `since`, and if that report is at or after the
+        // horizon, the matter is in memory. Scanning only up to `until` missed a matter reported
+        // once before the range and once after it. (A matter whose reports all predate the range
+        // but whose master falls in it is not expanded here: reports are received before their
+        // master only when back-dated, and such a lookup is back-dated too.)
+        let mut masters: HashSet<Vec<u8>> = HashSet::new();
+        let range = time_key(&[], since, "")..time_key(&[], horizon.max(since), "");
+        for kv in self.tree(IDX_TIME).range(range) {
+            let (_, m) = kv.map_err(storage)?;
+            if !m.is_empty() {
+                masters.insert(m.to_vec());
+            }
+        }
+        for m in masters {
+            let Some(master) = self.load_case(&m)? else {
+                continue;
+            };
+            if master.reports.is_empty() {
+                continue;
+            }
+            consider(master.id.as_bytes(), out)?;
+            for r in &master.reports {
+                consider(r.case_id.as_bytes(), out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The in-memory band index: cases, postings, bytes of the posting table, horizon
+    /// (diagnostics, benches).
+    pub fn band_index_stats(&self) -> BandIndexStats {
+        let b = self.bands_read();
+        let (postings, table_bytes) = b.postings_stats();
+        BandIndexStats {
+            cases: b.len(),
+            postings,
+            table_bytes,
+            horizon: b.horizon(),
+            from_snapshot: self.from_snapshot,
+        }
+    }
+
+    /// Save the band index for the next open: flush, write the snapshot file (synced, renamed
+    /// into place), then record its token in `meta` and flush again. Called on drop, when no
+    /// other write can follow; the next open takes the token out before anything else writes.
+    pub(super) fn save_band_snapshot(&self, dir: &Path) -> Result<()> {
+        let io = |what: &str, e: std::io::Error| {
+            StoreError::Storage(format!("band index snapshot: {what}: {e}"))
+        };
+        let _writer = self.dedup_write_lock();
+        let bands = self.bands_read();
+        self.db.flush().map_err(storage)?;
+        let token = {
+            use std::hash::{BuildHasher, Hasher};
+            // Unique per close (time, process, a random std hasher key); not a secret.
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+            );
+            h.write_u32(std::process::id());
+            h.finish()
+        };
+        let file = dir.join(BAND_SNAPSHOT_FILE);
+        let tmp = dir.join(format!("{BAND_SNAPSHOT_FILE}.tmp"));
+        let f = std::fs::File::create(&tmp).map_err(|e| io("create", e))?;
+        bands
+            .write_snapshot(&f, token)
+            .map_err(|e| io("write", e))?;
+        f.sync_all().map_err(|e| io("sync", e))?;
+        std::fs::rename(&tmp, &file).map_err(|e| io("rename", e))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io("sync directory", e))?;
+        self.trees[META]
+            .insert(META_BAND_SNAPSHOT, &token.to_be_bytes())
+            .map_err(storage)?;
+        self.db.flush().map_err(storage)?;
+        Ok(())
+    }
+}
+
+/// Rebuild the in-memory band index: the dedup entries of the cases received since the horizon
+/// (`keep_ms` before the newest case; one range scan of `idx_time`, one get per case), and the
+/// older reports of the matters that linked reports in that range belong to. (A master newer
+/// than the horizon whose every report is older is not found this way: such reports were
+/// received more than the window before their master, which the window rule only allows for
+/// reports linked by hand.)
+pub(super) fn load_band_index(trees: &[Tree], keep_ms: Millis) -> Result<BandIndex> {
+    let newest = match trees[IDX_TIME].last().map_err(storage)? {
+        Some((k, _)) => dec_time(&k[..8]),
+        None => None,
+    };
+    let Some(newest) = newest else {
+        return Ok(BandIndex::new(keep_ms, Millis::MIN));
+    };
+    let horizon = newest.saturating_sub(keep_ms);
+    let mut ix = BandIndex::new(keep_ms, horizon);
+    let mut masters: HashSet<Vec<u8>> = HashSet::new();
+    for kv in trees[IDX_TIME].range(time_key(&[], horizon, "")..) {
+        let (k, master) = kv.map_err(storage)?;
+        let id = &k[8..];
+        let Some(at) = dec_time(&k[..8]) else {
+            continue;
+        };
+        if let Some(v) = trees[DEDUP_ENTRIES].get(id).map_err(storage)? {
+            // Only the leading fields (jurisdiction, bands): the fingerprint is not copied.
+            // A corrupt record must not keep the store from opening: it surfaces when read.
+            match postcard::take_from_bytes::<(String, Vec<u64>)>(&v) {
+                Ok(((jurisdiction, bands), _)) => {
+                    if let Some(n) = case_num(&String::from_utf8_lossy(id)) {
+                        ix.insert(n, &posting_keys(&jurisdiction, &bands), at, at);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "dedup entry left out of the band index"),
+            }
+        }
+        // A linked report in the window keeps its matter active: its older reports too.
+        if !master.is_empty() {
+            masters.insert(master.to_vec());
+        }
+    }
+    for m in masters {
+        if let Some(v) = trees[CASES].get(&m).map_err(storage)? {
+            match decode::<CaseRecord>("cases", &m, &v) {
+                Ok(master) => refresh_matter(trees, &mut ix, &master)?,
+                Err(e) => tracing::warn!(error = %e, "matter left out of the band index"),
+            }
+        }
+    }
+    Ok(ix)
+}
+
+/// `master`'s matter was reported at `master.last_report_at()`: widen the spans of its cases in
+/// the band index, loading those not indexed (older than the horizon) when that reaches it.
+pub(super) fn refresh_matter(
+    trees: &[Tree],
+    ix: &mut BandIndex,
+    master: &CaseRecord,
+) -> Result<()> {
+    let last = master.last_report_at();
+    let ids = std::iter::once(master.id.as_str())
+        .chain(master.reports.iter().map(|r| r.case_id.as_str()));
+    for id in ids {
+        let Some(n) = case_num(id) else {
+            continue;
+        };
+        if ix.bump(n, last) || last < ix.horizon() {
+            continue;
+        }
+        if let Some(v) = trees[DEDUP_ENTRIES].get(id.as_bytes()).map_err(storage)? {
+            let d: DedupEntry = decode("dedup_entries", id.as_bytes(), &v)?;
+            ix.insert(
+                n,
+                &posting_keys(&d.jurisdiction, &d.bands),
+                d.received_at,
+                last,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The band index saved by the last clean close, if the store has not changed since. The token is
+/// taken out of `meta` and flushed before anything else can write, so a snapshot is used at most
+/// once and never after writes it does not hold (a crash after this open finds no token and
+/// rebuilds). An unreadable or foreign snapshot is logged and rebuilt from the dedup entries.
+pub(super) fn take_band_snapshot(
+    db: &sled::Db,
+    meta: &Tree,
+    dir: &Path,
+    keep_ms: Millis,
+) -> Result<Option<BandIndex>> {
+    let Some(v) = meta.remove(META_BAND_SNAPSHOT).map_err(storage)? else {
+        return Ok(None);
+    };
+    db.flush().map_err(storage)?;
+    let Ok(token) = <[u8; 8]>::try_from(v.as_ref()).map(u64::from_be_bytes) else {
+        tracing::warn!("band index snapshot token is malformed; rebuilding the index");
+        return Ok(None);
+    };
+    let file = dir.join(BAND_SNAPSHOT_FILE);
+    match std::fs::File::open(&file).and_then(|f| BandIndex::read_snapshot(f, token, keep_ms)) {
+        Ok(Some(ix)) => Ok(Some(ix)),
+        Ok(None) => {
+            tracing::info!(file = %file.display(), "band index snapshot is from another close or window; rebuilding");
+            Ok(None)
+        }
+        Err(e) => {
+            tracing::warn!(file = %file.display(), error = %e, "band index snapshot unreadable; rebuilding");
+            Ok(None)
+        }
+    }
+}
+
+/// Advance the band index's horizon when it is due, dropping the entries it leaves behind.
+pub(super) fn evict(trees: &[Tree], ix: &mut BandIndex) {
+    let Some((horizon, cases)) = ix.expired(crate::band_index::EVICT_BATCH) else {
+        return;
+    };
+    for n in cases {
+        let id = case_id_of(n);
+        let keys = match trees[DEDUP_ENTRIES].get(id.as_bytes()) {
+            Ok(Some(v)) => match decode::<DedupEntry>("dedup_entries", id.as_bytes(), &v) {
+                Ok(d) => posting_keys(&d.jurisdiction, &d.bands),
+                Err(_) => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        if keys.is_empty() {
+            tracing::warn!(case = %id, "evicted from the band index without its keys");
+        }
+        ix.remove(n, &keys);
+    }
+    ix.set_horizon(horizon);
+}

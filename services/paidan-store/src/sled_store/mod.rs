@@ -1,0 +1,552 @@
+//! The sled implementation of [`Store`].
+//!
+//! This module opens the store (schema check, migration, band index), holds the tree table and
+//! the [`Store`] impl, which only dispatches to the module of each concern:
+//!
+//! | module      | concern                                                                        |
+//! |-------------|--------------------------------------------------------------------------------|
+//! | `mod.rs`    | open (schema check, migration, band index load), options, tree table, `Drop` (snapshot), `Store` dispatch |
+//! | `tx`        | `W`, the trees inside one transaction: a case with its indexes, enqueue, freezing payloads |
+//! | `cases`     | insert, get, list, status, correction, split, merge, hot issues                |
+//! | `outbox`    | due entries, delivery per sink, failures, dead letters; `StoredEntry`          |
+//! | `dedup`     | dedup entries and the in-memory band index (load, refresh, evict, snapshot, lookup) |
+//! | `migrate`   | schema 1 → 2 at open, and the consistency check                                |
+//! | `audit`     | the audit trail                                                                |
+//!
+//! Why split so: every change of a case goes through `W` (one transaction for the case, its
+//! indexes, its dedup entry and its outbox event), so that invariant is read in one file; the
+//! operations on top of it are grouped by what they change. The encoding of every value is in
+//! [`crate::record`], apart from all of them.
+//!
+//! Trees (all in one sled `Db`; every multi-tree change of a case in one sled transaction over
+//! every tree but `audit`):
+//!
+//! | tree            | key                                            | value                                   |
+//! |-----------------|------------------------------------------------|-----------------------------------------|
+//! | `cases`         | case id                                        | [`CaseV2`](crate::record::CaseV2)       |
+//! | `request_ids`   | request id                                     | case id                                 |
+//! | `idx_time`      | enc(received_at) ‖ case id                     | master id (empty on a master)           |
+//! | `idx_attr`      | tag ‖ len ‖ value ‖ enc(received_at) ‖ case id | empty                                   |
+//! | `idx_counts`    | tag ‖ len ‖ value                              | u64 BE: cases under the value           |
+//! | `dedup_entries` | case id                                        | [`DedupEntryV2`](crate::record::DedupEntryV2) |
+//! | `corrections`   | u64 BE (monotonic)                             | [`CorrectionV2`](crate::record::CorrectionV2) |
+//! | `outbox`        | seq u64 BE                                     | [`OutboxEntryV2`](crate::record::OutboxEntryV2) |
+//! | `outbox_queue`  | case id                                        | `Vec<u64>`: pending seqs                |
+//! | `outbox_due`    | enc(next_attempt_at) ‖ seq                     | empty; only each case's head            |
+//! | `dead_letters`  | seq u64 BE                                     | `OutboxEntryV2`, case always set        |
+//! | `meta`          | name                                           | `schema_version` u32 BE; `outbox_len`, `dead_len`, `band_index_snapshot` (token) u64 BE |
+//! | `audit`         | u64 BE (`generate_id`, monotonic)              | [`AuditEventV2`](crate::record::AuditEventV2); not in case transactions |
+//!
+//! Values are postcard (schema 2, the number in `meta/schema_version`). Postcard is positional,
+//! so the values are written as the storage records of [`crate::record`], never as the domain types:
+//! a domain type may change freely, a record only with a new schema version and a migration.
+//! `tests/golden.rs` holds the bytes of every record as schema 2 wrote them. Schema 1 stores (JSON
+//! values and an on-disk band tree) are migrated in place when opened (see
+//! [`SledStore::open_with`]).
+//!
+//! The dedup band index lives in memory ([`crate::band_index`]): it holds the entries of the last
+//! dedup window, is loaded at open from the snapshot the last clean close wrote (`Drop`; a token in
+//! `meta` names it and is taken out at open, so a snapshot is used once and never after writes it
+//! lacks) or else rebuilt from `dedup_entries`, and older entries are found through the
+//! jurisdiction's `idx_attr` range. A case insert therefore writes one dedup entry, not one sled
+//! key per band.
+//!
+//! An outbox entry carries "the case as it stood when the event happened". It is stored as
+//! `case: None` while that is still the stored case — the entry is its case's newest event and the
+//! case has not changed since — and frozen to a copy (`Some`) by the first change of the case after
+//! it (or when it moves to the dead letters). The common path (a case created, its event delivered
+//! before the case changes) therefore never stores a second copy of the case.
+//!
+//! Attribute tags: `s` status, `c` category, `d` department, `h` channel, `j` jurisdiction.
+//! `outbox_due` holds only the first pending entry of every case, so `outbox_due()` is a range
+//! scan that never returns a later event of a case before its earlier one (per-case order) and
+//! never walks the backlog of a sink that is down.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use sled::transaction::TransactionalTree;
+use sled::{Transactional, Tree};
+
+use crate::band_index::{BandIndex, FastMap, posting_keys};
+use crate::keys::*;
+use crate::record::Stored;
+use crate::types::*;
+use crate::{Result, Store, StoreError};
+
+mod audit;
+mod cases;
+mod dedup;
+mod migrate;
+mod outbox;
+mod tx;
+
+use dedup::{load_band_index, take_band_snapshot};
+use migrate::migrate_v1;
+use tx::{Tx, W, tx_err};
+
+/// Current on-disk layout version, stored in `meta/schema_version`.
+pub const SCHEMA_VERSION: u32 = 2;
+
+const TREE_NAMES: [&str; 13] = [
+    "cases",
+    "request_ids",
+    "idx_time",
+    "idx_attr",
+    "idx_counts",
+    "dedup_entries",
+    "corrections",
+    "outbox",
+    "outbox_queue",
+    "outbox_due",
+    "dead_letters",
+    "meta",
+    "audit",
+];
+const CASES: usize = 0;
+const REQUEST_IDS: usize = 1;
+const IDX_TIME: usize = 2;
+const IDX_ATTR: usize = 3;
+const IDX_COUNTS: usize = 4;
+const DEDUP_ENTRIES: usize = 5;
+const CORRECTIONS: usize = 6;
+const OUTBOX: usize = 7;
+const OUTBOX_QUEUE: usize = 8;
+const OUTBOX_DUE: usize = 9;
+const DEAD_LETTERS: usize = 10;
+const META: usize = 11;
+/// The audit trail: outside the case transactions (an audit entry follows the change it records).
+const AUDIT: usize = 12;
+/// The trees a case transaction spans: all but `audit`.
+const TX_TREES: usize = AUDIT;
+
+const META_SCHEMA: &[u8] = b"schema_version";
+const META_OUTBOX_LEN: &[u8] = b"outbox_len";
+const META_DEAD_LEN: &[u8] = b"dead_len";
+/// Token of the band index snapshot written by the last clean close (absent while open).
+const META_BAND_SNAPSHOT: &[u8] = b"band_index_snapshot";
+/// The band index snapshot, next to sled's own files in the store directory.
+const BAND_SNAPSHOT_FILE: &str = "paidan-band-index.bin";
+
+/// Length of the text excerpt kept in a [`ReportLink`].
+const EXCERPT_CHARS: usize = 80;
+const DEFAULT_PAGE_SIZE: usize = 50;
+const MAX_PAGE_SIZE: usize = 1000;
+
+/// Tuning of a [`SledStore`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreOptions {
+    /// sled's page cache, bytes (sled's own default is 1 GiB, which the serving RSS would grow
+    /// into).
+    pub cache_capacity: u64,
+    /// How far behind the newest `received_at` the in-memory dedup band index reaches. Lookups
+    /// reaching further back are still exact, through a slower range scan; set it to at least the
+    /// dedup window.
+    pub dedup_keep_ms: Millis,
+}
+
+/// See [`SledStore::band_index_stats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BandIndexStats {
+    pub cases: usize,
+    pub postings: usize,
+    pub table_bytes: usize,
+    pub horizon: Millis,
+    /// The index was read from the snapshot of the last clean close, not rebuilt.
+    pub from_snapshot: bool,
+}
+
+/// One day in milliseconds.
+const DAY_MS: Millis = 24 * 60 * 60 * 1000;
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache_capacity: 128 * 1024 * 1024,
+            dedup_keep_ms: 366 * DAY_MS,
+        }
+    }
+}
+
+/// A [`Store`] on a sled database.
+pub struct SledStore {
+    db: sled::Db,
+    trees: Vec<Tree>,
+    /// In-memory band index (see the module docs).
+    bands: RwLock<BandIndex>,
+    /// Held by every write that changes dedup entries, from its transaction until the band index
+    /// agrees with it, so the index applies changes in commit order.
+    dedup_writer: Mutex<()>,
+    /// The store directory; None for a temporary store (no snapshot is kept).
+    dir: Option<PathBuf>,
+    from_snapshot: bool,
+    /// Set when the index missed a change it should hold (see `refresh_matter`); such an index
+    /// is not saved, the next open rebuilds it.
+    index_degraded: AtomicBool,
+}
+
+/// `PD000000000042` → 42 (every id this store hands out has that form).
+fn case_num(id: &str) -> Option<u64> {
+    id.strip_prefix("PD")?.parse().ok()
+}
+
+fn case_id_of(n: u64) -> String {
+    format!("PD{n:012}")
+}
+
+fn storage(e: sled::Error) -> StoreError {
+    StoreError::Storage(e.to_string())
+}
+
+fn key_str(key: &[u8]) -> String {
+    match std::str::from_utf8(key) {
+        Ok(s) if s.chars().all(|c| !c.is_control()) => s.to_string(),
+        _ => key.iter().map(|b| format!("{b:02x}")).collect(),
+    }
+}
+
+/// Read a stored value: postcard of its storage record, converted to the domain type.
+fn decode<T: Stored>(tree: &str, key: &[u8], bytes: &[u8]) -> Result<T> {
+    postcard::from_bytes::<T::Record>(bytes)
+        .map(Into::into)
+        .map_err(|e| StoreError::Corrupt {
+            key: format!("{tree}/{}", key_str(key)),
+            reason: e.to_string(),
+        })
+}
+
+/// The bytes of a value: its storage record, in postcard. Never the domain type itself (see
+/// [`crate::record`]).
+fn encode<T: Stored>(v: &T) -> Vec<u8> {
+    encode_record(&T::Record::from(v.clone()))
+}
+
+fn encode_record<R: serde::Serialize>(r: &R) -> Vec<u8> {
+    // The records are plain data (no maps, no untagged enums), so serialisation cannot fail.
+    postcard::to_stdvec(r).expect("store records serialise to postcard")
+}
+
+fn decode_u64(tree: &str, key: &[u8], bytes: &[u8]) -> Result<u64> {
+    dec_u64(bytes).ok_or_else(|| StoreError::Corrupt {
+        key: format!("{tree}/{}", key_str(key)),
+        reason: format!("expected 8 bytes, found {}", bytes.len()),
+    })
+}
+
+impl SledStore {
+    /// Open (or create) the store in directory `path` with [`StoreOptions::default`].
+    pub fn open(path: &Path) -> Result<SledStore> {
+        SledStore::open_with(path, &StoreOptions::default())
+    }
+
+    /// Open (or create) the store in directory `path`.
+    ///
+    /// A store of schema 1 (JSON values, on-disk band index) is migrated in place first: every
+    /// value is re-encoded (idempotently, so an interrupted migration resumes), the band tree is
+    /// dropped, and the schema version is written last. A store of an unknown version is refused
+    /// with `StoreError::Corrupt` naming both versions. The in-memory band index is then loaded
+    /// from the snapshot of the last clean close, or rebuilt from the dedup entries of the last
+    /// `opts.dedup_keep_ms` when there is none (a crash, a damaged or foreign snapshot).
+    ///
+    /// sled releases its directory lock from a background thread shortly after the previous
+    /// handle is dropped, so a reopen in the same process (restart tests, model reloads) waits for
+    /// the lock for up to 10 s before giving up.
+    pub fn open_with(path: &Path, opts: &StoreOptions) -> Result<SledStore> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match sled::Config::new()
+                .path(path)
+                .cache_capacity(opts.cache_capacity)
+                .open()
+            {
+                Ok(db) => return SledStore::from_db(db, opts, Some(path)),
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(storage(e)),
+            }
+        }
+    }
+
+    /// A store in a temporary directory that is removed when dropped (tests, benches).
+    pub fn open_temporary() -> Result<SledStore> {
+        let opts = StoreOptions::default();
+        let db = sled::Config::new()
+            .temporary(true)
+            .cache_capacity(opts.cache_capacity)
+            .open()
+            .map_err(storage)?;
+        SledStore::from_db(db, &opts, None)
+    }
+
+    fn from_db(db: sled::Db, opts: &StoreOptions, dir: Option<&Path>) -> Result<SledStore> {
+        let trees = TREE_NAMES
+            .iter()
+            .map(|n| db.open_tree(n))
+            .collect::<sled::Result<Vec<_>>>()
+            .map_err(storage)?;
+        let meta = &trees[META];
+        match meta.get(META_SCHEMA).map_err(storage)? {
+            None => {
+                if !trees[CASES].is_empty() {
+                    return Err(StoreError::Corrupt {
+                        key: "meta/schema_version".into(),
+                        reason: "missing, but the store holds cases".into(),
+                    });
+                }
+                meta.insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
+                    .map_err(storage)?;
+                db.flush().map_err(storage)?;
+            }
+            Some(v) => {
+                let version = <[u8; 4]>::try_from(v.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        key: "meta/schema_version".into(),
+                        reason: format!("expected 4 bytes, found {}", v.len()),
+                    })?;
+                match version {
+                    SCHEMA_VERSION => {}
+                    1 => migrate_v1(&db, &trees)?,
+                    _ => {
+                        return Err(StoreError::Corrupt {
+                            key: "meta/schema_version".into(),
+                            reason: format!(
+                                "store has schema version {version}, this build reads {SCHEMA_VERSION} (and migrates 1)"
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        let started = std::time::Instant::now();
+        let snapshot = match dir {
+            Some(dir) => take_band_snapshot(&db, &trees[META], dir, opts.dedup_keep_ms)?,
+            None => None,
+        };
+        let from_snapshot = snapshot.is_some();
+        let bands = match snapshot {
+            Some(ix) => ix,
+            None => load_band_index(&trees, opts.dedup_keep_ms)?,
+        };
+        tracing::info!(
+            dedup_indexed = bands.len(),
+            from_snapshot,
+            ms = started.elapsed().as_millis() as u64,
+            "store opened, band index ready"
+        );
+        Ok(SledStore {
+            db,
+            trees,
+            bands: RwLock::new(bands),
+            dedup_writer: Mutex::new(()),
+            dir: dir.map(Path::to_path_buf),
+            from_snapshot,
+            index_degraded: AtomicBool::new(false),
+        })
+    }
+
+    fn tree(&self, i: usize) -> &Tree {
+        &self.trees[i]
+    }
+
+    fn tx<T>(&self, f: impl Fn(&W<'_>) -> Tx<T>) -> Result<T> {
+        self.trees[..TX_TREES]
+            .transaction(|v: &Vec<TransactionalTree>| {
+                f(&W {
+                    trees: v,
+                    fresh: RefCell::new(Vec::new()),
+                })
+            })
+            .map_err(tx_err)
+    }
+
+    fn bands_read(&self) -> std::sync::RwLockReadGuard<'_, BandIndex> {
+        self.bands.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn bands_write(&self) -> std::sync::RwLockWriteGuard<'_, BandIndex> {
+        self.bands.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn dedup_write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.dedup_writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Direct access to the underlying sled database (diagnostics, tests).
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+}
+
+impl Drop for SledStore {
+    /// A clean close saves the band index so the next open need not rebuild it.
+    fn drop(&mut self) {
+        let Some(dir) = self.dir.clone() else {
+            return;
+        };
+        if self.index_degraded.load(Ordering::Relaxed) {
+            tracing::info!("band index missed a change; not saved, the next open rebuilds it");
+            return;
+        }
+        let started = std::time::Instant::now();
+        match self.save_band_snapshot(&dir) {
+            Ok(()) => tracing::info!(
+                ms = started.elapsed().as_millis() as u64,
+                "band index saved for the next open"
+            ),
+            Err(e) => tracing::warn!(error = %e, "band index not saved; the next open rebuilds it"),
+        }
+    }
+}
+
+impl Store for SledStore {
+    fn insert_case(&self, new: NewCase) -> Result<Inserted> {
+        cases::insert_case(self, new)
+    }
+
+    fn get_case(&self, id: &str) -> Result<Option<CaseRecord>> {
+        cases::get_case(self, id)
+    }
+
+    fn list_cases(
+        &self,
+        filter: &CaseFilter,
+        page_size: usize,
+        page_token: Option<&str>,
+    ) -> Result<Page> {
+        cases::list_cases(self, filter, page_size, page_token)
+    }
+
+    fn update_status(
+        &self,
+        id: &str,
+        to: CaseStatus,
+        note: &str,
+        actor: &str,
+        at: Millis,
+    ) -> Result<CaseRecord> {
+        cases::update_status(self, id, to, note, actor, at)
+    }
+
+    fn correct_case(
+        &self,
+        id: &str,
+        category: Option<&str>,
+        department: Option<&str>,
+        note: &str,
+        actor: &str,
+        at: Millis,
+    ) -> Result<CaseRecord> {
+        cases::correct_case(self, id, category, department, note, actor, at)
+    }
+
+    fn split_report(
+        &self,
+        report_id: &str,
+        note: &str,
+        actor: &str,
+        at: Millis,
+    ) -> Result<CaseRecord> {
+        cases::split_report(self, report_id, note, actor, at)
+    }
+
+    fn merge_cases(
+        &self,
+        master_id: &str,
+        duplicate_id: &str,
+        note: &str,
+        actor: &str,
+        at: Millis,
+    ) -> Result<CaseRecord> {
+        cases::merge_cases(self, master_id, duplicate_id, note, actor, at)
+    }
+
+    fn hot_issues(
+        &self,
+        jurisdiction: Option<&str>,
+        category: Option<&str>,
+        since: Millis,
+        until: Millis,
+        limit: usize,
+    ) -> Result<Vec<HotIssue>> {
+        cases::hot_issues(self, jurisdiction, category, since, until, limit)
+    }
+
+    fn corrections(&self) -> Result<Vec<CorrectionRecord>> {
+        cases::corrections(self)
+    }
+
+    fn dedup_candidates(
+        &self,
+        jurisdiction: &str,
+        bands: &[u64],
+        since: Millis,
+        until: Millis,
+        limit: usize,
+    ) -> Result<Vec<(String, u32)>> {
+        dedup::dedup_candidates(self, jurisdiction, bands, since, until, limit)
+    }
+
+    fn dedup_entry(&self, case_id: &str) -> Result<Option<DedupEntry>> {
+        dedup::dedup_entry(self, case_id)
+    }
+
+    fn outbox_due(&self, now: Millis, limit: usize) -> Result<Vec<OutboxEntry>> {
+        outbox::outbox_due(self, now, limit)
+    }
+
+    fn outbox_delivered(
+        &self,
+        seq: u64,
+        sink: &str,
+        all_sinks: &[String],
+        at: Millis,
+    ) -> Result<bool> {
+        outbox::outbox_delivered(self, seq, sink, all_sinks, at)
+    }
+
+    fn outbox_failed(
+        &self,
+        seq: u64,
+        error: &str,
+        next_attempt_at: Millis,
+        dead: bool,
+    ) -> Result<()> {
+        outbox::outbox_failed(self, seq, error, next_attempt_at, dead)
+    }
+
+    fn outbox_list(&self, dead: bool, limit: usize) -> Result<Vec<OutboxEntry>> {
+        outbox::outbox_list(self, dead, limit)
+    }
+
+    fn outbox_len(&self, dead: bool) -> Result<u64> {
+        outbox::outbox_len(self, dead)
+    }
+
+    fn outbox_retry_dead(&self, keys: &[String], now: Millis) -> Result<u32> {
+        outbox::outbox_retry_dead(self, keys, now)
+    }
+
+    fn outbox_drop_dead(&self, keys: &[String]) -> Result<u32> {
+        outbox::outbox_drop_dead(self, keys)
+    }
+
+    fn append_audit(&self, event: &AuditEvent) -> Result<()> {
+        audit::append_audit(self, event)
+    }
+
+    fn audit_log(&self, limit: usize) -> Result<Vec<AuditEvent>> {
+        audit::audit_log(self, limit)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.db.flush().map_err(storage)?;
+        Ok(())
+    }
+}
