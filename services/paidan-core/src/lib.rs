@@ -17,5 +17,6 @@ pub use commit::GroupCommit;
 pub use dedup::{Candidate, DedupSettings, Deduplicator};
 pub use error::{CoreError, Result};
 pub use inference::{InferencePool, TriageText};
-pub use intake::{Intake, IntakeConfig, Submitted, excerpt, now_millis, triage_record};
+pub use intake::{Intake, IntakeConfig, Submitted, triage_record};
+pub use paidan_text::{excerpt, now_millis};
 pub use validate::{Complaint, Limits};
