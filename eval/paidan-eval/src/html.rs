@@ -387,12 +387,7 @@ fn f1_colour(f1: f64) -> String {
 }
 
 fn excerpt(s: &str, max: usize) -> String {
-    let masked = paidan_text::mask_pii(s);
-    let mut out: String = masked.chars().take(max).collect();
-    if masked.chars().count() > max {
-        out.push('…');
-    }
-    out
+    paidan_text::excerpt(&paidan_text::mask_pii(s), max)
 }
 
 const STYLE: &str = "body{font-family:system-ui,'Noto Sans CJK SC','Noto Sans SC',sans-serif;margin:24px;color:#222;max-width:1400px}\

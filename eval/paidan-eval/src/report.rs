@@ -200,7 +200,7 @@ fn head_detail(rows: &[EvalRow], scored: &[(usize, HeadPrediction)]) -> HeadDeta
     let plain: Vec<HeadPrediction> = scored.iter().map(|(_, p)| p.clone()).collect();
     let sure: Vec<HeadPrediction> = scored
         .iter()
-        .filter(|(i, _)| rows[*i].sure == Some(true))
+        .filter(|(i, _)| rows[*i].is_sure())
         .map(|(_, p)| p.clone())
         .collect();
     let any_sure_field = scored.iter().any(|(i, _)| rows[*i].sure.is_some());

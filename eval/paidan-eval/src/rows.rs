@@ -1,12 +1,15 @@
-//! Eval rows: the same JSONL format as training data.
+//! Eval rows: the same JSONL format as training data, read by the trainer's reader
+//! ([`paidan_model::data::json_rows`]).
 //!
 //! Each line is an object with `text` (required), and optionally `title`, `category`, `department`,
-//! `id` and `sure`. Unknown fields (`source`, `time`, ...) are ignored. Rows without an `id` get
-//! `line-N` (1-based line number) so predictions can still be traced back to the file.
+//! `jurisdiction`, `id` and `sure`. Unknown fields (`source`, `time`, ...) are ignored. Rows without
+//! an `id` get `line-N` (1-based line number) so predictions can still be traced back to the file;
+//! unlike training, a row may have an empty `text` when it has a title.
 
 use std::io::BufRead;
 use std::path::Path;
 
+use paidan_model::data::{json_rows, non_empty};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EvalError, Result};
@@ -26,11 +29,17 @@ pub struct EvalRow {
     pub department: Option<String>,
     /// Jurisdiction (for the routing table), when the file gives one.
     pub jurisdiction: Option<String>,
-    /// Annotator certainty (`sure=false` marks ambiguous labels); `None` when the file does not say.
+    /// Annotator certainty (`sure=false` marks ambiguous labels) as the file gives it: `None` when it
+    /// does not say, which counts as sure ([`EvalRow::is_sure`]), as in training.
     pub sure: Option<bool>,
 }
 
 impl EvalRow {
+    /// Whether the label is sure: a missing `sure` is (the documented default of the row format).
+    pub fn is_sure(&self) -> bool {
+        self.sure.unwrap_or(true)
+    }
+
     /// A row with only text and a category label (handy for tests and the 7-class set).
     pub fn labelled(id: &str, text: &str, category: &str) -> EvalRow {
         EvalRow {
@@ -45,37 +54,24 @@ impl EvalRow {
     }
 }
 
-#[derive(Deserialize)]
-struct RawRow {
-    id: Option<serde_json::Value>,
-    title: Option<String>,
-    text: Option<String>,
-    category: Option<String>,
-    department: Option<String>,
-    jurisdiction: Option<String>,
-    sure: Option<bool>,
-}
-
-fn non_empty(s: Option<String>) -> Option<String> {
-    s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
-}
-
 /// Parses JSONL eval rows from a reader. Blank lines are skipped; `source_name` names the input in errors.
-pub fn parse_rows(reader: impl BufRead, source_name: &str) -> Result<Vec<EvalRow>> {
+pub fn parse_rows(mut reader: impl BufRead, source_name: &str) -> Result<Vec<EvalRow>> {
+    let mut all = String::new();
+    reader
+        .read_to_string(&mut all)
+        .map_err(|e| EvalError::Row {
+            source_name: source_name.to_owned(),
+            line: 0,
+            message: format!("read error: {e}"),
+        })?;
     let mut rows = Vec::new();
-    for (idx, line) in reader.lines().enumerate() {
-        let lineno = idx + 1;
+    for (lineno, raw) in json_rows(&all) {
         let err = |message: String| EvalError::Row {
             source_name: source_name.to_owned(),
             line: lineno,
             message,
         };
-        let line = line.map_err(|e| err(format!("read error: {e}")))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let raw: RawRow =
-            serde_json::from_str(&line).map_err(|e| err(format!("invalid JSON row: {e}")))?;
+        let raw = raw.map_err(|e| err(format!("invalid JSON row: {e}")))?;
         let text = raw
             .text
             .ok_or_else(|| err("missing required field `text`".to_owned()))?;

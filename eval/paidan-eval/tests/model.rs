@@ -6,7 +6,8 @@ use paidan_eval::{
     EvalOutputs, EvalRow, Head, category_macro_f1, evaluate, read_rows, render_comparison_text,
     run_compare, run_eval,
 };
-use paidan_model::{Classifier, FeatureConfig, TrainOptions, TriageInput, train};
+use paidan_model::{Classifier, TrainOptions, TriageInput};
+use paidan_testkit::model::{TinyModel, train_tiny};
 
 const TAXONOMY: &str = r#"
 name = "tiny"
@@ -122,33 +123,21 @@ fn train_model(
     epochs: usize,
     with_department: bool,
 ) -> PathBuf {
-    let data = root.join(format!("{name}-train.jsonl"));
     let dev = root.join(format!("{name}-dev.jsonl"));
-    std::fs::write(&data, synth(train_rows, 1000, with_department)).unwrap();
     std::fs::write(&dev, synth(45, 2000, with_department)).unwrap();
     let taxonomy = root.join("tax.toml");
     std::fs::write(&taxonomy, TAXONOMY).unwrap();
-    let out = root.join(name);
-    train(
-        &TrainOptions {
-            data,
-            dev: Some(dev),
-            out: out.clone(),
-            taxonomy: with_department.then_some(taxonomy),
-            seed: 7,
-            epochs,
-            dim: 16,
-            features: FeatureConfig {
-                buckets: 4096,
-                ..FeatureConfig::default()
-            },
-            name: Some(name.to_owned()),
-            ..TrainOptions::default()
-        },
-        &mut |_| {},
-    )
-    .expect("tiny training");
-    out
+    let tiny = TinyModel {
+        dev: Some(dev),
+        taxonomy: with_department.then_some(taxonomy),
+        recipe: TrainOptions::default().recipe,
+        seed: 7,
+        epochs,
+        dim: 16,
+        buckets: 4096,
+        ..TinyModel::new(synth(train_rows, 1000, with_department))
+    };
+    train_tiny(root, name, &tiny)
 }
 
 fn fixture() -> Fixture {

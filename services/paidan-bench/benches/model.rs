@@ -1,16 +1,17 @@
 //! Per-stage cost of the classifier on real complaints (eval/sets/load_texts.jsonl) with the
 //! shipped model (`models/default`, or the directory in `PAIDAN_BENCH_MODEL`):
-//! prepare (normalise + mask), segment, featurise, and the whole triage at batch 1 and batch 64.
+//! prepare (normalise + mask), segment and featurise.
 //!
-//! Throughput is in complaints per second on one core.
+//! Throughput is in complaints per second on one core. The whole triage has one benchmark,
+//! `paidan bench-triage` (run by eval/bench.sh).
 
 use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use paidan_bench::{load_texts, repo_root};
+use paidan_model::Classifier;
 use paidan_model::features::{prepare, words};
-use paidan_model::{Classifier, TriageInput};
 
 const N: usize = 256;
 
@@ -42,16 +43,6 @@ fn model_stages(c: &mut Criterion) {
         .iter()
         .map(|t| prepare(&t.title, &t.text, max_chars))
         .collect();
-    let inputs: Vec<TriageInput<'_>> = texts
-        .iter()
-        .map(|t| TriageInput {
-            title: &t.title,
-            text: &t.text,
-            jurisdiction: &t.jurisdiction,
-        })
-        .collect();
-    classifier.triage(&inputs[0]).expect("warm-up triage");
-
     let mut g = c.benchmark_group("model");
     g.throughput(Throughput::Elements(texts.len() as u64));
     g.bench_function("prepare", |b| {
@@ -72,20 +63,6 @@ fn model_stages(c: &mut Criterion) {
         b.iter(|| {
             for t in &texts {
                 black_box(classifier.featurize_count(black_box(&t.title), black_box(&t.text)));
-            }
-        })
-    });
-    g.bench_function("classify_batch1", |b| {
-        b.iter(|| {
-            for i in &inputs {
-                black_box(classifier.triage(black_box(i)).expect("triage"));
-            }
-        })
-    });
-    g.bench_function("classify_batch64", |b| {
-        b.iter(|| {
-            for chunk in inputs.chunks(64) {
-                black_box(classifier.triage_batch(black_box(chunk)).expect("triage"));
             }
         })
     });

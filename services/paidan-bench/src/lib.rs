@@ -18,10 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use paidan_dedup::Fingerprint;
-use paidan_store::{
-    CaseRecord, CaseStatus, Channel, DedupEntry, ForwardingRecord, LabelRecord, Millis, NewCase,
-    Store, TriageRecord,
-};
+use paidan_store::{CaseRecord, DedupEntry, Millis, NewCase, Store};
+use paidan_testkit::CaseBuilder;
 
 /// Errors of the fixtures.
 #[derive(Debug, thiserror::Error)]
@@ -189,51 +187,21 @@ impl Synth {
     }
 }
 
-fn label(code: &str) -> LabelRecord {
-    LabelRecord {
-        code: code.into(),
-        name: code.into(),
-        confidence: 0.9,
-    }
-}
-
 /// A stored case as the intake core would build it (triage labels fixed, no PII).
 pub fn case_record(t: &Text, request_id: String, received_at: Millis) -> CaseRecord {
-    CaseRecord {
-        id: String::new(),
-        request_digest: format!(
-            "{:016x}",
-            splitmix64(request_id.len() as u64 ^ received_at as u64)
-        ),
-        request_id,
-        channel: Channel::Hotline12345,
-        received_at,
-        created_at: received_at,
-        jurisdiction: t.jurisdiction.clone(),
-        caller_phone: String::new(),
-        title: t.title.clone(),
-        text: t.text.clone(),
-        address: String::new(),
-        location: None,
-        triage: TriageRecord {
-            category: label("noise"),
-            department: label("eco_env"),
-            category_alternatives: vec![label("other")],
-            department_alternatives: vec![label("urban_mgmt")],
-            needs_review: false,
-            review_reasons: Vec::new(),
-            model_version: "bench".into(),
-        },
-        category: "noise".into(),
-        department: "eco_env".into(),
-        status: CaseStatus::Accepted,
-        history: Vec::new(),
-        corrections: Vec::new(),
-        duplicate_of: None,
-        duplicate_score: 0.0,
-        reports: Vec::new(),
-        forwarding: ForwardingRecord::new(),
-    }
+    let digest = format!(
+        "{:016x}",
+        splitmix64(request_id.len() as u64 ^ received_at as u64)
+    );
+    CaseBuilder::new(0, received_at)
+        .request(request_id, digest)
+        .jurisdiction(t.jurisdiction.clone())
+        .caller("", "")
+        .title_text(t.title.clone(), t.text.clone())
+        .routed("noise", "eco_env", 0.9)
+        .alternatives(&["other"], &["urban_mgmt"])
+        .model_version("bench")
+        .build()
 }
 
 /// A new case with its dedup entry, as `Intake::submit` would insert it.

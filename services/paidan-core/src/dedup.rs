@@ -9,7 +9,7 @@ use paidan_dedup::{DedupConfig, Fingerprint, MatchContext};
 use paidan_store::{CaseRecord, DedupEntry, Millis, Store};
 
 use crate::error::{CoreError, Result};
-use crate::intake::excerpt;
+use paidan_text::excerpt;
 
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 #[serde(default)]

@@ -2,13 +2,13 @@
 //! durable storage with group commit, and the case lifecycle.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use paidan_model::{Classifier, Scored, Triage};
 use paidan_store::{
     AuditEvent, CaseFilter, CaseRecord, CaseStatus, ForwardingRecord, HotIssue, Inserted,
     LabelRecord, Link, Millis, NewCase, OutboxEntry, Page, Store, TriageRecord,
 };
+use paidan_text::now_millis;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
@@ -50,13 +50,6 @@ impl Default for IntakeConfig {
 pub struct Submitted {
     pub case: CaseRecord,
     pub created: bool,
-}
-
-pub fn now_millis() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as Millis)
-        .unwrap_or(0)
 }
 
 pub struct Intake {
@@ -116,14 +109,6 @@ fn request_digest(c: &Complaint) -> String {
         h.update(at.to_le_bytes());
     }
     hex::encode(h.finalize())
-}
-
-pub fn excerpt(text: &str, chars: usize) -> String {
-    let mut out: String = text.chars().take(chars).collect();
-    if text.chars().nth(chars).is_some() {
-        out.push('…');
-    }
-    out
 }
 
 impl Intake {

@@ -19,6 +19,7 @@ pub use commit::GroupCommit;
 pub use dedup::{Candidate, DedupSettings, Deduplicator};
 pub use error::{CoreError, Result};
 pub use inference::{InferencePool, TriageText};
-pub use intake::{Intake, IntakeConfig, Submitted, excerpt, now_millis, triage_record};
+pub use intake::{Intake, IntakeConfig, Submitted, triage_record};
+pub use paidan_text::{excerpt, now_millis};
 pub use registry::{ModelRegistry, Reloaded, load_and_warm};
 pub use validate::{Complaint, Limits};

@@ -75,12 +75,7 @@ pub struct PassStats {
     pub dead: usize,
 }
 
-pub fn now_millis() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as Millis)
-        .unwrap_or(0)
-}
+pub use paidan_text::now_millis;
 
 enum Outcome {
     Delivered,

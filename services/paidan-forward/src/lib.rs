@@ -4,16 +4,15 @@
 //!   [`Sink`] at least once, with exponential backoff + full jitter, dead letters and metrics.
 //! - [`GrpcSink`] calls the platform's `paidan.v1.CaseSink/Deliver`; [`WebhookSink`] POSTs the
 //!   signed JSON [`WebhookEvent`] (see [`event`]).
-//! - [`receiver`] is a stand-in platform for tests and demos (`paidan receiver`).
+//! The stand-in platform that tests and demos forward to (the receiver) lives in the dev-only
+//! paidan-testkit crate, with the crash tests' forward worker.
 
 pub mod config;
 pub mod event;
 pub mod forwarder;
-pub mod receiver;
 pub mod sink;
 
 pub use config::{ForwardConfig, SinkConfig};
 pub use event::{WebhookEvent, sign, verify_request, verify_signature};
 pub use forwarder::{ForwardError, Forwarder, PassStats, RetryPolicy};
-pub use receiver::{FailMode, ReceiverConfig, ReceiverHandle, run_receiver, start_receiver};
 pub use sink::{Ack, GrpcSink, Sink, SinkError, WebhookSink};

@@ -7,55 +7,17 @@ use std::time::Duration;
 
 use paidan_forward::*;
 use paidan_store::*;
+use paidan_testkit::CaseBuilder;
+use paidan_testkit::receiver::*;
 
 const SECRET: &str = "test-secret";
 
-fn label(code: &str) -> LabelRecord {
-    LabelRecord {
-        code: code.into(),
-        name: code.into(),
-        confidence: 0.8,
-    }
-}
-
 fn new_case(i: usize) -> NewCase {
-    let now = forwarder::now_millis();
-    NewCase {
-        record: CaseRecord {
-            id: String::new(),
-            request_id: format!("req-{i}"),
-            request_digest: format!("digest-{i}"),
-            channel: Channel::Hotline12345,
-            received_at: now,
-            created_at: now,
-            jurisdiction: "330106".into(),
-            caller_phone: "13812345678".into(),
-            title: "噪音".into(),
-            text: format!("第{i}号投诉：夜间施工噪音扰民"),
-            address: "文三路".into(),
-            location: Some((30.27, 120.15)),
-            triage: TriageRecord {
-                category: label("CAT.NOISE"),
-                department: label("DEPT.ENV"),
-                category_alternatives: vec![],
-                department_alternatives: vec![],
-                needs_review: false,
-                review_reasons: vec![],
-                model_version: "t".into(),
-            },
-            category: "CAT.NOISE".into(),
-            department: "DEPT.ENV".into(),
-            status: CaseStatus::Accepted,
-            history: vec![],
-            corrections: vec![],
-            duplicate_of: None,
-            duplicate_score: 0.0,
-            reports: vec![],
-            forwarding: ForwardingRecord::new(),
-        },
-        dedup: None,
-        link_to: None,
-    }
+    CaseBuilder::new(i, forwarder::now_millis())
+        .location((30.27, 120.15))
+        .routed("CAT.NOISE", "DEPT.ENV", 0.8)
+        .model_version("t")
+        .new_case()
 }
 
 struct Rig {
@@ -150,11 +112,7 @@ async fn pump(f: &Forwarder, store: &SledStore) {
     );
 }
 
-fn check_in_order(
-    received: &[receiver::Received],
-    via: &str,
-    want: &BTreeMap<String, Vec<String>>,
-) {
+fn check_in_order(received: &[Received], via: &str, want: &BTreeMap<String, Vec<String>>) {
     let mut per_case: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in received.iter().filter(|r| r.via == via && !r.duplicate) {
         per_case

@@ -1,4 +1,9 @@
-//! Training/eval rows from JSONL.
+//! Labelled rows from JSONL: the one reader of the row format shared by training, cross-validation
+//! and evaluation (paidan-eval reads its rows through [`json_rows`]).
+//!
+//! Each line is an object with `text` and optionally `id`, `title`, `category`, `department`,
+//! `jurisdiction` and `sure`; unknown fields are ignored, blank lines skipped. A missing `sure`
+//! means sure ([`JsonRow::sure`]).
 
 use std::path::Path;
 
@@ -21,19 +26,44 @@ pub struct Row {
     pub sure: bool,
 }
 
-#[derive(Deserialize)]
-struct RawRow {
+/// One JSONL line as written, before a reader's own checks.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct JsonRow {
     #[serde(default)]
-    id: Option<serde_json::Value>,
+    pub id: Option<serde_json::Value>,
     #[serde(default)]
-    title: Option<String>,
-    text: Option<String>,
+    pub title: Option<String>,
     #[serde(default)]
-    category: Option<String>,
+    pub text: Option<String>,
     #[serde(default)]
-    department: Option<String>,
+    pub category: Option<String>,
     #[serde(default)]
-    sure: Option<bool>,
+    pub department: Option<String>,
+    #[serde(default)]
+    pub jurisdiction: Option<String>,
+    /// As written; [`JsonRow::sure`] applies the default.
+    #[serde(default)]
+    pub sure: Option<bool>,
+}
+
+impl JsonRow {
+    /// Annotator certainty: `sure=false` marks an ambiguous label; missing = true.
+    pub fn sure(&self) -> bool {
+        self.sure.unwrap_or(true)
+    }
+}
+
+/// The non-blank lines of JSONL `text`, each with its 1-based line number, parsed.
+pub fn json_rows(text: &str) -> impl Iterator<Item = (usize, serde_json::Result<JsonRow>)> + '_ {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| (i + 1, serde_json::from_str(l)))
+}
+
+/// `s` trimmed, or None when it is missing or blank.
+pub fn non_empty(s: Option<String>) -> Option<String> {
+    s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
 /// Parses JSONL rows; blank lines are skipped. Returns the rows and the SHA-256 of the bytes.
@@ -49,24 +79,18 @@ pub fn parse_rows(path: &Path, bytes: &[u8]) -> Result<(Vec<Row>, String), Model
         msg: "not UTF-8".into(),
     })?;
     let mut rows = Vec::new();
-    for (i, l) in text.lines().enumerate() {
-        let line = i + 1;
-        if l.trim().is_empty() {
-            continue;
-        }
+    for (line, raw) in json_rows(text) {
         let bad = |msg: String| ModelError::Data {
             path: path.to_path_buf(),
             line,
             msg,
         };
-        let raw: RawRow =
-            serde_json::from_str(l).map_err(|e| bad(format!("invalid JSON row: {e}")))?;
+        let raw = raw.map_err(|e| bad(format!("invalid JSON row: {e}")))?;
+        let sure = raw.sure();
         let text = raw.text.unwrap_or_default();
         if text.trim().is_empty() {
             return Err(bad("missing or empty \"text\"".into()));
         }
-        let nonempty =
-            |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
         rows.push(Row {
             line,
             id: raw.id.map(|v| match v {
@@ -75,9 +99,9 @@ pub fn parse_rows(path: &Path, bytes: &[u8]) -> Result<(Vec<Row>, String), Model
             }),
             title: raw.title.unwrap_or_default(),
             text,
-            category: nonempty(raw.category),
-            department: nonempty(raw.department),
-            sure: raw.sure.unwrap_or(true),
+            category: non_empty(raw.category),
+            department: non_empty(raw.department),
+            sure,
         });
     }
     Ok((rows, digest))

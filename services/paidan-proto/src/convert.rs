@@ -133,7 +133,7 @@ pub fn candidate_to_proto(c: Candidate) -> v1::DuplicateCandidate {
 /// A hot issue; its representative text is a summary, so personal numbers in it are always masked.
 pub fn hot_issue_to_proto(h: &HotIssue, mask_phone: bool) -> v1::HotIssue {
     v1::HotIssue {
-        representative_text: paidan_core::excerpt(&paidan_text::mask_pii(&h.master.text), 120),
+        representative_text: paidan_text::excerpt(&paidan_text::mask_pii(&h.master.text), 120),
         master: Some(case_to_proto(&h.master, mask_phone)),
         report_count: h.report_count,
         first_report_at: Some(timestamp(h.first_report_at)),

@@ -5,45 +5,19 @@
 use std::time::Instant;
 
 use paidan_store::*;
+use paidan_testkit::CaseBuilder;
 
 fn record(i: usize) -> CaseRecord {
-    let label = |code: &str| LabelRecord {
-        code: code.into(),
-        name: code.into(),
-        confidence: 0.9,
-    };
-    CaseRecord {
-        id: String::new(),
-        request_id: format!("bench-{i}"),
-        request_digest: format!("{i:064x}"),
-        channel: Channel::Hotline12345,
-        received_at: 1_767_225_600_000 + i as i64,
-        created_at: 1_767_225_600_000 + i as i64,
-        jurisdiction: "330106".into(),
-        caller_phone: "13812345678".into(),
-        title: "噪音扰民".into(),
-        text: "小区楼下的工地每天晚上十一点以后还在施工，噪音很大，严重影响休息，希望有关部门尽快处理。".repeat(3),
-        address: "西湖区文三路100号".into(),
-        location: None,
-        triage: TriageRecord {
-            category: label("CAT.NOISE"),
-            department: label("DEPT.ENV"),
-            category_alternatives: vec![label("CAT.OTHER")],
-            department_alternatives: vec![],
-            needs_review: false,
-            review_reasons: vec![],
-            model_version: "bench".into(),
-        },
-        category: "CAT.NOISE".into(),
-        department: "DEPT.ENV".into(),
-        status: CaseStatus::Accepted,
-        history: vec![],
-        corrections: vec![],
-        duplicate_of: None,
-        duplicate_score: 0.0,
-        reports: vec![],
-        forwarding: ForwardingRecord::new(),
-    }
+    CaseBuilder::new(i, 1_767_225_600_000 + i as i64)
+        .request(format!("bench-{i}"), format!("{i:064x}"))
+        .title_text(
+            "噪音扰民",
+            "小区楼下的工地每天晚上十一点以后还在施工，噪音很大，严重影响休息，希望有关部门尽快处理。".repeat(3),
+        )
+        .caller("13812345678", "西湖区文三路100号")
+        .alternatives(&["CAT.OTHER"], &[])
+        .model_version("bench")
+        .build()
 }
 
 fn new_case(i: usize) -> NewCase {

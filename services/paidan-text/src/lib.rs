@@ -31,6 +31,20 @@ pub enum TextError {
     Dict(String),
 }
 
+pub mod clock;
+
+pub use clock::now_millis;
+
+/// The first `chars` characters of `text`, with `…` appended when it was cut (shown where a
+/// case's text is quoted: dedup candidates, hot issues, report excerpts).
+pub fn excerpt(text: &str, chars: usize) -> String {
+    let mut out: String = text.chars().take(chars).collect();
+    if text.chars().nth(chars).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// NFKC (full-width → half-width), traditional → simplified (zhconv, zh-Hans), strip control chars,
 /// collapse all whitespace runs to one ASCII space, trim.
 pub fn normalize(input: &str) -> String {

@@ -6,29 +6,11 @@ use paidan_proto::v1;
 use prost_types::Timestamp;
 
 fn at(date: &str) -> Timestamp {
-    // "2017-07-21" or "2018/5/2 10:51:47" → midnight UTC of that day (precision is enough here).
-    let d: Vec<i64> = date
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .take(3)
-        .map(|s| s.parse().unwrap())
-        .collect();
-    // "06/06/2016" is month/day/year.
-    let (y, m, day) = if d[0] > 31 {
-        (d[0], d[1], d[2])
-    } else {
-        (d[2], d[0], d[1])
-    };
-    // Days from civil (Howard Hinnant's algorithm).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    // "2017-07-21", "2018/5/2 10:51:47" or "06/06/2016" (month/day/year) → midnight UTC of that
+    // day (precision is enough here).
+    let ms = paidan_dedup::parse_time_ms(date).expect("a pair time");
     Timestamp {
-        seconds: days * 86_400,
+        seconds: ms.div_euclid(86_400_000) * 86_400,
         nanos: 0,
     }
 }

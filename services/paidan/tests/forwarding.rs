@@ -1,5 +1,5 @@
 //! Forwarding between real processes on loopback: `paidan serve` (a child process, configured
-//! with a gRPC and a webhook sink) forwards to `paidan receiver` (a child process that appends what
+//! with a gRPC and a webhook sink) forwards to `paidan-receiver` (a child process that appends what
 //! it accepts to a JSONL file and is switched between ok / fail / hang / flaky by a control file).
 
 mod common;
@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::{Proc, ReceiverProc};
-use paidan_forward::receiver::Received;
 use paidan_proto::v1;
 use paidan_proto::v1::intake_client::IntakeClient;
+use paidan_testkit::Received;
 use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 

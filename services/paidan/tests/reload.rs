@@ -3,45 +3,25 @@
 
 mod common;
 
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use paidan_proto::v1;
 use paidan_proto::v1::admin_client::AdminClient;
+use paidan_testkit::model::{TinyModel, first_rows, train_tiny};
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
 /// A deliberately weak model: 150 training rows, one epoch, tiny features, the embedding-bag
 /// recipe (so a reload also swaps the serving engine: the shipped model is linear).
 fn train_weak_model(dir: &std::path::Path) -> std::path::PathBuf {
-    let root = common::repo_root();
-    let rows: Vec<String> = std::fs::read_to_string(root.join("models/data/city_train.jsonl"))
-        .unwrap()
-        .lines()
-        .take(150)
-        .map(str::to_owned)
-        .collect();
-    let data = dir.join("weak_train.jsonl");
-    let mut f = std::fs::File::create(&data).unwrap();
-    for r in &rows {
-        writeln!(f, "{r}").unwrap();
-    }
-    let out = dir.join("weak");
-    let mut opts = paidan_model::TrainOptions {
-        data,
-        dev: Some(root.join("models/data/city_dev.jsonl")),
-        out: out.clone(),
-        taxonomy: Some(root.join("models/taxonomy.toml")),
-        epochs: 1,
-        dim: 8,
-        name: Some("weak".into()),
-        recipe: None,
-        ..Default::default()
+    let data = common::repo_root().join("models/data");
+    let weak = TinyModel {
+        dev: Some(data.join("city_dev.jsonl")),
+        taxonomy: Some(common::repo_root().join("models/taxonomy.toml")),
+        ..TinyModel::new(first_rows(&data.join("city_train.jsonl"), 150))
     };
-    opts.features.buckets = 1024;
-    paidan_model::train(&opts, &mut |_| {}).expect("weak model trains");
-    out
+    train_tiny(dir, "weak", &weak)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

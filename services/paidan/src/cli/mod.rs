@@ -15,7 +15,6 @@ mod eval_dedup;
 mod loadgen;
 mod outbox;
 mod progress;
-mod receiver;
 mod texts;
 mod train;
 
@@ -51,8 +50,6 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Two models side by side with McNemar's paired test.
     Compare(eval::CompareArgs),
-    /// A local stand-in for the 12345 platform: receives forwarded cases.
-    Receiver(receiver::ReceiverArgs),
     /// Score the duplicate decision on labelled pairs.
     EvalDedup(eval_dedup::EvalDedupArgs),
     /// Inspect and replay the forwarding outbox of a stopped server.
@@ -113,7 +110,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cv(a) => tokio::task::spawn_blocking(move || cv::run(a)).await?,
         Command::Eval(a) => tokio::task::spawn_blocking(move || eval::run(a)).await?,
         Command::Compare(a) => tokio::task::spawn_blocking(move || eval::run_cmp(a)).await?,
-        Command::Receiver(a) => receiver::run(a).await,
         Command::EvalDedup(a) => tokio::task::spawn_blocking(move || eval_dedup::run(a)).await?,
         Command::Outbox(a) => tokio::task::spawn_blocking(move || outbox::run(a)).await?,
     }

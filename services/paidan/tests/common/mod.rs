@@ -188,7 +188,7 @@ impl Drop for Proc {
     }
 }
 
-/// `paidan receiver` as a child process (gRPC CaseSink + webhook on 127.0.0.1:0), appending what it
+/// `paidan-receiver` (the test kit's) as a child process (gRPC CaseSink + webhook on 127.0.0.1:0), appending what it
 /// accepts to `out`; its mode is switched through `control` (read by the receiver on every request).
 pub struct ReceiverProc {
     pub proc: Proc,
@@ -209,7 +209,7 @@ impl ReceiverProc {
     }
 
     /// Every delivery the receiver accepted so far (redeliveries included), in arrival order.
-    pub fn received(&self) -> Vec<paidan_forward::receiver::Received> {
+    pub fn received(&self) -> Vec<paidan_testkit::Received> {
         let text = std::fs::read_to_string(&self.out).unwrap_or_default();
         // A line still being written has no newline yet and does not parse: skipped.
         text.lines()
@@ -225,9 +225,8 @@ pub fn spawn_receiver(dir: &Path, mode: &str) -> ReceiverProc {
     let control = dir.join("receiver.mode");
     let secret = "forward-test-secret".to_string();
     let _ = std::fs::remove_file(&addr_file);
-    let child = Command::new(env!("CARGO_BIN_EXE_paidan"))
+    let child = Command::new(paidan_testkit::bin_path("paidan-receiver"))
         .args([
-            "receiver",
             "--grpc-addr",
             "127.0.0.1:0",
             "--http-addr",
@@ -247,7 +246,7 @@ pub fn spawn_receiver(dir: &Path, mode: &str) -> ReceiverProc {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("spawn paidan receiver");
+        .expect("spawn paidan-receiver");
     let mut proc = Proc(child);
     let deadline = Instant::now() + Duration::from_secs(60);
     let addrs: serde_json::Value = loop {
@@ -255,9 +254,9 @@ pub fn spawn_receiver(dir: &Path, mode: &str) -> ReceiverProc {
             break serde_json::from_str(&s).expect("receiver address file is JSON");
         }
         if let Ok(Some(status)) = proc.0.try_wait() {
-            panic!("paidan receiver exited before listening: {status}");
+            panic!("paidan-receiver exited before listening: {status}");
         }
-        assert!(Instant::now() < deadline, "paidan receiver did not start");
+        assert!(Instant::now() < deadline, "paidan-receiver did not start");
         std::thread::sleep(Duration::from_millis(20));
     };
     let addr = |k: &str| addrs[k].as_str().unwrap().parse().unwrap();

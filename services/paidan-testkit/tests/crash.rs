@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use paidan_forward::{FailMode, ReceiverConfig, start_receiver};
+use paidan_testkit::receiver::{FailMode, ReceiverConfig, start_receiver};
 
 fn spawn_worker(
     dir: &std::path::Path,

@@ -1,37 +1,48 @@
-//! `paidan receiver`: a local stand-in for the 12345 platform that prints what paidan forwards.
+//! `paidan-receiver`: a local stand-in for the 12345 platform that prints what paidan forwards
+//! (dev-only; see [`paidan_testkit::receiver`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use paidan_forward::{FailMode, ReceiverConfig, start_receiver};
+use clap::Parser;
+use paidan_testkit::receiver::{FailMode, ReceiverConfig, start_receiver};
 
-#[derive(clap::Args, Debug)]
-pub struct ReceiverArgs {
+#[derive(Parser, Debug)]
+#[command(
+    name = "paidan-receiver",
+    about = "A stand-in 12345 platform: gRPC CaseSink and a signed webhook"
+)]
+struct ReceiverArgs {
     /// Serve paidan.v1.CaseSink here (port 0 picks a free port; see --addr-file).
     #[arg(long)]
-    pub grpc_addr: Option<SocketAddr>,
+    grpc_addr: Option<SocketAddr>,
     /// Serve the webhook (POST /events) and control endpoints here.
     #[arg(long)]
-    pub http_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
     /// Append received events to this JSONL file.
     #[arg(long)]
-    pub out: Option<PathBuf>,
+    out: Option<PathBuf>,
     /// Webhook secret: unsigned or badly signed posts get 401.
     #[arg(long, env = "PAIDAN_WEBHOOK_SECRET")]
-    pub secret: Option<String>,
+    secret: Option<String>,
     /// ok | fail | hang | flaky | reject (switch later with PUT /control/mode or the control file).
     #[arg(long, default_value = "ok")]
-    pub fail_mode: FailMode,
+    fail_mode: FailMode,
     #[arg(long)]
-    pub control_file: Option<PathBuf>,
+    control_file: Option<PathBuf>,
     /// Once listening, write the bound addresses here as JSON: {"grpc":"ip:port","http":"ip:port"}
     /// (null for a side not served). Useful with port 0.
     #[arg(long)]
-    pub addr_file: Option<PathBuf>,
+    addr_file: Option<PathBuf>,
 }
 
-pub async fn run(a: ReceiverArgs) -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PAIDAN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let a = ReceiverArgs::parse();
     if a.grpc_addr.is_none() && a.http_addr.is_none() {
         anyhow::bail!("give --grpc-addr and/or --http-addr");
     }
@@ -56,7 +67,17 @@ pub async fn run(a: ReceiverArgs) -> anyhow::Result<()> {
             .and_then(|()| std::fs::rename(&tmp, path))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    crate::signals::terminated().await;
+    terminated().await;
     handle.shutdown().await;
     Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn terminated() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

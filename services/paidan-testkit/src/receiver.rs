@@ -12,7 +12,6 @@
 //! `GET /control/stats` returns `{"received":N,"unique":M}`.
 
 use std::collections::HashSet;
-use std::future::Future;
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::event::{self, WebhookEvent};
+use paidan_forward::event::{self, WebhookEvent};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -188,7 +187,7 @@ impl Shared {
             .expect("seen lock")
             .insert((via.to_string(), event.idempotency_key.clone()));
         let r = Received {
-            received_at: event::rfc3339(crate::forwarder::now_millis()),
+            received_at: event::rfc3339(paidan_forward::forwarder::now_millis()),
             via: via.to_string(),
             idempotency_key: event.idempotency_key.clone(),
             case_id: event.case_id.clone(),
@@ -302,7 +301,7 @@ async fn http_event(
             .to_string()
     };
     if let Some(secret) = &shared.secret {
-        let now = crate::forwarder::now_millis() / 1000;
+        let now = paidan_forward::forwarder::now_millis() / 1000;
         if let Err(e) = event::verify_request(
             secret.as_bytes(),
             &header(event::HEADER_TIMESTAMP),
@@ -372,6 +371,17 @@ fn load_seen(path: &Path) -> Result<HashSet<(String, String)>, std::io::Error> {
     Ok(seen)
 }
 
+/// A listener on `addr` and the address it got (port 0 picks a free one).
+async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), ReceiverError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ReceiverError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ReceiverError::Bind { addr, source })?;
+    Ok((listener, local))
+}
+
 /// Bind and start serving; returns at once with the bound addresses.
 pub async fn start_receiver(cfg: ReceiverConfig) -> Result<ReceiverHandle, ReceiverError> {
     let (seen, out) = match &cfg.out {
@@ -412,12 +422,7 @@ pub async fn start_receiver(cfg: ReceiverConfig) -> Result<ReceiverHandle, Recei
     let mut tasks = Vec::new();
     let mut grpc_addr = None;
     if let Some(addr) = cfg.grpc_addr {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| ReceiverError::Bind { addr, source })?;
-        let local = listener
-            .local_addr()
-            .map_err(|source| ReceiverError::Bind { addr, source })?;
+        let (listener, local) = bind(addr).await?;
         grpc_addr = Some(local);
         let svc = CaseSinkServer::new(GrpcReceiver(shared.clone()));
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -435,12 +440,7 @@ pub async fn start_receiver(cfg: ReceiverConfig) -> Result<ReceiverHandle, Recei
     }
     let mut http_addr = None;
     if let Some(addr) = cfg.http_addr {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| ReceiverError::Bind { addr, source })?;
-        let local = listener
-            .local_addr()
-            .map_err(|source| ReceiverError::Bind { addr, source })?;
+        let (listener, local) = bind(addr).await?;
         http_addr = Some(local);
         let app = axum::Router::new()
             .route("/events", post(http_event))
@@ -466,15 +466,4 @@ pub async fn start_receiver(cfg: ReceiverConfig) -> Result<ReceiverHandle, Recei
         stop,
         tasks,
     })
-}
-
-/// Serve until `shutdown` resolves (the `paidan receiver` subcommand).
-pub async fn run_receiver(
-    cfg: ReceiverConfig,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), ReceiverError> {
-    let handle = start_receiver(cfg).await?;
-    shutdown.await;
-    handle.shutdown().await;
-    Ok(())
 }

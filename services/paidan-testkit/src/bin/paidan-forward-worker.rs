@@ -8,52 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use paidan_forward::{ForwardConfig, Forwarder, SinkConfig, forwarder::now_millis};
-use paidan_store::*;
-
-fn case(i: usize) -> NewCase {
-    let now = now_millis();
-    let label = |c: &str| LabelRecord {
-        code: c.into(),
-        name: c.into(),
-        confidence: 0.9,
-    };
-    NewCase {
-        record: CaseRecord {
-            id: String::new(),
-            request_id: format!("req-{i}"),
-            request_digest: format!("digest-{i}"),
-            channel: Channel::Hotline12345,
-            received_at: now,
-            created_at: now,
-            jurisdiction: "330106".into(),
-            caller_phone: "13812345678".into(),
-            title: "噪音".into(),
-            text: format!("第{i}号投诉：夜间施工噪音扰民"),
-            address: "文三路".into(),
-            location: None,
-            triage: TriageRecord {
-                category: label("CAT.NOISE"),
-                department: label("DEPT.ENV"),
-                category_alternatives: vec![],
-                department_alternatives: vec![],
-                needs_review: false,
-                review_reasons: vec![],
-                model_version: "worker".into(),
-            },
-            category: "CAT.NOISE".into(),
-            department: "DEPT.ENV".into(),
-            status: CaseStatus::Accepted,
-            history: vec![],
-            corrections: vec![],
-            duplicate_of: None,
-            duplicate_score: 0.0,
-            reports: vec![],
-            forwarding: ForwardingRecord::new(),
-        },
-        dedup: None,
-        link_to: None,
-    }
-}
+use paidan_store::{CaseRecord, SledStore, Store, StoreError};
+use paidan_testkit::CaseBuilder;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -86,7 +42,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in first..first + count {
         let s = store.clone();
         let c = tokio::task::spawn_blocking(move || -> Result<CaseRecord, StoreError> {
-            let c = s.insert_case(case(i))?.case;
+            let c = s
+                .insert_case(
+                    CaseBuilder::new(i, now_millis())
+                        .model_version("worker")
+                        .new_case(),
+                )?
+                .case;
             s.flush()?;
             Ok(c)
         })
