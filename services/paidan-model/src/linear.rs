@@ -164,7 +164,10 @@ fn svm_binary(
             }
         }
         let (sp, sq) = (p.iter().sum::<f64>(), q.iter().sum::<f64>());
-        p.iter().zip(&q).map(|(a, b)| (a / sp).ln() - (b / sq).ln()).collect()
+        p.iter()
+            .zip(&q)
+            .map(|(a, b)| (a / sp).ln() - (b / sq).ln())
+            .collect()
     } else {
         Vec::new()
     };

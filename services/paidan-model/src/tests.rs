@@ -548,7 +548,7 @@ fn route_below_table() {
         (&[(0.52, false, true), (0.97, true, true)], 0.55),
     ];
     for (rows, want) in cases {
-        let got = crate::train::choose_route_below(rows);
+        let got = crate::calibrate::choose_route_below(rows);
         assert!((got - want).abs() < 1e-6, "{rows:?}: {got} vs {want}");
     }
 }
