@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::outbox::StoredEntry;
+use super::entry::StoredEntry;
 use super::*;
 use crate::record::{
     AuditEventV2, CaseV2, CorrectionV2, DedupEntryV2, OutboxEntryV1, OutboxEntryV2,

@@ -8,7 +8,8 @@
 //! | `mod.rs`    | open (schema check, migration, band index load), options, tree table, `Drop` (snapshot), `Store` dispatch |
 //! | `tx`        | `W`, the trees inside one transaction: a case with its indexes, enqueue, freezing payloads |
 //! | `cases`     | insert, get, list, status, correction, split, merge, hot issues                |
-//! | `outbox`    | due entries, delivery per sink, failures, dead letters; `StoredEntry`          |
+//! | `entry`     | `StoredEntry`, the outbox entry as stored (used by `tx`, `outbox`, `migrate`)   |
+//! | `outbox`    | due entries, delivery per sink, failures, dead letters                         |
 //! | `dedup`     | dedup entries and the in-memory band index (load, refresh, evict, snapshot, lookup) |
 //! | `migrate`   | schema 1 → 2 at open, and the consistency check                                |
 //! | `audit`     | the audit trail                                                                |
@@ -79,6 +80,7 @@ use crate::{Result, Store, StoreError};
 mod audit;
 mod cases;
 mod dedup;
+mod entry;
 mod migrate;
 mod outbox;
 mod tx;

@@ -2,9 +2,9 @@
 //! failures and the dead letters. Entries are stored as [`StoredEntry`]: the payload is the live
 //! case until the case changes after the event (see the module docs of `sled_store`).
 
+use super::entry::StoredEntry;
 use super::tx::*;
 use super::*;
-use crate::record::{OutboxEntryV2, Stored};
 
 pub(super) fn outbox_due(s: &SledStore, now: Millis, limit: usize) -> Result<Vec<OutboxEntry>> {
     let end = due_key(now, u64::MAX);
@@ -236,83 +236,5 @@ impl SledStore {
             }
             Ok(out)
         })
-    }
-}
-
-/// An outbox entry as stored: `case` is None while the stored case is the event's payload.
-#[derive(Clone, Debug, PartialEq)]
-pub(super) struct StoredEntry {
-    pub(super) seq: u64,
-    pub(super) idempotency_key: String,
-    pub(super) case_id: String,
-    pub(super) sequence: u64,
-    pub(super) kind: EventKind,
-    pub(super) occurred_at: Millis,
-    pub(super) case: Option<CaseRecord>,
-    pub(super) delivered_to: Vec<String>,
-    pub(super) attempts: u32,
-    pub(super) last_error: String,
-    pub(super) enqueued_at: Millis,
-    pub(super) next_attempt_at: Millis,
-}
-
-impl StoredEntry {
-    pub(super) fn into_entry(self, case: CaseRecord) -> OutboxEntry {
-        OutboxEntry {
-            seq: self.seq,
-            idempotency_key: self.idempotency_key,
-            case_id: self.case_id,
-            sequence: self.sequence,
-            kind: self.kind,
-            occurred_at: self.occurred_at,
-            case,
-            delivered_to: self.delivered_to,
-            attempts: self.attempts,
-            last_error: self.last_error,
-            enqueued_at: self.enqueued_at,
-            next_attempt_at: self.next_attempt_at,
-        }
-    }
-}
-
-impl Stored for StoredEntry {
-    type Record = OutboxEntryV2;
-}
-
-impl From<StoredEntry> for OutboxEntryV2 {
-    fn from(e: StoredEntry) -> OutboxEntryV2 {
-        OutboxEntryV2 {
-            seq: e.seq,
-            idempotency_key: e.idempotency_key,
-            case_id: e.case_id,
-            sequence: e.sequence,
-            kind: e.kind.into(),
-            occurred_at: e.occurred_at,
-            case: e.case.map(Into::into),
-            delivered_to: e.delivered_to,
-            attempts: e.attempts,
-            last_error: e.last_error,
-            enqueued_at: e.enqueued_at,
-            next_attempt_at: e.next_attempt_at,
-        }
-    }
-}
-
-impl From<OutboxEntryV2> for StoredEntry {
-    fn from(e: OutboxEntryV2) -> StoredEntry {
-        StoredEntry {
-            seq: e.seq,
-            idempotency_key: e.idempotency_key,
-            case_id: e.case_id,
-            sequence: e.sequence,
-            kind: e.kind.into(),
-            occurred_at: e.occurred_at,
-            case: e.case.map(Into::into),
-            delivered_to: e.delivered_to,
-            attempts: e.attempts,
-            last_error: e.last_error,
-            enqueued_at: e.enqueued_at,
-            next_attempt_at: e.next_attempt_at,
-        }
     }
 }

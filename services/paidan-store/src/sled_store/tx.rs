@@ -10,7 +10,7 @@ use sled::transaction::{
     TransactionalTree,
 };
 
-use super::outbox::StoredEntry;
+use super::entry::StoredEntry;
 use super::*;
 
 pub(super) type Tx<T> = ConflictableTransactionResult<T, StoreError>;

@@ -1,4 +1,4 @@
-//! Store throughput: `cargo run --release -p paidan-store --example store_bench [N]`
+//! Store throughput: `cargo run --release -p paidan-bench --example store_bench [N]`
 //! (or without --release for the dev profile). Measures insert+flush per case (what an
 //! un-batched server would do) and N inserts per flush (group commit), in a temp directory.
 
