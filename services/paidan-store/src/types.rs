@@ -16,20 +16,6 @@ pub enum Channel {
     Wechat = 5,
 }
 
-impl Channel {
-    pub fn from_i32(v: i32) -> Option<Channel> {
-        Some(match v {
-            0 => Channel::Unspecified,
-            1 => Channel::Hotline12345,
-            2 => Channel::Hotline12319,
-            3 => Channel::Web,
-            4 => Channel::App,
-            5 => Channel::Wechat,
-            _ => return None,
-        })
-    }
-}
-
 /// Work-order lifecycle; numbers match `paidan.v1.CaseStatus`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CaseStatus {
@@ -50,19 +36,6 @@ pub enum CaseStatus {
 }
 
 impl CaseStatus {
-    pub fn from_i32(v: i32) -> Option<CaseStatus> {
-        Some(match v {
-            1 => CaseStatus::Accepted,
-            2 => CaseStatus::Dispatched,
-            3 => CaseStatus::InProgress,
-            4 => CaseStatus::Resolved,
-            5 => CaseStatus::FollowedUp,
-            6 => CaseStatus::Closed,
-            7 => CaseStatus::Rejected,
-            _ => return None,
-        })
-    }
-
     /// Open cases can still absorb duplicate reports.
     pub fn is_open(self) -> bool {
         !matches!(self, CaseStatus::Closed)
