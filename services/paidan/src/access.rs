@@ -1,10 +1,11 @@
-//! Access control for the gRPC server, in one tower layer in front of every service:
-//! bearer-token authentication (tokens configured by their SHA-256), roles per RPC, a rate limit
-//! per token and a global limit on requests in flight.
+//! Access control for the gRPC server, in one tower layer in front of every service, and for the
+//! Open311 facade (`crate::open311`, its routes in [`HTTP_RULES`]): bearer-token authentication
+//! (tokens configured by their SHA-256; Open311 clients send the token as `api_key`), roles per
+//! RPC or route, a rate limit per token and a global limit on requests in flight, shared by both.
 //!
-//! Health and reflection stay open. With no tokens configured authentication is off (a local
-//! development server); the concurrency limit applies either way. Handlers learn who is calling
-//! from the [`Caller`] the layer puts into the request's extensions.
+//! Health, reflection and Open311 service discovery stay open. With no tokens configured
+//! authentication is off (a local development server); the concurrency limit applies either way.
+//! Handlers learn who is calling from the [`Caller`] put into the request's extensions.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -17,7 +18,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
@@ -47,13 +48,15 @@ impl Role {
     }
 }
 
-/// Who may call a gRPC method.
+/// Who may call a gRPC method or an Open311 route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rule {
-    /// No token needed (health, reflection).
+    /// No token needed (health, reflection, Open311 service discovery).
     Open,
     /// A valid token holding this role.
     Role(Role),
+    /// A valid token holding any of these roles (Open311 reads: the platform and analysts).
+    AnyRole(&'static [Role]),
     /// Not in the table: refused to every token (deny by default). A served method without a rule
     /// fails `every_served_method_has_an_access_rule`, which walks the served descriptor sets.
     Deny,
@@ -86,6 +89,32 @@ pub const RULES: &[(&str, Role)] = &[
     ("/paidan.v1.Admin/DropDeadLetters", Role::Admin),
     ("/paidan.v1.Admin/ListAuditEvents", Role::Admin),
 ];
+
+/// Both roles that read cases: the platform (full phone numbers) and analysts (masked).
+const READERS: &[Role] = &[Role::Platform, Role::Analyst];
+
+/// The Open311 GeoReport v2 facade's routes (served with `open311_addr`), as `METHOD /path` in the
+/// form clients call them, and who may call them: service discovery is open like health, filing
+/// is for intake systems, reading for whoever may read cases over gRPC. The README's role table
+/// lists these too. A route the facade serves without an entry here is refused to every token.
+pub const HTTP_RULES: &[(&str, Rule)] = &[
+    ("GET /open311/v2/services.json", Rule::Open),
+    ("GET /open311/v2/services/{service_code}.json", Rule::Open),
+    ("POST /open311/v2/requests.json", Rule::Role(Role::Intake)),
+    ("GET /open311/v2/requests.json", Rule::AnyRole(READERS)),
+    (
+        "GET /open311/v2/requests/{service_request_id}.json",
+        Rule::AnyRole(READERS),
+    ),
+];
+
+/// The rule for an Open311 route (`METHOD /path` as in [`HTTP_RULES`]); anything else is denied.
+pub fn http_rule_for(route: &str) -> Rule {
+    HTTP_RULES
+        .iter()
+        .find(|(r, _)| *r == route)
+        .map_or(Rule::Deny, |&(_, rule)| rule)
+}
 
 /// Services in the descriptor sets that paidan does not serve: the platform implements
 /// `CaseSink` and paidan calls it.
@@ -275,96 +304,172 @@ impl AccessControl {
         !self.by_hash.is_empty()
     }
 
-    fn authenticate(&self, headers: &http::HeaderMap) -> Result<Arc<Principal>, Status> {
-        let Some(value) = headers.get(http::header::AUTHORIZATION) else {
-            return Err(Status::unauthenticated(
-                "missing credentials: send `authorization: Bearer <token>`",
-            ));
-        };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                Status::unauthenticated("malformed authorization header: expected `Bearer <token>`")
-            })?;
+    /// The principal of a token (the bearer token of gRPC, the `api_key` of Open311).
+    fn authenticate(&self, token: &str) -> Result<Arc<Principal>, Refusal> {
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         self.by_hash
             .get(&hash)
             .cloned()
-            .ok_or_else(|| Status::unauthenticated("unknown or revoked token"))
+            .ok_or_else(|| Refusal::Unauthenticated("unknown or revoked token".into()))
     }
 
-    /// Decide on one request: who is calling, whether they may, and a slot among the requests
-    /// in flight (held until the response is ready).
+    /// Decide on one gRPC request: who is calling, whether they may, and a slot among the
+    /// requests in flight (held until the response is ready).
     pub fn admit(
         &self,
         path: &str,
         headers: &http::HeaderMap,
-    ) -> Result<(Caller, Option<tokio::sync::OwnedSemaphorePermit>), Status> {
-        let rule = rule_for(path);
+    ) -> Result<(Caller, Option<OwnedSemaphorePermit>), Status> {
+        self.decide(rule_for(path), path, || bearer(headers))
+            .map_err(|refusal| match refusal {
+                Refusal::PermissionDenied(m) if rule_for(path) == Rule::Deny => {
+                    Status::permission_denied(format!(
+                        "{m} (is it a method of paidan.v1.Intake or paidan.v1.Admin?)"
+                    ))
+                }
+                r => r.into(),
+            })
+    }
+
+    /// Decide on one Open311 request (`route` as in [`HTTP_RULES`]), the token being its
+    /// `api_key` (or an `authorization: Bearer` header); the same rules, rate and in-flight
+    /// limits as gRPC.
+    pub fn admit_http(
+        &self,
+        route: &str,
+        api_key: Option<&str>,
+    ) -> Result<(Caller, Option<OwnedSemaphorePermit>), Refusal> {
+        self.decide(http_rule_for(route), route, || {
+            api_key
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .ok_or_else(|| {
+                    Refusal::Unauthenticated(
+                        "missing api_key: send the token as the api_key parameter".into(),
+                    )
+                })
+        })
+    }
+
+    /// The one admission decision: open rules pass; otherwise, with authentication on, the
+    /// token (`token` is asked only then) must be known, hold a role the rule names and be under
+    /// its rate; then a slot among the requests in flight.
+    fn decide<'a>(
+        &self,
+        rule: Rule,
+        what: &str,
+        token: impl FnOnce() -> Result<&'a str, Refusal>,
+    ) -> Result<(Caller, Option<OwnedSemaphorePermit>), Refusal> {
         if rule == Rule::Open {
             return Ok((Caller(None), None));
         }
         let caller = if self.authenticates() {
-            let principal = self.authenticate(headers)?;
-            match rule {
-                Rule::Role(role) if !principal.has(role) => {
-                    return Err(Status::permission_denied(format!(
-                        "token {:?} may not call {path}: it needs the {} role",
-                        principal.name,
-                        role.name()
-                    )));
-                }
+            let principal = self.authenticate(token()?)?;
+            let needed: &[Role] = match &rule {
+                Rule::Role(role) => std::slice::from_ref(role),
+                Rule::AnyRole(roles) => roles,
+                Rule::Open => &[],
                 Rule::Deny => {
-                    return Err(Status::permission_denied(format!(
-                        "{path} has no access rule, so no token may call it (is it a method of paidan.v1.Intake or paidan.v1.Admin?)"
+                    return Err(Refusal::PermissionDenied(format!(
+                        "{what} has no access rule, so no token may call it"
                     )));
                 }
-                _ => {}
+            };
+            if !needed.is_empty() && !needed.iter().any(|&r| principal.has(r)) {
+                let names: Vec<&str> = needed.iter().map(|r| r.name()).collect();
+                return Err(Refusal::PermissionDenied(format!(
+                    "token {:?} may not call {what}: it needs the {} role",
+                    principal.name,
+                    names.join(" or ")
+                )));
             }
             if let Some(limiter) = &principal.limiter
                 && let Err(not_until) = limiter.check()
             {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
-                return Err(exhausted(
-                    format!(
+                return Err(Refusal::Exhausted {
+                    message: format!(
                         "rate limit of token {:?} exceeded; retry in {} ms",
                         principal.name,
                         wait.as_millis().max(1)
                     ),
-                    wait,
-                ));
+                    retry_after: wait,
+                });
             }
             Caller(Some(principal))
         } else {
             Caller(None)
         };
-        let permit = self.in_flight.clone().try_acquire_owned().map_err(|_| {
-            exhausted(
-                format!(
-                    "server busy: {} requests in flight; retry shortly",
-                    self.max_in_flight
-                ),
-                Duration::from_millis(50),
-            )
-        })?;
+        let permit =
+            self.in_flight
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| Refusal::Exhausted {
+                    message: format!(
+                        "server busy: {} requests in flight; retry shortly",
+                        self.max_in_flight
+                    ),
+                    retry_after: Duration::from_millis(50),
+                })?;
         Ok((caller, Some(permit)))
     }
 }
 
-/// RESOURCE_EXHAUSTED with a `google.rpc.RetryInfo` detail, which gRPC clients read as the hint.
-fn exhausted(message: String, retry_after: Duration) -> Status {
-    Status::with_error_details(
-        Code::ResourceExhausted,
-        message,
-        ErrorDetails::with_retry_info(Some(retry_after.max(Duration::from_millis(1)))),
-    )
+/// The bearer token of a request's `authorization` header.
+pub(crate) fn bearer(headers: &http::HeaderMap) -> Result<&str, Refusal> {
+    let Some(value) = headers.get(http::header::AUTHORIZATION) else {
+        return Err(Refusal::Unauthenticated(
+            "missing credentials: send `authorization: Bearer <token>`".into(),
+        ));
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            Refusal::Unauthenticated(
+                "malformed authorization header: expected `Bearer <token>`".into(),
+            )
+        })
+}
+
+/// Why a request was refused. gRPC answers it as a status (below), the Open311 facade as an HTTP
+/// error (`open311::error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// No token, a malformed one, or one that is not configured.
+    Unauthenticated(String),
+    /// A valid token without the role needed, or a method or route without an access rule.
+    PermissionDenied(String),
+    /// Over the token's rate, or the server has `max_concurrent_requests` in flight.
+    Exhausted {
+        message: String,
+        retry_after: Duration,
+    },
+}
+
+impl From<Refusal> for Status {
+    /// RESOURCE_EXHAUSTED carries a `google.rpc.RetryInfo` detail, which gRPC clients read as the
+    /// hint.
+    fn from(r: Refusal) -> Status {
+        match r {
+            Refusal::Unauthenticated(m) => Status::unauthenticated(m),
+            Refusal::PermissionDenied(m) => Status::permission_denied(m),
+            Refusal::Exhausted {
+                message,
+                retry_after,
+            } => Status::with_error_details(
+                Code::ResourceExhausted,
+                message,
+                ErrorDetails::with_retry_info(Some(retry_after.max(Duration::from_millis(1)))),
+            ),
+        }
+    }
 }
 
 /// The tower layer that applies an [`AccessControl`] to every request.
@@ -568,10 +673,114 @@ mod tests {
                     }
                 })
                 .collect();
+            coded.extend(
+                HTTP_RULES
+                    .iter()
+                    .filter(|(_, r)| match r {
+                        Rule::Role(r) => *r == role,
+                        Rule::AnyRole(rs) => rs.contains(&role),
+                        Rule::Open | Rule::Deny => false,
+                    })
+                    .map(|(route, _)| route.to_string()),
+            );
             documented.sort();
             coded.sort();
             assert_eq!(documented, coded, "README row of the {} role", role.name());
         }
+        // The open routes are named where the README says what needs no token.
+        let open_line = readme
+            .lines()
+            .find(|l| l.contains("need no token"))
+            .expect("README says what needs no token");
+        for (route, rule) in HTTP_RULES {
+            assert_ne!(*rule, Rule::Deny, "{route} is listed only to be denied");
+            if *rule == Rule::Open {
+                assert!(
+                    open_line.contains(&format!("`{route}`")),
+                    "README's \"need no token\" line lacks `{route}`: {open_line}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn http_access_table() {
+        let table = [
+            ("GET /open311/v2/services.json", Rule::Open),
+            ("GET /open311/v2/services/{service_code}.json", Rule::Open),
+            ("POST /open311/v2/requests.json", Rule::Role(Role::Intake)),
+            ("GET /open311/v2/requests.json", Rule::AnyRole(READERS)),
+            (
+                "GET /open311/v2/requests/{service_request_id}.json",
+                Rule::AnyRole(READERS),
+            ),
+            ("POST /open311/v2/services.json", Rule::Deny),
+            ("DELETE /open311/v2/requests.json", Rule::Deny),
+            ("GET /open311/v2/requests.xml", Rule::Deny),
+            ("/paidan.v1.Intake/GetCase", Rule::Deny),
+            ("", Rule::Deny),
+        ];
+        for (route, want) in table {
+            assert_eq!(http_rule_for(route), want, "{route}");
+        }
+        // gRPC paths never match an HTTP rule and the other way round.
+        for (route, _) in HTTP_RULES {
+            assert_eq!(rule_for(route), Rule::Deny, "{route}");
+        }
+    }
+
+    #[test]
+    fn http_admission() {
+        let cfg = AccessConfig {
+            tokens: vec![
+                token("hotline", "tok-intake", &[Role::Intake]),
+                token("platform", "tok-platform", &[Role::Platform]),
+                token("analysts", "tok-analyst", &[Role::Analyst]),
+                token("ops", "tok-admin", &[Role::Admin]),
+            ],
+            ..AccessConfig::default()
+        };
+        let access = AccessControl::new(&cfg).unwrap();
+        let post = "POST /open311/v2/requests.json";
+        let read = "GET /open311/v2/requests.json";
+        let services = "GET /open311/v2/services.json";
+        type Want = Result<&'static str, &'static str>;
+        let table: [(&str, Option<&str>, Want); 11] = [
+            (post, None, Err("Unauthenticated")),
+            (post, Some("  "), Err("Unauthenticated")),
+            (post, Some("wrong"), Err("Unauthenticated")),
+            (post, Some("tok-intake"), Ok("hotline")),
+            (post, Some(" tok-intake "), Ok("hotline")),
+            (post, Some("tok-platform"), Err("PermissionDenied")),
+            (read, Some("tok-platform"), Ok("platform")),
+            (read, Some("tok-analyst"), Ok("analysts")),
+            (read, Some("tok-admin"), Err("PermissionDenied")),
+            (services, None, Ok("-")),
+            (
+                "PUT /open311/v2/requests.json",
+                Some("tok-admin"),
+                Err("PermissionDenied"),
+            ),
+        ];
+        for (route, key, want) in table {
+            let got = access
+                .admit_http(route, key)
+                .map(|(c, _)| c.0.map(|p| p.name.clone()).unwrap_or_else(|| "-".into()))
+                .map_err(|r| match r {
+                    Refusal::Unauthenticated(_) => "Unauthenticated",
+                    Refusal::PermissionDenied(_) => "PermissionDenied",
+                    Refusal::Exhausted { .. } => "Exhausted",
+                });
+            assert_eq!(got, want.map(str::to_string), "{route} with {key:?}");
+        }
+        let Err(Refusal::PermissionDenied(m)) = access.admit_http(read, Some("tok-intake")) else {
+            panic!("intake may not read");
+        };
+        assert!(m.contains("platform or analyst"), "{m}");
+        // Authentication off: anyone, anonymously (as for gRPC).
+        let off = AccessControl::new(&AccessConfig::default()).unwrap();
+        let (caller, permit) = off.admit_http(post, None).unwrap();
+        assert!(caller.0.is_none() && permit.is_some());
     }
 
     fn sha(token: &str) -> String {
