@@ -26,6 +26,8 @@ pub struct FileConfig {
     pub max_message_bytes: Option<usize>,
     /// Prometheus exporter address (off when unset).
     pub metrics_addr: Option<SocketAddr>,
+    /// Open311 GeoReport v2 facade address (plain HTTP; off when unset).
+    pub open311_addr: Option<SocketAddr>,
     /// Longest a request may run, whatever deadline the client sent (default 30 s).
     pub request_timeout_secs: Option<u64>,
     pub intake: IntakeConfig,
@@ -104,6 +106,8 @@ pub struct ServeConfig {
     pub gate_margin: f64,
     pub max_message_bytes: usize,
     pub metrics_addr: Option<SocketAddr>,
+    /// The Open311 facade's address (off when `None`); `--open311-addr` wins over the file.
+    pub open311_addr: Option<SocketAddr>,
     pub request_timeout: std::time::Duration,
     pub intake: IntakeConfig,
     pub forward: Option<paidan_forward::ForwardConfig>,
@@ -147,6 +151,7 @@ impl ServeConfig {
             gate_margin: file.gate_margin.unwrap_or(0.01),
             max_message_bytes: file.max_message_bytes.unwrap_or(4 * 1024 * 1024),
             metrics_addr: file.metrics_addr,
+            open311_addr: file.open311_addr,
             request_timeout: std::time::Duration::from_secs(
                 file.request_timeout_secs.unwrap_or(30).max(1),
             ),

@@ -1,9 +1,10 @@
-//! The paidan binary's library half: the gRPC server and the command implementations, so
-//! integration tests can start a real server in-process.
+//! The paidan binary's library half: the gRPC server, the Open311 facade and the command
+//! implementations, so integration tests can start a real server in-process.
 
 pub mod access;
 pub mod cli;
 pub mod config;
 pub mod grpc;
+pub mod open311;
 pub mod server;
 pub mod signals;

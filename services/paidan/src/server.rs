@@ -1,7 +1,8 @@
-//! `paidan serve`: opens the store, starts gRPC (Intake, Admin, health, reflection) at once with
-//! health NOT_SERVING, loads and warms the model off the runtime, then turns SERVING.
-//! On shutdown it stops accepting, lets in-flight requests finish, stops the forwarder and
-//! flushes the store.
+//! `paidan serve`: opens the store, starts gRPC (Intake, Admin, health, reflection) and, when
+//! configured, the Open311 facade at once with health NOT_SERVING, loads and warms the model off
+//! the runtime, then turns SERVING.
+//! On shutdown both stop accepting and let in-flight requests finish; then the forwarder stops and
+//! the store is flushed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,13 +13,14 @@ use paidan_proto::v1::admin_server::AdminServer;
 use paidan_proto::v1::intake_server::IntakeServer;
 use paidan_store::{SledStore, Store};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tonic_health::ServingStatus;
 
 use crate::access::{AccessControl, AccessLayer};
 use crate::config::ServeConfig;
 use crate::grpc::{admin::AdminApi, intake::IntakeApi};
+use crate::open311::Open311;
 use paidan_core::{ModelRegistry, load_and_warm};
 
 /// The descriptor sets reflection serves, besides reflection's own (which the reflection builder
@@ -32,6 +34,8 @@ pub const DESCRIPTOR_SETS: &[&[u8]] = &[
 /// A running server.
 pub struct ServerHandle {
     pub addr: SocketAddr,
+    /// Where the Open311 facade listens, when configured.
+    pub open311_addr: Option<SocketAddr>,
     pub intake: Arc<Intake>,
     shutdown: Option<oneshot::Sender<()>>,
     join: JoinHandle<anyhow::Result<()>>,
@@ -157,6 +161,31 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
             "no tokens configured in [access]: authentication is OFF; every client may call every RPC"
         );
     }
+    let open311 = match cfg.open311_addr {
+        None => None,
+        Some(at) => {
+            if cfg.tls.is_some() && !at.ip().is_loopback() {
+                anyhow::bail!(
+                    "open311_addr {at} would serve plain HTTP (api_keys in the clear) next to a TLS gRPC server: bind it to a loopback address behind a TLS-terminating proxy"
+                );
+            }
+            let l = TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen for Open311 on {at}"))?;
+            let state = Arc::new(Open311::new(
+                intake.clone(),
+                access.clone(),
+                cfg.request_timeout,
+                max,
+            ));
+            tracing::info!(addr = %l.local_addr()?, "Open311 GeoReport v2 at /open311/v2/");
+            Some((l, state))
+        }
+    };
+    let open311_addr = match &open311 {
+        Some((l, _)) => Some(l.local_addr()?),
+        None => None,
+    };
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &cfg.tls {
         builder = builder
@@ -180,24 +209,48 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
                 .max_decoding_message_size(max),
         );
     let join = tokio::spawn(async move {
-        let stop = async move {
-            if signals {
-                tokio::select! {
-                    _ = shutdown_rx => {}
-                    _ = crate::signals::terminated() => {}
-                }
-            } else {
-                let _ = shutdown_rx.await;
-            }
-            tracing::info!("shutting down: finishing in-flight requests");
+        // One stop for both servers: the handle's, or a signal; or either server failing.
+        let (stopping, stop) = watch::channel(false);
+        let stopped = |mut stop: watch::Receiver<bool>| async move {
+            let _ = stop.wait_for(|s| *s).await;
         };
-        router
+        let trigger = {
+            let stopping = stopping.clone();
+            tokio::spawn(async move {
+                if signals {
+                    tokio::select! {
+                        _ = shutdown_rx => {}
+                        _ = crate::signals::terminated() => {}
+                    }
+                } else {
+                    let _ = shutdown_rx.await;
+                }
+                tracing::info!("shutting down: finishing in-flight requests");
+                let _ = stopping.send(true);
+            })
+        };
+        let http = open311.map(|(l, state)| {
+            let (stopping, stop) = (stopping.clone(), stop.clone());
+            tokio::spawn(async move {
+                let served = crate::open311::serve(l, state, stopped(stop)).await;
+                let _ = stopping.send(true);
+                served
+            })
+        });
+        let grpc = router
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-                stop,
+                stopped(stop),
             )
-            .await
-            .context("gRPC server failed")?;
+            .await;
+        let _ = stopping.send(true);
+        trigger.abort();
+        let http = match http {
+            Some(h) => h.await.context("Open311 server task panicked")?,
+            None => Ok(()),
+        };
+        grpc.context("gRPC server failed")?;
+        http.context("Open311 server failed")?;
         let _ = stop_forwarding.send(());
         if let Some(f) = forwarder {
             let _ = f.await;
@@ -211,6 +264,7 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
     });
     Ok(ServerHandle {
         addr,
+        open311_addr,
         intake,
         shutdown: Some(shutdown_tx),
         join,

@@ -67,6 +67,9 @@ pub struct ServeArgs {
     /// Model artifact directory [default: models/default].
     #[arg(long, env = "PAIDAN_MODEL_DIR")]
     pub model_dir: Option<PathBuf>,
+    /// Serve the Open311 GeoReport v2 facade (plain HTTP) here [default: off].
+    #[arg(long, env = "PAIDAN_OPEN311_ADDR")]
+    pub open311_addr: Option<SocketAddr>,
     /// TOML config file (see README); flags and env win over it.
     #[arg(long, env = "PAIDAN_CONFIG")]
     pub config: Option<PathBuf>,
@@ -95,7 +98,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(p) => FileConfig::load(p)?,
                 None => FileConfig::default(),
             };
-            let cfg = ServeConfig::resolve(file, a.addr, a.data_dir, a.model_dir, a.addr_file);
+            let mut cfg = ServeConfig::resolve(file, a.addr, a.data_dir, a.model_dir, a.addr_file);
+            cfg.open311_addr = a.open311_addr.or(cfg.open311_addr);
             let handle = crate::server::start(cfg, true).await?;
             handle.wait().await
         }
