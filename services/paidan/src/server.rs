@@ -121,6 +121,25 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
         .await
         .with_context(|| format!("cannot listen on {}", cfg.addr))?;
     let addr = listener.local_addr()?;
+    let open311_listener = match cfg.open311_addr {
+        None => None,
+        Some(at) => {
+            if cfg.tls.is_some() && !at.ip().is_loopback() {
+                anyhow::bail!(
+                    "open311_addr {at} would serve plain HTTP (api_keys in the clear) next to a TLS gRPC server: bind it to a loopback address behind a TLS-terminating proxy"
+                );
+            }
+            let l = TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen for Open311 on {at}"))?;
+            tracing::info!(addr = %l.local_addr()?, "Open311 GeoReport v2 at /open311/v2/");
+            Some(l)
+        }
+    };
+    let open311_addr = match &open311_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
     if let Some(path) = &cfg.addr_file {
         std::fs::write(path, addr.to_string())
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -161,31 +180,10 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
             "no tokens configured in [access]: authentication is OFF; every client may call every RPC"
         );
     }
-    let open311 = match cfg.open311_addr {
-        None => None,
-        Some(at) => {
-            if cfg.tls.is_some() && !at.ip().is_loopback() {
-                anyhow::bail!(
-                    "open311_addr {at} would serve plain HTTP (api_keys in the clear) next to a TLS gRPC server: bind it to a loopback address behind a TLS-terminating proxy"
-                );
-            }
-            let l = TcpListener::bind(at)
-                .await
-                .with_context(|| format!("cannot listen for Open311 on {at}"))?;
-            let state = Arc::new(Open311::new(
-                intake.clone(),
-                access.clone(),
-                cfg.request_timeout,
-                max,
-            ));
-            tracing::info!(addr = %l.local_addr()?, "Open311 GeoReport v2 at /open311/v2/");
-            Some((l, state))
-        }
-    };
-    let open311_addr = match &open311 {
-        Some((l, _)) => Some(l.local_addr()?),
-        None => None,
-    };
+    let open311 = open311_listener.map(|l| {
+        let state = Open311::new(intake.clone(), access.clone(), cfg.request_timeout, max);
+        (l, Arc::new(state))
+    });
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &cfg.tls {
         builder = builder

@@ -806,3 +806,21 @@ async fn without_tokens_api_key_is_ignored_and_phone_numbers_are_masked() {
     );
     handle.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_next_to_tls_only_on_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = serve_config(&dir.path().join("data"), &default_model());
+    cfg.open311_addr = Some("0.0.0.0:0".parse().unwrap());
+    cfg.tls = Some(paidan::config::TlsConfig {
+        cert: dir.path().join("server.pem"),
+        key: dir.path().join("server.key"),
+        client_ca: None,
+        client_auth_optional: false,
+    });
+    let err = paidan::server::start(cfg, false)
+        .await
+        .err()
+        .expect("Open311 on a public address next to TLS is refused");
+    assert!(err.to_string().contains("loopback"), "{err:#}");
+}
