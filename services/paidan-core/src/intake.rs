@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use paidan_model::{Classifier, Scored, Triage};
 use paidan_store::{
-    AuditEvent, CaseFilter, CaseRecord, CaseStatus, ForwardingRecord, HotIssue, Inserted,
-    LabelRecord, Link, Millis, NewCase, OutboxEntry, Page, Store, TriageRecord,
+    AuditEvent, CaseEdit, CaseFilter, CaseReader, CaseRecord, CaseStatus, ForwardingRecord,
+    HotIssue, Inserted, LabelRecord, Link, Millis, NewCase, OutboxEntry, Page, Store, StoreError,
+    TriageRecord,
 };
-use paidan_text::now_millis;
+use paidan_text::{excerpt, now_millis};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
@@ -18,6 +19,7 @@ use crate::dedup::{Candidate, DedupSettings, Deduplicator};
 use crate::error::{CoreError, Result};
 use crate::inference::{InferencePool, TriageText};
 use crate::registry::{ModelRegistry, Reloaded};
+use crate::rules::{self, Act};
 use crate::validate::{self, Complaint, Limits};
 use crate::writer::SubmitWriter;
 
@@ -242,6 +244,7 @@ impl Intake {
                     link_to: matched.map(|m: Candidate| Link {
                         master_id: m.master_id,
                         score: m.score,
+                        text_excerpt: excerpt(&record.text, rules::REPORT_EXCERPT_CHARS),
                     }),
                     record,
                 };
@@ -325,23 +328,18 @@ impl Intake {
         note: String,
         actor: String,
     ) -> Result<CaseRecord> {
-        let case = self
-            .blocking(move |s| {
-                let now = now_millis();
-                let c = s.update_status(&id, to, &note, &actor, now)?;
-                audit::record(
-                    s,
-                    now,
-                    &actor,
-                    "update_status",
-                    &id,
-                    &format!("to {to:?}: {note}"),
-                );
-                Ok(c)
-            })
-            .await?;
-        self.durable().await?;
-        Ok(case)
+        let detail = format!("to {to:?}: {note}");
+        let detail = move |_: &CaseRecord| detail;
+        let target = id.clone();
+        self.edit(
+            "update_status",
+            target,
+            note,
+            actor,
+            detail,
+            move |r, act| rules::update_status(r, &id, to, act),
+        )
+        .await
     }
 
     pub async fn correct_case(
@@ -370,27 +368,20 @@ impl Intake {
                 return Err(CoreError::Invalid(format!("unknown department code {d:?}")));
             }
         }
-        let case = self
-            .blocking(move |s| {
-                let now = now_millis();
-                let c = s.correct_case(
-                    &id,
-                    category.as_deref(),
-                    department.as_deref(),
-                    &note,
-                    &actor,
-                    now,
-                )?;
-                let detail = format!(
-                    "category {} department {}: {note}",
-                    c.category, c.department
-                );
-                audit::record(s, now, &actor, "correct_case", &id, &detail);
-                Ok(c)
-            })
-            .await?;
-        self.durable().await?;
-        Ok(case)
+        let n = note.clone();
+        let detail = move |c: &CaseRecord| {
+            format!("category {} department {}: {n}", c.category, c.department)
+        };
+        let target = id.clone();
+        self.edit(
+            "correct_case",
+            target,
+            note,
+            actor,
+            detail,
+            move |r, act| rules::correct(r, &id, category.as_deref(), department.as_deref(), act),
+        )
+        .await
     }
 
     pub async fn split_report(
@@ -399,16 +390,17 @@ impl Intake {
         note: String,
         actor: String,
     ) -> Result<CaseRecord> {
-        let case = self
-            .blocking(move |s| {
-                let now = now_millis();
-                let c = s.split_report(&id, &note, &actor, now)?;
-                audit::record(s, now, &actor, "split_report", &id, &note);
-                Ok(c)
-            })
-            .await?;
-        self.durable().await?;
-        Ok(case)
+        let (target, n) = (id.clone(), note.clone());
+        let detail = move |_: &CaseRecord| n;
+        self.edit(
+            "split_report",
+            target,
+            note,
+            actor,
+            detail,
+            move |r, act| rules::split(r, &id, act),
+        )
+        .await
     }
 
     pub async fn merge_cases(
@@ -421,13 +413,45 @@ impl Intake {
         if master == duplicate {
             return Err(CoreError::Invalid("cannot merge a case into itself".into()));
         }
+        let (target, n) = (format!("{master} <- {duplicate}"), note.clone());
+        let detail = move |_: &CaseRecord| n;
+        self.edit("merge_cases", target, note, actor, detail, move |r, act| {
+            rules::merge(r, &master, &duplicate, act)
+        })
+        .await
+    }
+
+    /// Run a case rule (`rules`) in one store transaction, record it in the audit trail, make it
+    /// durable. The first case of the edit is the operation's result.
+    async fn edit<R>(
+        &self,
+        action: &'static str,
+        target: String,
+        note: String,
+        actor: String,
+        detail: impl FnOnce(&CaseRecord) -> String + Send + 'static,
+        rule: R,
+    ) -> Result<CaseRecord>
+    where
+        R: Fn(&mut dyn CaseReader, Act<'_>) -> std::result::Result<CaseEdit, StoreError>
+            + Send
+            + 'static,
+    {
         let case = self
             .blocking(move |s| {
-                let now = now_millis();
-                let c = s.merge_cases(&master, &duplicate, &note, &actor, now)?;
-                let target = format!("{master} <- {duplicate}");
-                audit::record(s, now, &actor, "merge_cases", &target, &note);
-                Ok(c)
+                let at = now_millis();
+                let act = Act {
+                    note: &note,
+                    actor: &actor,
+                    at,
+                };
+                let case = s
+                    .edit_cases(&|r| rule(r, act))?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| CoreError::Storage(format!("{action} wrote no case")))?;
+                audit::record(s, at, &actor, action, &target, &detail(&case));
+                Ok(case)
             })
             .await?;
         self.durable().await?;

@@ -12,6 +12,7 @@ mod error;
 mod inference;
 mod intake;
 mod registry;
+pub mod rules;
 pub mod validate;
 mod writer;
 

@@ -13,11 +13,13 @@
 //! holds its bytes), so a domain type can change without making stored values unreadable.
 
 mod band_index;
+mod edit;
 mod keys;
 pub mod record;
 mod sled_store;
 mod types;
 
+pub use edit::{CaseEdit, CaseReader};
 pub use sled_store::{BandIndexStats, SCHEMA_VERSION, SledStore, StoreOptions};
 pub use types::*;
 
@@ -77,44 +79,18 @@ pub trait Store: Send + Sync + 'static {
         page_size: usize,
         page_token: Option<&str>,
     ) -> Result<Page>;
-    /// Checks `CaseStatus::can_move_to`, appends history, enqueues an `Updated` event. Closing a case
-    /// removes it from the dedup index.
-    fn update_status(
+    /// Apply one domain operation in one transaction. `rule` reads the cases it needs through the
+    /// reader and returns a [`CaseEdit`]; the store writes the changed cases with their indexes,
+    /// events and corrections, or nothing when `rule` returns an error (which is returned). The
+    /// rules themselves live in paidan-core; the index work follows from the change (see
+    /// [`edit`]). `rule` may run more than once (transaction retries) and must only read through
+    /// the reader (calling the store from inside it can deadlock: it runs inside the
+    /// transaction). Returns the written cases as stored (forwarding records updated), in the
+    /// edit's order.
+    fn edit_cases(
         &self,
-        id: &str,
-        to: CaseStatus,
-        note: &str,
-        actor: &str,
-        at: Millis,
-    ) -> Result<CaseRecord>;
-    /// Sets the effective category/department (None keeps), records the correction on the case and in
-    /// the corrections tree, enqueues a `Corrected` event.
-    fn correct_case(
-        &self,
-        id: &str,
-        category: Option<&str>,
-        department: Option<&str>,
-        note: &str,
-        actor: &str,
-        at: Millis,
-    ) -> Result<CaseRecord>;
-    /// Detach a linked report into a matter of its own (history on both; events for both).
-    fn split_report(
-        &self,
-        report_id: &str,
-        note: &str,
-        actor: &str,
-        at: Millis,
-    ) -> Result<CaseRecord>;
-    /// Link `duplicate_id` (and its own reports) to `master_id` by hand; returns the master.
-    fn merge_cases(
-        &self,
-        master_id: &str,
-        duplicate_id: &str,
-        note: &str,
-        actor: &str,
-        at: Millis,
-    ) -> Result<CaseRecord>;
+        rule: &dyn Fn(&mut dyn CaseReader) -> Result<CaseEdit>,
+    ) -> Result<Vec<CaseRecord>>;
     /// Master cases with a report in [since, until), ranked by report count, then latest report.
     fn hot_issues(
         &self,

@@ -40,27 +40,6 @@ impl CaseStatus {
     pub fn is_open(self) -> bool {
         !matches!(self, CaseStatus::Closed)
     }
-
-    /// The lifecycle: 受理 → 派单 → 办理中 → 办结 → 回访 → 关闭, with 退回 (a department returns the
-    /// order) leading back to 派单, re-opening a resolved case going back to 办理中, and 关闭
-    /// reachable from every state. Closed is final.
-    pub fn can_move_to(self, to: CaseStatus) -> bool {
-        use CaseStatus::*;
-        if self == to {
-            return false;
-        }
-        match (self, to) {
-            (Closed, _) => false,
-            (_, Closed) => true,
-            (Accepted, Dispatched | Rejected) => true,
-            (Dispatched, InProgress | Rejected | Resolved) => true,
-            (Rejected, Dispatched) => true,
-            (InProgress, Resolved | Rejected) => true,
-            (Resolved, FollowedUp | InProgress) => true,
-            (FollowedUp, InProgress) => true,
-            _ => false,
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -232,6 +211,8 @@ pub struct NewCase {
 pub struct Link {
     pub master_id: String,
     pub score: f32,
+    /// What the master's report list shows of the new report.
+    pub text_excerpt: String,
 }
 
 #[derive(Clone, Debug)]

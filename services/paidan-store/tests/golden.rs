@@ -404,25 +404,25 @@ fn regenerate_golden_fixtures() {
         &a.id,
         0.875,
     );
-    store
-        .update_status(
-            &a.id,
-            CaseStatus::Dispatched,
-            "派给环保局",
-            "op:alice",
-            T0 + 3 * MIN,
-        )
-        .unwrap();
-    store
-        .correct_case(
-            &a.id,
-            Some("CAT.CONSTRUCTION"),
-            Some("DEPT.URBAN"),
-            "施工噪音归城管",
-            "op:bob",
-            T0 + 4 * MIN,
-        )
-        .unwrap();
+    set_status(
+        &store,
+        &a.id,
+        CaseStatus::Dispatched,
+        "派给环保局",
+        "op:alice",
+        T0 + 3 * MIN,
+    )
+    .unwrap();
+    set_labels(
+        &store,
+        &a.id,
+        Some("CAT.CONSTRUCTION"),
+        Some("DEPT.URBAN"),
+        "施工噪音归城管",
+        "op:bob",
+        T0 + 4 * MIN,
+    )
+    .unwrap();
     // a's DuplicateLinked event: one sink took it, the other failed
     let due = store.outbox_due(T0 + 5 * MIN, 10).unwrap();
     let e = due.iter().find(|e| e.case_id == a.id).unwrap();
@@ -453,15 +453,15 @@ fn regenerate_golden_fixtures() {
     store
         .outbox_failed(dead.seq, "rejected: 400", T0 + 8 * MIN, true)
         .unwrap();
-    store
-        .update_status(
-            &c.id,
-            CaseStatus::Rejected,
-            "not ours",
-            "op:carol",
-            T0 + 9 * MIN,
-        )
-        .unwrap();
+    set_status(
+        &store,
+        &c.id,
+        CaseStatus::Rejected,
+        "not ours",
+        "op:carol",
+        T0 + 9 * MIN,
+    )
+    .unwrap();
     store
         .append_audit(&AuditEvent {
             at: T0 + 10 * MIN,

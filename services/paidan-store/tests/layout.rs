@@ -39,15 +39,11 @@ fn event_payloads_are_the_case_as_of_each_event() {
         linked(&store, &Spec::default(), &a.id, 0.9);
         let a2 = store.get_case(&a.id).unwrap().unwrap();
         want.insert(key(&a2), a2.clone());
-        let a3 = store
-            .update_status(&a.id, CaseStatus::Dispatched, "go", "op", T0 + 5)
-            .unwrap();
+        let a3 = set_status(&store, &a.id, CaseStatus::Dispatched, "go", "op", T0 + 5).unwrap();
         want.insert(key(&a3), a3.clone());
         b = insert(&store, &Spec::default());
         want.insert(key(&b), b.clone());
-        let b2 = store
-            .correct_case(&b.id, Some("CAT.ROADS"), None, "", "op", T0 + 6)
-            .unwrap();
+        let b2 = set_labels(&store, &b.id, Some("CAT.ROADS"), None, "", "op", T0 + 6).unwrap();
         want.insert(key(&b2), b2.clone());
         store.check_consistency().unwrap();
 
@@ -70,9 +66,7 @@ fn event_payloads_are_the_case_as_of_each_event() {
         store
             .outbox_failed(b1.seq, "rejected", T0 + 8, true)
             .unwrap();
-        let b3 = store
-            .update_status(&b.id, CaseStatus::Dispatched, "", "op", T0 + 9)
-            .unwrap();
+        let b3 = set_status(&store, &b.id, CaseStatus::Dispatched, "", "op", T0 + 9).unwrap();
         want.insert(key(&b3), b3.clone());
         store.check_consistency().unwrap();
         store.flush().unwrap();
@@ -209,6 +203,7 @@ fn band_index_answers_like_a_full_index_across_window_and_restart() {
                 n.link_to = Some(Link {
                     master_id: m.clone(),
                     score: 0.9,
+                    text_excerpt: String::new(),
                 });
             }
             let id = store.insert_case(n).unwrap().case.id;
@@ -222,9 +217,7 @@ fn band_index_answers_like_a_full_index_across_window_and_restart() {
             });
         }
         for i in [4usize, 50] {
-            store
-                .update_status(&rows[i].id, CaseStatus::Closed, "", "op", t0)
-                .unwrap();
+            set_status(&store, &rows[i].id, CaseStatus::Closed, "", "op", t0).unwrap();
             rows[i].open = false;
         }
         let BandIndexStats {
@@ -274,9 +267,7 @@ fn schema_1_store_is_migrated_on_open() {
         let a = store.insert_case(n).unwrap().case;
         linked(&store, &Spec::default(), &a.id, 0.8);
         let b = insert(&store, &Spec::default());
-        store
-            .correct_case(&b.id, None, Some("DEPT.ROADS"), "", "op", T0 + 1)
-            .unwrap();
+        set_labels(&store, &b.id, None, Some("DEPT.ROADS"), "", "op", T0 + 1).unwrap();
         let due = store.outbox_due(T0 + 10, 10).unwrap();
         store
             .outbox_failed(due[0].seq, "rejected", T0 + 11, true)

@@ -10,76 +10,6 @@ fn open() -> (tempfile::TempDir, SledStore) {
 }
 
 #[test]
-fn lifecycle_transitions_follow_the_table() {
-    use CaseStatus::*;
-    // (path of moves from Accepted, index of the first move that must be refused or None)
-    let table: &[(&[CaseStatus], Option<usize>)] = &[
-        (
-            &[Dispatched, InProgress, Resolved, FollowedUp, Closed],
-            None,
-        ),
-        (
-            &[
-                Dispatched, Rejected, Dispatched, Resolved, InProgress, Resolved,
-            ],
-            None,
-        ),
-        (&[Closed], None),
-        (&[Accepted], Some(0)),
-        (&[InProgress], Some(0)),
-        (&[Resolved], Some(0)),
-        (&[Dispatched, FollowedUp], Some(1)),
-        (&[Closed, Accepted], Some(1)),
-        (&[Closed, Dispatched], Some(1)),
-        (
-            &[
-                Dispatched, InProgress, Resolved, FollowedUp, InProgress, Closed, InProgress,
-            ],
-            Some(6),
-        ),
-    ];
-    let (_dir, store) = open();
-    for (path, refused_at) in table {
-        let case = insert(&store, &Spec::default());
-        let mut expect_status = Accepted;
-        for (i, to) in path.iter().enumerate() {
-            let r = store.update_status(&case.id, *to, "note", "op1", T0 + i as i64);
-            if Some(i) == *refused_at {
-                match r {
-                    Err(StoreError::InvalidTransition { from, to: t, .. }) => {
-                        assert_eq!((from, t), (expect_status, *to), "{path:?}")
-                    }
-                    other => panic!("{path:?} step {i}: expected InvalidTransition, got {other:?}"),
-                }
-                break;
-            }
-            let c = r.unwrap_or_else(|e| panic!("{path:?} step {i}: {e}"));
-            assert_eq!(c.status, *to);
-            expect_status = *to;
-        }
-        let stored = store.get_case(&case.id).unwrap().unwrap();
-        assert_eq!(stored.status, expect_status, "{path:?}");
-        let moves = refused_at.unwrap_or(path.len());
-        assert_eq!(stored.history.len(), moves, "{path:?}");
-        for (h, to) in stored.history.iter().zip(path.iter()) {
-            assert_eq!(h.to, *to);
-            assert_eq!(h.actor, "op1");
-        }
-        // one Created event plus one Updated per accepted move
-        assert_eq!(
-            stored.forwarding.next_sequence,
-            2 + moves as u64,
-            "{path:?}"
-        );
-    }
-    assert!(matches!(
-        store.update_status("PD999999999999", Dispatched, "", "", T0),
-        Err(StoreError::NotFound(_))
-    ));
-    store.check_consistency().unwrap();
-}
-
-#[test]
 fn list_filters_narrow_and_page_newest_first() {
     let (_dir, store) = open();
     use Channel::*;
@@ -108,12 +38,8 @@ fn list_filters_narrow_and_page_newest_first() {
         );
         ids.push(c.id);
     }
-    store
-        .update_status(&ids[6], CaseStatus::Dispatched, "", "op", T0)
-        .unwrap();
-    store
-        .update_status(&ids[2], CaseStatus::Closed, "", "op", T0)
-        .unwrap();
+    set_status(&store, &ids[6], CaseStatus::Dispatched, "", "op", T0).unwrap();
+    set_status(&store, &ids[2], CaseStatus::Closed, "", "op", T0).unwrap();
     // filter → expected case indexes (newest first)
     let f = CaseFilter::default;
     let table: Vec<(&str, CaseFilter, Vec<usize>)> = vec![
@@ -346,149 +272,6 @@ fn case_ids_are_short_sortable_and_unique() {
 }
 
 #[test]
-fn link_split_merge_keep_both_sides_consistent() {
-    let (_dir, store) = open();
-    let a = insert(
-        &store,
-        &Spec {
-            received_at: T0,
-            ..Spec::default()
-        },
-    );
-    let b = insert(
-        &store,
-        &Spec {
-            received_at: T0 + MIN,
-            ..Spec::default()
-        },
-    );
-    let r1 = linked(
-        &store,
-        &Spec {
-            received_at: T0 + 2 * MIN,
-            text: "工地晚上还在施工",
-            ..Spec::default()
-        },
-        &a.id,
-        0.8,
-    );
-    // linking to a linked report links to its master
-    let r2 = linked(
-        &store,
-        &Spec {
-            received_at: T0 + 3 * MIN,
-            ..Spec::default()
-        },
-        &r1.id,
-        0.7,
-    );
-    let r3 = linked(
-        &store,
-        &Spec {
-            received_at: T0 + 4 * MIN,
-            ..Spec::default()
-        },
-        &b.id,
-        0.9,
-    );
-    let get = |id: &str| store.get_case(id).unwrap().unwrap();
-    let reports = |id: &str| {
-        get(id)
-            .reports
-            .iter()
-            .map(|r| r.case_id.clone())
-            .collect::<Vec<_>>()
-    };
-
-    assert_eq!(reports(&a.id), vec![r1.id.clone(), r2.id.clone()]);
-    assert_eq!(get(&a.id).report_count(), 3);
-    assert_eq!(get(&a.id).reports[0].text_excerpt, "工地晚上还在施工");
-    assert_eq!(get(&r2.id).duplicate_of.as_deref(), Some(a.id.as_str()));
-    assert_eq!(get(&r2.id).forwarding.state, ForwardingState::NotForwarded);
-    assert_eq!(get(&a.id).last_report_at(), T0 + 3 * MIN);
-    assert!(matches!(
-        store.insert_case(NewCase {
-            link_to: Some(Link {
-                master_id: "PD000000999999".into(),
-                score: 1.0
-            }),
-            ..new_case(&Spec::default())
-        }),
-        Err(StoreError::NotFound(_))
-    ));
-
-    // split r1 off a
-    let split = store
-        .split_report(&r1.id, "different matter", "op", T0 + 10 * MIN)
-        .unwrap();
-    assert_eq!(split.duplicate_of, None);
-    assert_eq!(split.forwarding.state, ForwardingState::Pending);
-    assert_eq!(reports(&a.id), vec![r2.id.clone()]);
-    assert!(get(&a.id).history.last().unwrap().note.contains(&r1.id));
-    assert!(matches!(
-        store.split_report(&a.id, "", "op", T0),
-        Err(StoreError::Invalid(_))
-    ));
-
-    // merge b (with r3) into a
-    let m = store
-        .merge_cases(&a.id, &b.id, "same site", "op", T0 + 11 * MIN)
-        .unwrap();
-    let mut want = vec![r2.id.clone(), b.id.clone(), r3.id.clone()];
-    want.sort_by_key(|id| get(id).received_at);
-    assert_eq!(
-        m.reports
-            .iter()
-            .map(|r| r.case_id.clone())
-            .collect::<Vec<_>>(),
-        want
-    );
-    assert_eq!(get(&b.id).duplicate_of.as_deref(), Some(a.id.as_str()));
-    assert_eq!(get(&b.id).reports, vec![]);
-    assert_eq!(get(&r3.id).duplicate_of.as_deref(), Some(a.id.as_str()));
-    assert!(matches!(
-        store.merge_cases(&a.id, &a.id, "", "op", T0),
-        Err(StoreError::Invalid(_))
-    ));
-    assert!(matches!(
-        store.merge_cases(&r2.id, &r1.id, "", "op", T0),
-        Err(StoreError::Invalid(_))
-    ));
-    assert!(matches!(
-        store.merge_cases(&r1.id, &b.id, "", "op", T0),
-        Err(StoreError::Invalid(_))
-    ));
-
-    // events per case, in order: a Created, DuplicateLinked×2, Updated(split), Updated(merge);
-    // b Created, DuplicateLinked, Updated(merge); r1 Created (after split)
-    let mut by_case: std::collections::BTreeMap<String, Vec<(u64, EventKind)>> = Default::default();
-    for e in store.outbox_list(false, 1000).unwrap() {
-        by_case
-            .entry(e.case_id.clone())
-            .or_default()
-            .push((e.sequence, e.kind));
-    }
-    use EventKind::*;
-    assert_eq!(
-        by_case[&a.id],
-        vec![
-            (1, Created),
-            (2, DuplicateLinked),
-            (3, DuplicateLinked),
-            (4, Updated),
-            (5, Updated)
-        ]
-    );
-    assert_eq!(
-        by_case[&b.id],
-        vec![(1, Created), (2, DuplicateLinked), (3, Updated)]
-    );
-    assert_eq!(by_case[&r1.id], vec![(1, Created)]);
-    assert_eq!(by_case.len(), 3);
-    store.check_consistency().unwrap();
-}
-
-#[test]
 fn dedup_bands_find_candidates_and_closing_removes_them() {
     let (_dir, store) = open();
     let mk = |bands: Vec<u64>, j: &str| {
@@ -547,9 +330,7 @@ fn dedup_bands_find_candidates_and_closing_removes_them() {
         store.dedup_entry(&a).unwrap().unwrap().bands,
         vec![10, 20, 30, 40]
     );
-    store
-        .update_status(&a, CaseStatus::Closed, "done", "op", T0)
-        .unwrap();
+    set_status(&store, &a, CaseStatus::Closed, "done", "op", T0).unwrap();
     assert_eq!(store.dedup_entry(&a).unwrap(), None);
     assert_eq!(
         store
@@ -561,76 +342,11 @@ fn dedup_bands_find_candidates_and_closing_removes_them() {
         vec![b.clone(), c.clone()]
     );
     // a correction updates the indexed category
-    store
-        .correct_case(&b, Some("CAT.ROADS"), None, "", "op", T0)
-        .unwrap();
+    set_labels(&store, &b, Some("CAT.ROADS"), None, "", "op", T0).unwrap();
     assert_eq!(
         store.dedup_entry(&b).unwrap().unwrap().category,
         "CAT.ROADS"
     );
-    store.check_consistency().unwrap();
-}
-
-#[test]
-fn corrections_are_kept_on_the_case_and_for_retraining() {
-    let (_dir, store) = open();
-    let c = insert(&store, &Spec::default());
-    // (category, department) → effective labels after it
-    let table: &[(Option<&str>, Option<&str>, &str, &str)] = &[
-        (Some("CAT.ROADS"), None, "CAT.ROADS", "DEPT.ENV"),
-        (None, Some("DEPT.TRANSPORT"), "CAT.ROADS", "DEPT.TRANSPORT"),
-        (
-            Some("CAT.NOISE"),
-            Some("DEPT.CITY"),
-            "CAT.NOISE",
-            "DEPT.CITY",
-        ),
-    ];
-    for (i, (cat, dept, want_cat, want_dept)) in table.iter().enumerate() {
-        let got = store
-            .correct_case(&c.id, *cat, *dept, "fix", "op", T0 + i as i64)
-            .unwrap();
-        assert_eq!(
-            (got.category.as_str(), got.department.as_str()),
-            (*want_cat, *want_dept)
-        );
-        assert_eq!(
-            got.triage.category.code, "CAT.NOISE",
-            "the model's answer is kept"
-        );
-    }
-    assert!(matches!(
-        store.correct_case(&c.id, None, None, "", "op", T0),
-        Err(StoreError::Invalid(_))
-    ));
-    assert!(matches!(
-        store.correct_case("PD000000000999", Some("X"), None, "", "op", T0),
-        Err(StoreError::NotFound(_))
-    ));
-    let all = store.corrections().unwrap();
-    assert_eq!(all.len(), 3);
-    assert_eq!(all[0].category_before, "CAT.NOISE");
-    assert_eq!(all[0].category_after, "CAT.ROADS");
-    assert_eq!(all[1].department_before, "DEPT.ENV");
-    assert_eq!(all[2].predicted_department, "DEPT.ENV");
-    assert_eq!(all[2].model_version, "m1");
-    assert_eq!(store.get_case(&c.id).unwrap().unwrap().corrections, all);
-    // the list index follows the effective labels
-    let by_cat = |cat: &str| {
-        store
-            .list_cases(
-                &CaseFilter {
-                    category: Some(cat.into()),
-                    ..Default::default()
-                },
-                10,
-                None,
-            )
-            .unwrap()
-            .cases
-            .len()
-    };
-    assert_eq!((by_cat("CAT.NOISE"), by_cat("CAT.ROADS")), (1, 0));
     store.check_consistency().unwrap();
 }
 
@@ -738,12 +454,8 @@ fn outbox_keeps_per_case_order_and_survives_restart() {
         let store = SledStore::open(dir.path()).unwrap();
         a = insert(&store, &Spec::default());
         b = insert(&store, &Spec::default());
-        store
-            .update_status(&a.id, CaseStatus::Dispatched, "", "op", T0 + 5)
-            .unwrap();
-        store
-            .update_status(&a.id, CaseStatus::InProgress, "", "op", T0 + 6)
-            .unwrap();
+        set_status(&store, &a.id, CaseStatus::Dispatched, "", "op", T0 + 5).unwrap();
+        set_status(&store, &a.id, CaseStatus::InProgress, "", "op", T0 + 6).unwrap();
         // only the heads are due: a:1 and b:1
         let due = store.outbox_due(T0 + 100, 10).unwrap();
         let keys: Vec<_> = due.iter().map(|e| e.idempotency_key.clone()).collect();
@@ -833,9 +545,7 @@ fn dead_letters_can_be_listed_retried_and_dropped() {
     let (_dir, store) = open();
     let all = sinks(&["grpc"]);
     let a = insert(&store, &Spec::default());
-    store
-        .update_status(&a.id, CaseStatus::Dispatched, "", "op", T0 + 5)
-        .unwrap();
+    set_status(&store, &a.id, CaseStatus::Dispatched, "", "op", T0 + 5).unwrap();
     let b = insert(&store, &Spec::default());
     let due = store.outbox_due(T0 + 10, 10).unwrap();
     assert_eq!(due.len(), 2);
@@ -935,9 +645,7 @@ fn flushed_writes_survive_reopen_with_consistent_indexes() {
                 },
             );
             if i % 3 == 0 {
-                store
-                    .update_status(&c.id, CaseStatus::Dispatched, "", "op", T0)
-                    .unwrap();
+                set_status(&store, &c.id, CaseStatus::Dispatched, "", "op", T0).unwrap();
             }
             ids.push(c.id);
         }
@@ -993,7 +701,7 @@ fn corruption_is_a_clear_error_not_a_panic() {
         Err(StoreError::Corrupt { .. })
     ));
     assert!(matches!(
-        store.update_status(&id, CaseStatus::Dispatched, "", "", T0),
+        set_status(&store, &id, CaseStatus::Dispatched, "", "", T0),
         Err(StoreError::Corrupt { .. })
     ));
     assert!(matches!(
@@ -1042,9 +750,7 @@ fn concurrent_writers_keep_indexes_and_outbox_consistent() {
                     // the same request again from another thread's point of view: idempotent
                     assert!(!store.insert_case(new_case(&spec)).unwrap().created);
                     if i % 2 == 1 {
-                        store
-                            .update_status(&c.id, CaseStatus::Dispatched, "", "op", T0)
-                            .unwrap();
+                        set_status(&store, &c.id, CaseStatus::Dispatched, "", "op", T0).unwrap();
                     }
                 }
             })
@@ -1106,9 +812,7 @@ fn the_band_index_is_saved_at_a_clean_close_and_loaded_once() {
                 )
             })
             .collect();
-        store
-            .update_status(&ids[7], CaseStatus::Closed, "done", "op", T0)
-            .unwrap();
+        set_status(&store, &ids[7], CaseStatus::Closed, "done", "op", T0).unwrap();
         (ids, query(&store))
     };
     assert!(!want.is_empty() && !want.iter().any(|(id, _)| *id == ids[7]));
@@ -1176,4 +880,97 @@ fn the_band_index_is_saved_at_a_clean_close_and_loaded_once() {
     assert!(!store.band_index_stats().from_snapshot);
     assert_eq!(query(&store), want2);
     assert_eq!(store.check_consistency().unwrap(), 61);
+}
+
+#[test]
+fn an_edit_is_written_whole_or_not_at_all() {
+    let (_dir, store) = open();
+    let a = insert(&store, &Spec::default());
+    let b = insert(&store, &Spec::default());
+    let before = (
+        store.get_case(&a.id).unwrap(),
+        store.get_case(&b.id).unwrap(),
+        store.outbox_len(false).unwrap(),
+    );
+    let touch = |c: &mut CaseRecord| c.title = "changed".into();
+    // read outside the edit: a rule must not touch the store itself (it runs inside a transaction)
+    let unread_b = store.get_case(&b.id).unwrap().unwrap();
+    // (what the rule does, the error the store returns)
+    type Rule<'a> = Box<dyn Fn(&mut dyn CaseReader) -> Result<CaseEdit> + 'a>;
+    let table: Vec<(&str, Rule<'_>, &str)> = vec![
+        (
+            "the rule refuses after reading",
+            Box::new(|r| {
+                r.case(&a.id)?;
+                Err(StoreError::Invalid("refused".into()))
+            }),
+            "invalid request: refused",
+        ),
+        (
+            "a case that does not exist",
+            Box::new(|r| {
+                r.case(&a.id)?;
+                r.case("PD000000999999")?;
+                Ok(CaseEdit::at(T0))
+            }),
+            "case PD000000999999 not found",
+        ),
+        (
+            "writes a case it did not read",
+            Box::new(|r| {
+                let mut x = r.case(&a.id)?;
+                touch(&mut x);
+                let mut y = unread_b.clone();
+                touch(&mut y);
+                let mut e = CaseEdit::at(T0);
+                e.cases = vec![x, y];
+                Ok(e)
+            }),
+            "without reading it first",
+        ),
+        (
+            "an event for a case it does not write",
+            Box::new(|r| {
+                let mut x = r.case(&a.id)?;
+                touch(&mut x);
+                r.case(&b.id)?;
+                let mut e = CaseEdit::at(T0);
+                e.cases.push(x);
+                e.event(&b.id, EventKind::Updated);
+                Ok(e)
+            }),
+            "which it does not write",
+        ),
+    ];
+    for (what, rule, want) in table {
+        let err = store.edit_cases(&*rule).unwrap_err().to_string();
+        assert!(err.contains(want), "{what}: {err}");
+        let after = (
+            store.get_case(&a.id).unwrap(),
+            store.get_case(&b.id).unwrap(),
+            store.outbox_len(false).unwrap(),
+        );
+        assert_eq!(after, before, "{what}: nothing is written");
+    }
+    // a good edit: both cases, one event each, in the edit's order
+    let out = store
+        .edit_cases(&|r| {
+            let mut e = CaseEdit::at(T0 + 1);
+            for id in [&b.id, &a.id] {
+                let mut c = r.case(id)?;
+                touch(&mut c);
+                e.event_if_master(&c, EventKind::Updated);
+                e.cases.push(c);
+            }
+            Ok(e)
+        })
+        .unwrap();
+    assert_eq!(
+        out.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        vec![b.id.as_str(), a.id.as_str()]
+    );
+    assert!(out.iter().all(|c| c.forwarding.next_sequence == 3));
+    assert_eq!(store.get_case(&a.id).unwrap().unwrap().title, "changed");
+    assert_eq!(store.outbox_len(false).unwrap(), before.2 + 2);
+    store.check_consistency().unwrap();
 }

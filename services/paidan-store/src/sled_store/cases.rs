@@ -1,11 +1,9 @@
 //! Cases: insert (idempotent on the request id, linking to a master), reads, the filtered list,
-//! status moves, corrections, split and merge, hot issues. Each change is one transaction through
-//! [`super::tx::W`].
+//! hot issues. Each change is one transaction through [`super::tx::W`]; status moves,
+//! corrections, split and merge are edits (`super::edit`).
 
 use std::collections::HashMap;
 use std::ops::Bound;
-
-use sled::transaction::ConflictableTransactionError;
 
 use super::dedup::{evict, refresh_matter};
 use super::tx::*;
@@ -55,7 +53,7 @@ pub(super) fn insert_case(s: &SledStore, new: NewCase) -> Result<Inserted> {
                     request_id: rec.request_id.clone(),
                     received_at: rec.received_at,
                     score: link.score,
-                    text_excerpt: excerpt(&rec.text),
+                    text_excerpt: link.text_excerpt.clone(),
                 });
                 w.enqueue(&mut master, EventKind::DuplicateLinked, at)?;
                 w.put_case(Some(&old_master), &master)?;
@@ -217,231 +215,6 @@ pub(super) fn list_cases(
     Ok(Page { cases, next_token })
 }
 
-pub(super) fn update_status(
-    s: &SledStore,
-    id: &str,
-    to: CaseStatus,
-    note: &str,
-    actor: &str,
-    at: Millis,
-) -> Result<CaseRecord> {
-    let _dedup_writer = s.dedup_write_lock();
-    let (case, unindexed) = s.tx(|w| {
-        let old = w.case(id)?;
-        if !old.status.can_move_to(to) {
-            return abort(StoreError::InvalidTransition {
-                case_id: id.to_string(),
-                from: old.status,
-                to,
-            });
-        }
-        let mut c = old.clone();
-        c.history.push(StatusChange {
-            from: old.status,
-            to,
-            note: note.to_string(),
-            actor: actor.to_string(),
-            at,
-        });
-        c.status = to;
-        let unindexed = if to.is_open() {
-            None
-        } else {
-            w.unindex_dedup(id)?
-        };
-        w.enqueue_if_master(&mut c, EventKind::Updated, at)?;
-        w.put_case(Some(&old), &c)?;
-        Ok((c, unindexed))
-    })?;
-    if let (Some(d), Some(n)) = (&unindexed, case_num(id)) {
-        s.bands_write()
-            .remove(n, &posting_keys(&d.jurisdiction, &d.bands));
-    }
-    Ok(case)
-}
-
-pub(super) fn correct_case(
-    s: &SledStore,
-    id: &str,
-    category: Option<&str>,
-    department: Option<&str>,
-    note: &str,
-    actor: &str,
-    at: Millis,
-) -> Result<CaseRecord> {
-    if category.is_none() && department.is_none() {
-        return Err(StoreError::Invalid(
-            "a correction must change the category or the department".into(),
-        ));
-    }
-    s.tx(|w| {
-        let old = w.case(id)?;
-        let mut c = old.clone();
-        let correction = CorrectionRecord {
-            case_id: id.to_string(),
-            category_before: old.category.clone(),
-            category_after: category.unwrap_or(&old.category).to_string(),
-            department_before: old.department.clone(),
-            department_after: department.unwrap_or(&old.department).to_string(),
-            predicted_category: old.triage.category.code.clone(),
-            predicted_department: old.triage.department.code.clone(),
-            model_version: old.triage.model_version.clone(),
-            note: note.to_string(),
-            actor: actor.to_string(),
-            at,
-        };
-        c.category = correction.category_after.clone();
-        c.department = correction.department_after.clone();
-        c.corrections.push(correction.clone());
-        let key = w
-            .t(CORRECTIONS)
-            .generate_id()
-            .map_err(ConflictableTransactionError::Storage)?;
-        w.t(CORRECTIONS)
-            .insert(&enc_u64(key), encode(&correction))?;
-        if let Some(mut d) = w.get_val::<DedupEntry>(DEDUP_ENTRIES, id.as_bytes())? {
-            d.category = c.category.clone();
-            w.t(DEDUP_ENTRIES).insert(id.as_bytes(), encode(&d))?;
-        }
-        w.enqueue_if_master(&mut c, EventKind::Corrected, at)?;
-        w.put_case(Some(&old), &c)?;
-        Ok(c)
-    })
-}
-
-pub(super) fn split_report(
-    s: &SledStore,
-    report_id: &str,
-    note: &str,
-    actor: &str,
-    at: Millis,
-) -> Result<CaseRecord> {
-    s.tx(|w| {
-        let old_report = w.case(report_id)?;
-        let Some(master_id) = old_report.duplicate_of.clone() else {
-            return abort(StoreError::Invalid(format!(
-                "case {report_id} is not a linked report"
-            )));
-        };
-        let old_master = w.case(&master_id)?;
-        let mut master = old_master.clone();
-        master.reports.retain(|r| r.case_id != report_id);
-        let n = if note.is_empty() {
-            String::new()
-        } else {
-            format!(": {note}")
-        };
-        master.history.push(history_note(
-            &master,
-            format!("split off report {report_id}{n}"),
-            actor,
-            at,
-        ));
-        let mut report = old_report.clone();
-        report.duplicate_of = None;
-        report.duplicate_score = 0.0;
-        report.history.push(history_note(
-            &report,
-            format!("split from {master_id}{n}"),
-            actor,
-            at,
-        ));
-        // The platform has only seen it inside the master; now it is a matter of its own.
-        w.enqueue(&mut report, EventKind::Created, at)?;
-        w.enqueue_if_master(&mut master, EventKind::Updated, at)?;
-        w.put_case(Some(&old_master), &master)?;
-        w.put_case(Some(&old_report), &report)?;
-        Ok(report)
-    })
-}
-
-pub(super) fn merge_cases(
-    s: &SledStore,
-    master_id: &str,
-    duplicate_id: &str,
-    note: &str,
-    actor: &str,
-    at: Millis,
-) -> Result<CaseRecord> {
-    if master_id == duplicate_id {
-        return Err(StoreError::Invalid(
-            "cannot merge a case into itself".into(),
-        ));
-    }
-    let _dedup_writer = s.dedup_write_lock();
-    let master = s.tx(|w| {
-        let old_master = w.case(master_id)?;
-        if let Some(m) = &old_master.duplicate_of {
-            return abort(StoreError::Invalid(format!(
-                "case {master_id} is a linked report of {m}; merge into {m}"
-            )));
-        }
-        let old_dup = w.case(duplicate_id)?;
-        if old_dup.duplicate_of.is_some() {
-            return abort(StoreError::Invalid(format!(
-                "case {duplicate_id} is already a linked report; split it first"
-            )));
-        }
-        let n = if note.is_empty() {
-            String::new()
-        } else {
-            format!(": {note}")
-        };
-        let mut master = old_master.clone();
-        let mut dup = old_dup.clone();
-        master.reports.push(ReportLink {
-            case_id: dup.id.clone(),
-            request_id: dup.request_id.clone(),
-            received_at: dup.received_at,
-            score: 1.0,
-            text_excerpt: excerpt(&dup.text),
-        });
-        for link in std::mem::take(&mut dup.reports) {
-            let old_r = w.case(&link.case_id)?;
-            let mut r = old_r.clone();
-            r.duplicate_of = Some(master.id.clone());
-            r.history.push(history_note(
-                &r,
-                format!("moved from {duplicate_id} to {master_id}{n}"),
-                actor,
-                at,
-            ));
-            w.put_case(Some(&old_r), &r)?;
-            master.reports.push(link);
-        }
-        master
-            .reports
-            .sort_by(|a, b| (a.received_at, &a.case_id).cmp(&(b.received_at, &b.case_id)));
-        master.history.push(history_note(
-            &master,
-            format!("merged {duplicate_id}{n}"),
-            actor,
-            at,
-        ));
-        dup.history.push(history_note(
-            &dup,
-            format!("merged into {master_id}{n}"),
-            actor,
-            at,
-        ));
-        dup.duplicate_of = Some(master.id.clone());
-        dup.duplicate_score = 1.0;
-        // The platform knew the duplicate as a case of its own: tell it, then stop forwarding it.
-        w.enqueue(&mut dup, EventKind::Updated, at)?;
-        w.enqueue(&mut master, EventKind::Updated, at)?;
-        w.put_case(Some(&old_dup), &dup)?;
-        w.put_case(Some(&old_master), &master)?;
-        Ok(master)
-    })?;
-    let mut b = s.bands_write();
-    if let Err(e) = refresh_matter(&s.trees, &mut b, &master) {
-        s.index_degraded.store(true, Ordering::Relaxed);
-        tracing::warn!(error = %e, master = %master.id, "band index refresh failed");
-    }
-    evict(&s.trees, &mut b);
-    Ok(master)
-}
-
 pub(super) fn hot_issues(
     s: &SledStore,
     jurisdiction: Option<&str>,
@@ -532,23 +305,4 @@ pub(super) fn matches(c: &CaseRecord, f: &CaseFilter) -> bool {
             .is_none_or(|v| v == c.jurisdiction)
         && f.received_after.is_none_or(|t| c.received_at >= t)
         && f.received_before.is_none_or(|t| c.received_at < t)
-}
-
-pub(super) fn excerpt(text: &str) -> String {
-    text.chars().take(EXCERPT_CHARS).collect()
-}
-
-pub(super) fn history_note(
-    case: &CaseRecord,
-    note: String,
-    actor: &str,
-    at: Millis,
-) -> StatusChange {
-    StatusChange {
-        from: case.status,
-        to: case.status,
-        note,
-        actor: actor.to_string(),
-        at,
-    }
 }

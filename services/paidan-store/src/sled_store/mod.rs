@@ -7,7 +7,8 @@
 //! |-------------|--------------------------------------------------------------------------------|
 //! | `mod.rs`    | open (schema check, migration, band index load), options, tree table, `Drop` (snapshot), `Store` dispatch |
 //! | `tx`        | `W`, the trees inside one transaction: a case with its indexes, enqueue, freezing payloads |
-//! | `cases`     | insert, get, list, status, correction, split, merge, hot issues                |
+//! | `cases`     | insert, get, list, hot issues                                                  |
+//! | `edit`      | `edit_cases`: a domain rule's edit written with its indexes, events, corrections |
 //! | `entry`     | `StoredEntry`, the outbox entry as stored (used by `tx`, `outbox`, `migrate`)   |
 //! | `outbox`    | due entries, delivery per sink, failures, dead letters                         |
 //! | `dedup`     | dedup entries and the in-memory band index (load, refresh, evict, snapshot, lookup) |
@@ -75,11 +76,12 @@ use crate::band_index::{BandIndex, FastMap, posting_keys};
 use crate::keys::*;
 use crate::record::Stored;
 use crate::types::*;
-use crate::{Result, Store, StoreError};
+use crate::{CaseEdit, CaseReader, Result, Store, StoreError};
 
 mod audit;
 mod cases;
 mod dedup;
+mod edit;
 mod entry;
 mod migrate;
 mod outbox;
@@ -133,7 +135,6 @@ const META_BAND_SNAPSHOT: &[u8] = b"band_index_snapshot";
 const BAND_SNAPSHOT_FILE: &str = "paidan-band-index.bin";
 
 /// Length of the text excerpt kept in a [`ReportLink`].
-const EXCERPT_CHARS: usize = 80;
 const DEFAULT_PAGE_SIZE: usize = 50;
 const MAX_PAGE_SIZE: usize = 1000;
 
@@ -425,48 +426,11 @@ impl Store for SledStore {
         cases::list_cases(self, filter, page_size, page_token)
     }
 
-    fn update_status(
+    fn edit_cases(
         &self,
-        id: &str,
-        to: CaseStatus,
-        note: &str,
-        actor: &str,
-        at: Millis,
-    ) -> Result<CaseRecord> {
-        cases::update_status(self, id, to, note, actor, at)
-    }
-
-    fn correct_case(
-        &self,
-        id: &str,
-        category: Option<&str>,
-        department: Option<&str>,
-        note: &str,
-        actor: &str,
-        at: Millis,
-    ) -> Result<CaseRecord> {
-        cases::correct_case(self, id, category, department, note, actor, at)
-    }
-
-    fn split_report(
-        &self,
-        report_id: &str,
-        note: &str,
-        actor: &str,
-        at: Millis,
-    ) -> Result<CaseRecord> {
-        cases::split_report(self, report_id, note, actor, at)
-    }
-
-    fn merge_cases(
-        &self,
-        master_id: &str,
-        duplicate_id: &str,
-        note: &str,
-        actor: &str,
-        at: Millis,
-    ) -> Result<CaseRecord> {
-        cases::merge_cases(self, master_id, duplicate_id, note, actor, at)
+        rule: &dyn Fn(&mut dyn CaseReader) -> Result<CaseEdit>,
+    ) -> Result<Vec<CaseRecord>> {
+        edit::edit_cases(self, rule)
     }
 
     fn hot_issues(

@@ -247,19 +247,6 @@ impl W<'_> {
         self.add_counter(META, META_OUTBOX_LEN, 1)
     }
 
-    /// Linked reports are carried by their master; only masters get events of their own.
-    pub(super) fn enqueue_if_master(
-        &self,
-        case: &mut CaseRecord,
-        kind: EventKind,
-        at: Millis,
-    ) -> Tx<()> {
-        if case.duplicate_of.is_none() {
-            self.enqueue(case, kind, at)?;
-        }
-        Ok(())
-    }
-
     pub(super) fn index_dedup(&self, case_id: &str, d: &DedupEntry) -> Tx<()> {
         self.t(DEDUP_ENTRIES)
             .insert(case_id.as_bytes(), encode(d))?;

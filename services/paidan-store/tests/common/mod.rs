@@ -93,6 +93,7 @@ pub fn linked(store: &SledStore, s: &Spec<'_>, master: &str, score: f32) -> Case
     n.link_to = Some(Link {
         master_id: master.to_string(),
         score,
+        text_excerpt: s.text.to_string(),
     });
     let ins = store.insert_case(n).expect("insert linked");
     assert!(ins.created);
@@ -119,4 +120,73 @@ pub fn drain(store: &SledStore, now: Millis, sinks: &[String]) -> Vec<String> {
             }
         }
     }
+}
+
+/// A status move as the store sees it: a raw edit (history line, status, an `Updated` event when
+/// the case is a master). Which moves are allowed is paidan-core's rule, tested there; these
+/// tests check what the store does with an edit.
+pub fn set_status(
+    store: &SledStore,
+    id: &str,
+    to: CaseStatus,
+    note: &str,
+    actor: &str,
+    at: Millis,
+) -> Result<CaseRecord> {
+    first(store.edit_cases(&|r| {
+        let mut c = r.case(id)?;
+        c.history.push(StatusChange {
+            from: c.status,
+            to,
+            note: note.to_string(),
+            actor: actor.to_string(),
+            at,
+        });
+        c.status = to;
+        let mut e = CaseEdit::at(at);
+        e.event_if_master(&c, EventKind::Updated);
+        e.cases.push(c);
+        Ok(e)
+    }))
+}
+
+/// A correction as a raw edit: the effective labels, the correction record on the case and in
+/// the log, a `Corrected` event when the case is a master.
+pub fn set_labels(
+    store: &SledStore,
+    id: &str,
+    category: Option<&str>,
+    department: Option<&str>,
+    note: &str,
+    actor: &str,
+    at: Millis,
+) -> Result<CaseRecord> {
+    first(store.edit_cases(&|r| {
+        let mut c = r.case(id)?;
+        let correction = CorrectionRecord {
+            case_id: id.to_string(),
+            category_before: c.category.clone(),
+            category_after: category.unwrap_or(&c.category).to_string(),
+            department_before: c.department.clone(),
+            department_after: department.unwrap_or(&c.department).to_string(),
+            predicted_category: c.triage.category.code.clone(),
+            predicted_department: c.triage.department.code.clone(),
+            model_version: c.triage.model_version.clone(),
+            note: note.to_string(),
+            actor: actor.to_string(),
+            at,
+        };
+        c.category = correction.category_after.clone();
+        c.department = correction.department_after.clone();
+        c.corrections.push(correction.clone());
+        let mut e = CaseEdit::at(at);
+        e.corrections.push(correction);
+        e.event_if_master(&c, EventKind::Corrected);
+        e.cases.push(c);
+        Ok(e)
+    }))
+}
+
+fn first(cases: Result<Vec<CaseRecord>>) -> Result<CaseRecord> {
+    Ok(cases?.into_iter().next().expect("the edit wrote a case"))
 }
