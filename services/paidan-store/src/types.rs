@@ -42,6 +42,73 @@ impl CaseStatus {
     }
 }
 
+/// What the caller asks for (诉求类型); numbers match `paidan.v1.RequestType`. The dispatch
+/// catalogue may give a type its own deadline (a consultation is answered at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestType {
+    /// 咨询
+    Consultation = 1,
+    /// 求助
+    Help = 2,
+    /// 投诉
+    Complaint = 3,
+    /// 举报
+    Report = 4,
+    /// 建议
+    Suggestion = 5,
+    /// 表扬
+    Praise = 6,
+}
+
+impl RequestType {
+    pub const ALL: [RequestType; 6] = [
+        RequestType::Consultation,
+        RequestType::Help,
+        RequestType::Complaint,
+        RequestType::Report,
+        RequestType::Suggestion,
+        RequestType::Praise,
+    ];
+
+    /// The key in the dispatch catalogue and in logs.
+    pub fn key(self) -> &'static str {
+        match self {
+            RequestType::Consultation => "consultation",
+            RequestType::Help => "help",
+            RequestType::Complaint => "complaint",
+            RequestType::Report => "report",
+            RequestType::Suggestion => "suggestion",
+            RequestType::Praise => "praise",
+        }
+    }
+}
+
+/// How fast a case must be handled (紧急程度); numbers match `paidan.v1.Urgency`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    /// 一般
+    Normal = 1,
+    /// 紧急
+    Urgent = 2,
+    /// 特急
+    VeryUrgent = 3,
+}
+
+impl Urgency {
+    pub const ALL: [Urgency; 3] = [Urgency::Normal, Urgency::Urgent, Urgency::VeryUrgent];
+
+    /// The key in the dispatch catalogue and in logs.
+    pub fn key(self) -> &'static str {
+        match self {
+            Urgency::Normal => "normal",
+            Urgency::Urgent => "urgent",
+            Urgency::VeryUrgent => "very_urgent",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LabelRecord {
     pub code: String,
@@ -85,6 +152,33 @@ pub struct CorrectionRecord {
     pub note: String,
     pub actor: String,
     pub at: Millis,
+}
+
+impl CorrectionRecord {
+    /// The correction of `case` to `category` and/or `department` (None keeps the current one),
+    /// with what the model had said.
+    pub fn of(
+        case: &CaseRecord,
+        category: Option<&str>,
+        department: Option<&str>,
+        note: &str,
+        actor: &str,
+        at: Millis,
+    ) -> CorrectionRecord {
+        CorrectionRecord {
+            case_id: case.id.clone(),
+            category_before: case.category.clone(),
+            category_after: category.unwrap_or(&case.category).to_string(),
+            department_before: case.department.clone(),
+            department_after: department.unwrap_or(&case.department).to_string(),
+            predicted_category: case.triage.category.code.clone(),
+            predicted_department: case.triage.department.code.clone(),
+            model_version: case.triage.model_version.clone(),
+            note: note.to_string(),
+            actor: actor.to_string(),
+            at,
+        }
+    }
 }
 
 /// A report of the same matter linked to a master case.

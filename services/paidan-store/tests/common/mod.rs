@@ -163,19 +163,7 @@ pub fn set_labels(
 ) -> Result<CaseRecord> {
     first(store.edit_cases(&|r| {
         let mut c = r.case(id)?;
-        let correction = CorrectionRecord {
-            case_id: id.to_string(),
-            category_before: c.category.clone(),
-            category_after: category.unwrap_or(&c.category).to_string(),
-            department_before: c.department.clone(),
-            department_after: department.unwrap_or(&c.department).to_string(),
-            predicted_category: c.triage.category.code.clone(),
-            predicted_department: c.triage.department.code.clone(),
-            model_version: c.triage.model_version.clone(),
-            note: note.to_string(),
-            actor: actor.to_string(),
-            at,
-        };
+        let correction = CorrectionRecord::of(&c, category, department, note, actor, at);
         c.category = correction.category_after.clone();
         c.department = correction.department_after.clone();
         c.corrections.push(correction.clone());
