@@ -1,0 +1,363 @@
+//! Dispatch: the working-day calendar over real 2026 holiday crossings, the catalogue's load-time
+//! errors (file, line, key), and the shipped catalogue against the shipped taxonomy.
+
+use std::path::PathBuf;
+
+use paidan_core::dispatch::{Calendar, Catalogue, CatalogueError, calendar::parse_days};
+use paidan_model::Taxonomy;
+use paidan_store::{RequestType, Urgency};
+use time::macros::{date, datetime};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn taxonomy() -> Taxonomy {
+    Taxonomy::load(&repo().join("models/taxonomy.toml")).unwrap()
+}
+
+fn shipped() -> Catalogue {
+    Catalogue::load(&repo().join("models/dispatch.toml"), &taxonomy())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn ms(t: time::OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+#[test]
+fn working_days_across_the_2026_holidays() {
+    let cal = shipped().calendar().clone();
+    // (start, n working days, the n-th working day after start)
+    let check = |start: time::Date, n: u32, expect: time::Date| {
+        let got = cal.add_working_days(start, n);
+        assert_eq!(got, expect, "{start} + {n} working days");
+    };
+    // 国庆 2026: 10-01 (Thu) .. 10-07 off, 09-20 (Sun) and 10-10 (Sat) worked
+    check(date!(2026 - 09 - 30), 1, date!(2026 - 10 - 08));
+    check(date!(2026 - 09 - 30), 3, date!(2026 - 10 - 10));
+    check(date!(2026 - 09 - 30), 4, date!(2026 - 10 - 12));
+    check(date!(2026 - 10 - 03), 1, date!(2026 - 10 - 08));
+    check(date!(2026 - 09 - 18), 1, date!(2026 - 09 - 20));
+    check(date!(2026 - 09 - 18), 2, date!(2026 - 09 - 21));
+    // 中秋 09-25 .. 09-27 (Fri..Sun)
+    check(date!(2026 - 09 - 24), 1, date!(2026 - 09 - 28));
+    // 春节 02-15 .. 02-23 off, 02-14 (Sat) and 02-28 (Sat) worked
+    check(date!(2026 - 02 - 13), 1, date!(2026 - 02 - 14));
+    check(date!(2026 - 02 - 13), 2, date!(2026 - 02 - 24));
+    check(date!(2026 - 02 - 27), 1, date!(2026 - 02 - 28));
+    check(date!(2026 - 02 - 27), 2, date!(2026 - 03 - 02));
+    // 元旦 01-01 .. 01-03 off, 01-04 (Sun) worked
+    check(date!(2025 - 12 - 31), 1, date!(2026 - 01 - 04));
+    // 劳动节 05-01 .. 05-05 off, 05-09 (Sat) worked
+    check(date!(2026 - 04 - 30), 1, date!(2026 - 05 - 06));
+    check(date!(2026 - 05 - 08), 1, date!(2026 - 05 - 09));
+    // 端午 06-19 .. 06-21; 清明 04-04 .. 04-06
+    check(date!(2026 - 06 - 18), 1, date!(2026 - 06 - 22));
+    check(date!(2026 - 04 - 03), 1, date!(2026 - 04 - 07));
+    // ordinary weeks
+    check(date!(2026 - 03 - 06), 1, date!(2026 - 03 - 09));
+    check(date!(2026 - 03 - 09), 5, date!(2026 - 03 - 16));
+    check(date!(2026 - 03 - 07), 0, date!(2026 - 03 - 07));
+    check(date!(2026 - 03 - 02), 10, date!(2026 - 03 - 16));
+    // beyond the configured year: weekdays only
+    check(date!(2026 - 12 - 31), 1, date!(2027 - 01 - 01));
+
+    for (day, working) in [
+        (date!(2026 - 10 - 10), true),
+        (date!(2026 - 10 - 11), false),
+        (date!(2026 - 10 - 01), false),
+        (date!(2026 - 09 - 20), true),
+        (date!(2026 - 03 - 07), false),
+        (date!(2026 - 03 - 09), true),
+    ] {
+        assert_eq!(cal.is_working_day(day), working, "{day}");
+    }
+}
+
+#[test]
+fn due_instants_are_local_midnight_after_the_last_working_day() {
+    let cat = shipped();
+    let cal = cat.calendar();
+    // (received at, working days, due at)
+    let check = |at: time::OffsetDateTime, n: u32, expect: time::OffsetDateTime| {
+        assert_eq!(cal.due_at(ms(at), n), ms(expect), "{at} + {n}");
+    };
+    check(
+        datetime!(2026-09-30 10:00 +8),
+        1,
+        datetime!(2026-10-09 00:00 +8),
+    );
+    // 23:30 local is still the 30th; 01:00 local on 10-01 (17:00 UTC the day before) is a holiday
+    check(
+        datetime!(2026-09-30 23:30 +8),
+        1,
+        datetime!(2026-10-09 00:00 +8),
+    );
+    check(
+        datetime!(2026-09-30 17:00 UTC),
+        1,
+        datetime!(2026-10-09 00:00 +8),
+    );
+    check(
+        datetime!(2026-09-30 09:00 +8),
+        3,
+        datetime!(2026-10-11 00:00 +8),
+    );
+    assert_eq!(
+        cal.working_days_between(
+            ms(datetime!(2026-09-30 09:00 +8)),
+            ms(datetime!(2026-10-12 09:00 +8))
+        ),
+        4
+    );
+
+    // the whole dispatch of a case
+    let d = cat.dispatch(
+        "noise_construction",
+        "urban_management",
+        Some(RequestType::Complaint),
+        Urgency::Normal,
+        ms(datetime!(2026-09-30 10:00 +8)),
+    );
+    assert_eq!(d.lead, "urban_management");
+    assert_eq!(
+        d.co_departments,
+        vec!["ecology_environment", "housing_construction"]
+    );
+    assert_eq!(d.deadline_days, 5);
+    // 10-08, 10-09, 10-10 (Sat, worked), 10-12, 10-13
+    assert_eq!(d.due_at, ms(datetime!(2026-10-14 00:00 +8)));
+}
+
+#[test]
+fn deadlines_by_request_type_urgency_and_category() {
+    let cat = shipped();
+    // (category, request type, urgency, working days)
+    let check = |c: &str, t: Option<RequestType>, u: Urgency, expect: u32| {
+        assert_eq!(cat.deadline_days(c, t, u), expect, "{c} {t:?} {u:?}");
+    };
+    check("clutter", Some(RequestType::Complaint), Urgency::Normal, 5);
+    check("clutter", Some(RequestType::Complaint), Urgency::Urgent, 2);
+    check("clutter", None, Urgency::VeryUrgent, 1);
+    check("clutter", Some(RequestType::Report), Urgency::Normal, 5);
+    check(
+        "clutter",
+        Some(RequestType::Consultation),
+        Urgency::Normal,
+        1,
+    );
+    check("housing_demolition", None, Urgency::Normal, 15);
+    check(
+        "housing_demolition",
+        Some(RequestType::Help),
+        Urgency::Normal,
+        5,
+    );
+    check("other", None, Urgency::Normal, 10); // [defaults]
+    check("not_listed", None, Urgency::Urgent, 3);
+    check(
+        "utilities",
+        Some(RequestType::Suggestion),
+        Urgency::Normal,
+        15,
+    );
+}
+
+#[test]
+fn co_departments_leave_out_the_lead() {
+    let cat = shipped();
+    // (category, lead, co-departments)
+    let check = |c: &str, lead: &str, expect: &[&str]| {
+        assert_eq!(cat.co_departments(c, lead), expect, "{c} led by {lead}");
+    };
+    check(
+        "street_vending",
+        "urban_management",
+        &["market_regulation", "subdistrict_office"],
+    );
+    // led by a co-department: the catalogue's lead helps instead
+    check(
+        "street_vending",
+        "market_regulation",
+        &["urban_management", "subdistrict_office"],
+    );
+    check("public_security", "public_security", &[]);
+    check("not_listed", "other", &[]);
+}
+
+/// The shipped file lists every taxonomy category, led by the taxonomy's default department.
+#[test]
+fn the_shipped_catalogue_covers_the_taxonomy() {
+    let (cat, tax) = (shipped(), taxonomy());
+    assert_eq!(cat.version(), "v1");
+    for c in tax.categories() {
+        let rule = cat
+            .rule(&c.code)
+            .unwrap_or_else(|| panic!("{} is not in models/dispatch.toml", c.code));
+        assert_eq!(
+            rule.lead,
+            tax.default_department(&c.code, ""),
+            "lead of {}",
+            c.code
+        );
+    }
+}
+
+const BASE: &str =
+    "version = \"v1\"\n[defaults]\ndeadline = { normal = 10, urgent = 3, very_urgent = 1 }\n";
+
+#[test]
+fn catalogue_errors_name_file_line_and_key() {
+    let tax = taxonomy();
+    // (the text after BASE (lines 1-3), line, key, part of the message)
+    let check = |tail: &str, line: usize, key: &str, msg: &str| {
+        let text = format!("{BASE}{tail}");
+        let err: CatalogueError = Catalogue::parse("t/dispatch.toml", &text, &tax)
+            .err()
+            .unwrap_or_else(|| panic!("accepted:\n{text}"));
+        assert_eq!(err.file, "t/dispatch.toml");
+        assert_eq!(
+            (err.line, err.key.as_str()),
+            (line, key),
+            "{err}\nfor:\n{text}"
+        );
+        assert!(err.message.contains(msg), "{err}: want {msg:?}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("t/dispatch.toml:{line}: {key}: ")),
+            "{err}"
+        );
+    };
+    check(
+        "[categories.clutter]\nlead = \"urban_mgmt\"\n",
+        5,
+        "categories.clutter.lead",
+        "unknown department \"urban_mgmt\"",
+    );
+    check(
+        "[categories.cluter]\nlead = \"urban_management\"\n",
+        4,
+        "categories.cluter",
+        "unknown category \"cluter\"",
+    );
+    check(
+        "[categories.clutter]\nlead = \"urban_management\"\nco = [\"subdistrict_office\", \"police\"]\n",
+        6,
+        "categories.clutter.co[1]",
+        "unknown department \"police\"",
+    );
+    check(
+        "[categories.clutter]\nlead = \"urban_management\"\nco = [\"urban_management\"]\n",
+        6,
+        "categories.clutter.co[0]",
+        "listed twice",
+    );
+    check(
+        "[categories.clutter]\nlead = \"urban_management\"\n\ndeadline = { normal = 0, urgent = 0, very_urgent = 0 }\n",
+        7,
+        "categories.clutter.deadline.normal",
+        "0 is not a deadline of 1 to 60",
+    );
+    check(
+        "[categories.clutter]\nlead = \"urban_management\"\ndeadline = { normal = 2, urgent = 3, very_urgent = 1 }\n",
+        6,
+        "categories.clutter.deadline",
+        "very_urgent ≤ urgent ≤ normal",
+    );
+    check(
+        "[categories.clutter]\nlead = \"urban_management\"\ndeadline = { normal = 90, urgent = 3, very_urgent = 1 }\n",
+        6,
+        "categories.clutter.deadline.normal",
+        "90 is not a deadline",
+    );
+    check(
+        "[request_types.enquiry]\ndeadline = { normal = 1, urgent = 1, very_urgent = 1 }\n",
+        4,
+        "request_types.enquiry",
+        "unknown request type \"enquiry\"",
+    );
+    check(
+        "[calendar]\nholidays = [\"2026-10-01..2026-10-07\",\n  \"2026-13-01\"]\n",
+        6,
+        "calendar.holidays[1]",
+        "not a date",
+    );
+    check(
+        "[calendar]\nholidays = [\"2026-10-07..2026-10-01\"]\n",
+        5,
+        "calendar.holidays[0]",
+        "ends before it starts",
+    );
+    check(
+        "[calendar]\nholidays = [\"2026-10-01..2026-10-07\"]\nworkdays = [\"2026-10-10\", \"2026-10-03\"]\n",
+        6,
+        "calendar.workdays",
+        "2026-10-03 is both a holiday and a make-up workday",
+    );
+    // the toml crate's own errors: unknown keys, wrong types, syntax
+    check(
+        "[categories.clutter]\nleed = \"urban_management\"\n",
+        5,
+        "categories.clutter.leed",
+        "unknown field `leed`",
+    );
+    check(
+        "[categories.clutter]\nlead = 7\n",
+        5,
+        "categories.clutter.lead",
+        "string",
+    );
+    check(
+        "[categories.clutter]\nlead = \n",
+        5,
+        "categories.clutter.lead",
+        "",
+    );
+    // a key after [defaults] belongs to it
+    check(
+        "utc_offset_hours = 8\n",
+        4,
+        "defaults.utc_offset_hours",
+        "unknown field",
+    );
+    let err =
+        Catalogue::parse("t.toml", &format!("utc_offset_hours = 20\n{BASE}"), &tax).unwrap_err();
+    assert_eq!(
+        (err.line, err.key.as_str()),
+        (1, "utc_offset_hours"),
+        "{err}"
+    );
+    assert!(err.message.contains("not a UTC offset"), "{err}");
+}
+
+#[test]
+fn a_missing_file_or_section_is_named() {
+    let tax = taxonomy();
+    let err = Catalogue::load(&repo().join("models/no-such-dispatch.toml"), &tax).unwrap_err();
+    assert_eq!(err.line, 0);
+    assert!(err.message.contains("cannot read"), "{err}");
+    let err = Catalogue::parse("x.toml", "version = \"v1\"\n", &tax).unwrap_err();
+    assert!(err.message.contains("defaults"), "{err}");
+    // a minimal catalogue: defaults only, weekends only
+    let cat = Catalogue::parse("x.toml", BASE, &tax).unwrap();
+    assert_eq!(cat.deadline_days("clutter", None, Urgency::Urgent), 3);
+    assert!(cat.co_departments("clutter", "urban_management").is_empty());
+    assert!(cat.calendar().is_working_day(date!(2026 - 10 - 01)));
+}
+
+#[test]
+fn day_lists_and_ranges() {
+    let check = |s: &str, expect: Result<usize, &str>| match (parse_days(s), expect) {
+        (Ok(v), Ok(n)) => assert_eq!(v.len(), n, "{s}"),
+        (Err(e), Err(m)) => assert!(e.contains(m), "{s}: {e}"),
+        (got, want) => panic!("{s}: got {got:?}, want {want:?}"),
+    };
+    check("2026-10-01", Ok(1));
+    check("2026-10-01..2026-10-07", Ok(7));
+    check(" 2026-09-30 .. 2026-10-01 ", Ok(2));
+    check("2026-02-30", Err("not a date"));
+    check("2026-01-01..2026-12-31", Err("longer than 60 days"));
+    check("10/01/2026", Err("not a date"));
+    let _ = Calendar::weekends_only();
+}
