@@ -108,13 +108,17 @@ impl Deduplicator {
             at.saturating_sub(decision.window_ms),
             at.saturating_add(decision.window_ms),
         );
-        for (id, _shared) in store.dedup_candidates(
+        let band_candidates = store.dedup_candidates(
             jurisdiction,
             fp.bands(),
             since,
             until,
             self.settings.max_candidates,
-        )? {
+        )?;
+        if only_duplicates {
+            crate::metrics::dedup_candidates(band_candidates.len());
+        }
+        for (id, _shared) in band_candidates {
             let Some(entry) = store.dedup_entry(&id)? else {
                 continue;
             };
@@ -201,9 +205,12 @@ impl Deduplicator {
         if !self.settings.enabled {
             return Ok(None);
         }
-        Ok(self
+        let started = std::time::Instant::now();
+        let found = self
             .ranked_inner(store, fp, jurisdiction, Some(category), at, 1, true)?
             .into_iter()
-            .find(|c| c.is_duplicate))
+            .find(|c| c.is_duplicate);
+        crate::metrics::dedup_lookup(found.is_some(), started.elapsed());
+        Ok(found)
     }
 }

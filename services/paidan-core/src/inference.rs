@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use arc_swap::ArcSwapOption;
 use crossbeam_channel::{Receiver, Sender};
@@ -26,6 +27,7 @@ pub struct TriageText {
 struct Job {
     input: TriageText,
     reply: oneshot::Sender<Result<Triage>>,
+    queued: Instant,
 }
 
 pub struct InferencePool {
@@ -36,6 +38,9 @@ pub struct InferencePool {
 
 impl InferencePool {
     pub fn new(model: Option<Arc<Classifier>>, threads: usize, max_batch: usize) -> InferencePool {
+        if let Some(m) = &model {
+            crate::metrics::model_loaded(m.version(), None);
+        }
         let model = Arc::new(ArcSwapOption::new(model));
         let (tx, rx) = crossbeam_channel::bounded::<Job>(threads.max(1) * max_batch.max(1) * 16);
         let workers = (0..threads.max(1))
@@ -62,7 +67,10 @@ impl InferencePool {
 
     /// Swap the serving model; returns the previous one.
     pub fn swap(&self, model: Arc<Classifier>) -> Option<Arc<Classifier>> {
-        self.model.swap(Some(model))
+        let version = model.version().to_string();
+        let previous = self.model.swap(Some(model));
+        crate::metrics::model_loaded(&version, previous.as_ref().map(|p| p.version()));
+        previous
     }
 
     pub async fn triage(&self, input: TriageText) -> Result<Triage> {
@@ -76,7 +84,11 @@ impl InferencePool {
             .ok_or_else(|| CoreError::Unavailable("inference is shutting down".into()))?
             .clone();
         // The queue is bounded; a full queue blocks, so hand the send to the blocking pool.
-        let job = Job { input, reply };
+        let job = Job {
+            input,
+            reply,
+            queued: Instant::now(),
+        };
         if let Err(crossbeam_channel::TrySendError::Full(job)) = jobs.try_send(job) {
             tokio::task::spawn_blocking(move || jobs.send(job))
                 .await
@@ -107,6 +119,11 @@ fn worker(rx: Receiver<Job>, model: Arc<ArcSwapOption<Classifier>>, max_batch: u
                 Err(_) => break,
             }
         }
+        let started = Instant::now();
+        crate::metrics::batch(
+            batch.len(),
+            batch.iter().map(|j| started.duration_since(j.queued)),
+        );
         let Some(classifier) = model.load_full() else {
             for job in batch.drain(..) {
                 let _ = job
@@ -128,6 +145,7 @@ fn worker(rx: Receiver<Job>, model: Arc<ArcSwapOption<Classifier>>, max_batch: u
             Ok(results) => {
                 drop(inputs);
                 for (job, triage) in batch.drain(..).zip(results) {
+                    crate::metrics::triaged(&triage);
                     let _ = job.reply.send(Ok(triage));
                 }
             }

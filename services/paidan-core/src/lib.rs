@@ -12,6 +12,7 @@ pub mod dispatch;
 mod error;
 mod inference;
 mod intake;
+pub mod metrics;
 mod registry;
 pub mod rules;
 pub mod validate;

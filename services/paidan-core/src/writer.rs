@@ -15,6 +15,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::mpsc;
+use std::time::Instant;
 
 use paidan_store::{Inserted, Store};
 use tokio::sync::oneshot;
@@ -82,11 +83,18 @@ fn run(store: &dyn Store, jobs: &mpsc::Receiver<Pending>, max_round: usize) {
                 next = jobs.try_recv().ok();
             }
         }
-        let flushed = if round.iter().any(|(_, r)| r.is_ok()) {
-            store.flush().map_err(|e| e.to_string())
+        let stored = round
+            .iter()
+            .filter(|(_, r)| r.as_ref().is_ok_and(|i| i.created))
+            .count();
+        let started = Instant::now();
+        let (flushed, took) = if round.iter().any(|(_, r)| r.is_ok()) {
+            let f = store.flush().map_err(|e| e.to_string());
+            (f, Some(started.elapsed()))
         } else {
-            Ok(())
+            (Ok(()), None)
         };
+        crate::metrics::writer_round(round.len(), if flushed.is_ok() { stored } else { 0 }, took);
         for (reply, done) in round.drain(..) {
             let answer = match (&flushed, done) {
                 (Ok(()), done) => done,

@@ -8,3 +8,4 @@ pub mod grpc;
 pub mod open311;
 pub mod server;
 pub mod signals;
+pub mod telemetry;

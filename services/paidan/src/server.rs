@@ -21,6 +21,7 @@ use crate::access::{AccessControl, AccessLayer};
 use crate::config::ServeConfig;
 use crate::grpc::{admin::AdminApi, intake::IntakeApi};
 use crate::open311::Open311;
+use crate::telemetry::RpcMetricsLayer;
 use paidan_core::{ModelRegistry, load_and_warm};
 
 /// The descriptor sets reflection serves, besides reflection's own (which the reflection builder
@@ -36,6 +37,8 @@ pub struct ServerHandle {
     pub addr: SocketAddr,
     /// Where the Open311 facade listens, when configured.
     pub open311_addr: Option<SocketAddr>,
+    /// Where `GET /metrics` answers, when configured.
+    pub metrics_addr: Option<SocketAddr>,
     pub intake: Arc<Intake>,
     shutdown: Option<oneshot::Sender<()>>,
     join: JoinHandle<anyhow::Result<()>>,
@@ -93,13 +96,8 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
         .map_err(anyhow::Error::msg)?,
     );
 
-    if let Some(addr) = cfg.metrics_addr {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .with_http_listener(addr)
-            .install()
-            .context("cannot start the metrics exporter")?;
-        tracing::info!(%addr, "prometheus metrics at /metrics");
-    }
+    // Recorded from the first request on; served when metrics_addr is set.
+    crate::telemetry::recorder();
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -137,6 +135,20 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
         }
     };
     let open311_addr = match &open311_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+    let metrics_listener = match cfg.metrics_addr {
+        None => None,
+        Some(at) => {
+            let l = TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {at}"))?;
+            tracing::info!(addr = %l.local_addr()?, "Prometheus metrics at /metrics");
+            Some(l)
+        }
+    };
+    let metrics_addr = match &metrics_listener {
         Some(l) => Some(l.local_addr()?),
         None => None,
     };
@@ -193,6 +205,7 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
     }
     let router = builder
         .timeout(cfg.request_timeout)
+        .layer(RpcMetricsLayer)
         .layer(AccessLayer(access))
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -206,6 +219,7 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
             AdminServer::new(AdminApi::new(intake.clone(), registry))
                 .max_decoding_message_size(max),
         );
+    let intake_for_metrics = intake.clone();
     let join = tokio::spawn(async move {
         // One stop for both servers: the handle's, or a signal; or either server failing.
         let (stopping, stop) = watch::channel(false);
@@ -235,6 +249,10 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
                 served
             })
         });
+        let scrape = metrics_listener.map(|l| {
+            let (intake, stop) = (intake_for_metrics.clone(), stop.clone());
+            tokio::spawn(crate::telemetry::serve(l, intake, stopped(stop)))
+        });
         let grpc = router
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
@@ -247,6 +265,12 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
             Some(h) => h.await.context("Open311 server task panicked")?,
             None => Ok(()),
         };
+        if let Some(scrape) = scrape {
+            scrape
+                .await
+                .context("metrics server task panicked")?
+                .context("metrics server failed")?;
+        }
         grpc.context("gRPC server failed")?;
         http.context("Open311 server failed")?;
         let _ = stop_forwarding.send(());
@@ -263,6 +287,7 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
     Ok(ServerHandle {
         addr,
         open311_addr,
+        metrics_addr,
         intake,
         shutdown: Some(shutdown_tx),
         join,

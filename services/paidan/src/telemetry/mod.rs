@@ -1,0 +1,111 @@
+//! Metrics an operator scrapes: one Prometheus recorder per process, installed when the server
+//! starts (so every metric is recorded from the first request, whatever the config), and served
+//! at `GET /metrics` on `metrics_addr` when that is set.
+//!
+//! What is recorded where: per-RPC counts and latencies in [`layer`] (one tower layer in front of
+//! every gRPC service, outside access control so refusals count too); triage, inference,
+//! duplicate lookups and the submit writer in `paidan_core::metrics`; forwarding in
+//! paidan-forward. Outbox depth and age are read from the store at each scrape, so they are right
+//! even when no forwarder runs. The README's metrics table lists every name.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use paidan_core::Intake;
+use tokio::net::TcpListener;
+
+pub mod layer;
+
+pub use layer::RpcMetricsLayer;
+
+/// Outbox events not yet delivered to every sink.
+pub const OUTBOX_PENDING: &str = "paidan_outbox_pending_events";
+/// Events that failed for good and wait for an operator.
+pub const OUTBOX_DEAD: &str = "paidan_outbox_dead_letters";
+/// Age of the oldest pending event.
+pub const OUTBOX_OLDEST: &str = "paidan_outbox_oldest_pending_age_seconds";
+
+/// Latency buckets (seconds): sub-millisecond triage up to multi-second stalls.
+const SECONDS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Size buckets: inference batches, writer rounds, duplicate candidates.
+const SIZES: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+/// Calibrated confidences.
+const CONFIDENCE: &[f64] = &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 1.0];
+
+/// The process's recorder, installed on first use. `None` when another recorder was installed
+/// first (an embedding program's own); paidan then records into that one and serves nothing.
+pub fn recorder() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let built = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_size".into()), SIZES))
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(paidan_core::metrics::DEDUP_CANDIDATES.into()),
+                        SIZES,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(paidan_core::metrics::CONFIDENCE.into()),
+                        CONFIDENCE,
+                    )
+                })
+                .and_then(|b| b.install_recorder());
+            match built {
+                Ok(handle) => Some(handle),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no Prometheus recorder: another one is installed");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// Serve `GET /metrics` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    intake: Arc<Intake>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = axum::Router::new()
+        .route("/metrics", get(scrape))
+        .with_state(intake);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn scrape(State(intake): State<Arc<Intake>>) -> impl IntoResponse {
+    outbox_gauges(&intake).await;
+    let body = recorder().map(|h| h.render()).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
+
+/// Read the outbox's depth and oldest entry from the store (two counters and one entry).
+async fn outbox_gauges(intake: &Intake) {
+    match intake.outbox_list(false, 1).await {
+        Ok((oldest, pending)) => {
+            metrics::gauge!(OUTBOX_PENDING).set(pending as f64);
+            let age = oldest.first().map_or(0.0, |e| {
+                (paidan_core::now_millis() - e.enqueued_at).max(0) as f64 / 1000.0
+            });
+            metrics::gauge!(OUTBOX_OLDEST).set(age);
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the outbox"),
+    }
+    match intake.outbox_list(true, 0).await {
+        Ok((_, dead)) => metrics::gauge!(OUTBOX_DEAD).set(dead as f64),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the dead letters"),
+    }
+}
