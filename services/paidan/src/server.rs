@@ -21,7 +21,7 @@ use crate::access::{AccessControl, AccessLayer};
 use crate::config::ServeConfig;
 use crate::grpc::{admin::AdminApi, intake::IntakeApi};
 use crate::open311::Open311;
-use crate::telemetry::RpcMetricsLayer;
+use crate::telemetry::{RequestIdLayer, RpcMetricsLayer};
 use paidan_core::{ModelRegistry, load_and_warm};
 
 /// The descriptor sets reflection serves, besides reflection's own (which the reflection builder
@@ -205,6 +205,7 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
     }
     let router = builder
         .timeout(cfg.request_timeout)
+        .layer(RequestIdLayer)
         .layer(RpcMetricsLayer)
         .layer(AccessLayer(access))
         .add_service(health_service)

@@ -1,6 +1,7 @@
 //! `/metrics` after a scripted set of calls, refused and invalid ones included: every counter
-//! equals what was sent, per RPC and code, and the domain's figures (triage, duplicates, writer,
-//! outbox, model) agree with the calls. One test per process: the recorder is process-wide.
+//! equals what was sent, per RPC and code (gRPC and Open311), and the domain's figures (triage,
+//! duplicates, writer, outbox, model) agree with the calls; `x-request-id` comes back on answers
+//! and errors. One test per process: the recorder is process-wide.
 
 mod common;
 
@@ -36,7 +37,10 @@ fn triage(text: &str) -> v1::TriageRequest {
 /// The scrape as `name{sorted labels}` → value.
 fn parse(body: &str) -> BTreeMap<(String, BTreeSet<(String, String)>), f64> {
     let mut out = BTreeMap::new();
-    for line in body.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in body
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let (series, value) = line.rsplit_once(' ').expect("`series value`");
         let (name, labels) = match series.split_once('{') {
             None => (series.to_string(), BTreeSet::new()),
@@ -63,6 +67,7 @@ async fn metrics_count_what_was_sent_per_rpc_and_code() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = serve_config(&dir.path().join("data"), &default_model());
     cfg.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    cfg.open311_addr = Some("127.0.0.1:0".parse().unwrap());
     cfg.access = AccessConfig {
         tokens: vec![TokenConfig {
             name: "hotline".into(),
@@ -87,19 +92,66 @@ async fn metrics_count_what_was_sent_per_rpc_and_code() {
     ];
     let mut version = String::new();
     for t in texts {
-        let r = client.triage(authed(triage(t), Some(INTAKE))).await.unwrap();
+        let r = client
+            .triage(authed(triage(t), Some(INTAKE)))
+            .await
+            .unwrap();
         version = r.into_inner().model_version;
     }
-    let err = |r: Result<tonic::Response<_>, tonic::Status>| r.map(|_: tonic::Response<v1::TriageResponse>| ()).unwrap_err().code();
-    assert_eq!(err(client.triage(authed(triage(""), Some(INTAKE))).await), Code::InvalidArgument);
-    assert_eq!(err(client.triage(authed(triage("噪音"), None)).await), Code::Unauthenticated);
+    // x-request-id: the caller's is echoed, otherwise one is made; errors carry it too
+    let mut req = authed(triage("噪音扰民"), Some(INTAKE));
+    req.metadata_mut()
+        .insert("x-request-id", "hotline-a-42".parse().unwrap());
+    let r = client.triage(req).await.unwrap();
+    assert_eq!(r.metadata().get("x-request-id").unwrap(), "hotline-a-42");
+    let refused = client
+        .triage(authed(triage("噪音"), None))
+        .await
+        .unwrap_err();
+    let made = refused
+        .metadata()
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(uuid::Uuid::parse_str(made).is_ok(), "{made}");
+    let services = reqwest::get(format!(
+        "http://{}/open311/v2/services.json",
+        server.open311_addr.unwrap()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(services.status(), 200);
+    assert!(services.headers().contains_key("x-request-id"));
+
+    let err = |r: Result<tonic::Response<_>, tonic::Status>| {
+        r.map(|_: tonic::Response<v1::TriageResponse>| ())
+            .unwrap_err()
+            .code()
+    };
+    assert_eq!(
+        err(client.triage(authed(triage(""), Some(INTAKE))).await),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        err(client.triage(authed(triage("噪音"), None)).await),
+        Code::Unauthenticated
+    );
     let denied = client
-        .get_case(authed(v1::GetCaseRequest { case_id: "PD000000000001".into() }, Some(INTAKE)))
+        .get_case(authed(
+            v1::GetCaseRequest {
+                case_id: "PD000000000001".into(),
+            },
+            Some(INTAKE),
+        ))
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
     let submitted = client
-        .submit_complaint(authed(common::complaint("m-1", "楼下广场舞音响太吵"), Some(INTAKE)))
+        .submit_complaint(authed(
+            common::complaint("m-1", "楼下广场舞音响太吵"),
+            Some(INTAKE),
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -120,30 +172,80 @@ async fn metrics_count_what_was_sent_per_rpc_and_code() {
         m.get(&(name.to_string(), want)).copied().unwrap_or(0.0)
     };
     let sum = |name: &str| -> f64 {
-        m.iter().filter(|((n, _), _)| n == name).map(|(_, v)| v).sum()
+        m.iter()
+            .filter(|((n, _), _)| n == name)
+            .map(|(_, v)| v)
+            .sum()
     };
     let rpc = |method: &str, code: &str| {
-        get("paidan_rpc_requests_total", &[("rpc", method), ("code", code)])
+        get(
+            "paidan_rpc_requests_total",
+            &[("rpc", method), ("code", code)],
+        )
     };
     // (what, got, want)
     let checks = [
-        ("Triage OK", rpc("paidan.v1.Intake/Triage", "OK"), 5.0),
-        ("Triage INVALID_ARGUMENT", rpc("paidan.v1.Intake/Triage", "INVALID_ARGUMENT"), 1.0),
-        ("Triage UNAUTHENTICATED", rpc("paidan.v1.Intake/Triage", "UNAUTHENTICATED"), 1.0),
-        ("GetCase PERMISSION_DENIED", rpc("paidan.v1.Intake/GetCase", "PERMISSION_DENIED"), 1.0),
-        ("SubmitComplaint OK", rpc("paidan.v1.Intake/SubmitComplaint", "OK"), 1.0),
+        ("Triage OK", rpc("paidan.v1.Intake/Triage", "OK"), 6.0),
+        (
+            "Triage INVALID_ARGUMENT",
+            rpc("paidan.v1.Intake/Triage", "INVALID_ARGUMENT"),
+            1.0,
+        ),
+        (
+            "Triage UNAUTHENTICATED",
+            rpc("paidan.v1.Intake/Triage", "UNAUTHENTICATED"),
+            2.0,
+        ),
+        (
+            "Open311 services",
+            rpc("GET /open311/v2/services.json", "200"),
+            1.0,
+        ),
+        (
+            "GetCase PERMISSION_DENIED",
+            rpc("paidan.v1.Intake/GetCase", "PERMISSION_DENIED"),
+            1.0,
+        ),
+        (
+            "SubmitComplaint OK",
+            rpc("paidan.v1.Intake/SubmitComplaint", "OK"),
+            1.0,
+        ),
         (
             "Triage latencies",
-            get("paidan_rpc_duration_seconds_count", &[("rpc", "paidan.v1.Intake/Triage")]),
+            get(
+                "paidan_rpc_duration_seconds_count",
+                &[("rpc", "paidan.v1.Intake/Triage")],
+            ),
+            9.0,
+        ),
+        (
+            "complaints triaged (6 Triage + 1 submit)",
+            sum("paidan_triage_total"),
             7.0,
         ),
-        ("complaints triaged (5 Triage + 1 submit)", sum("paidan_triage_total"), 6.0),
-        ("complaints through the inference batches", get("paidan_inference_batch_size_sum", &[]), 6.0),
-        ("duplicate lookups", get("paidan_dedup_lookups_total", &[]), 1.0),
+        (
+            "complaints through the inference batches",
+            get("paidan_inference_batch_size_sum", &[]),
+            7.0,
+        ),
+        (
+            "duplicate lookups",
+            get("paidan_dedup_lookups_total", &[]),
+            1.0,
+        ),
         ("cases stored", get("paidan_cases_stored_total", &[]), 1.0),
-        ("pending outbox events (no forwarder)", get("paidan_outbox_pending_events", &[]), 1.0),
+        (
+            "pending outbox events (no forwarder)",
+            get("paidan_outbox_pending_events", &[]),
+            1.0,
+        ),
         ("dead letters", get("paidan_outbox_dead_letters", &[]), 0.0),
-        ("serving model", get("paidan_model_info", &[("version", &version)]), 1.0),
+        (
+            "serving model",
+            get("paidan_model_info", &[("version", &version)]),
+            1.0,
+        ),
     ];
     let wrong: Vec<String> = checks
         .iter()
@@ -152,7 +254,7 @@ async fn metrics_count_what_was_sent_per_rpc_and_code() {
         .collect();
     assert!(wrong.is_empty(), "{wrong:#?}\n--- scrape ---\n{body}");
     assert!(
-        get("paidan_triage_confidence_count", &[("head", "category")]) == 6.0,
+        get("paidan_triage_confidence_count", &[("head", "category")]) == 7.0,
         "a confidence per triaged complaint and head"
     );
     server.stop().await.unwrap();

@@ -102,9 +102,11 @@ pub fn router(state: Arc<Open311>) -> Router {
         )
         .route(&routed(REQUEST), get(requests::one))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard))
+        .route_layer(middleware::from_fn(crate::telemetry::layer::http))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(crate::telemetry::RequestIdLayer)
         .with_state(state)
 }
 

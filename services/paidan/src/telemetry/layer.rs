@@ -1,5 +1,6 @@
 //! Per-RPC request counts and latencies, from one tower layer in front of every gRPC service:
-//! `paidan_rpc_requests_total{rpc, code}` and `paidan_rpc_duration_seconds{rpc}`.
+//! `paidan_rpc_requests_total{rpc, code}` and `paidan_rpc_duration_seconds{rpc}`; [`http`] does the
+//! same for the Open311 routes.
 //!
 //! It sits outside access control, so refused calls (UNAUTHENTICATED, PERMISSION_DENIED,
 //! RESOURCE_EXHAUSTED) are counted with their code. The code is the `grpc-status` of the
@@ -63,12 +64,31 @@ where
                 Ok(r) => code_label(r.headers()),
                 Err(_) => "UNKNOWN".to_string(),
             };
-            metrics::histogram!(RPC_SECONDS, "rpc" => rpc.clone())
-                .record(started.elapsed().as_secs_f64());
-            metrics::counter!(RPC_REQUESTS, "rpc" => rpc, "code" => code).increment(1);
+            record(rpc, code, started);
             response
         })
     }
+}
+
+fn record(rpc: String, code: String, started: Instant) {
+    metrics::histogram!(RPC_SECONDS, "rpc" => rpc.clone()).record(started.elapsed().as_secs_f64());
+    metrics::counter!(RPC_REQUESTS, "rpc" => rpc, "code" => code).increment(1);
+}
+
+/// The same two metrics for the Open311 facade, as an axum middleware on its routes (outside its
+/// access guard): `rpc` is `METHOD /route` as routed (`GET /open311/v2/requests/{id}.json`), `code`
+/// the HTTP status. Paths no route matches (404 by the fallback) are not counted, so made-up
+/// paths cannot grow the label set.
+pub async fn http(
+    matched: axum::extract::MatchedPath,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let rpc = format!("{} {}", req.method(), matched.as_str());
+    let started = Instant::now();
+    let response = next.run(req).await;
+    record(rpc, response.status().as_u16().to_string(), started);
+    response
 }
 
 fn rpc_label(path: &str) -> String {

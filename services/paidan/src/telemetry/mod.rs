@@ -20,8 +20,10 @@ use paidan_core::Intake;
 use tokio::net::TcpListener;
 
 pub mod layer;
+pub mod request_id;
 
 pub use layer::RpcMetricsLayer;
+pub use request_id::RequestIdLayer;
 
 /// Outbox events not yet delivered to every sink.
 pub const OUTBOX_PENDING: &str = "paidan_outbox_pending_events";
