@@ -223,6 +223,7 @@ impl Intake {
             duplicate_score: 0.0,
             reports: Vec::new(),
             forwarding: ForwardingRecord::new(),
+            dispatch: Default::default(),
         };
         let entry = self.dedup.entry(&fingerprint, &record);
         let dedup = self.dedup.clone();

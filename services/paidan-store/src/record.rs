@@ -22,12 +22,21 @@
 //!
 //! | tree            | record                         |
 //! |-----------------|--------------------------------|
-//! | `cases`         | [`CaseV2`]                     |
+//! | `cases`         | [`CaseV3`] (schema 2: [`CaseV2`]) |
 //! | `dedup_entries` | [`DedupEntryV2`]               |
 //! | `corrections`   | [`CorrectionV2`]               |
-//! | `outbox`, `dead_letters` | [`OutboxEntryV2`]     |
+//! | `outbox`, `dead_letters` | [`OutboxEntryV3`] (schema 2: [`OutboxEntryV2`]) |
 //! | `outbox_queue`  | `Vec<u64>`                     |
 //! | `audit`         | [`AuditEventV2`]               |
+//!
+//! Schema 3 (issue 16: dispatch) appends, and changes nothing before: a case is its [`CaseV2`]
+//! bytes followed by a [`CaseDispatchV3`] (co-departments, deadline, request type, urgency,
+//! returns, follow-ups, extensions), and an outbox entry is its [`OutboxEntryV2`] bytes followed
+//! by the payload's dispatch (`Option`, present when the payload is). The other records keep
+//! their schema 2 layout. New data goes last so a value's version follows from its length: a
+//! schema 2 value is too short to read as schema 3, a schema 3 value leaves bytes over when read
+//! as schema 2, so the migration (`migrate_v2`) can tell converted values from pending ones and
+//! resumes after a crash.
 //!
 //! Schema 1 stored the same structs as JSON (field names), with outbox entries as
 //! [`OutboxEntryV1`] (the case always copied); the migration reads them through these records.
@@ -50,7 +59,7 @@ macro_rules! stored {
 }
 
 stored! {
-    CaseRecord => CaseV2,
+    CaseRecord => CaseV3,
     DedupEntry => DedupEntryV2,
     CorrectionRecord => CorrectionV2,
     AuditEvent => AuditEventV2,
@@ -278,8 +287,9 @@ pub struct CaseV2 {
 }
 
 macro_rules! case_fields {
-    ($from:ident, $x:ident) => {
+    ($from:ident, $x:ident $(, $extra:ident: $value:expr)*) => {
         $from {
+            $($extra: $value,)*
             id: $x.id,
             request_id: $x.request_id,
             request_digest: $x.request_digest,
@@ -313,8 +323,161 @@ impl From<CaseRecord> for CaseV2 {
 }
 
 impl From<CaseV2> for CaseRecord {
+    /// A schema 2 case has no dispatch data.
     fn from(x: CaseV2) -> CaseRecord {
-        case_fields!(CaseRecord, x)
+        case_fields!(CaseRecord, x, dispatch: CaseDispatch::default())
+    }
+}
+
+/// Request type; variant order is the stored index (0 = Consultation … 5 = Praise).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RequestTypeV3 {
+    Consultation,
+    Help,
+    Complaint,
+    Report,
+    Suggestion,
+    Praise,
+}
+enum_record!(RequestType <=> RequestTypeV3 {
+    Consultation, Help, Complaint, Report, Suggestion, Praise
+});
+
+/// Urgency; variant order is the stored index (0 = Normal … 2 = VeryUrgent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UrgencyV3 {
+    Normal,
+    Urgent,
+    VeryUrgent,
+}
+enum_record!(Urgency <=> UrgencyV3 { Normal, Urgent, VeryUrgent });
+
+/// Return reason; variant order is the stored index (0 = NotOurResponsibility … 4 = Other).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReturnReasonV3 {
+    NotOurResponsibility,
+    InformationIncomplete,
+    Duplicate,
+    AlreadyHandled,
+    Other,
+}
+enum_record!(ReturnReason <=> ReturnReasonV3 {
+    NotOurResponsibility, InformationIncomplete, Duplicate, AlreadyHandled, Other
+});
+
+/// Satisfaction; variant order is the stored index (0 = Satisfied … 2 = Dissatisfied).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SatisfactionV3 {
+    Satisfied,
+    BasicallySatisfied,
+    Dissatisfied,
+}
+enum_record!(Satisfaction <=> SatisfactionV3 { Satisfied, BasicallySatisfied, Dissatisfied });
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseReturnV3 {
+    pub department: String,
+    pub reason: ReturnReasonV3,
+    pub note: String,
+    pub actor: String,
+    pub at: Millis,
+}
+struct_record!(CaseReturn <=> CaseReturnV3 { department, reason, note, actor, at });
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FollowUpV3 {
+    pub satisfaction: SatisfactionV3,
+    pub note: String,
+    pub actor: String,
+    pub at: Millis,
+}
+struct_record!(FollowUp <=> FollowUpV3 { satisfaction, note, actor, at });
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeadlineExtensionV3 {
+    pub from: Option<Millis>,
+    pub to: Millis,
+    pub reason: String,
+    pub actor: String,
+    pub at: Millis,
+}
+struct_record!(DeadlineExtension <=> DeadlineExtensionV3 { from, to, reason, actor, at });
+
+/// A case's dispatch data (schema 3).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CaseDispatchV3 {
+    pub co_departments: Vec<String>,
+    pub due_at: Option<Millis>,
+    pub request_type: Option<RequestTypeV3>,
+    pub request_type_guessed: bool,
+    pub urgency: Option<UrgencyV3>,
+    pub urgency_guessed: bool,
+    pub returns: Vec<CaseReturnV3>,
+    pub follow_ups: Vec<FollowUpV3>,
+    pub extensions: Vec<DeadlineExtensionV3>,
+}
+
+macro_rules! dispatch_fields {
+    ($to:ident, $x:ident) => {
+        $to {
+            co_departments: $x.co_departments,
+            due_at: $x.due_at,
+            request_type: $x.request_type.map(Into::into),
+            request_type_guessed: $x.request_type_guessed,
+            urgency: $x.urgency.map(Into::into),
+            urgency_guessed: $x.urgency_guessed,
+            returns: each_vec($x.returns),
+            follow_ups: each_vec($x.follow_ups),
+            extensions: each_vec($x.extensions),
+        }
+    };
+}
+
+impl From<CaseDispatch> for CaseDispatchV3 {
+    fn from(x: CaseDispatch) -> CaseDispatchV3 {
+        dispatch_fields!(CaseDispatchV3, x)
+    }
+}
+
+impl From<CaseDispatchV3> for CaseDispatch {
+    fn from(x: CaseDispatchV3) -> CaseDispatch {
+        dispatch_fields!(CaseDispatch, x)
+    }
+}
+
+/// A case (`cases` tree; also the payload of outbox entries and dead letters), schema 3: the
+/// schema 2 bytes, then the dispatch data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseV3 {
+    pub case: CaseV2,
+    pub dispatch: CaseDispatchV3,
+}
+
+impl From<CaseRecord> for CaseV3 {
+    fn from(mut x: CaseRecord) -> CaseV3 {
+        let dispatch = std::mem::take(&mut x.dispatch).into();
+        CaseV3 {
+            case: x.into(),
+            dispatch,
+        }
+    }
+}
+
+impl From<CaseV3> for CaseRecord {
+    fn from(x: CaseV3) -> CaseRecord {
+        let mut c: CaseRecord = x.case.into();
+        c.dispatch = x.dispatch.into();
+        c
+    }
+}
+
+impl From<CaseV2> for CaseV3 {
+    /// Schema 2 → 3: a case stored before dispatch has none.
+    fn from(case: CaseV2) -> CaseV3 {
+        CaseV3 {
+            case,
+            dispatch: CaseDispatchV3::default(),
+        }
     }
 }
 
@@ -347,6 +510,24 @@ pub struct OutboxEntryV2 {
     pub last_error: String,
     pub enqueued_at: Millis,
     pub next_attempt_at: Millis,
+}
+
+/// An outbox entry or dead letter, schema 3: the schema 2 bytes (whose payload, when present, is
+/// the case's schema 2 part), then the payload's dispatch data (`Some` exactly when `case` is).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntryV3 {
+    pub entry: OutboxEntryV2,
+    pub payload_dispatch: Option<CaseDispatchV3>,
+}
+
+impl From<OutboxEntryV2> for OutboxEntryV3 {
+    /// Schema 2 → 3: a frozen payload stored before dispatch has none.
+    fn from(entry: OutboxEntryV2) -> OutboxEntryV3 {
+        OutboxEntryV3 {
+            payload_dispatch: entry.case.as_ref().map(|_| CaseDispatchV3::default()),
+            entry,
+        }
+    }
 }
 
 /// Schema 1's outbox entry (JSON): the case always copied. Read only by the migration.

@@ -232,6 +232,78 @@ impl Default for ForwardingRecord {
     }
 }
 
+/// Why a department returned a case (退单); numbers match `paidan.v1.ReturnReason`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ReturnReason {
+    /// 非本单位职责
+    NotOurResponsibility = 1,
+    /// 信息不全
+    InformationIncomplete = 2,
+    /// 重复工单
+    Duplicate = 3,
+    /// 已办理
+    AlreadyHandled = 4,
+    Other = 5,
+}
+
+/// A department's return of a case (退单).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseReturn {
+    /// The department that returned it.
+    pub department: String,
+    pub reason: ReturnReason,
+    pub note: String,
+    pub actor: String,
+    pub at: Millis,
+}
+
+/// The citizen's rating at the follow-up call (回访); numbers match `paidan.v1.Satisfaction`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Satisfaction {
+    /// 满意
+    Satisfied = 1,
+    /// 基本满意
+    BasicallySatisfied = 2,
+    /// 不满意
+    Dissatisfied = 3,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FollowUp {
+    pub satisfaction: Satisfaction,
+    pub note: String,
+    pub actor: String,
+    pub at: Millis,
+}
+
+/// A deadline moved (延期), with why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeadlineExtension {
+    pub from: Option<Millis>,
+    pub to: Millis,
+    pub reason: String,
+    pub actor: String,
+    pub at: Millis,
+}
+
+/// How a case is dispatched (the lead is [`CaseRecord::department`]): co-departments, deadline,
+/// request type and urgency (each either set by the operator or guessed from the text), and what
+/// happened to the dispatch since. Cases stored before schema 3 have all of it empty.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CaseDispatch {
+    pub co_departments: Vec<String>,
+    pub due_at: Option<Millis>,
+    pub request_type: Option<RequestType>,
+    /// True when paidan guessed the request type from the text (the operator did not set it).
+    pub request_type_guessed: bool,
+    pub urgency: Option<Urgency>,
+    pub urgency_guessed: bool,
+    /// Departments that returned the case, oldest first.
+    pub returns: Vec<CaseReturn>,
+    pub follow_ups: Vec<FollowUp>,
+    pub extensions: Vec<DeadlineExtension>,
+}
+
 /// A stored work order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CaseRecord {
@@ -263,6 +335,8 @@ pub struct CaseRecord {
     /// On a master: the other reports linked to it (the master itself is not listed).
     pub reports: Vec<ReportLink>,
     pub forwarding: ForwardingRecord,
+    /// Co-departments, deadline, request type and urgency, returns, follow-ups (schema 3).
+    pub dispatch: CaseDispatch,
 }
 
 impl CaseRecord {

@@ -55,6 +55,7 @@ impl CaseBuilder {
                 duplicate_score: 0.0,
                 reports: vec![],
                 forwarding: ForwardingRecord::new(),
+                dispatch: Default::default(),
             },
         }
     }

@@ -2,7 +2,7 @@
 //! (`tx.rs`), the outbox operations (`outbox.rs`) and the migration, so it sits below all three.
 
 use super::*;
-use crate::record::{OutboxEntryV2, Stored};
+use crate::record::{OutboxEntryV2, OutboxEntryV3, Stored};
 
 /// An outbox entry as stored: `case` is None while the stored case is the event's payload.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,7 +41,30 @@ impl StoredEntry {
 }
 
 impl Stored for StoredEntry {
-    type Record = OutboxEntryV2;
+    type Record = OutboxEntryV3;
+}
+
+impl From<StoredEntry> for OutboxEntryV3 {
+    fn from(mut e: StoredEntry) -> OutboxEntryV3 {
+        let payload_dispatch = e
+            .case
+            .as_mut()
+            .map(|c| std::mem::take(&mut c.dispatch).into());
+        OutboxEntryV3 {
+            entry: e.into(),
+            payload_dispatch,
+        }
+    }
+}
+
+impl From<OutboxEntryV3> for StoredEntry {
+    fn from(x: OutboxEntryV3) -> StoredEntry {
+        let mut e: StoredEntry = x.entry.into();
+        if let (Some(c), Some(d)) = (e.case.as_mut(), x.payload_dispatch) {
+            c.dispatch = d.into();
+        }
+        e
+    }
 }
 
 impl From<StoredEntry> for OutboxEntryV2 {

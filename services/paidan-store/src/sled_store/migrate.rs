@@ -1,24 +1,28 @@
-//! Schema migration (1 → 2 in place at open) and the consistency check that walks every case and
-//! compares its indexes, dedup entry and outbox state with what is stored.
+//! Schema migrations (1 → 2 and 2 → 3, in place at open) and the consistency check that walks
+//! every case and compares its indexes, dedup entry and outbox state with what is stored.
 
 use std::collections::{HashMap, HashSet};
 
 use super::entry::StoredEntry;
 use super::*;
 use crate::record::{
-    AuditEventV2, CaseV2, CorrectionV2, DedupEntryV2, OutboxEntryV1, OutboxEntryV2,
+    AuditEventV2, CaseV2, CaseV3, CorrectionV2, DedupEntryV2, OutboxEntryV1, OutboxEntryV2,
+    OutboxEntryV3,
 };
+
+/// Schema 2, the version [`migrate_v1`] writes.
+const SCHEMA_2: u32 = 2;
 
 /// Schema 1 → 2 in place: JSON values become postcard, outbox entries keep their case copy,
 /// the on-disk band tree goes. Each value is converted only if it still parses as JSON, so a
 /// migration interrupted by a crash resumes where it stopped; the version is written last.
 pub(super) fn migrate_v1(db: &sled::Db, trees: &[Tree]) -> Result<()> {
     /// `J`: the schema 1 JSON value (read through a frozen record, never a domain type);
-    /// `S`: what the schema 2 value decodes to.
-    fn convert<J, S>(tree: &Tree, name: &str, map: impl Fn(J) -> S::Record) -> Result<u64>
+    /// `S`: the schema 2 record.
+    fn convert<J, S>(tree: &Tree, name: &str, map: impl Fn(J) -> S) -> Result<u64>
     where
         J: serde::de::DeserializeOwned,
-        S: Stored,
+        S: serde::Serialize + serde::de::DeserializeOwned,
     {
         let mut n = 0;
         for kv in tree.iter() {
@@ -30,7 +34,10 @@ pub(super) fn migrate_v1(db: &sled::Db, trees: &[Tree]) -> Result<()> {
                 }
                 // Already converted by an interrupted run: it must read as the new format.
                 Err(_) => {
-                    decode::<S>(name, &k, &v)?;
+                    postcard::from_bytes::<S>(&v).map_err(|e| StoreError::Corrupt {
+                        key: format!("{name}/{}", key_str(&k)),
+                        reason: e.to_string(),
+                    })?;
                 }
             }
         }
@@ -39,19 +46,73 @@ pub(super) fn migrate_v1(db: &sled::Db, trees: &[Tree]) -> Result<()> {
     let started = std::time::Instant::now();
     tracing::info!("migrating the store from schema 1 (JSON values) to 2 (postcard)");
     // Schema 1's JSON had the field and variant names of today's records.
-    let cases = convert::<CaseV2, CaseRecord>(&trees[CASES], "cases", |x| x)?;
-    convert::<DedupEntryV2, DedupEntry>(&trees[DEDUP_ENTRIES], "dedup_entries", |x| x)?;
-    convert::<CorrectionV2, CorrectionRecord>(&trees[CORRECTIONS], "corrections", |x| x)?;
+    let cases = convert::<CaseV2, CaseV2>(&trees[CASES], "cases", |x| x)?;
+    convert::<DedupEntryV2, DedupEntryV2>(&trees[DEDUP_ENTRIES], "dedup_entries", |x| x)?;
+    convert::<CorrectionV2, CorrectionV2>(&trees[CORRECTIONS], "corrections", |x| x)?;
     convert::<Vec<u64>, Vec<u64>>(&trees[OUTBOX_QUEUE], "outbox_queue", |x| x)?;
     // outbox entries keep their case as a frozen copy
-    convert::<OutboxEntryV1, StoredEntry>(&trees[OUTBOX], "outbox", OutboxEntryV2::from)?;
-    convert::<OutboxEntryV1, StoredEntry>(
+    convert::<OutboxEntryV1, OutboxEntryV2>(&trees[OUTBOX], "outbox", OutboxEntryV2::from)?;
+    convert::<OutboxEntryV1, OutboxEntryV2>(
         &trees[DEAD_LETTERS],
         "dead_letters",
         OutboxEntryV2::from,
     )?;
-    convert::<AuditEventV2, AuditEvent>(&trees[AUDIT], "audit", |x| x)?;
+    convert::<AuditEventV2, AuditEventV2>(&trees[AUDIT], "audit", |x| x)?;
     db.drop_tree("dedup_bands").map_err(storage)?;
+    db.flush().map_err(storage)?;
+    trees[META]
+        .insert(META_SCHEMA, &SCHEMA_2.to_be_bytes())
+        .map_err(storage)?;
+    db.flush().map_err(storage)?;
+    tracing::info!(
+        cases,
+        seconds = started.elapsed().as_secs_f64(),
+        "store migrated to schema 2"
+    );
+    Ok(())
+}
+
+/// Schema 2 → 3 in place: cases gain their (empty) dispatch data, outbox entries and dead
+/// letters with a frozen payload its (empty) dispatch data; nothing else changes. Schema 3 only
+/// appends to a value (see [`crate::record`]), so a value that reads as schema 3 with no bytes
+/// over is already converted and one that reads as schema 2 with no bytes over is not: an
+/// interrupted migration resumes where it stopped. The version is written last.
+pub(super) fn migrate_v2(db: &sled::Db, trees: &[Tree]) -> Result<()> {
+    fn exact<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+        match postcard::take_from_bytes::<T>(bytes) {
+            Ok((v, rest)) if rest.is_empty() => Some(v),
+            _ => None,
+        }
+    }
+    fn convert<Old, New>(tree: &Tree, name: &str, map: impl Fn(Old) -> New) -> Result<u64>
+    where
+        Old: serde::de::DeserializeOwned,
+        New: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let mut n = 0;
+        for kv in tree.iter() {
+            let (k, v) = kv.map_err(storage)?;
+            if exact::<New>(&v).is_some() {
+                continue;
+            }
+            let old = exact::<Old>(&v).ok_or_else(|| StoreError::Corrupt {
+                key: format!("{name}/{}", key_str(&k)),
+                reason: "reads neither as schema 2 nor as schema 3".into(),
+            })?;
+            tree.insert(&k, encode_record(&map(old))).map_err(storage)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+    let started = std::time::Instant::now();
+    tracing::info!("migrating the store from schema 2 to 3 (dispatch data on cases)");
+    let cases = convert::<CaseV2, CaseV3>(&trees[CASES], "cases", CaseV3::from)?;
+    convert::<OutboxEntryV2, OutboxEntryV3>(&trees[OUTBOX], "outbox", OutboxEntryV3::from)?;
+    convert::<OutboxEntryV2, OutboxEntryV3>(
+        &trees[DEAD_LETTERS],
+        "dead_letters",
+        OutboxEntryV3::from,
+    )?;
     db.flush().map_err(storage)?;
     trees[META]
         .insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
@@ -60,7 +121,7 @@ pub(super) fn migrate_v1(db: &sled::Db, trees: &[Tree]) -> Result<()> {
     tracing::info!(
         cases,
         seconds = started.elapsed().as_secs_f64(),
-        "store migrated to schema 2"
+        "store migrated to schema 3"
     );
     Ok(())
 }

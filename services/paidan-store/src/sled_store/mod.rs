@@ -12,7 +12,7 @@
 //! | `entry`     | `StoredEntry`, the outbox entry as stored (used by `tx`, `outbox`, `migrate`)   |
 //! | `outbox`    | due entries, delivery per sink, failures, dead letters                         |
 //! | `dedup`     | dedup entries and the in-memory band index (load, refresh, evict, snapshot, lookup) |
-//! | `migrate`   | schema 1 → 2 at open, and the consistency check                                |
+//! | `migrate`   | schema 1 → 2 → 3 at open, and the consistency check                            |
 //! | `audit`     | the audit trail                                                                |
 //!
 //! Why split so: every change of a case goes through `W` (one transaction for the case, its
@@ -25,26 +25,26 @@
 //!
 //! | tree            | key                                            | value                                   |
 //! |-----------------|------------------------------------------------|-----------------------------------------|
-//! | `cases`         | case id                                        | [`CaseV2`](crate::record::CaseV2)       |
+//! | `cases`         | case id                                        | [`CaseV3`](crate::record::CaseV3)       |
 //! | `request_ids`   | request id                                     | case id                                 |
 //! | `idx_time`      | enc(received_at) ‖ case id                     | master id (empty on a master)           |
 //! | `idx_attr`      | tag ‖ len ‖ value ‖ enc(received_at) ‖ case id | empty                                   |
 //! | `idx_counts`    | tag ‖ len ‖ value                              | u64 BE: cases under the value           |
 //! | `dedup_entries` | case id                                        | [`DedupEntryV2`](crate::record::DedupEntryV2) |
 //! | `corrections`   | u64 BE (monotonic)                             | [`CorrectionV2`](crate::record::CorrectionV2) |
-//! | `outbox`        | seq u64 BE                                     | [`OutboxEntryV2`](crate::record::OutboxEntryV2) |
+//! | `outbox`        | seq u64 BE                                     | [`OutboxEntryV3`](crate::record::OutboxEntryV3) |
 //! | `outbox_queue`  | case id                                        | `Vec<u64>`: pending seqs                |
 //! | `outbox_due`    | enc(next_attempt_at) ‖ seq                     | empty; only each case's head            |
-//! | `dead_letters`  | seq u64 BE                                     | `OutboxEntryV2`, case always set        |
+//! | `dead_letters`  | seq u64 BE                                     | `OutboxEntryV3`, case always set        |
 //! | `meta`          | name                                           | `schema_version` u32 BE; `outbox_len`, `dead_len`, `band_index_snapshot` (token) u64 BE |
 //! | `audit`         | u64 BE (`generate_id`, monotonic)              | [`AuditEventV2`](crate::record::AuditEventV2); not in case transactions |
 //!
-//! Values are postcard (schema 2, the number in `meta/schema_version`). Postcard is positional,
+//! Values are postcard (schema 3, the number in `meta/schema_version`). Postcard is positional,
 //! so the values are written as the storage records of [`crate::record`], never as the domain types:
 //! a domain type may change freely, a record only with a new schema version and a migration.
-//! `tests/golden.rs` holds the bytes of every record as schema 2 wrote them. Schema 1 stores (JSON
-//! values and an on-disk band tree) are migrated in place when opened (see
-//! [`SledStore::open_with`]).
+//! `tests/golden.rs` holds the bytes of every record as schema 2 and schema 3 wrote them. Schema 1
+//! stores (JSON values and an on-disk band tree) and schema 2 stores (no dispatch data on cases)
+//! are migrated in place when opened (see [`SledStore::open_with`]).
 //!
 //! The dedup band index lives in memory ([`crate::band_index`]): it holds the entries of the last
 //! dedup window, is loaded at open from the snapshot the last clean close wrote (`Drop`; a token in
@@ -88,11 +88,11 @@ mod outbox;
 mod tx;
 
 use dedup::{load_band_index, take_band_snapshot};
-use migrate::migrate_v1;
+use migrate::{migrate_v1, migrate_v2};
 use tx::{Tx, W, tx_err};
 
 /// Current on-disk layout version, stored in `meta/schema_version`.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 const TREE_NAMES: [&str; 13] = [
     "cases",
@@ -246,7 +246,8 @@ impl SledStore {
 
     /// Open (or create) the store in directory `path`.
     ///
-    /// A store of schema 1 (JSON values, on-disk band index) is migrated in place first: every
+    /// A store of schema 1 (JSON values, on-disk band index) or 2 (no dispatch data on cases) is
+    /// migrated in place first (1 → 2 → 3): every
     /// value is re-encoded (idempotently, so an interrupted migration resumes), the band tree is
     /// dropped, and the schema version is written last. A store of an unknown version is refused
     /// with `StoreError::Corrupt` naming both versions. The in-memory band index is then loaded
@@ -315,12 +316,16 @@ impl SledStore {
                     })?;
                 match version {
                     SCHEMA_VERSION => {}
-                    1 => migrate_v1(&db, &trees)?,
+                    2 => migrate_v2(&db, &trees)?,
+                    1 => {
+                        migrate_v1(&db, &trees)?;
+                        migrate_v2(&db, &trees)?;
+                    }
                     _ => {
                         return Err(StoreError::Corrupt {
                             key: "meta/schema_version".into(),
                             reason: format!(
-                                "store has schema version {version}, this build reads {SCHEMA_VERSION} (and migrates 1)"
+                                "store has schema version {version}, this build reads {SCHEMA_VERSION} (and migrates 1 and 2)"
                             ),
                         });
                     }

@@ -71,6 +71,7 @@ pub fn record(s: &Spec<'_>) -> CaseRecord {
         duplicate_score: 0.0,
         reports: vec![],
         forwarding: ForwardingRecord::new(),
+        dispatch: Default::default(),
     }
 }
 
