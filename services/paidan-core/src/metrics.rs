@@ -13,7 +13,9 @@ use paidan_model::Triage;
 
 /// Complaints triaged, by predicted category and department (Triage and SubmitComplaint both).
 pub const TRIAGED: &str = "paidan_triage_total";
-/// Triage results flagged for a person, by reason.
+/// Complaints flagged for a person (needs_review).
+pub const NEEDS_REVIEW: &str = "paidan_triage_needs_review_total";
+/// Review reasons, by kind (a flagged complaint may have several).
 pub const REVIEW: &str = "paidan_triage_review_total";
 /// Calibrated confidence of the served label, by head (`category`, `department`).
 pub const CONFIDENCE: &str = "paidan_triage_confidence";
@@ -47,6 +49,9 @@ pub(crate) fn triaged(t: &Triage) {
     .increment(1);
     metrics::histogram!(CONFIDENCE, "head" => "category").record(t.category.confidence as f64);
     metrics::histogram!(CONFIDENCE, "head" => "department").record(t.department.confidence as f64);
+    if t.needs_review {
+        metrics::counter!(NEEDS_REVIEW).increment(1);
+    }
     for reason in &t.review_reasons {
         metrics::counter!(REVIEW, "reason" => review_kind(reason)).increment(1);
     }

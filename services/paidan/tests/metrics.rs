@@ -91,12 +91,15 @@ async fn metrics_count_what_was_sent_per_rpc_and_code() {
         "小区门口垃圾堆了一周没人清运",
     ];
     let mut version = String::new();
+    let mut flagged = 0.0;
     for t in texts {
         let r = client
             .triage(authed(triage(t), Some(INTAKE)))
             .await
-            .unwrap();
-        version = r.into_inner().model_version;
+            .unwrap()
+            .into_inner();
+        version = r.model_version;
+        flagged += f64::from(u8::from(r.needs_review));
     }
     // x-request-id: the caller's is echoed, otherwise one is made; errors carry it too
     let mut req = authed(triage("噪音扰民"), Some(INTAKE));
@@ -104,6 +107,7 @@ async fn metrics_count_what_was_sent_per_rpc_and_code() {
         .insert("x-request-id", "hotline-a-42".parse().unwrap());
     let r = client.triage(req).await.unwrap();
     assert_eq!(r.metadata().get("x-request-id").unwrap(), "hotline-a-42");
+    flagged += f64::from(u8::from(r.into_inner().needs_review));
     let refused = client
         .triage(authed(triage("噪音"), None))
         .await
@@ -156,6 +160,8 @@ async fn metrics_count_what_was_sent_per_rpc_and_code() {
         .unwrap()
         .into_inner();
     assert!(submitted.created);
+    let case_triage = submitted.triage.as_ref().unwrap();
+    flagged += f64::from(u8::from(case_triage.needs_review));
 
     let body = reqwest::get(format!("http://{}/metrics", server.metrics_addr.unwrap()))
         .await
@@ -228,6 +234,11 @@ async fn metrics_count_what_was_sent_per_rpc_and_code() {
             "complaints through the inference batches",
             get("paidan_inference_batch_size_sum", &[]),
             7.0,
+        ),
+        (
+            "complaints flagged for review",
+            sum("paidan_triage_needs_review_total"),
+            flagged,
         ),
         (
             "duplicate lookups",
