@@ -596,3 +596,57 @@ pub struct AuditEventV2 {
     pub detail: String,
 }
 struct_record!(AuditEvent <=> AuditEventV2 { at, actor, action, target, detail });
+
+// Public encodings: the bytes of these records for stores outside this crate (the PostgreSQL
+// store keeps them in `bytea` columns), so every store shares one encoding and a new domain
+// field reaches each of them through its record. `what` names the value in a `Corrupt` error.
+
+fn to_bytes<T: Stored>(v: &T) -> Vec<u8> {
+    // The records are plain data (no maps, no untagged enums), so serialisation cannot fail.
+    postcard::to_stdvec(&T::Record::from(v.clone())).expect("store records serialise to postcard")
+}
+
+fn from_bytes<T: Stored>(what: &str, bytes: &[u8]) -> crate::Result<T> {
+    postcard::from_bytes::<T::Record>(bytes)
+        .map(Into::into)
+        .map_err(|e| crate::StoreError::Corrupt {
+            key: what.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+/// A case as its [`CaseV2`] bytes.
+pub fn encode_case(case: &CaseRecord) -> Vec<u8> {
+    to_bytes(case)
+}
+
+pub fn decode_case(what: &str, bytes: &[u8]) -> crate::Result<CaseRecord> {
+    from_bytes(what, bytes)
+}
+
+/// A dedup entry as its [`DedupEntryV2`] bytes.
+pub fn encode_dedup_entry(entry: &DedupEntry) -> Vec<u8> {
+    to_bytes(entry)
+}
+
+pub fn decode_dedup_entry(what: &str, bytes: &[u8]) -> crate::Result<DedupEntry> {
+    from_bytes(what, bytes)
+}
+
+/// A correction as its [`CorrectionV2`] bytes.
+pub fn encode_correction(correction: &CorrectionRecord) -> Vec<u8> {
+    to_bytes(correction)
+}
+
+pub fn decode_correction(what: &str, bytes: &[u8]) -> crate::Result<CorrectionRecord> {
+    from_bytes(what, bytes)
+}
+
+/// An audit event as its [`AuditEventV2`] bytes.
+pub fn encode_audit_event(event: &AuditEvent) -> Vec<u8> {
+    to_bytes(event)
+}
+
+pub fn decode_audit_event(what: &str, bytes: &[u8]) -> crate::Result<AuditEvent> {
+    from_bytes(what, bytes)
+}

@@ -83,13 +83,43 @@ pub fn new_case(s: &Spec<'_>) -> NewCase {
     }
 }
 
-pub fn insert(store: &SledStore, s: &Spec<'_>) -> CaseRecord {
-    let ins = store.insert_case(new_case(s)).expect("insert");
+/// What the fixtures take: a store by reference, in an `Arc`, or as `&dyn Store` (the contract
+/// suite runs them on every store).
+pub trait AsStore {
+    fn as_store(&self) -> &dyn Store;
+}
+
+impl AsStore for SledStore {
+    fn as_store(&self) -> &dyn Store {
+        self
+    }
+}
+
+impl<S: Store> AsStore for std::sync::Arc<S> {
+    fn as_store(&self) -> &dyn Store {
+        self.as_ref()
+    }
+}
+
+impl AsStore for dyn Store {
+    fn as_store(&self) -> &dyn Store {
+        self
+    }
+}
+
+pub fn insert(store: &(impl AsStore + ?Sized), s: &Spec<'_>) -> CaseRecord {
+    let ins = store.as_store().insert_case(new_case(s)).expect("insert");
     assert!(ins.created);
     ins.case
 }
 
-pub fn linked(store: &SledStore, s: &Spec<'_>, master: &str, score: f32) -> CaseRecord {
+pub fn linked(
+    store: &(impl AsStore + ?Sized),
+    s: &Spec<'_>,
+    master: &str,
+    score: f32,
+) -> CaseRecord {
+    let store = store.as_store();
     let mut n = new_case(s);
     n.link_to = Some(Link {
         master_id: master.to_string(),
@@ -107,7 +137,8 @@ pub fn sinks(names: &[&str]) -> Vec<String> {
 
 /// Deliver everything due (to all `sinks`), repeatedly, and return the idempotency keys in
 /// delivery order.
-pub fn drain(store: &SledStore, now: Millis, sinks: &[String]) -> Vec<String> {
+pub fn drain(store: &(impl AsStore + ?Sized), now: Millis, sinks: &[String]) -> Vec<String> {
+    let store = store.as_store();
     let mut keys = Vec::new();
     loop {
         let due = store.outbox_due(now, 100).unwrap();
@@ -127,14 +158,14 @@ pub fn drain(store: &SledStore, now: Millis, sinks: &[String]) -> Vec<String> {
 /// the case is a master). Which moves are allowed is paidan-core's rule, tested there; these
 /// tests check what the store does with an edit.
 pub fn set_status(
-    store: &SledStore,
+    store: &(impl AsStore + ?Sized),
     id: &str,
     to: CaseStatus,
     note: &str,
     actor: &str,
     at: Millis,
 ) -> Result<CaseRecord> {
-    first(store.edit_cases(&|r| {
+    first(store.as_store().edit_cases(&|r| {
         let mut c = r.case(id)?;
         c.history.push(StatusChange {
             from: c.status,
@@ -154,7 +185,7 @@ pub fn set_status(
 /// A correction as a raw edit: the effective labels, the correction record on the case and in
 /// the log, a `Corrected` event when the case is a master.
 pub fn set_labels(
-    store: &SledStore,
+    store: &(impl AsStore + ?Sized),
     id: &str,
     category: Option<&str>,
     department: Option<&str>,
@@ -162,7 +193,7 @@ pub fn set_labels(
     actor: &str,
     at: Millis,
 ) -> Result<CaseRecord> {
-    first(store.edit_cases(&|r| {
+    first(store.as_store().edit_cases(&|r| {
         let mut c = r.case(id)?;
         let correction = CorrectionRecord::of(&c, category, department, note, actor, at);
         c.category = correction.category_after.clone();

@@ -1,0 +1,339 @@
+//! Cases: the row (typed columns derived from the case, the case itself as its record bytes),
+//! insert (idempotent on the request id, linking to a master), reads, the filtered list, hot
+//! issues and the corrections log.
+
+use paidan_store::*;
+use postgres::types::ToSql;
+use postgres::{GenericClient, Transaction};
+
+use crate::outbox::{enqueue, write_events};
+use crate::{PgStore, Tx, TxError, db};
+
+const DEFAULT_PAGE_SIZE: usize = 50;
+const MAX_PAGE_SIZE: usize = 1000;
+
+/// The stored case `id`, locked for this transaction when `lock` (`FOR UPDATE`).
+pub(crate) fn read_case(
+    c: &mut impl GenericClient,
+    id: &str,
+    lock: bool,
+) -> Tx<Option<CaseRecord>> {
+    let sql = if lock {
+        "SELECT record FROM cases WHERE id = $1 FOR UPDATE"
+    } else {
+        "SELECT record FROM cases WHERE id = $1"
+    };
+    match c.query_opt(sql, &[&id])? {
+        None => Ok(None),
+        Some(row) => Ok(Some(record::decode_case(
+            &format!("cases/{id}"),
+            row.get(0),
+        )?)),
+    }
+}
+
+/// The locked case, or `NotFound`.
+pub(crate) fn lock_case(t: &mut Transaction<'_>, id: &str) -> Tx<CaseRecord> {
+    read_case(t, id, true)?.ok_or_else(|| TxError::Store(StoreError::NotFound(id.to_string())))
+}
+
+/// Write a case row: every column derived from `c`, the case as its record bytes.
+pub(crate) fn put_case(t: &mut Transaction<'_>, c: &CaseRecord, new: bool) -> Tx<()> {
+    let request_id = Some(c.request_id.as_str()).filter(|r| !r.is_empty());
+    let params: [&(dyn ToSql + Sync); 11] = [
+        &c.id,
+        &request_id,
+        &c.jurisdiction,
+        &(c.status as i16),
+        &c.category,
+        &c.department,
+        &(c.channel as i16),
+        &c.received_at,
+        &c.duplicate_of,
+        &c.last_report_at(),
+        &record::encode_case(c),
+    ];
+    let sql = if new {
+        "INSERT INTO cases (id, request_id, jurisdiction, status, category, department, channel,
+                            received_at, duplicate_of, last_report_at, record)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    } else {
+        "UPDATE cases SET request_id = $2, jurisdiction = $3, status = $4, category = $5,
+                          department = $6, channel = $7, received_at = $8, duplicate_of = $9,
+                          last_report_at = $10, record = $11
+         WHERE id = $1"
+    };
+    t.execute(sql, &params)?;
+    Ok(())
+}
+
+pub(crate) fn insert_case(s: &PgStore, new: NewCase) -> Result<Inserted> {
+    if let Some(d) = &new.dedup
+        && d.bands.len() > u16::MAX as usize
+    {
+        return Err(StoreError::Invalid("too many dedup bands".into()));
+    }
+    s.tx(|t| {
+        let rid = new.record.request_id.as_str();
+        if !rid.is_empty()
+            && let Some(row) = t.query_opt("SELECT id FROM cases WHERE request_id = $1", &[&rid])?
+        {
+            let existing_id: String = row.get(0);
+            let case = lock_case(t, &existing_id)?;
+            if case.request_digest == new.record.request_digest {
+                return Ok(Inserted {
+                    case,
+                    created: false,
+                });
+            }
+            return Err(StoreError::Conflict {
+                request_id: rid.to_string(),
+                case_id: existing_id,
+            }
+            .into());
+        }
+        let n: i64 = t.query_one("SELECT nextval('case_numbers')", &[])?.get(0);
+        let mut rec = new.record.clone();
+        rec.id = format!("PD{n:012}");
+        rec.forwarding = ForwardingRecord::new();
+        let at = rec.created_at;
+        match &new.link_to {
+            Some(link) => {
+                let mut master = lock_case(t, &link.master_id)?;
+                // Link to the root of the matter, never to another linked report.
+                if let Some(root) = master.duplicate_of.clone() {
+                    master = lock_case(t, &root)?;
+                }
+                rec.duplicate_of = Some(master.id.clone());
+                rec.duplicate_score = link.score;
+                rec.forwarding.state = ForwardingState::NotForwarded;
+                master.reports.push(ReportLink {
+                    case_id: rec.id.clone(),
+                    request_id: rec.request_id.clone(),
+                    received_at: rec.received_at,
+                    score: link.score,
+                    text_excerpt: link.text_excerpt.clone(),
+                });
+                let event = enqueue(t, &mut master, EventKind::DuplicateLinked, at)?;
+                put_case(t, &rec, true)?;
+                put_case(t, &master, false)?;
+                write_events(t, &[event], std::slice::from_ref(&master))?;
+            }
+            None => {
+                rec.duplicate_of = None;
+                let event = enqueue(t, &mut rec, EventKind::Created, at)?;
+                put_case(t, &rec, true)?;
+                write_events(t, &[event], std::slice::from_ref(&rec))?;
+            }
+        }
+        if let Some(d) = &new.dedup {
+            let mut d = d.clone();
+            d.received_at = rec.received_at;
+            crate::dedup::put_entry(t, &rec.id, &d)?;
+        }
+        Ok(Inserted {
+            case: rec,
+            created: true,
+        })
+    })
+}
+
+pub(crate) fn get_case(s: &PgStore, id: &str) -> Result<Option<CaseRecord>> {
+    read_case(&mut *s.conn()?, id, false).map_err(|e| match e {
+        TxError::Db(e) => db(e),
+        TxError::Store(e) => e,
+    })
+}
+
+pub(crate) fn list_cases(
+    s: &PgStore,
+    filter: &CaseFilter,
+    page_size: usize,
+    page_token: Option<&str>,
+) -> Result<Page> {
+    let page_size = match page_size {
+        0 => DEFAULT_PAGE_SIZE,
+        n => n.min(MAX_PAGE_SIZE),
+    };
+    let after = match page_token.filter(|t| !t.is_empty()) {
+        None => None,
+        Some(t) => Some(decode_page_token(t).ok_or(StoreError::InvalidPageToken)?),
+    };
+    let mut sql = String::from("SELECT id, record FROM cases WHERE true");
+    let mut params: Vec<Box<dyn ToSql + Sync>> = Vec::new();
+    let mut add = |cond: &str, v: Box<dyn ToSql + Sync>| {
+        params.push(v);
+        sql.push_str(&cond.replace('?', &format!("${}", params.len())));
+    };
+    if let Some(v) = filter.status {
+        add(" AND status = ?", Box::new(v as i16));
+    }
+    if let Some(v) = &filter.category {
+        add(" AND category = ?", Box::new(v.clone()));
+    }
+    if let Some(v) = &filter.department {
+        add(" AND department = ?", Box::new(v.clone()));
+    }
+    if let Some(v) = filter.channel {
+        add(" AND channel = ?", Box::new(v as i16));
+    }
+    if let Some(v) = &filter.jurisdiction {
+        add(" AND jurisdiction = ?", Box::new(v.clone()));
+    }
+    if let Some(v) = filter.received_after {
+        add(" AND received_at >= ?", Box::new(v));
+    }
+    if let Some(v) = filter.received_before {
+        add(" AND received_at < ?", Box::new(v));
+    }
+    if let Some((t, id)) = after {
+        add(" AND (received_at, id) < (?", Box::new(t));
+        add(", ?)", Box::new(id));
+    }
+    add(
+        " ORDER BY received_at DESC, id DESC LIMIT ?",
+        Box::new(page_size as i64 + 1),
+    );
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
+    let rows = s.conn()?.query(&sql, &refs).map_err(db)?;
+    let more = rows.len() > page_size;
+    let cases = rows
+        .iter()
+        .take(page_size)
+        .map(|r| record::decode_case(&format!("cases/{}", r.get::<_, &str>(0)), r.get(1)))
+        .collect::<Result<Vec<_>>>()?;
+    let next_token = match (more, cases.last()) {
+        (true, Some(c)) => Some(encode_page_token(c.received_at, &c.id)),
+        _ => None,
+    };
+    Ok(Page { cases, next_token })
+}
+
+pub(crate) fn hot_issues(
+    s: &PgStore,
+    jurisdiction: Option<&str>,
+    category: Option<&str>,
+    since: Millis,
+    until: Millis,
+    limit: usize,
+) -> Result<Vec<HotIssue>> {
+    if until <= since || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let rows = s
+        .conn()?
+        .query(
+            "SELECT m.id, m.record, x.n, x.first, x.last
+             FROM (SELECT coalesce(duplicate_of, id) AS master, count(*) AS n,
+                          min(received_at) AS first, max(received_at) AS last
+                   FROM cases WHERE received_at >= $1 AND received_at < $2
+                   GROUP BY 1) x
+             JOIN cases m ON m.id = x.master
+             WHERE ($3::text IS NULL OR m.jurisdiction = $3)
+               AND ($4::text IS NULL OR m.category = $4)
+             ORDER BY x.n DESC, x.last DESC, m.id DESC
+             LIMIT $5",
+            &[
+                &since,
+                &until,
+                &jurisdiction,
+                &category,
+                &(limit.min(i64::MAX as usize) as i64),
+            ],
+        )
+        .map_err(db)?;
+    rows.iter()
+        .map(|r| {
+            let id: &str = r.get(0);
+            Ok(HotIssue {
+                master: record::decode_case(&format!("cases/{id}"), r.get(1))?,
+                report_count: r.get::<_, i64>(2) as u32,
+                first_report_at: r.get(3),
+                last_report_at: r.get(4),
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn corrections(s: &PgStore) -> Result<Vec<CorrectionRecord>> {
+    let rows = s
+        .conn()?
+        .query("SELECT id, record FROM corrections ORDER BY id", &[])
+        .map_err(db)?;
+    rows.iter()
+        .map(|r| {
+            record::decode_correction(&format!("corrections/{}", r.get::<_, i64>(0)), r.get(1))
+        })
+        .collect()
+}
+
+/// Order-preserving encoding of a signed time (as the sled store's page tokens): flip the sign
+/// bit, big-endian.
+fn enc_time(t: Millis) -> [u8; 8] {
+    ((t as u64) ^ (1u64 << 63)).to_be_bytes()
+}
+
+/// Page tokens: hex of `enc_time(received_at)` followed by the case id (the sled store's form).
+fn encode_page_token(received_at: Millis, id: &str) -> String {
+    let mut s: String = enc_time(received_at)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    s.push_str(id);
+    s
+}
+
+fn decode_page_token(token: &str) -> Option<(Millis, String)> {
+    if token.len() <= 16 || !token.is_char_boundary(16) {
+        return None;
+    }
+    let (hex, id) = token.split_at(16);
+    let mut bytes = [0u8; 8];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return None;
+    }
+    Some((
+        (u64::from_be_bytes(bytes) ^ (1u64 << 63)) as i64,
+        id.to_string(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_and_reject_garbage() {
+        let cases: &[(&str, Option<(i64, &str)>)] = &[
+            ("", None),
+            ("garbage", None),
+            ("0123456789abcdef", None),
+            ("xx23456789abcdefPD1", None),
+            (
+                "8000000000000001PD000000000001",
+                Some((1, "PD000000000001")),
+            ),
+            ("8000000000000001PD 1", None),
+        ];
+        for (token, want) in cases {
+            let got = decode_page_token(token);
+            assert_eq!(
+                got.as_ref().map(|(t, id)| (*t, id.as_str())),
+                *want,
+                "{token:?}"
+            );
+        }
+        for t in [i64::MIN, -1, 0, 1_767_225_600_000, i64::MAX] {
+            assert_eq!(
+                decode_page_token(&encode_page_token(t, "PD000000000042")),
+                Some((t, "PD000000000042".to_string()))
+            );
+        }
+    }
+}

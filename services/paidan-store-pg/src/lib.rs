@@ -1,0 +1,298 @@
+//! The case store on PostgreSQL: [`PgStore`] implements [`paidan_store::Store`].
+//!
+//! Why PostgreSQL: the sled store serves one process; a provincial platform needs several intake
+//! nodes over one shared history, in a database its operators already run, back up and replicate
+//! (issue 18). PostgreSQL's transactions keep the store's invariant as sled's do: a case, its
+//! indexed columns, its dedup entry and its outbox events are written in one transaction, and
+//! [`Store::insert_case`] and every other write return after COMMIT, so the acknowledgement rule
+//! (reply only after the write is durable) holds with `flush` a no-op (the server's
+//! `synchronous_commit`, on by default, makes COMMIT durable; a synchronous standby makes it
+//! survive the primary).
+//!
+//! One encoding for every store: each stored value is the storage-record bytes of
+//! [`paidan_store::record`] (`bytea` columns), so a new domain field rides along with no change
+//! here; the typed columns (jurisdiction, status, category, department, channel, received_at,
+//! duplicate_of, request_id, …) are derived from the case on every write and exist only for the
+//! filters and indexes.
+//!
+//! | module     | concern                                                                       |
+//! |------------|-------------------------------------------------------------------------------|
+//! | `lib.rs`   | open (pool, migrations), the transaction helper with retries, `Store` dispatch |
+//! | `migrate`  | the embedded numbered migrations (`migrations/NNNN_name.sql`)                 |
+//! | `cases`    | the case row, insert (idempotent on the request id, linking), reads, list, hot issues, corrections |
+//! | `edit`     | `edit_cases`: a domain rule's edit, read `FOR UPDATE` and written in one transaction |
+//! | `outbox`   | events, due entries (per-case heads), delivery, failures, dead letters        |
+//! | `dedup`    | dedup entries, their band keys and the candidate query                        |
+//!
+//! The trait is synchronous (callers run it on blocking threads), so the store uses the
+//! synchronous `postgres` client with an r2d2 pool of connections.
+
+use std::time::Duration;
+
+use paidan_store::*;
+use postgres::{NoTls, Transaction};
+use r2d2_postgres::PostgresConnectionManager;
+
+mod cases;
+mod dedup;
+mod edit;
+mod migrate;
+mod outbox;
+
+pub use migrate::SCHEMA_VERSION;
+
+type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+type Conn = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+
+/// Tuning of a [`PgStore`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct PgOptions {
+    /// Connections kept open at most (each write holds one for its transaction).
+    pub pool_size: u32,
+    /// How long to wait for a connection (to the server, or from a busy pool).
+    pub connect_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            pool_size: 8,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A [`Store`] on a PostgreSQL database.
+pub struct PgStore {
+    pool: Pool,
+}
+
+/// What a step inside a transaction can fail with: the database (maybe worth a retry) or the
+/// store's own verdict (returned as it is).
+pub(crate) enum TxError {
+    Db(postgres::Error),
+    Store(StoreError),
+}
+
+impl From<postgres::Error> for TxError {
+    fn from(e: postgres::Error) -> Self {
+        TxError::Db(e)
+    }
+}
+
+impl From<StoreError> for TxError {
+    fn from(e: StoreError) -> Self {
+        TxError::Store(e)
+    }
+}
+
+pub(crate) type Tx<T> = std::result::Result<T, TxError>;
+
+/// A database error as a store error (with the server's message when there is one).
+pub(crate) fn db(e: postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(d) => StoreError::Storage(format!("postgres: {} ({})", d.message(), d.code().code())),
+        None => StoreError::Storage(format!("postgres: {e}")),
+    }
+}
+
+/// Transaction attempts before a conflict is given up on.
+const MAX_ATTEMPTS: u32 = 16;
+
+/// Serialization failures and deadlocks are the server's "try again"; a unique violation on the
+/// request id is a concurrent insert of the same request, which the retry answers idempotently.
+fn retryable(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    let Some(d) = e.as_db_error() else {
+        return false;
+    };
+    let code = d.code();
+    *code == SqlState::T_R_SERIALIZATION_FAILURE
+        || *code == SqlState::T_R_DEADLOCK_DETECTED
+        || (*code == SqlState::UNIQUE_VIOLATION && d.constraint() == Some("cases_request_id_key"))
+}
+
+impl PgStore {
+    /// Connect to `url` (`postgres://user:password@host:port/database`) with
+    /// [`PgOptions::default`] and bring the schema up to date.
+    pub fn open(url: &str) -> Result<PgStore> {
+        PgStore::open_with(url, &PgOptions::default())
+    }
+
+    /// Connect to `url` and apply the migrations this build has and the database lacks (under an
+    /// advisory lock, so nodes starting together migrate once). A database migrated by a newer
+    /// build, or whose applied migrations differ from this build's, is refused.
+    pub fn open_with(url: &str, opts: &PgOptions) -> Result<PgStore> {
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Invalid(format!("store url: {e}")))?;
+        let manager = PostgresConnectionManager::new(config, NoTls);
+        let pool = r2d2::Pool::builder()
+            .max_size(opts.pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(opts.connect_timeout)
+            .build(manager)
+            .map_err(|e| StoreError::Storage(format!("cannot connect to PostgreSQL: {e}")))?;
+        let store = PgStore { pool };
+        migrate::migrate(&mut *store.conn()?)?;
+        Ok(store)
+    }
+
+    pub(crate) fn conn(&self) -> Result<Conn> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Storage(format!("no PostgreSQL connection: {e}")))
+    }
+
+    /// Run `f` in one transaction and commit; a conflict the server asks to retry runs it again.
+    pub(crate) fn tx<T>(&self, mut f: impl FnMut(&mut Transaction<'_>) -> Tx<T>) -> Result<T> {
+        let mut conn = self.conn()?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut t = conn.transaction().map_err(db)?;
+            let err = match f(&mut t) {
+                Ok(v) => match t.commit() {
+                    Ok(()) => return Ok(v),
+                    Err(e) => TxError::Db(e),
+                },
+                // Dropping the transaction rolls it back.
+                Err(e) => e,
+            };
+            match err {
+                TxError::Db(e) if retryable(&e) && attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %e, "transaction conflict, retrying");
+                }
+                TxError::Db(e) => return Err(db(e)),
+                TxError::Store(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Store for PgStore {
+    fn insert_case(&self, new: NewCase) -> Result<Inserted> {
+        cases::insert_case(self, new)
+    }
+
+    fn get_case(&self, id: &str) -> Result<Option<CaseRecord>> {
+        cases::get_case(self, id)
+    }
+
+    fn dedup_candidates(
+        &self,
+        jurisdiction: &str,
+        bands: &[u64],
+        since: Millis,
+        until: Millis,
+        limit: usize,
+    ) -> Result<Vec<(String, u32)>> {
+        dedup::dedup_candidates(self, jurisdiction, bands, since, until, limit)
+    }
+
+    fn dedup_entry(&self, case_id: &str) -> Result<Option<DedupEntry>> {
+        dedup::dedup_entry(self, case_id)
+    }
+
+    fn list_cases(
+        &self,
+        filter: &CaseFilter,
+        page_size: usize,
+        page_token: Option<&str>,
+    ) -> Result<Page> {
+        cases::list_cases(self, filter, page_size, page_token)
+    }
+
+    fn edit_cases(
+        &self,
+        rule: &dyn Fn(&mut dyn CaseReader) -> Result<CaseEdit>,
+    ) -> Result<Vec<CaseRecord>> {
+        edit::edit_cases(self, rule)
+    }
+
+    fn hot_issues(
+        &self,
+        jurisdiction: Option<&str>,
+        category: Option<&str>,
+        since: Millis,
+        until: Millis,
+        limit: usize,
+    ) -> Result<Vec<HotIssue>> {
+        cases::hot_issues(self, jurisdiction, category, since, until, limit)
+    }
+
+    fn corrections(&self) -> Result<Vec<CorrectionRecord>> {
+        cases::corrections(self)
+    }
+
+    fn outbox_due(&self, now: Millis, limit: usize) -> Result<Vec<OutboxEntry>> {
+        outbox::outbox_due(self, now, limit)
+    }
+
+    fn outbox_delivered(
+        &self,
+        seq: u64,
+        sink: &str,
+        all_sinks: &[String],
+        at: Millis,
+    ) -> Result<bool> {
+        outbox::outbox_delivered(self, seq, sink, all_sinks, at)
+    }
+
+    fn outbox_failed(
+        &self,
+        seq: u64,
+        error: &str,
+        next_attempt_at: Millis,
+        dead: bool,
+    ) -> Result<()> {
+        outbox::outbox_failed(self, seq, error, next_attempt_at, dead)
+    }
+
+    fn outbox_list(&self, dead: bool, limit: usize) -> Result<Vec<OutboxEntry>> {
+        outbox::outbox_list(self, dead, limit)
+    }
+
+    fn outbox_len(&self, dead: bool) -> Result<u64> {
+        outbox::outbox_len(self, dead)
+    }
+
+    fn outbox_retry_dead(&self, keys: &[String], now: Millis) -> Result<u32> {
+        outbox::outbox_retry_dead(self, keys, now)
+    }
+
+    fn outbox_drop_dead(&self, keys: &[String]) -> Result<u32> {
+        outbox::outbox_drop_dead(self, keys)
+    }
+
+    fn append_audit(&self, event: &AuditEvent) -> Result<()> {
+        self.conn()?
+            .execute(
+                "INSERT INTO audit (record) VALUES ($1)",
+                &[&record::encode_audit_event(event)],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn audit_log(&self, limit: usize) -> Result<Vec<AuditEvent>> {
+        let rows = self
+            .conn()?
+            .query(
+                "SELECT id, record FROM audit ORDER BY id DESC LIMIT $1",
+                &[&(limit.min(i64::MAX as usize) as i64)],
+            )
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let id: i64 = r.get(0);
+                record::decode_audit_event(&format!("audit/{id}"), r.get(1))
+            })
+            .collect()
+    }
+
+    /// Every write has committed before it returned: nothing is left to flush.
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,287 @@
+//! The forwarding outbox: events enqueued in the transaction of the change they report, due
+//! entries (each case's first pending entry only, so a later event never overtakes an earlier
+//! one), delivery per sink, failures and dead letters (`dead = true`, the same row).
+//!
+//! An entry's payload is the case as the event's transaction wrote it (the sled store keeps the
+//! same by freezing a copy at the case's next change); the payload is written once, after the
+//! transaction's last change of the case, so two events of one edit carry the same case.
+
+use paidan_store::*;
+use postgres::Transaction;
+use postgres::types::ToSql;
+
+use crate::cases::{put_case, read_case};
+use crate::{PgStore, Tx, db};
+
+/// An event enqueued in this transaction, written by [`write_events`] once its case is final.
+pub(crate) struct NewEvent {
+    seq: i64,
+    case_id: String,
+    sequence: i64,
+    kind: EventKind,
+    at: Millis,
+}
+
+/// Append an event of `case` (as it stands after this change): the next global seq, the case's
+/// next sequence; the case's forwarding record is updated, the caller writes the case.
+pub(crate) fn enqueue(
+    t: &mut Transaction<'_>,
+    case: &mut CaseRecord,
+    kind: EventKind,
+    at: Millis,
+) -> Tx<NewEvent> {
+    let seq: i64 = t.query_one("SELECT nextval('outbox_seqs')", &[])?.get(0);
+    let sequence = case.forwarding.next_sequence.max(1);
+    case.forwarding.next_sequence = sequence + 1;
+    case.forwarding.events_pending += 1;
+    case.forwarding.state = ForwardingState::Pending;
+    Ok(NewEvent {
+        seq,
+        case_id: case.id.clone(),
+        sequence: sequence as i64,
+        kind,
+        at,
+    })
+}
+
+/// Write the events with their cases (as written) as payloads.
+pub(crate) fn write_events(
+    t: &mut Transaction<'_>,
+    events: &[NewEvent],
+    cases: &[CaseRecord],
+) -> Tx<()> {
+    for e in events {
+        let Some(case) = cases.iter().find(|c| c.id == e.case_id) else {
+            return Err(StoreError::Invalid(format!(
+                "an event for case {}, which the change does not write",
+                e.case_id
+            ))
+            .into());
+        };
+        t.execute(
+            "INSERT INTO outbox (seq, case_id, sequence, kind, occurred_at, payload, enqueued_at,
+                                 next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $5, $5)",
+            &[
+                &e.seq,
+                &e.case_id,
+                &e.sequence,
+                &(e.kind as i16),
+                &e.at,
+                &record::encode_case(case),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+const ENTRY_COLUMNS: &str = "seq, case_id, sequence, kind, occurred_at, payload, delivered_to, \
+                             attempts, last_error, enqueued_at, next_attempt_at";
+
+fn kind_of(n: i16) -> Option<EventKind> {
+    Some(match n {
+        1 => EventKind::Created,
+        2 => EventKind::DuplicateLinked,
+        3 => EventKind::Corrected,
+        4 => EventKind::Updated,
+        _ => return None,
+    })
+}
+
+fn entry(row: &postgres::Row) -> Result<OutboxEntry> {
+    let seq: i64 = row.get(0);
+    let case_id: String = row.get(1);
+    let sequence: i64 = row.get(2);
+    let kind = kind_of(row.get(3)).ok_or_else(|| StoreError::Corrupt {
+        key: format!("outbox/{seq}"),
+        reason: format!("unknown event kind {}", row.get::<_, i16>(3)),
+    })?;
+    Ok(OutboxEntry {
+        seq: seq as u64,
+        idempotency_key: format!("{case_id}:{sequence}"),
+        sequence: sequence as u64,
+        kind,
+        occurred_at: row.get(4),
+        case: record::decode_case(&format!("outbox/{seq}"), row.get(5))?,
+        case_id,
+        delivered_to: row.get(6),
+        attempts: row.get::<_, i32>(7) as u32,
+        last_error: row.get(8),
+        enqueued_at: row.get(9),
+        next_attempt_at: row.get(10),
+    })
+}
+
+fn query_entries(
+    s: &PgStore,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<OutboxEntry>> {
+    s.conn()?
+        .query(sql, params)
+        .map_err(db)?
+        .iter()
+        .map(entry)
+        .collect()
+}
+
+fn limit(n: usize) -> i64 {
+    n.min(i64::MAX as usize) as i64
+}
+
+pub(crate) fn outbox_due(s: &PgStore, now: Millis, n: usize) -> Result<Vec<OutboxEntry>> {
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS} FROM outbox o
+         WHERE NOT dead AND next_attempt_at <= $1
+           AND NOT EXISTS (SELECT 1 FROM outbox p
+                           WHERE p.case_id = o.case_id AND NOT p.dead AND p.seq < o.seq)
+         ORDER BY next_attempt_at, seq LIMIT $2"
+    );
+    let mut out = query_entries(s, &sql, &[&now, &limit(n)])?;
+    out.sort_by_key(|e| e.seq);
+    Ok(out)
+}
+
+/// The case of an outbox entry, locked, with `f` applied to its forwarding record.
+fn update_forwarding(
+    t: &mut Transaction<'_>,
+    case_id: &str,
+    f: impl FnOnce(&mut ForwardingRecord),
+) -> Tx<()> {
+    if let Some(mut c) = read_case(t, case_id, true)? {
+        f(&mut c.forwarding);
+        put_case(t, &c, false)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn outbox_delivered(
+    s: &PgStore,
+    seq: u64,
+    sink: &str,
+    all_sinks: &[String],
+    at: Millis,
+) -> Result<bool> {
+    s.tx(|t| {
+        let Some(row) = t.query_opt(
+            "SELECT case_id, delivered_to FROM outbox WHERE seq = $1 AND NOT dead FOR UPDATE",
+            &[&(seq as i64)],
+        )?
+        else {
+            return Ok(false);
+        };
+        let case_id: String = row.get(0);
+        let mut delivered: Vec<String> = row.get(1);
+        if !delivered.iter().any(|s| s == sink) {
+            delivered.push(sink.to_string());
+        }
+        if !all_sinks.iter().all(|s| delivered.contains(s)) {
+            t.execute(
+                "UPDATE outbox SET delivered_to = $2 WHERE seq = $1",
+                &[&(seq as i64), &delivered],
+            )?;
+            return Ok(false);
+        }
+        t.execute("DELETE FROM outbox WHERE seq = $1", &[&(seq as i64)])?;
+        update_forwarding(t, &case_id, |f| {
+            f.events_delivered += 1;
+            f.events_pending = f.events_pending.saturating_sub(1);
+            f.delivered_at = Some(at);
+            f.attempts = 0;
+            f.last_error.clear();
+            if f.events_pending == 0 {
+                f.state = ForwardingState::Delivered;
+            }
+        })?;
+        Ok(true)
+    })
+}
+
+pub(crate) fn outbox_failed(
+    s: &PgStore,
+    seq: u64,
+    error: &str,
+    next_attempt_at: Millis,
+    dead: bool,
+) -> Result<()> {
+    s.tx(|t| {
+        let Some(row) = t.query_opt(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $2, dead = $3,
+                    next_attempt_at = CASE WHEN $3 THEN next_attempt_at ELSE $4 END
+             WHERE seq = $1 AND NOT dead
+             RETURNING case_id, attempts",
+            &[&(seq as i64), &error, &dead, &next_attempt_at],
+        )?
+        else {
+            return Err(StoreError::Invalid(format!("no pending outbox entry {seq}")).into());
+        };
+        let case_id: String = row.get(0);
+        let attempts = row.get::<_, i32>(1) as u32;
+        update_forwarding(t, &case_id, |f| {
+            f.attempts = attempts;
+            f.last_error = error.to_string();
+            if dead {
+                f.events_pending = f.events_pending.saturating_sub(1);
+                f.state = ForwardingState::Dead;
+            }
+        })
+    })
+}
+
+pub(crate) fn outbox_list(s: &PgStore, dead: bool, n: usize) -> Result<Vec<OutboxEntry>> {
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM outbox WHERE dead = $1 ORDER BY seq LIMIT $2");
+    query_entries(s, &sql, &[&dead, &limit(n)])
+}
+
+pub(crate) fn outbox_len(s: &PgStore, dead: bool) -> Result<u64> {
+    let row = s
+        .conn()?
+        .query_one("SELECT count(*) FROM outbox WHERE dead = $1", &[&dead])
+        .map_err(db)?;
+    Ok(row.get::<_, i64>(0) as u64)
+}
+
+/// Dead letters named by `keys` (idempotency keys or seq numbers; every one when empty).
+const DEAD_MATCHING: &str = "dead AND (cardinality($1::text[]) = 0 OR seq::text = ANY($1)
+                             OR case_id || ':' || sequence::text = ANY($1))";
+
+pub(crate) fn outbox_retry_dead(s: &PgStore, keys: &[String], now: Millis) -> Result<u32> {
+    s.tx(|t| {
+        let rows = t.query(
+            &format!(
+                "UPDATE outbox SET dead = false, attempts = 0, next_attempt_at = $2
+                 WHERE {DEAD_MATCHING} RETURNING case_id"
+            ),
+            &[&keys, &now],
+        )?;
+        let mut cases: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        // One lock per case, in id order (no deadlock with another retry).
+        cases.sort();
+        let mut i = 0;
+        while i < cases.len() {
+            let n = cases[i..].iter().take_while(|c| **c == cases[i]).count();
+            update_forwarding(t, &cases[i], |f| {
+                f.events_pending += n as u64;
+                f.state = ForwardingState::Pending;
+                f.attempts = 0;
+            })?;
+            i += n;
+        }
+        Ok(rows.len() as u32)
+    })
+}
+
+pub(crate) fn outbox_drop_dead(s: &PgStore, keys: &[String]) -> Result<u32> {
+    if keys.is_empty() {
+        // Dropping is irreversible: it takes explicit keys, never "all".
+        return Ok(0);
+    }
+    let n = s
+        .conn()?
+        .execute(
+            &format!("DELETE FROM outbox WHERE {DEAD_MATCHING}"),
+            &[&keys],
+        )
+        .map_err(db)?;
+    Ok(n as u32)
+}

@@ -1,0 +1,943 @@
+//! The store contract, once, for every store: each check runs on a fresh `SledStore` and on a
+//! fresh `PgStore` (its own PostgreSQL database) through `&dyn Store`, with the store crate's
+//! fixtures. A store that fails a check is named with the check.
+//!
+//! The sled-only parts of `paidan-store/tests/store.rs` (its consistency check, the band index
+//! snapshot, corrupt sled values, schema versions) stay there; what any store must do is here.
+
+#[path = "../../paidan-store/tests/common/mod.rs"]
+mod common;
+mod pg;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use common::*;
+use paidan_store::*;
+use paidan_store_pg::PgStore;
+
+/// A store under test: `open` gives a handle on its data (a second `open` after the first handle
+/// is dropped sees the same data: a restart).
+trait Backend {
+    fn open(&self) -> Box<dyn Store>;
+}
+
+struct Sled(tempfile::TempDir);
+
+impl Backend for Sled {
+    fn open(&self) -> Box<dyn Store> {
+        Box::new(SledStore::open(self.0.path()).expect("open sled"))
+    }
+}
+
+struct Pg(pg::TestDb);
+
+impl Backend for Pg {
+    fn open(&self) -> Box<dyn Store> {
+        Box::new(PgStore::open(&self.0.url).expect("open postgres"))
+    }
+}
+
+type Check = fn(&dyn Backend);
+
+const CHECKS: &[(&str, Check)] = &[
+    ("list filters narrow and page newest first", list_filters),
+    ("request ids are idempotent", request_ids),
+    ("case ids are short, sortable and unique", case_ids),
+    (
+        "dedup bands find candidates, closing removes them",
+        dedup_bands,
+    ),
+    ("dedup candidates follow their matter's span", dedup_spans),
+    ("hot issues rank by reports in the window", hot_issues),
+    (
+        "the outbox keeps per-case order across a restart",
+        outbox_order,
+    ),
+    ("dead letters are listed, retried and dropped", dead_letters),
+    ("writes survive a restart", restart),
+    (
+        "concurrent writers keep the outbox in order",
+        concurrent_writers,
+    ),
+    ("an edit is written whole or not at all", edit_whole),
+    ("corrections and the audit trail are kept in order", logs),
+];
+
+fn run(store: &str, make: &dyn Fn() -> Box<dyn Backend>) {
+    let mut failed = Vec::new();
+    for (what, check) in CHECKS {
+        let backend = make();
+        if std::panic::catch_unwind(AssertUnwindSafe(|| check(&*backend))).is_err() {
+            failed.push(*what);
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "the {store} store breaks the contract: {failed:#?}"
+    );
+}
+
+#[test]
+fn the_sled_store_keeps_the_contract() {
+    run("sled", &|| {
+        Box::new(Sled(tempfile::tempdir().unwrap())) as Box<dyn Backend>
+    });
+}
+
+#[test]
+fn the_postgres_store_keeps_the_contract() {
+    run("PostgreSQL", &|| {
+        Box::new(Pg(pg::TestDb::new("contract"))) as Box<dyn Backend>
+    });
+}
+
+fn ids_of(cases: &[CaseRecord]) -> Vec<&str> {
+    cases.iter().map(|c| c.id.as_str()).collect()
+}
+
+fn list_filters(b: &dyn Backend) {
+    let store = b.open();
+    let store = &*store;
+    use Channel::*;
+    let specs = [
+        // (minute, channel, jurisdiction, category, department)
+        (0, Hotline12345, "330106", "CAT.NOISE", "DEPT.ENV"),
+        (1, Hotline12319, "330106", "CAT.HOUSING", "DEPT.HOUSING"),
+        (2, Hotline12345, "330102", "CAT.NOISE", "DEPT.ENV"),
+        (3, Web, "330106", "CAT.ROADS", "DEPT.TRANSPORT"),
+        (4, Hotline12345, "330106", "CAT.NOISE", "DEPT.CITY"),
+        (5, Hotline12319, "330102", "CAT.HOUSING", "DEPT.HOUSING"),
+        (6, Hotline12345, "330106", "CAT.NOISE", "DEPT.ENV"),
+        // same instant as the one before: ties are ordered by id
+        (6, Web, "330106", "CAT.ROADS", "DEPT.TRANSPORT"),
+    ];
+    let ids: Vec<String> = specs
+        .iter()
+        .map(|&(m, ch, j, cat, dept)| {
+            let spec = Spec {
+                received_at: T0 + m * MIN,
+                channel: ch,
+                jurisdiction: j,
+                category: cat,
+                department: dept,
+                ..Spec::default()
+            };
+            insert(store, &spec).id
+        })
+        .collect();
+    set_status(store, &ids[6], CaseStatus::Dispatched, "", "op", T0).unwrap();
+    set_status(store, &ids[2], CaseStatus::Closed, "", "op", T0).unwrap();
+    let f = CaseFilter::default;
+    // (name, filter, expected case indexes, newest first)
+    let table: Vec<(&str, CaseFilter, Vec<usize>)> = vec![
+        ("all", f(), vec![7, 6, 5, 4, 3, 2, 1, 0]),
+        (
+            "category",
+            CaseFilter {
+                category: Some("CAT.NOISE".into()),
+                ..f()
+            },
+            vec![6, 4, 2, 0],
+        ),
+        (
+            "department",
+            CaseFilter {
+                department: Some("DEPT.HOUSING".into()),
+                ..f()
+            },
+            vec![5, 1],
+        ),
+        (
+            "channel",
+            CaseFilter {
+                channel: Some(Hotline12319),
+                ..f()
+            },
+            vec![5, 1],
+        ),
+        (
+            "jurisdiction",
+            CaseFilter {
+                jurisdiction: Some("330102".into()),
+                ..f()
+            },
+            vec![5, 2],
+        ),
+        (
+            "status accepted",
+            CaseFilter {
+                status: Some(CaseStatus::Accepted),
+                ..f()
+            },
+            vec![7, 5, 4, 3, 1, 0],
+        ),
+        (
+            "status closed",
+            CaseFilter {
+                status: Some(CaseStatus::Closed),
+                ..f()
+            },
+            vec![2],
+        ),
+        (
+            "category+jurisdiction+status",
+            CaseFilter {
+                category: Some("CAT.NOISE".into()),
+                jurisdiction: Some("330106".into()),
+                status: Some(CaseStatus::Accepted),
+                ..f()
+            },
+            vec![4, 0],
+        ),
+        (
+            "time window",
+            CaseFilter {
+                received_after: Some(T0 + 2 * MIN),
+                received_before: Some(T0 + 5 * MIN),
+                ..f()
+            },
+            vec![4, 3, 2],
+        ),
+        (
+            "time + channel",
+            CaseFilter {
+                received_after: Some(T0 + MIN),
+                channel: Some(Hotline12345),
+                ..f()
+            },
+            vec![6, 4, 2],
+        ),
+        (
+            "empty window",
+            CaseFilter {
+                received_after: Some(T0 + 5 * MIN),
+                received_before: Some(T0 + 5 * MIN),
+                ..f()
+            },
+            vec![],
+        ),
+        (
+            "unknown category",
+            CaseFilter {
+                category: Some("CAT.NONE".into()),
+                ..f()
+            },
+            vec![],
+        ),
+    ];
+    for (name, filter, want) in table {
+        let want: Vec<&str> = want.iter().map(|&i| ids[i].as_str()).collect();
+        let page = store.list_cases(&filter, 100, None).unwrap();
+        assert_eq!(ids_of(&page.cases), want, "{name}");
+        assert!(page.next_token.is_none(), "{name}");
+        let mut paged = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = store.list_cases(&filter, 2, token.as_deref()).unwrap();
+            assert!(page.cases.len() <= 2, "{name}");
+            paged.extend(page.cases.into_iter().map(|c| c.id));
+            match page.next_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        assert_eq!(paged, want, "{name} (paged)");
+    }
+    for bad in ["garbage", "zzzzzzzzzzzzzzzzPD1", "80000000000000"] {
+        assert!(
+            matches!(
+                store.list_cases(&CaseFilter::default(), 10, Some(bad)),
+                Err(StoreError::InvalidPageToken)
+            ),
+            "{bad}"
+        );
+    }
+}
+
+fn request_ids(b: &dyn Backend) {
+    let store = b.open();
+    let spec = |request_id, digest| Spec {
+        request_id,
+        digest,
+        ..Spec::default()
+    };
+    let first = store.insert_case(new_case(&spec("r-1", "aaa"))).unwrap();
+    assert!(first.created);
+    enum Want {
+        SameCase,
+        Conflict,
+        NewCase,
+    }
+    let table = [
+        ("r-1", "aaa", Want::SameCase),
+        ("r-1", "bbb", Want::Conflict),
+        ("r-1", "aaa", Want::SameCase),
+        ("r-2", "aaa", Want::NewCase),
+        ("", "aaa", Want::NewCase),
+        ("", "aaa", Want::NewCase),
+    ];
+    for (rid, digest, want) in table {
+        let r = store.insert_case(new_case(&spec(rid, digest)));
+        match want {
+            Want::SameCase => {
+                let ins = r.unwrap();
+                assert!(!ins.created, "{rid}/{digest}");
+                assert_eq!(ins.case, first.case);
+            }
+            Want::Conflict => match r {
+                Err(StoreError::Conflict {
+                    request_id,
+                    case_id,
+                }) => assert_eq!((request_id.as_str(), case_id), (rid, first.case.id.clone())),
+                other => panic!("{rid}/{digest}: expected Conflict, got {other:?}"),
+            },
+            Want::NewCase => {
+                let ins = r.unwrap();
+                assert!(ins.created);
+                assert_ne!(ins.case.id, first.case.id);
+            }
+        }
+    }
+    // retries enqueued nothing: 4 cases created, 4 Created events
+    assert_eq!(store.outbox_len(false).unwrap(), 4);
+    assert_eq!(store.get_case("PD999999999999").unwrap(), None);
+}
+
+fn case_ids(b: &dyn Backend) {
+    let store = b.open();
+    let ids: Vec<String> = (0..20)
+        .map(|_| insert(&*store, &Spec::default()).id)
+        .collect();
+    for w in ids.windows(2) {
+        assert!(w[0] < w[1]);
+    }
+    for id in &ids {
+        assert_eq!(id.len(), 14);
+        assert!(id.starts_with("PD") && id[2..].bytes().all(|b| b.is_ascii_digit()));
+    }
+}
+
+fn with_bands(spec: &Spec<'_>, bands: Vec<u64>) -> NewCase {
+    let mut n = new_case(spec);
+    n.dedup = Some(DedupEntry {
+        jurisdiction: spec.jurisdiction.to_string(),
+        bands,
+        fingerprint: vec![1, 2, 3],
+        received_at: spec.received_at,
+        category: spec.category.to_string(),
+    });
+    n
+}
+
+fn dedup_bands(b: &dyn Backend) {
+    let store = b.open();
+    let store = &*store;
+    let mk = |bands: Vec<u64>, jurisdiction: &str| {
+        let spec = Spec {
+            jurisdiction,
+            ..Spec::default()
+        };
+        store.insert_case(with_bands(&spec, bands)).unwrap().case.id
+    };
+    let a = mk(vec![10, 20, 30, 40], "330106");
+    let bb = mk(vec![10, 20, 99, 98], "330106");
+    let c = mk(vec![11, 20, 31, 41], "330106");
+    let other = mk(vec![10, 20, 30, 40], "330102");
+    // a band key is u64: the top bit must survive the store
+    let high = mk(vec![u64::MAX, 1 << 63], "330107");
+    let table: Vec<(&str, Vec<u64>, Vec<(&str, u32)>)> = vec![
+        (
+            "330106",
+            vec![10, 20, 30, 40],
+            vec![(&a, 4), (&bb, 2), (&c, 1)],
+        ),
+        ("330106", vec![0, 0, 99, 0], vec![(&bb, 1)]),
+        // bands are a set: the same values in another order are found
+        (
+            "330106",
+            vec![20, 10, 0, 0],
+            vec![(&a, 2), (&bb, 2), (&c, 1)],
+        ),
+        ("330106", vec![0, 0, 0, 0, 0, 0, 40], vec![(&a, 1)]),
+        ("330102", vec![10, 20, 30, 40], vec![(&other, 4)]),
+        ("330107", vec![1 << 63, 5, u64::MAX], vec![(&high, 2)]),
+        ("110000", vec![10, 20, 30, 40], vec![]),
+        ("330106", vec![], vec![]),
+    ];
+    for (j, bands, want) in &table {
+        let mut got = store
+            .dedup_candidates(j, bands, i64::MIN, i64::MAX, 10)
+            .unwrap();
+        // ties have no defined order: compare as sets within equal counts
+        got.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+        let mut want: Vec<(String, u32)> =
+            want.iter().map(|(id, n)| (id.to_string(), *n)).collect();
+        want.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+        assert_eq!(got, want, "{j} {bands:?}");
+    }
+    assert_eq!(
+        store
+            .dedup_candidates("330106", &[10, 20, 30, 40], i64::MIN, i64::MAX, 1)
+            .unwrap(),
+        vec![(a.clone(), 4)]
+    );
+    assert_eq!(
+        store.dedup_entry(&a).unwrap().unwrap().bands,
+        vec![10, 20, 30, 40]
+    );
+    set_status(store, &a, CaseStatus::Closed, "done", "op", T0).unwrap();
+    assert_eq!(store.dedup_entry(&a).unwrap(), None);
+    let left: Vec<String> = store
+        .dedup_candidates("330106", &[10, 20, 30, 40], i64::MIN, i64::MAX, 10)
+        .unwrap()
+        .into_iter()
+        .map(|x| x.0)
+        .collect();
+    assert_eq!(left, vec![bb.clone(), c.clone()]);
+    // a correction updates the indexed category
+    set_labels(store, &bb, Some("CAT.ROADS"), None, "", "op", T0).unwrap();
+    assert_eq!(
+        store.dedup_entry(&bb).unwrap().unwrap().category,
+        "CAT.ROADS"
+    );
+}
+
+fn dedup_spans(b: &dyn Backend) {
+    let store = b.open();
+    let store = &*store;
+    let at = |m: i64| Spec {
+        received_at: T0 + m * MIN,
+        ..Spec::default()
+    };
+    let master = store
+        .insert_case(with_bands(&at(0), vec![1, 2, 3]))
+        .unwrap()
+        .case;
+    let lone = store
+        .insert_case(with_bands(&at(5), vec![1, 7]))
+        .unwrap()
+        .case;
+    // a report of the master's matter at minute 60 keeps the master's span open until then
+    let mut n = with_bands(&at(60), vec![3, 9]);
+    n.link_to = Some(Link {
+        master_id: master.id.clone(),
+        score: 0.9,
+        text_excerpt: "x".into(),
+    });
+    let report = store.insert_case(n).unwrap().case;
+    // (since, until) in minutes → the candidates for bands 1, 3, 7 (ids sorted)
+    let table: Vec<(i64, i64, Vec<&str>)> = vec![
+        (0, 100, vec![&master.id, &lone.id, &report.id]),
+        (30, 100, vec![&master.id, &report.id]),
+        (6, 59, vec![&master.id]),
+        (61, 100, vec![]),
+        (-10, -1, vec![]),
+        (0, 4, vec![&master.id]),
+    ];
+    for (since, until, want) in table {
+        let mut got: Vec<String> = store
+            .dedup_candidates("330106", &[1, 3, 7], T0 + since * MIN, T0 + until * MIN, 10)
+            .unwrap()
+            .into_iter()
+            .map(|x| x.0)
+            .collect();
+        got.sort();
+        assert_eq!(got, want, "[{since}, {until}]");
+    }
+}
+
+fn hot_issues(b: &dyn Backend) {
+    let store = b.open();
+    let store = &*store;
+    let at = |m: i64| Spec {
+        received_at: T0 + m * MIN,
+        ..Spec::default()
+    };
+    let a = insert(store, &at(0));
+    let bm = insert(
+        store,
+        &Spec {
+            category: "CAT.ROADS",
+            ..at(1)
+        },
+    );
+    let c = insert(
+        store,
+        &Spec {
+            jurisdiction: "330102",
+            ..at(2)
+        },
+    );
+    for m in [10, 11] {
+        linked(store, &at(m), &a.id, 0.9);
+    }
+    for m in [12, 13, 14] {
+        linked(store, &at(m), &bm.id, 0.9);
+    }
+    linked(store, &at(15), &c.id, 0.9);
+    type Want<'a> = Vec<(&'a str, u32, i64, i64)>;
+    let table: Vec<(Option<&str>, Option<&str>, i64, i64, Want<'_>)> = vec![
+        (
+            None,
+            None,
+            0,
+            100,
+            vec![(&bm.id, 4, 1, 14), (&a.id, 3, 0, 11), (&c.id, 2, 2, 15)],
+        ),
+        (
+            None,
+            None,
+            10,
+            100,
+            vec![(&bm.id, 3, 12, 14), (&a.id, 2, 10, 11), (&c.id, 1, 15, 15)],
+        ),
+        // equal counts: the latest report first
+        (
+            None,
+            None,
+            11,
+            14,
+            vec![(&bm.id, 2, 12, 13), (&a.id, 1, 11, 11)],
+        ),
+        (Some("330102"), None, 0, 100, vec![(&c.id, 2, 2, 15)]),
+        (
+            None,
+            Some("CAT.NOISE"),
+            0,
+            100,
+            vec![(&a.id, 3, 0, 11), (&c.id, 2, 2, 15)],
+        ),
+        (None, None, 50, 100, vec![]),
+    ];
+    for (j, cat, since, until, want) in table {
+        let got = store
+            .hot_issues(j, cat, T0 + since * MIN, T0 + until * MIN, 10)
+            .unwrap();
+        let got: Want<'_> = got
+            .iter()
+            .map(|h| {
+                (
+                    h.master.id.as_str(),
+                    h.report_count,
+                    (h.first_report_at - T0) / MIN,
+                    (h.last_report_at - T0) / MIN,
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "{j:?} {cat:?} [{since}, {until})");
+    }
+    let one = store.hot_issues(None, None, T0, T0 + 100 * MIN, 1).unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].master.report_count(), 4);
+}
+
+fn due_keys(store: &dyn Store, now: Millis) -> Vec<String> {
+    store
+        .outbox_due(now, 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.idempotency_key)
+        .collect()
+}
+
+fn outbox_order(b: &dyn Backend) {
+    let all = sinks(&["grpc", "hook"]);
+    let (a, bc);
+    {
+        let store = b.open();
+        let store = &*store;
+        a = insert(store, &Spec::default());
+        bc = insert(store, &Spec::default());
+        set_status(store, &a.id, CaseStatus::Dispatched, "", "op", T0 + 5).unwrap();
+        set_status(store, &a.id, CaseStatus::InProgress, "", "op", T0 + 6).unwrap();
+        // only the heads are due: a:1 and b:1
+        let due = store.outbox_due(T0 + 100, 10).unwrap();
+        let keys: Vec<_> = due.iter().map(|e| e.idempotency_key.clone()).collect();
+        assert_eq!(keys, vec![format!("{}:1", a.id), format!("{}:1", bc.id)]);
+        // the payload is the case as the event's change left it
+        assert_eq!(due[0].case.status, CaseStatus::Accepted);
+        assert_eq!(due[0].kind, EventKind::Created);
+        // a:1 fails and backs off: a:2 must not overtake it
+        store
+            .outbox_failed(due[0].seq, "unavailable", T0 + 1_000, false)
+            .unwrap();
+        assert_eq!(due_keys(store, T0 + 100), vec![format!("{}:1", bc.id)]);
+        let c = store.get_case(&a.id).unwrap().unwrap();
+        assert_eq!(
+            (
+                c.forwarding.state,
+                c.forwarding.attempts,
+                c.forwarding.last_error.as_str()
+            ),
+            (ForwardingState::Pending, 1, "unavailable")
+        );
+        // one of two sinks acknowledges b:1: it stays
+        assert!(
+            !store
+                .outbox_delivered(due[1].seq, "grpc", &all, T0 + 101)
+                .unwrap()
+        );
+        let e = store.outbox_due(T0 + 100, 10).unwrap().remove(0);
+        assert_eq!(e.delivered_to, vec!["grpc".to_string()]);
+        assert!(
+            store
+                .outbox_delivered(due[1].seq, "hook", &all, T0 + 102)
+                .unwrap()
+        );
+        assert!(
+            !store
+                .outbox_delivered(due[1].seq, "hook", &all, T0 + 102)
+                .unwrap(),
+            "a second ack is a no-op"
+        );
+        let done = store.get_case(&bc.id).unwrap().unwrap();
+        assert_eq!(
+            (
+                done.forwarding.state,
+                done.forwarding.events_delivered,
+                done.forwarding.delivered_at
+            ),
+            (ForwardingState::Delivered, 1, Some(T0 + 102))
+        );
+        assert_eq!(store.outbox_len(false).unwrap(), 3);
+        store.flush().unwrap();
+    }
+    let store = b.open();
+    let store = &*store;
+    assert_eq!(store.outbox_len(false).unwrap(), 3);
+    assert!(
+        due_keys(store, T0 + 999).is_empty(),
+        "a:1 still backing off after the restart"
+    );
+    let payloads: Vec<CaseStatus> = store
+        .outbox_list(false, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.case.status)
+        .collect();
+    assert_eq!(
+        payloads,
+        vec![
+            CaseStatus::Accepted,
+            CaseStatus::Dispatched,
+            CaseStatus::InProgress
+        ]
+    );
+    let order = drain(store, T0 + 1_000, &all);
+    assert_eq!(
+        order,
+        vec![
+            format!("{}:1", a.id),
+            format!("{}:2", a.id),
+            format!("{}:3", a.id)
+        ]
+    );
+    let ac = store.get_case(&a.id).unwrap().unwrap();
+    assert_eq!(
+        (
+            ac.forwarding.state,
+            ac.forwarding.events_delivered,
+            ac.forwarding.events_pending
+        ),
+        (ForwardingState::Delivered, 3, 0)
+    );
+    assert_eq!(store.outbox_len(false).unwrap(), 0);
+}
+
+fn dead_letters(b: &dyn Backend) {
+    let store = b.open();
+    let store = &*store;
+    let all = sinks(&["grpc"]);
+    let a = insert(store, &Spec::default());
+    set_status(store, &a.id, CaseStatus::Dispatched, "", "op", T0 + 5).unwrap();
+    let bc = insert(store, &Spec::default());
+    let due = store.outbox_due(T0 + 10, 10).unwrap();
+    assert_eq!(due.len(), 2);
+    // a:1 is rejected for good: it goes dead and a:2 becomes due
+    store
+        .outbox_failed(due[0].seq, "400 bad request", 0, true)
+        .unwrap();
+    store
+        .outbox_failed(due[1].seq, "invalid argument", 0, true)
+        .unwrap();
+    assert_eq!(
+        (
+            store.outbox_len(false).unwrap(),
+            store.outbox_len(true).unwrap()
+        ),
+        (1, 2)
+    );
+    let dead = store.outbox_list(true, 10).unwrap();
+    assert_eq!(
+        dead.iter()
+            .map(|e| (e.idempotency_key.clone(), e.attempts, e.last_error.clone()))
+            .collect::<Vec<_>>(),
+        vec![
+            (format!("{}:1", a.id), 1, "400 bad request".to_string()),
+            (format!("{}:1", bc.id), 1, "invalid argument".to_string()),
+        ]
+    );
+    assert_eq!(
+        store.get_case(&a.id).unwrap().unwrap().forwarding.state,
+        ForwardingState::Dead
+    );
+    assert_eq!(due_keys(store, T0 + 10), vec![format!("{}:2", a.id)]);
+    // retry a:1 by key: it goes back in front of a:2
+    assert_eq!(
+        store
+            .outbox_retry_dead(&[format!("{}:1", a.id)], T0 + 20)
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .outbox_retry_dead(&["nope".to_string()], T0 + 20)
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        drain(store, T0 + 20, &all),
+        vec![format!("{}:1", a.id), format!("{}:2", a.id)]
+    );
+    assert_eq!(
+        store.get_case(&a.id).unwrap().unwrap().forwarding.state,
+        ForwardingState::Delivered
+    );
+    // drop b:1 by seq; an empty list drops nothing
+    let seq = store.outbox_list(true, 10).unwrap()[0].seq;
+    assert_eq!(
+        store.outbox_drop_dead(&[]).unwrap(),
+        0,
+        "drop never means all"
+    );
+    assert_eq!(store.outbox_drop_dead(&[seq.to_string()]).unwrap(), 1);
+    assert_eq!(
+        (
+            store.outbox_len(false).unwrap(),
+            store.outbox_len(true).unwrap()
+        ),
+        (0, 0)
+    );
+    assert!(matches!(
+        store.outbox_failed(12345, "x", 0, false),
+        Err(StoreError::Invalid(_))
+    ));
+    // retry with no keys: every dead letter
+    let c = insert(store, &Spec::default());
+    let due = store.outbox_due(T0 + 30, 10).unwrap();
+    store.outbox_failed(due[0].seq, "gone", 0, true).unwrap();
+    assert_eq!(store.outbox_retry_dead(&[], T0 + 40).unwrap(), 1);
+    assert_eq!(drain(store, T0 + 40, &all), vec![format!("{}:1", c.id)]);
+}
+
+fn restart(b: &dyn Backend) {
+    let mut ids = Vec::new();
+    {
+        let store = b.open();
+        let store = &*store;
+        for i in 0..60 {
+            let rid = format!("req-{i}");
+            let c = insert(
+                store,
+                &Spec {
+                    received_at: T0 + i,
+                    request_id: &rid,
+                    ..Spec::default()
+                },
+            );
+            if i % 3 == 0 {
+                set_status(store, &c.id, CaseStatus::Dispatched, "", "op", T0).unwrap();
+            }
+            ids.push(c.id);
+        }
+        store.flush().unwrap();
+    }
+    let store = b.open();
+    let store = &*store;
+    for (i, id) in ids.iter().enumerate() {
+        let c = store.get_case(id).unwrap().unwrap();
+        assert_eq!(c.request_id, format!("req-{i}"));
+    }
+    let dispatched = store
+        .list_cases(
+            &CaseFilter {
+                status: Some(CaseStatus::Dispatched),
+                ..Default::default()
+            },
+            1000,
+            None,
+        )
+        .unwrap();
+    assert_eq!(dispatched.cases.len(), 20);
+    // new ids after a restart never collide with old ones
+    let fresh = insert(store, &Spec::default());
+    assert!(!ids.contains(&fresh.id));
+    assert!(fresh.id > *ids.last().unwrap());
+}
+
+fn concurrent_writers(b: &dyn Backend) {
+    let store: Arc<dyn Store> = Arc::from(b.open());
+    let master = insert(&*store, &Spec::default());
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let store = store.clone();
+            let master = master.id.clone();
+            std::thread::spawn(move || {
+                for i in 0..12 {
+                    let rid = format!("t{t}-{i}");
+                    let spec = Spec {
+                        request_id: &rid,
+                        received_at: T0 + i,
+                        ..Spec::default()
+                    };
+                    let c = if i % 2 == 0 {
+                        linked(&*store, &spec, &master, 0.9)
+                    } else {
+                        insert(&*store, &spec)
+                    };
+                    // the same request again: idempotent
+                    assert!(!store.insert_case(new_case(&spec)).unwrap().created);
+                    if i % 2 == 1 {
+                        set_status(&*store, &c.id, CaseStatus::Dispatched, "", "op", T0).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let m = store.get_case(&master.id).unwrap().unwrap();
+    assert_eq!(m.report_count(), 1 + 4 * 6);
+    // master: Created + 24 DuplicateLinked in sequence order; 24 others × (Created, Updated)
+    let order = drain(&*store, T0 + MIN, &sinks(&["s"]));
+    assert_eq!(order.len(), 1 + 24 + 24 * 2);
+    let prefix = format!("{}:", master.id);
+    let master_seqs: Vec<u64> = order
+        .iter()
+        .filter_map(|k| k.strip_prefix(&prefix).map(|s| s.parse().unwrap()))
+        .collect();
+    assert_eq!(master_seqs, (1..=25).collect::<Vec<u64>>());
+}
+
+fn edit_whole(b: &dyn Backend) {
+    let store = b.open();
+    let store = &*store;
+    let a = insert(store, &Spec::default());
+    let bc = insert(store, &Spec::default());
+    let state = || {
+        (
+            store.get_case(&a.id).unwrap(),
+            store.get_case(&bc.id).unwrap(),
+            store.outbox_len(false).unwrap(),
+            store.corrections().unwrap().len(),
+        )
+    };
+    let before = state();
+    let touch = |c: &mut CaseRecord| c.title = "changed".into();
+    let unread_b = store.get_case(&bc.id).unwrap().unwrap();
+    type Rule<'a> = Box<dyn Fn(&mut dyn CaseReader) -> Result<CaseEdit> + 'a>;
+    let table: Vec<(&str, Rule<'_>, &str)> = vec![
+        (
+            "the rule refuses after reading",
+            Box::new(|r| {
+                r.case(&a.id)?;
+                Err(StoreError::Invalid("refused".into()))
+            }),
+            "invalid request: refused",
+        ),
+        (
+            "a case that does not exist",
+            Box::new(|r| {
+                r.case(&a.id)?;
+                r.case("PD000000999999")?;
+                Ok(CaseEdit::at(T0))
+            }),
+            "case PD000000999999 not found",
+        ),
+        (
+            "writes a case it did not read",
+            Box::new(|r| {
+                let mut x = r.case(&a.id)?;
+                touch(&mut x);
+                let mut y = unread_b.clone();
+                touch(&mut y);
+                let mut e = CaseEdit::at(T0);
+                e.cases = vec![x, y];
+                Ok(e)
+            }),
+            "without reading it first",
+        ),
+        (
+            "an event for a case it does not write",
+            Box::new(|r| {
+                let mut x = r.case(&a.id)?;
+                touch(&mut x);
+                r.case(&bc.id)?;
+                let mut e = CaseEdit::at(T0);
+                e.cases.push(x);
+                e.event(&bc.id, EventKind::Updated);
+                Ok(e)
+            }),
+            "which it does not write",
+        ),
+    ];
+    for (what, rule, want) in table {
+        let err = store.edit_cases(&*rule).unwrap_err().to_string();
+        assert!(err.contains(want), "{what}: {err}");
+        assert_eq!(state(), before, "{what}: nothing is written");
+    }
+    // a good edit: both cases, one event each, in the edit's order
+    let out = store
+        .edit_cases(&|r| {
+            let mut e = CaseEdit::at(T0 + 1);
+            for id in [&bc.id, &a.id] {
+                let mut c = r.case(id)?;
+                touch(&mut c);
+                e.event_if_master(&c, EventKind::Updated);
+                e.cases.push(c);
+            }
+            Ok(e)
+        })
+        .unwrap();
+    assert_eq!(ids_of(&out), vec![bc.id.as_str(), a.id.as_str()]);
+    assert!(out.iter().all(|c| c.forwarding.next_sequence == 3));
+    assert_eq!(store.get_case(&a.id).unwrap().unwrap().title, "changed");
+    assert_eq!(store.outbox_len(false).unwrap(), before.2 + 2);
+}
+
+fn logs(b: &dyn Backend) {
+    let store = b.open();
+    let store = &*store;
+    let a = insert(store, &Spec::default());
+    for (i, cat) in ["CAT.ROADS", "CAT.HOUSING", "CAT.NOISE"].iter().enumerate() {
+        set_labels(store, &a.id, Some(cat), None, "fix", "op", T0 + i as i64).unwrap();
+    }
+    let after: Vec<String> = store
+        .corrections()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.category_after)
+        .collect();
+    assert_eq!(after, vec!["CAT.ROADS", "CAT.HOUSING", "CAT.NOISE"]);
+    assert_eq!(store.get_case(&a.id).unwrap().unwrap().corrections.len(), 3);
+    for i in 0..5 {
+        store
+            .append_audit(&AuditEvent {
+                at: T0 + i,
+                actor: "token:op".into(),
+                action: "update_status".into(),
+                target: format!("case-{i}"),
+                detail: "详情".into(),
+            })
+            .unwrap();
+    }
+    let newest: Vec<String> = store
+        .audit_log(3)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.target)
+        .collect();
+    assert_eq!(newest, vec!["case-4", "case-3", "case-2"]);
+}
