@@ -14,6 +14,7 @@ use crossbeam_channel::{Receiver, Sender};
 use paidan_model::{Classifier, Triage, TriageInput};
 use tokio::sync::oneshot;
 
+use crate::drift::{DriftReport, DriftWindow};
 use crate::error::{CoreError, Result};
 
 /// Owned text of one triage request.
@@ -32,6 +33,7 @@ struct Job {
 
 pub struct InferencePool {
     model: Arc<ArcSwapOption<Classifier>>,
+    drift: Arc<DriftWindow>,
     jobs: Option<Sender<Job>>,
     workers: Vec<JoinHandle<()>>,
 }
@@ -42,19 +44,22 @@ impl InferencePool {
             crate::metrics::model_loaded(m.version(), None);
         }
         let model = Arc::new(ArcSwapOption::new(model));
+        let drift = Arc::new(DriftWindow::default());
         let (tx, rx) = crossbeam_channel::bounded::<Job>(threads.max(1) * max_batch.max(1) * 16);
         let workers = (0..threads.max(1))
             .map(|i| {
                 let rx = rx.clone();
                 let model = model.clone();
+                let drift = drift.clone();
                 std::thread::Builder::new()
                     .name(format!("paidan-infer-{i}"))
-                    .spawn(move || worker(rx, model, max_batch.max(1)))
+                    .spawn(move || worker(rx, model, &drift, max_batch.max(1)))
                     .expect("spawn inference thread")
             })
             .collect();
         InferencePool {
             model,
+            drift,
             jobs: Some(tx),
             workers,
         }
@@ -69,8 +74,14 @@ impl InferencePool {
     pub fn swap(&self, model: Arc<Classifier>) -> Option<Arc<Classifier>> {
         let version = model.version().to_string();
         let previous = self.model.swap(Some(model));
+        self.drift.clear();
         crate::metrics::model_loaded(&version, previous.as_ref().map(|p| p.version()));
         previous
+    }
+
+    /// The recent predictions against the serving model's training mix.
+    pub fn drift(&self) -> DriftReport {
+        self.drift.report(self.model.load_full().as_deref())
     }
 
     pub async fn triage(&self, input: TriageText) -> Result<Triage> {
@@ -109,7 +120,12 @@ impl Drop for InferencePool {
     }
 }
 
-fn worker(rx: Receiver<Job>, model: Arc<ArcSwapOption<Classifier>>, max_batch: usize) {
+fn worker(
+    rx: Receiver<Job>,
+    model: Arc<ArcSwapOption<Classifier>>,
+    drift: &DriftWindow,
+    max_batch: usize,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Ok(first) = rx.recv() {
         batch.push(first);
@@ -146,6 +162,7 @@ fn worker(rx: Receiver<Job>, model: Arc<ArcSwapOption<Classifier>>, max_batch: u
                 drop(inputs);
                 for (job, triage) in batch.drain(..).zip(results) {
                     crate::metrics::triaged(&triage);
+                    drift.record(&triage);
                     let _ = job.reply.send(Ok(triage));
                 }
             }

@@ -153,6 +153,11 @@ impl Intake {
         self.pool.model()
     }
 
+    /// Recent predictions against the serving model's training mix (`drift`).
+    pub fn drift(&self) -> crate::drift::DriftReport {
+        self.pool.drift()
+    }
+
     /// Serve `model` from now on; requests already in a batch finish on the old one.
     pub fn swap_model(&self, model: Arc<Classifier>) -> Option<Arc<Classifier>> {
         self.pool.swap(model)

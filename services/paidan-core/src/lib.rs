@@ -8,6 +8,7 @@
 pub mod audit;
 mod commit;
 mod dedup;
+pub mod drift;
 pub mod dispatch;
 mod error;
 mod inference;

@@ -100,6 +100,14 @@ pub struct TrainingInfo {
     pub unsure_weight: f32,
     pub dropout: f32,
     pub seconds: f64,
+    /// How often each category (in `categories` order) was the top prediction on the
+    /// out-of-fold training rows: the mix the model was fitted to see, which serving compares its
+    /// recent predictions with (drift). Empty for models trained before 2026-12-05.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub predicted_categories: Vec<u64>,
+    /// The same for departments (the department head's top prediction).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub predicted_departments: Vec<u64>,
 }
 
 /// The parsed `config.json` of a model directory.

@@ -92,14 +92,21 @@ async fn metrics_count_what_was_sent_per_rpc_and_code() {
     ];
     let mut version = String::new();
     let mut flagged = 0.0;
+    // (category, department) of every prediction, for the drift figures
+    let mut predicted: Vec<(String, String)> = Vec::new();
+    let codes = |r: &v1::TriageResponse| {
+        let code = |l: &Option<v1::Label>| l.as_ref().map(|l| l.code.clone()).unwrap_or_default();
+        (code(&r.category), code(&r.department))
+    };
     for t in texts {
         let r = client
             .triage(authed(triage(t), Some(INTAKE)))
             .await
             .unwrap()
             .into_inner();
-        version = r.model_version;
         flagged += f64::from(u8::from(r.needs_review));
+        predicted.push(codes(&r));
+        version = r.model_version;
     }
     // x-request-id: the caller's is echoed, otherwise one is made; errors carry it too
     let mut req = authed(triage("噪音扰民"), Some(INTAKE));
@@ -107,7 +114,9 @@ async fn metrics_count_what_was_sent_per_rpc_and_code() {
         .insert("x-request-id", "hotline-a-42".parse().unwrap());
     let r = client.triage(req).await.unwrap();
     assert_eq!(r.metadata().get("x-request-id").unwrap(), "hotline-a-42");
-    flagged += f64::from(u8::from(r.into_inner().needs_review));
+    let r = r.into_inner();
+    flagged += f64::from(u8::from(r.needs_review));
+    predicted.push(codes(&r));
     let refused = client
         .triage(authed(triage("噪音"), None))
         .await
@@ -162,6 +171,7 @@ async fn metrics_count_what_was_sent_per_rpc_and_code() {
     assert!(submitted.created);
     let case_triage = submitted.triage.as_ref().unwrap();
     flagged += f64::from(u8::from(case_triage.needs_review));
+    predicted.push(codes(case_triage));
 
     let body = reqwest::get(format!("http://{}/metrics", server.metrics_addr.unwrap()))
         .await
@@ -258,6 +268,49 @@ async fn metrics_count_what_was_sent_per_rpc_and_code() {
             1.0,
         ),
     ];
+    // drift: the window holds every prediction; PSI against the model's training mix
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(default_model().join("config.json")).unwrap())
+            .unwrap();
+    let strings = |k: &str| -> Vec<String> { serde_json::from_value(config[k].clone()).unwrap() };
+    let counts =
+        |k: &str| -> Vec<u64> { serde_json::from_value(config["training"][k].clone()).unwrap() };
+    let psi = |classes: &str, counts_key: &str, pick: fn(&(String, String)) -> &str| {
+        paidan_core::drift::psi(
+            &strings(classes),
+            &counts(counts_key),
+            predicted.iter().map(pick),
+        )
+        .unwrap()
+    };
+    let drift = [
+        (
+            "drift window",
+            get("paidan_triage_drift_window_size", &[]),
+            predicted.len() as f64,
+        ),
+        (
+            "window review share",
+            get("paidan_triage_window_review_ratio", &[]),
+            flagged / predicted.len() as f64,
+        ),
+        (
+            "category PSI",
+            get("paidan_triage_drift_psi", &[("head", "category")]),
+            psi("categories", "predicted_categories", |p| &p.0),
+        ),
+        (
+            "department PSI",
+            get("paidan_triage_drift_psi", &[("head", "department")]),
+            psi("departments", "predicted_departments", |p| &p.1),
+        ),
+    ];
+    for (what, got, want) in drift {
+        assert!(
+            (got - want).abs() < 1e-9,
+            "{what}: {got} (want {want})\n{body}"
+        );
+    }
     let wrong: Vec<String> = checks
         .iter()
         .filter(|(_, got, want)| got != want)

@@ -250,6 +250,8 @@ pub(super) fn train_linear(
             unsure_weight: opts.unsure_weight,
             dropout: 0.0,
             seconds,
+            predicted_categories: top_counts(oof.iter().flatten().map(|(c, _)| c), nc),
+            predicted_departments: top_counts(oof.iter().flatten().map(|(_, d)| d), nd),
         },
         metrics: metrics.clone(),
     };
@@ -273,4 +275,17 @@ pub(super) fn train_linear(
         dev: metrics,
         config,
     })
+}
+
+/// How often each class was the top prediction over the rows that have one.
+fn top_counts<'a>(logits: impl Iterator<Item = &'a Vec<f32>>, classes: usize) -> Vec<u64> {
+    let mut counts = vec![0u64; classes];
+    for row in logits {
+        if let Some((i, _)) = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))
+            && i < classes
+        {
+            counts[i] += 1;
+        }
+    }
+    counts
 }

@@ -643,6 +643,8 @@ pub fn train(
             unsure_weight: opts.unsure_weight,
             dropout: opts.dropout,
             seconds,
+            predicted_categories: Vec::new(),
+            predicted_departments: Vec::new(),
         },
         metrics: SplitMetrics {
             category: metrics.category.clone(),

@@ -6,7 +6,8 @@
 //! every gRPC service, outside access control so refusals count too); triage, inference,
 //! duplicate lookups and the submit writer in `paidan_core::metrics`; forwarding in
 //! paidan-forward. Outbox depth and age are read from the store at each scrape, so they are right
-//! even when no forwarder runs. The README's metrics table lists every name.
+//! even when no forwarder runs, and so is drift (`paidan_core::drift`). The README's metrics table
+//! lists every name.
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -31,6 +32,12 @@ pub const OUTBOX_PENDING: &str = "paidan_outbox_pending_events";
 pub const OUTBOX_DEAD: &str = "paidan_outbox_dead_letters";
 /// Age of the oldest pending event.
 pub const OUTBOX_OLDEST: &str = "paidan_outbox_oldest_pending_age_seconds";
+/// Population stability index of the recent predictions against the training mix, by head.
+pub const DRIFT_PSI: &str = "paidan_triage_drift_psi";
+/// Predictions in the drift window.
+pub const DRIFT_WINDOW: &str = "paidan_triage_drift_window_size";
+/// Share of the drift window flagged for review.
+pub const WINDOW_REVIEW: &str = "paidan_triage_window_review_ratio";
 
 /// Latency buckets (seconds): sub-millisecond triage up to multi-second stalls.
 const SECONDS: &[f64] = &[
@@ -90,6 +97,7 @@ pub async fn serve(
 
 async fn scrape(State(intake): State<Arc<Intake>>) -> impl IntoResponse {
     outbox_gauges(&intake).await;
+    drift_gauges(&intake);
     let body = recorder().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
@@ -109,5 +117,20 @@ async fn outbox_gauges(intake: &Intake) {
     match intake.outbox_list(true, 0).await {
         Ok((_, dead)) => metrics::gauge!(OUTBOX_DEAD).set(dead as f64),
         Err(e) => tracing::warn!(error = %e, "metrics: cannot read the dead letters"),
+    }
+}
+
+/// The drift window against the serving model's training mix (`paidan_core::drift`).
+fn drift_gauges(intake: &Intake) {
+    let d = intake.drift();
+    metrics::gauge!(DRIFT_WINDOW).set(d.n as f64);
+    metrics::gauge!(WINDOW_REVIEW).set(d.review_share);
+    for (head, psi) in [
+        ("category", d.category_psi),
+        ("department", d.department_psi),
+    ] {
+        if let Some(psi) = psi {
+            metrics::gauge!(DRIFT_PSI, "head" => head).set(psi);
+        }
     }
 }
