@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use paidan_model::{Classifier, Scored, Triage};
 use paidan_store::{
-    AuditEvent, CaseEdit, CaseFilter, CaseReader, CaseRecord, CaseStatus, ForwardingRecord,
-    HotIssue, Inserted, LabelRecord, Link, Millis, NewCase, OutboxEntry, Page, Store, StoreError,
-    TriageRecord,
+    AuditEvent, CaseDispatch, CaseEdit, CaseFilter, CaseReader, CaseRecord, CaseStatus,
+    ForwardingRecord, HotIssue, Inserted, LabelRecord, Link, Millis, NewCase, OutboxEntry, Page,
+    Store, StoreError, TriageRecord,
 };
 use paidan_text::{excerpt, now_millis};
 use sha2::{Digest, Sha256};
@@ -16,6 +17,7 @@ use tokio::sync::Notify;
 use crate::audit;
 use crate::commit::GroupCommit;
 use crate::dedup::{Candidate, DedupSettings, Deduplicator};
+use crate::dispatch::{Asked, Catalogue, guess};
 use crate::error::{CoreError, Result};
 use crate::inference::{InferencePool, TriageText};
 use crate::registry::{ModelRegistry, Reloaded};
@@ -65,6 +67,8 @@ pub struct Intake {
     /// Match-then-insert of every submit runs on this one thread, in arrival order, so two reports
     /// of one matter arriving together cannot both open a case; one flush per round.
     writer: SubmitWriter,
+    /// Co-departments and deadlines (the built-in catalogue unless [`Intake::set_catalogue`]).
+    catalogue: ArcSwap<Catalogue>,
 }
 
 fn label(s: &Scored) -> LabelRecord {
@@ -87,9 +91,10 @@ pub fn triage_record(t: &Triage) -> TriageRecord {
     }
 }
 
-/// Content digest for idempotency: a retry must carry the same content. `received_at` counts only
-/// when the client set it (otherwise each retry would get a new server time).
-fn request_digest(c: &Complaint) -> String {
+/// Content digest for idempotency: a retry must carry the same content. `received_at`, the request
+/// type and the urgency count only when the client set them (a digest of a request without them is
+/// what it was before they existed).
+fn request_digest(c: &Complaint, asked: &Asked) -> String {
     let mut h = Sha256::new();
     for part in [
         c.title.as_str(),
@@ -109,6 +114,14 @@ fn request_digest(c: &Complaint) -> String {
     }
     if let Some(at) = c.received_at {
         h.update(at.to_le_bytes());
+    }
+    if let Some(t) = asked.request_type {
+        h.update(b"request_type");
+        h.update((t as i32).to_le_bytes());
+    }
+    if let Some(u) = asked.urgency {
+        h.update(b"urgency");
+        h.update((u as i32).to_le_bytes());
     }
     hex::encode(h.finalize())
 }
@@ -137,7 +150,22 @@ impl Intake {
             store,
             limits: config.limits,
             changed,
+            catalogue: ArcSwap::from_pointee(Catalogue::builtin()),
         }
+    }
+
+    /// Dispatch with `catalogue` from now on (cases already stored keep their deadlines).
+    pub fn set_catalogue(&self, catalogue: Catalogue) {
+        self.catalogue.store(Arc::new(catalogue));
+    }
+
+    pub fn catalogue(&self) -> Arc<Catalogue> {
+        self.catalogue.load_full()
+    }
+
+    /// The co-departments of a case of `category` led by `lead` (what Triage answers).
+    pub fn co_departments(&self, category: &str, lead: &str) -> Vec<String> {
+        self.catalogue.load().co_departments(category, lead)
     }
 
     pub fn limits(&self) -> &Limits {
@@ -188,8 +216,17 @@ impl Intake {
         self.pool.triage(text).await
     }
 
-    #[tracing::instrument(skip_all, fields(request_id = %c.request_id, channel = ?c.channel))]
+    /// [`Intake::submit_asked`] with nothing asked: request type and urgency are guessed.
     pub async fn submit(&self, c: Complaint) -> Result<Submitted> {
+        self.submit_asked(c, Asked::default()).await
+    }
+
+    /// File a complaint. The case is dispatched by the catalogue: co-departments of its category,
+    /// a due instant from the request type and urgency (the operator's, else guessed from the
+    /// text and marked so). A linked report is not dispatched (its master is): no co-departments,
+    /// no deadline.
+    #[tracing::instrument(skip_all, fields(request_id = %c.request_id, channel = ?c.channel))]
+    pub async fn submit_asked(&self, c: Complaint, asked: Asked) -> Result<Submitted> {
         let now = now_millis();
         validate::check_complaint(&self.limits, &c, now).map_err(CoreError::Invalid)?;
         let channel = c.channel;
@@ -204,11 +241,32 @@ impl Intake {
         let received_at = c.received_at.unwrap_or(now);
         let fingerprint = self.dedup.fingerprint(&c.title, &c.text, &c.address);
         let category = triage.category.code.clone();
+        let (request_type, request_type_guessed) = guess::or_guess(asked.request_type, || {
+            guess::request_type(&c.title, &c.text)
+        });
+        let (urgency, urgency_guessed) =
+            guess::or_guess(asked.urgency, || guess::urgency(&c.title, &c.text));
+        let d = self.catalogue.load().dispatch(
+            &category,
+            &triage.department.code,
+            Some(request_type),
+            urgency,
+            received_at,
+        );
+        let dispatch = CaseDispatch {
+            co_departments: d.co_departments,
+            due_at: Some(d.due_at),
+            request_type: Some(request_type),
+            request_type_guessed,
+            urgency: Some(urgency),
+            urgency_guessed,
+            ..CaseDispatch::default()
+        };
         // Everything that does not depend on the match is built before the writer thread's turn.
         let mut record = CaseRecord {
             id: String::new(),
             request_id: c.request_id.clone(),
-            request_digest: request_digest(&c),
+            request_digest: request_digest(&c, &asked),
             channel,
             received_at,
             created_at: now,
@@ -228,7 +286,7 @@ impl Intake {
             duplicate_score: 0.0,
             reports: Vec::new(),
             forwarding: ForwardingRecord::new(),
-            dispatch: Default::default(),
+            dispatch,
         };
         let entry = self.dedup.entry(&fingerprint, &record);
         let dedup = self.dedup.clone();
@@ -245,6 +303,10 @@ impl Intake {
                 )?;
                 record.duplicate_of = matched.as_ref().map(|m| m.master_id.clone());
                 record.duplicate_score = matched.as_ref().map_or(0.0, |m| m.score);
+                if matched.is_some() {
+                    record.dispatch.co_departments.clear();
+                    record.dispatch.due_at = None;
+                }
                 let new = NewCase {
                     dedup: Some(entry),
                     link_to: matched.map(|m: Candidate| Link {

@@ -8,8 +8,8 @@
 pub mod audit;
 mod commit;
 mod dedup;
-pub mod drift;
 pub mod dispatch;
+pub mod drift;
 mod error;
 mod inference;
 mod intake;
@@ -21,6 +21,7 @@ mod writer;
 
 pub use commit::GroupCommit;
 pub use dedup::{Candidate, DedupSettings, Deduplicator};
+pub use dispatch::{Asked, Catalogue};
 pub use error::{CoreError, Result};
 pub use inference::{InferencePool, TriageText};
 pub use intake::{Intake, IntakeConfig, Submitted, triage_record};

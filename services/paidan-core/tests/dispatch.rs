@@ -361,3 +361,96 @@ fn day_lists_and_ranges() {
     check("10/01/2026", Err("not a date"));
     let _ = Calendar::weekends_only();
 }
+
+#[test]
+fn request_type_and_urgency_are_guessed_from_the_text() {
+    use paidan_core::dispatch::guess;
+    // (title, text, request type, urgency)
+    let check = |title: &str, text: &str, t: RequestType, u: Urgency| {
+        assert_eq!(
+            (
+                guess::request_type(title, text),
+                guess::urgency(title, text)
+            ),
+            (t, u),
+            "{title} / {text}"
+        );
+    };
+    check(
+        "",
+        "楼下工地夜间施工噪音扰民",
+        RequestType::Complaint,
+        Urgency::Normal,
+    );
+    check(
+        "咨询",
+        "请问居住证怎么办理",
+        RequestType::Consultation,
+        Urgency::Normal,
+    );
+    check(
+        "",
+        "我要举报一家无证经营的餐馆，后厨有燃气泄漏",
+        RequestType::Report,
+        Urgency::VeryUrgent,
+    );
+    check(
+        "",
+        "表扬城管队员，处理及时",
+        RequestType::Praise,
+        Urgency::Normal,
+    );
+    check(
+        "",
+        "建议增设公交站台",
+        RequestType::Suggestion,
+        Urgency::Normal,
+    );
+    check(
+        "",
+        "老人被困电梯，求助",
+        RequestType::Help,
+        Urgency::VeryUrgent,
+    );
+    check(
+        "",
+        "小区停水两天了",
+        RequestType::Complaint,
+        Urgency::Urgent,
+    );
+    check(
+        "",
+        "路口井盖丢失很危险",
+        RequestType::Complaint,
+        Urgency::Urgent,
+    );
+    // report beats consultation; the operator's value beats any guess
+    check("", "请问举报违建找谁", RequestType::Report, Urgency::Normal);
+    assert_eq!(
+        guess::or_guess(Some(Urgency::Normal), || Urgency::VeryUrgent),
+        (Urgency::Normal, false)
+    );
+    assert_eq!(
+        guess::or_guess(None, || Urgency::VeryUrgent),
+        (Urgency::VeryUrgent, true)
+    );
+}
+
+/// The compiled-in catalogue is the shipped file.
+#[test]
+fn the_builtin_catalogue_is_the_shipped_file() {
+    let (a, b) = (Catalogue::builtin(), shipped());
+    assert_eq!(a.version(), b.version());
+    for c in taxonomy().categories() {
+        assert_eq!(a.rule(&c.code), b.rule(&c.code), "{}", c.code);
+        for u in Urgency::ALL {
+            for t in RequestType::ALL {
+                assert_eq!(
+                    a.deadline_days(&c.code, Some(t), u),
+                    b.deadline_days(&c.code, Some(t), u)
+                );
+            }
+        }
+    }
+    assert!(!a.calendar().is_working_day(date!(2026 - 10 - 01)));
+}

@@ -7,11 +7,11 @@
 //! variant in `intake.proto`, one in `paidan_store::Channel`, and one line in each `match` below
 //! (the compiler finds them).
 
-use paidan_core::{Candidate, Complaint, Submitted};
+use paidan_core::{Asked, Candidate, Complaint, Submitted};
 use paidan_store::{
     AuditEvent, CaseRecord, CaseStatus, Channel, CorrectionRecord, EventKind, ForwardingRecord,
-    ForwardingState, HotIssue, LabelRecord, Millis, OutboxEntry, ReportLink, StatusChange,
-    TriageRecord,
+    ForwardingState, HotIssue, LabelRecord, Millis, OutboxEntry, ReportLink, RequestType,
+    StatusChange, TriageRecord, Urgency,
 };
 use prost_types::Timestamp;
 
@@ -95,6 +95,69 @@ pub fn status_from_proto(raw: i32) -> Result<Option<CaseStatus>, String> {
     ))
 }
 
+pub fn request_type_to_proto(t: RequestType) -> v1::RequestType {
+    match t {
+        RequestType::Consultation => v1::RequestType::Consultation,
+        RequestType::Help => v1::RequestType::Help,
+        RequestType::Complaint => v1::RequestType::Complaint,
+        RequestType::Report => v1::RequestType::Report,
+        RequestType::Suggestion => v1::RequestType::Suggestion,
+        RequestType::Praise => v1::RequestType::Praise,
+    }
+}
+
+/// A wire request type as the domain's; 0 (unset) is `None`, an unknown number an error.
+pub fn request_type_from_proto(raw: i32) -> Result<Option<RequestType>, String> {
+    let unknown = || {
+        format!(
+            "request_type {raw} is not a known RequestType (1 = consultation, 2 = help, 3 = complaint, 4 = report, 5 = suggestion, 6 = praise)"
+        )
+    };
+    Ok(Some(
+        match v1::RequestType::try_from(raw).map_err(|_| unknown())? {
+            v1::RequestType::Unspecified => return Ok(None),
+            v1::RequestType::Consultation => RequestType::Consultation,
+            v1::RequestType::Help => RequestType::Help,
+            v1::RequestType::Complaint => RequestType::Complaint,
+            v1::RequestType::Report => RequestType::Report,
+            v1::RequestType::Suggestion => RequestType::Suggestion,
+            v1::RequestType::Praise => RequestType::Praise,
+        },
+    ))
+}
+
+pub fn urgency_to_proto(u: Urgency) -> v1::Urgency {
+    match u {
+        Urgency::Normal => v1::Urgency::Normal,
+        Urgency::Urgent => v1::Urgency::Urgent,
+        Urgency::VeryUrgent => v1::Urgency::VeryUrgent,
+    }
+}
+
+/// A wire urgency as the domain's; 0 (unset) is `None`, an unknown number an error.
+pub fn urgency_from_proto(raw: i32) -> Result<Option<Urgency>, String> {
+    let unknown = || {
+        format!("urgency {raw} is not a known Urgency (1 = normal, 2 = urgent, 3 = very urgent)")
+    };
+    Ok(Some(
+        match v1::Urgency::try_from(raw).map_err(|_| unknown())? {
+            v1::Urgency::Unspecified => return Ok(None),
+            v1::Urgency::Normal => Urgency::Normal,
+            v1::Urgency::Urgent => Urgency::Urgent,
+            v1::Urgency::VeryUrgent => Urgency::VeryUrgent,
+        },
+    ))
+}
+
+/// What the operator set about the dispatch of a complaint (unset fields are guessed by the
+/// domain).
+pub fn asked(r: &v1::SubmitComplaintRequest) -> Result<Asked, String> {
+    Ok(Asked {
+        request_type: request_type_from_proto(r.request_type)?,
+        urgency: urgency_from_proto(r.urgency)?,
+    })
+}
+
 /// The wire form of a complaint as the domain's, after wire validation (the channel); the domain
 /// validates the rest (`paidan_core::validate::check_complaint`).
 pub fn complaint(r: v1::SubmitComplaintRequest) -> Result<Complaint, String> {
@@ -113,7 +176,10 @@ pub fn complaint(r: v1::SubmitComplaintRequest) -> Result<Complaint, String> {
 
 pub fn submitted_to_proto(s: Submitted) -> v1::SubmitComplaintResponse {
     v1::SubmitComplaintResponse {
-        triage: Some(triage_to_proto(&s.case.triage)),
+        triage: Some(triage_to_proto(
+            &s.case.triage,
+            &s.case.dispatch.co_departments,
+        )),
         duplicate_of: s.case.duplicate_of.clone().unwrap_or_default(),
         duplicate_score: s.case.duplicate_score,
         case_id: s.case.id,
@@ -184,7 +250,8 @@ pub fn label_to_proto(l: &LabelRecord) -> v1::Label {
     }
 }
 
-pub fn triage_to_proto(t: &TriageRecord) -> v1::TriageResponse {
+/// A triage with the co-departments the dispatch catalogue gives its category and lead.
+pub fn triage_to_proto(t: &TriageRecord, co_departments: &[String]) -> v1::TriageResponse {
     v1::TriageResponse {
         category: Some(label_to_proto(&t.category)),
         department: Some(label_to_proto(&t.department)),
@@ -197,6 +264,7 @@ pub fn triage_to_proto(t: &TriageRecord) -> v1::TriageResponse {
         needs_review: t.needs_review,
         review_reasons: t.review_reasons.clone(),
         model_version: t.model_version.clone(),
+        co_departments: co_departments.to_vec(),
     }
 }
 
@@ -274,7 +342,7 @@ pub fn case_to_proto(c: &CaseRecord, mask_phone: bool) -> v1::Case {
             latitude,
             longitude,
         }),
-        triage: Some(triage_to_proto(&c.triage)),
+        triage: Some(triage_to_proto(&c.triage, &c.dispatch.co_departments)),
         category: c.category.clone(),
         department: c.department.clone(),
         status: status_to_proto(c.status) as i32,
@@ -294,6 +362,15 @@ pub fn case_to_proto(c: &CaseRecord, mask_phone: bool) -> v1::Case {
             .collect(),
         forwarding: Some(forwarding_to_proto(&c.forwarding)),
         model_version: c.triage.model_version.clone(),
+        co_departments: c.dispatch.co_departments.clone(),
+        due_at: c.dispatch.due_at.map(timestamp),
+        request_type: c
+            .dispatch
+            .request_type
+            .map_or(0, |t| request_type_to_proto(t) as i32),
+        request_type_guessed: c.dispatch.request_type_guessed,
+        urgency: c.dispatch.urgency.map_or(0, |u| urgency_to_proto(u) as i32),
+        urgency_guessed: c.dispatch.urgency_guessed,
     }
 }
 
@@ -345,6 +422,24 @@ mod tests {
             assert_eq!(status_to_proto(s) as i32, raw);
         }
         assert!(status_from_proto(99).unwrap_err().contains("status 99"));
+        assert_eq!(request_type_from_proto(0), Ok(None));
+        for raw in 1..=6 {
+            let t = request_type_from_proto(raw).unwrap().expect("a known type");
+            assert_eq!(request_type_to_proto(t) as i32, raw);
+            assert_eq!(t as i32, raw, "domain numbers match the wire");
+        }
+        assert!(
+            request_type_from_proto(7)
+                .unwrap_err()
+                .contains("request_type 7")
+        );
+        assert_eq!(urgency_from_proto(0), Ok(None));
+        for raw in 1..=3 {
+            let u = urgency_from_proto(raw).unwrap().expect("a known urgency");
+            assert_eq!(urgency_to_proto(u) as i32, raw);
+            assert_eq!(u as i32, raw, "domain numbers match the wire");
+        }
+        assert!(urgency_from_proto(4).unwrap_err().contains("urgency 4"));
     }
 
     #[test]

@@ -203,6 +203,27 @@ impl Catalogue {
 
     /// Validate catalogue `text`; `file` names it in errors.
     pub fn parse(file: &str, text: &str, taxonomy: &Taxonomy) -> Result<Catalogue, CatalogueError> {
+        Catalogue::parse_with(file, text, Some(taxonomy))
+    }
+
+    /// The shipped `models/dispatch.toml`, compiled in: what a server uses unless it is given
+    /// another catalogue. Its codes are the shipped taxonomy's (checked by
+    /// `the_shipped_catalogue_covers_the_taxonomy`), so it is parsed without a taxonomy here; a
+    /// model with other codes gets the defaults for categories the file does not name.
+    pub fn builtin() -> Catalogue {
+        Catalogue::parse_with(
+            "models/dispatch.toml (built in)",
+            include_str!("../../../../models/dispatch.toml"),
+            None,
+        )
+        .expect("the shipped dispatch catalogue is valid (tests/dispatch.rs)")
+    }
+
+    fn parse_with(
+        file: &str,
+        text: &str,
+        taxonomy: Option<&Taxonomy>,
+    ) -> Result<Catalogue, CatalogueError> {
         let at = At { file, text };
         let raw: RawFile = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
@@ -272,7 +293,7 @@ impl Catalogue {
         }
 
         let department = |s: &Spanned<String>, key: String| {
-            if taxonomy.department_name(s.get_ref()).is_none() {
+            if taxonomy.is_some_and(|t| t.department_name(s.get_ref()).is_none()) {
                 return Err(at.err(
                     s.span(),
                     key,
@@ -284,7 +305,7 @@ impl Catalogue {
         let mut categories = BTreeMap::new();
         for (code, r) in &raw.categories {
             let key = format!("categories.{}", code.get_ref());
-            if taxonomy.category(code.get_ref()).is_none() {
+            if taxonomy.is_some_and(|t| t.category(code.get_ref()).is_none()) {
                 return Err(at.err(
                     code.span(),
                     key,

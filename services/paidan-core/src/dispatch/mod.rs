@@ -8,9 +8,21 @@
 //!
 //! - [`calendar`]: working days (weekends, holidays, 调休 make-up workdays) and due instants.
 //! - [`catalogue`]: the catalogue file, its validation and the per-case [`Dispatch`].
+//! - [`guess`]: the request type and urgency from the text when the operator left them unset.
 
 pub mod calendar;
 pub mod catalogue;
+pub mod guess;
 
 pub use calendar::Calendar;
 pub use catalogue::{Catalogue, CatalogueError, CategoryRule, Deadlines, Dispatch};
+
+use paidan_store::{RequestType, Urgency};
+
+/// What the operator set on a complaint about its dispatch (each `None` when left unset: then
+/// paidan guesses it from the text and marks it as guessed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Asked {
+    pub request_type: Option<RequestType>,
+    pub urgency: Option<Urgency>,
+}

@@ -8,7 +8,7 @@ use crate::access::Caller;
 use futures::{Stream, StreamExt};
 use paidan_core::{Intake, TriageText, triage_record};
 use paidan_proto::convert::{
-    candidate_to_proto, case_to_proto, check_channel, complaint, hot_issue_to_proto, millis,
+    asked, candidate_to_proto, case_to_proto, check_channel, complaint, hot_issue_to_proto, millis,
     status_from_proto, submitted_to_proto, triage_to_proto,
 };
 use paidan_proto::v1;
@@ -51,16 +51,21 @@ impl v1::intake_server::Intake for IntakeApi {
             })
             .await
             .map_err(ApiError)?;
-        Ok(Response::new(triage_to_proto(&triage_record(&t))))
+        let co = self
+            .intake
+            .co_departments(&t.category.code, &t.department.code);
+        Ok(Response::new(triage_to_proto(&triage_record(&t), &co)))
     }
 
     async fn submit_complaint(
         &self,
         req: Request<v1::SubmitComplaintRequest>,
     ) -> Result<Response<v1::SubmitComplaintResponse>, Status> {
+        let r = req.into_inner();
+        let asked = asked(&r).map_err(invalid)?;
         let s = self
             .intake
-            .submit(complaint(req.into_inner()).map_err(invalid)?)
+            .submit_asked(complaint(r).map_err(invalid)?, asked)
             .await
             .map_err(ApiError)?;
         Ok(Response::new(submitted_to_proto(s)))
@@ -80,8 +85,9 @@ impl v1::intake_server::Intake for IntakeApi {
                 let intake = intake.clone();
                 async move {
                     let r = item?;
+                    let asked = asked(&r).map_err(invalid)?;
                     let s = intake
-                        .submit(complaint(r).map_err(invalid)?)
+                        .submit_asked(complaint(r).map_err(invalid)?, asked)
                         .await
                         .map_err(ApiError)?;
                     Ok(submitted_to_proto(s))

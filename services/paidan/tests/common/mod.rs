@@ -95,6 +95,7 @@ pub fn complaint(request_id: &str, text: &str) -> v1::SubmitComplaintRequest {
         address: String::new(),
         location: None,
         received_at: None,
+        ..Default::default()
     }
 }
 

@@ -1,0 +1,165 @@
+//! Dispatch over gRPC (issue 16): a real server with the shipped model and the built-in dispatch
+//! catalogue, a real client. A submitted case carries its co-departments, its due instant and its
+//! request type and urgency (the operator's, or guessed from the text and marked so); Triage
+//! answers the same co-departments; a linked report is not dispatched.
+
+mod common;
+
+use common::*;
+use paidan_core::Catalogue;
+use paidan_proto::convert::{millis, timestamp};
+use paidan_proto::v1;
+use paidan_store::{RequestType, Urgency};
+
+/// 2026-04-30 10:00 in China: the day before the 劳动节 holiday (05-01 .. 05-05).
+const APRIL_30: i64 = 1_777_514_400_000;
+
+fn at_april_30(mut r: v1::SubmitComplaintRequest) -> v1::SubmitComplaintRequest {
+    r.received_at = Some(timestamp(APRIL_30));
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cases_are_dispatched_with_co_departments_deadlines_and_guesses() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, mut client, _) = serving(dir.path()).await;
+    let catalogue = Catalogue::builtin();
+
+    // Nothing asked: guessed from the text. A consultation is due the next working day, which
+    // after 04-30 is 05-06 (the holiday), so at 05-07 00:00 China time.
+    let r = client
+        .submit_complaint(at_april_30(complaint(
+            "d-1",
+            "请问小区门口占道摆摊的归哪个部门管，怎么投诉",
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    let c = client
+        .get_case(v1::GetCaseRequest {
+            case_id: r.case_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(c.request_type, v1::RequestType::Consultation as i32);
+    assert!(c.request_type_guessed);
+    assert_eq!(c.urgency, v1::Urgency::Normal as i32);
+    assert!(c.urgency_guessed);
+    assert_eq!(
+        millis(c.due_at.as_ref().expect("due_at")),
+        1_778_083_200_000,
+        "2026-05-07T00:00+08:00"
+    );
+    assert_eq!(
+        c.co_departments,
+        catalogue.co_departments(&c.category, &c.department)
+    );
+    assert_eq!(
+        r.triage.as_ref().unwrap().co_departments,
+        c.co_departments,
+        "the submit answer's triage names the co-departments too"
+    );
+
+    // Set by the operator: kept, not marked as guessed; the deadline is the category's.
+    let noise = "楼下工地每天夜里两点还在施工，噪音太大了睡不着";
+    let mut req = at_april_30(complaint("d-2", noise));
+    req.request_type = v1::RequestType::Complaint as i32;
+    req.urgency = v1::Urgency::Urgent as i32;
+    let r = client
+        .submit_complaint(req.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let c = client
+        .get_case(v1::GetCaseRequest {
+            case_id: r.case_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (c.request_type, c.request_type_guessed),
+        (v1::RequestType::Complaint as i32, false)
+    );
+    assert_eq!(
+        (c.urgency, c.urgency_guessed),
+        (v1::Urgency::Urgent as i32, false)
+    );
+    let want = catalogue.dispatch(
+        &c.category,
+        &c.department,
+        Some(RequestType::Complaint),
+        Urgency::Urgent,
+        APRIL_30,
+    );
+    assert_eq!(millis(c.due_at.as_ref().unwrap()), want.due_at);
+    assert!(
+        want.due_at > APRIL_30 + 5 * 24 * 3600 * 1000,
+        "the deadline skips the 劳动节 holiday"
+    );
+    assert_eq!(c.co_departments, want.co_departments);
+    assert!(
+        !c.co_departments.contains(&c.department),
+        "the lead is not its own co-department"
+    );
+
+    // Triage answers the same co-departments for the same text.
+    let t = client
+        .triage(v1::TriageRequest {
+            title: String::new(),
+            text: noise.into(),
+            channel: v1::Channel::Channel12345 as i32,
+            jurisdiction: "A3区".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(t.co_departments, c.co_departments);
+
+    // A retry with the same request is the same case; another urgency under the same id is a
+    // conflict (the operator's choice is part of the request's content).
+    let again = client
+        .submit_complaint(req.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (again.case_id.as_str(), again.created),
+        (r.case_id.as_str(), false)
+    );
+    let mut other = req.clone();
+    other.urgency = v1::Urgency::VeryUrgent as i32;
+    let err = client.submit_complaint(other).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::AlreadyExists, "{err:?}");
+
+    // A second report of the same matter is linked, not dispatched: no deadline, no helpers.
+    let r = client
+        .submit_complaint(at_april_30(complaint("d-3", noise)))
+        .await
+        .unwrap()
+        .into_inner();
+    let linked = client
+        .get_case(v1::GetCaseRequest {
+            case_id: r.case_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!linked.duplicate_of.is_empty(), "linked to {}", c.id);
+    assert_eq!(linked.due_at, None);
+    assert!(linked.co_departments.is_empty());
+    assert_eq!(linked.request_type, v1::RequestType::Complaint as i32);
+    assert!(linked.request_type_guessed);
+
+    // Unknown enum numbers are refused at the edge, naming the field.
+    for (rt, u, field) in [(9, 0, "request_type 9"), (0, 7, "urgency 7")] {
+        let mut bad = complaint("d-bad", "路灯不亮");
+        bad.request_type = rt;
+        bad.urgency = u;
+        let err = client.submit_complaint(bad).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+        assert!(err.message().contains(field), "{}", err.message());
+    }
+    server.stop().await.unwrap();
+}
