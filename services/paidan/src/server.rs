@@ -221,6 +221,8 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
                 .max_decoding_message_size(max),
         );
     let intake_for_metrics = intake.clone();
+    // The embedded store's size is reported at each scrape.
+    let scrape_dir = Some(cfg.data_dir.clone());
     let join = tokio::spawn(async move {
         // One stop for both servers: the handle's, or a signal; or either server failing.
         let (stopping, stop) = watch::channel(false);
@@ -252,7 +254,8 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
         });
         let scrape = metrics_listener.map(|l| {
             let (intake, stop) = (intake_for_metrics.clone(), stop.clone());
-            tokio::spawn(crate::telemetry::serve(l, intake, stopped(stop)))
+            let dir = scrape_dir.clone();
+            tokio::spawn(crate::telemetry::serve(l, intake, dir, stopped(stop)))
         });
         let grpc = router
             .serve_with_incoming_shutdown(

@@ -311,6 +311,15 @@ async fn metrics_count_what_was_sent_per_rpc_and_code() {
             "{what}: {got} (want {want})\n{body}"
         );
     }
+    // measured, not counted: present and plausible
+    for name in [
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_threads",
+        "paidan_store_data_dir_bytes",
+    ] {
+        assert!(sum(name) > 0.0, "{name} missing or zero\n{body}");
+    }
     let wrong: Vec<String> = checks
         .iter()
         .filter(|(_, got, want)| got != want)

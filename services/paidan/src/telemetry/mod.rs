@@ -10,6 +10,7 @@
 //! lists every name.
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::State;
@@ -34,6 +35,8 @@ pub const OUTBOX_DEAD: &str = "paidan_outbox_dead_letters";
 pub const OUTBOX_OLDEST: &str = "paidan_outbox_oldest_pending_age_seconds";
 /// Population stability index of the recent predictions against the training mix, by head.
 pub const DRIFT_PSI: &str = "paidan_triage_drift_psi";
+/// Bytes of the embedded store's files.
+pub const DATA_DIR_BYTES: &str = "paidan_store_data_dir_bytes";
 /// Predictions in the drift window.
 pub const DRIFT_WINDOW: &str = "paidan_triage_drift_window_size";
 /// Share of the drift window flagged for review.
@@ -81,23 +84,48 @@ pub fn recorder() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// What a scrape reads besides the recorder.
+struct Scrape {
+    intake: Arc<Intake>,
+    /// The embedded store's directory (None on PostgreSQL).
+    data_dir: Option<PathBuf>,
+    /// The process's CPU, memory and file descriptors (`process_*`, Prometheus's standard names).
+    process: metrics_process::Collector,
+}
+
 /// Serve `GET /metrics` on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     intake: Arc<Intake>,
+    data_dir: Option<PathBuf>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let process = metrics_process::Collector::default();
+    process.describe();
+    let state = Arc::new(Scrape {
+        intake,
+        data_dir,
+        process,
+    });
     let app = axum::Router::new()
         .route("/metrics", get(scrape))
-        .with_state(intake);
+        .with_state(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
 
-async fn scrape(State(intake): State<Arc<Intake>>) -> impl IntoResponse {
-    outbox_gauges(&intake).await;
-    drift_gauges(&intake);
+async fn scrape(State(s): State<Arc<Scrape>>) -> impl IntoResponse {
+    outbox_gauges(&s.intake).await;
+    drift_gauges(&s.intake);
+    s.process.collect();
+    if let Some(dir) = &s.data_dir {
+        let dir = dir.clone();
+        let bytes = tokio::task::spawn_blocking(move || dir_bytes(&dir))
+            .await
+            .unwrap_or(0);
+        metrics::gauge!(DATA_DIR_BYTES).set(bytes as f64);
+    }
     let body = recorder().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
@@ -133,4 +161,19 @@ fn drift_gauges(intake: &Intake) {
             metrics::gauge!(DRIFT_PSI, "head" => head).set(psi);
         }
     }
+}
+
+/// Total size of the files under `dir` (unreadable entries count as empty).
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
 }
