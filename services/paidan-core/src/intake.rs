@@ -186,6 +186,11 @@ impl Intake {
         self.pool.drift()
     }
 
+    /// The store's in-memory duplicate index: (cases, postings, table bytes), when it keeps one.
+    pub fn dedup_index_size(&self) -> Option<(usize, usize, usize)> {
+        self.store.dedup_index_size()
+    }
+
     /// Serve `model` from now on; requests already in a batch finish on the old one.
     pub fn swap_model(&self, model: Arc<Classifier>) -> Option<Arc<Classifier>> {
         self.pool.swap(model)

@@ -103,6 +103,12 @@ pub trait Store: Send + Sync + 'static {
     /// Every correction, oldest first.
     fn corrections(&self) -> Result<Vec<CorrectionRecord>>;
 
+    /// Size of the in-memory duplicate index (cases, postings, bytes of its tables), for a store
+    /// that keeps one; None otherwise.
+    fn dedup_index_size(&self) -> Option<(usize, usize, usize)> {
+        None
+    }
+
     /// Pending outbox entries due at `now`, in enqueue order, skipping entries whose case has an
     /// earlier pending entry (per-case order), at most `limit`.
     fn outbox_due(&self, now: Millis, limit: usize) -> Result<Vec<OutboxEntry>>;

@@ -263,6 +263,11 @@ async fn metrics_count_what_was_sent_per_rpc_and_code() {
         ),
         ("dead letters", get("paidan_outbox_dead_letters", &[]), 0.0),
         (
+            "cases in the duplicate index",
+            get("paidan_dedup_index_cases", &[]),
+            1.0,
+        ),
+        (
             "serving model",
             get("paidan_model_info", &[("version", &version)]),
             1.0,

@@ -453,6 +453,11 @@ impl Store for SledStore {
         cases::corrections(self)
     }
 
+    fn dedup_index_size(&self) -> Option<(usize, usize, usize)> {
+        let b = self.band_index_stats();
+        Some((b.cases, b.postings, b.table_bytes))
+    }
+
     fn dedup_candidates(
         &self,
         jurisdiction: &str,

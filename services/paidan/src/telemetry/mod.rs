@@ -35,6 +35,10 @@ pub const OUTBOX_DEAD: &str = "paidan_outbox_dead_letters";
 pub const OUTBOX_OLDEST: &str = "paidan_outbox_oldest_pending_age_seconds";
 /// Population stability index of the recent predictions against the training mix, by head.
 pub const DRIFT_PSI: &str = "paidan_triage_drift_psi";
+/// Cases in the in-memory duplicate (band) index, its postings and the bytes of its tables.
+pub const DEDUP_INDEX_CASES: &str = "paidan_dedup_index_cases";
+pub const DEDUP_INDEX_POSTINGS: &str = "paidan_dedup_index_postings";
+pub const DEDUP_INDEX_BYTES: &str = "paidan_dedup_index_bytes";
 /// Bytes of the embedded store's files.
 pub const DATA_DIR_BYTES: &str = "paidan_store_data_dir_bytes";
 /// Predictions in the drift window.
@@ -119,6 +123,11 @@ async fn scrape(State(s): State<Arc<Scrape>>) -> impl IntoResponse {
     outbox_gauges(&s.intake).await;
     drift_gauges(&s.intake);
     s.process.collect();
+    if let Some((cases, postings, bytes)) = s.intake.dedup_index_size() {
+        metrics::gauge!(DEDUP_INDEX_CASES).set(cases as f64);
+        metrics::gauge!(DEDUP_INDEX_POSTINGS).set(postings as f64);
+        metrics::gauge!(DEDUP_INDEX_BYTES).set(bytes as f64);
+    }
     if let Some(dir) = &s.data_dir {
         let dir = dir.clone();
         let bytes = tokio::task::spawn_blocking(move || dir_bytes(&dir))
