@@ -64,7 +64,8 @@ impl Default for PgOptions {
 
 /// A [`Store`] on a PostgreSQL database.
 pub struct PgStore {
-    pool: Pool,
+    /// Always set; taken out only by `Drop`.
+    pool: Option<Pool>,
 }
 
 /// What a step inside a transaction can fail with: the database (maybe worth a retry) or the
@@ -133,13 +134,15 @@ impl PgStore {
             .connection_timeout(opts.connect_timeout)
             .build(manager)
             .map_err(|e| StoreError::Storage(format!("cannot connect to PostgreSQL: {e}")))?;
-        let store = PgStore { pool };
+        let store = PgStore { pool: Some(pool) };
         migrate::migrate(&mut *store.conn()?)?;
         Ok(store)
     }
 
     pub(crate) fn conn(&self) -> Result<Conn> {
         self.pool
+            .as_ref()
+            .expect("the pool is taken only when the store is dropped")
             .get()
             .map_err(|e| StoreError::Storage(format!("no PostgreSQL connection: {e}")))
     }
@@ -166,6 +169,17 @@ impl PgStore {
                 TxError::Db(e) => return Err(db(e)),
                 TxError::Store(e) => return Err(e),
             }
+        }
+    }
+}
+
+impl Drop for PgStore {
+    /// A `postgres::Client` closes by blocking on a runtime of its own, which panics on a thread
+    /// that drives async tasks (the server drops its store on one): the pool, with every
+    /// connection, is dropped on a thread of its own.
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            let _ = std::thread::spawn(move || drop(pool)).join();
         }
     }
 }

@@ -15,6 +15,9 @@ use serde::Deserialize;
 pub struct FileConfig {
     pub addr: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
+    /// The case store on PostgreSQL (`postgres://user:password@host:port/database`); sled in
+    /// `data_dir` when unset.
+    pub store_url: Option<String>,
     pub model_dir: Option<PathBuf>,
     /// Directory of versioned model artifacts for ReloadModel (default: the model dir's parent).
     pub model_registry: Option<PathBuf>,
@@ -100,6 +103,8 @@ impl FileConfig {
 pub struct ServeConfig {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
+    /// PostgreSQL instead of sled in `data_dir`; `--store-url` wins over the file.
+    pub store_url: Option<String>,
     pub model_dir: PathBuf,
     pub model_registry: PathBuf,
     pub gate_set: Option<PathBuf>,
@@ -145,6 +150,7 @@ impl ServeConfig {
             data_dir: data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            store_url: file.store_url,
             model_dir,
             model_registry,
             gate_set: file.gate_set,

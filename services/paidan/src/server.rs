@@ -5,6 +5,7 @@
 //! the store is flushed.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -12,6 +13,7 @@ use paidan_core::Intake;
 use paidan_proto::v1::admin_server::AdminServer;
 use paidan_proto::v1::intake_server::IntakeServer;
 use paidan_store::{SledStore, Store};
+use paidan_store_pg::PgStore;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -59,15 +61,38 @@ impl ServerHandle {
     }
 }
 
+/// The case store: PostgreSQL when `store_url` is set (`postgres://…`), else sled in `data_dir`
+/// (created when missing). The URL is never logged or shown in errors (it may hold a password).
+/// Blocks (connects, migrates, opens): call it off the async runtime.
+pub fn open_store(data_dir: &Path, store_url: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
+    match store_url.filter(|u| !u.is_empty()) {
+        Some(url) => {
+            let scheme = url.split_once("://").map_or("", |(s, _)| s);
+            anyhow::ensure!(
+                matches!(scheme, "postgres" | "postgresql"),
+                "store_url must be a postgres:// URL (found {scheme:?}; unset it for sled in data_dir)"
+            );
+            let store = PgStore::open(url).context("cannot open the case store on PostgreSQL")?;
+            tracing::info!("case store: PostgreSQL");
+            Ok(Arc::new(store))
+        }
+        None => {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+            let store = SledStore::open(data_dir)
+                .with_context(|| format!("cannot open the case store in {}", data_dir.display()))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
 /// Bind, start serving, and return at once; the model loads in the background.
 /// `signals`: also stop on SIGTERM / Ctrl-C (the binary; tests stop through the handle).
 pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHandle> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
-    let store: Arc<dyn Store> =
-        Arc::new(SledStore::open(&cfg.data_dir).with_context(|| {
-            format!("cannot open the case store in {}", cfg.data_dir.display())
-        })?);
+    let store = {
+        let (dir, url) = (cfg.data_dir.clone(), cfg.store_url.clone());
+        tokio::task::spawn_blocking(move || open_store(&dir, url.as_deref())).await??
+    };
     let forwarder = match &cfg.forward {
         Some(fc) if !fc.sinks.is_empty() => Some(
             paidan_forward::Forwarder::from_config(store.clone(), fc)
@@ -221,8 +246,8 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
                 .max_decoding_message_size(max),
         );
     let intake_for_metrics = intake.clone();
-    // The embedded store's size is reported at each scrape.
-    let scrape_dir = Some(cfg.data_dir.clone());
+    // The embedded store's size is reported at each scrape; PostgreSQL reports its own.
+    let scrape_dir = cfg.store_url.is_none().then(|| cfg.data_dir.clone());
     let join = tokio::spawn(async move {
         // One stop for both servers: the handle's, or a signal; or either server failing.
         let (stopping, stop) = watch::channel(false);

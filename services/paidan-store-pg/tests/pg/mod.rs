@@ -39,10 +39,10 @@ impl TestDb {
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         );
-        let mut c = postgres::Client::connect(&server, postgres::NoTls)
-            .unwrap_or_else(|e| panic!("cannot connect to {URL_VAR}={server}: {e}"));
-        c.batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap_or_else(|e| panic!("cannot create database {name} on {server}: {e}"));
+        let sql = format!("CREATE DATABASE {name}");
+        if let Err(e) = on_own_thread(&server, &sql) {
+            panic!("cannot create database {name} on {URL_VAR}={server}: {e}");
+        }
         TestDb {
             url: with_database(&server, &name),
             server,
@@ -53,13 +53,22 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Ok(mut c) = postgres::Client::connect(&self.server, postgres::NoTls) {
-            let _ = c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let _ = on_own_thread(&self.server, &sql);
     }
+}
+
+/// Run `sql` on `server` from a thread of its own: the sync client blocks on a runtime of its
+/// own, which panics on a thread that drives async tasks (a `#[tokio::test]`).
+fn on_own_thread(server: &str, sql: &str) -> Result<(), String> {
+    let (server, sql) = (server.to_string(), sql.to_string());
+    std::thread::spawn(move || {
+        let mut c =
+            postgres::Client::connect(&server, postgres::NoTls).map_err(|e| e.to_string())?;
+        c.batch_execute(&sql).map_err(|e| e.to_string())
+    })
+    .join()
+    .unwrap_or_else(|_| Err("the connecting thread panicked".into()))
 }
 
 /// `url` with its database replaced by `name`.

@@ -4,13 +4,15 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use paidan_store::{SledStore, Store};
 
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
     /// sled directory of a stopped server (sled allows one process at a time).
     #[arg(long, env = "PAIDAN_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
+    /// The PostgreSQL store instead of sled (as `paidan serve --store-url`).
+    #[arg(long, env = "PAIDAN_STORE_URL", hide_env_values = true)]
+    pub store_url: Option<String>,
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -34,12 +36,9 @@ struct Row<'a> {
 }
 
 pub fn run(a: ExportArgs) -> anyhow::Result<()> {
-    let store = SledStore::open(&a.data_dir).with_context(|| {
-        format!(
-            "cannot open {} (is the server still running?)",
-            a.data_dir.display()
-        )
-    })?;
+    let store = crate::server::open_store(&a.data_dir, a.store_url.as_deref()).context(
+        "cannot open the case store (a running server holds a sled store: stop it first)",
+    )?;
     let corrections = store.corrections()?;
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(&a.out)

@@ -64,6 +64,10 @@ pub struct ServeArgs {
     /// sled directory for cases [default: ./data].
     #[arg(long, env = "PAIDAN_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keep cases in PostgreSQL instead (postgres://user:password@host:port/database) [default:
+    /// sled in --data-dir].
+    #[arg(long, env = "PAIDAN_STORE_URL", hide_env_values = true)]
+    pub store_url: Option<String>,
     /// Model artifact directory [default: models/default].
     #[arg(long, env = "PAIDAN_MODEL_DIR")]
     pub model_dir: Option<PathBuf>,
@@ -100,6 +104,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let mut cfg = ServeConfig::resolve(file, a.addr, a.data_dir, a.model_dir, a.addr_file);
             cfg.open311_addr = a.open311_addr.or(cfg.open311_addr);
+            cfg.store_url = a.store_url.or(cfg.store_url);
             let handle = crate::server::start(cfg, true).await?;
             handle.wait().await
         }
