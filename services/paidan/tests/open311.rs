@@ -266,7 +266,6 @@ async fn discovery_filing_reading_and_the_round_trip_through_grpc() {
         (got["lat"].as_f64(), got["long"].as_f64()),
         (Some(28.2282), Some(112.9388))
     );
-    assert!(got["expected_datetime"].is_null());
     let requested = got["requested_datetime"].as_str().unwrap();
     assert!(
         requested.len() == 20 && requested.ends_with('Z') && &requested[10..11] == "T",
@@ -277,6 +276,13 @@ async fn discovery_filing_reading_and_the_round_trip_through_grpc() {
         time::OffsetDateTime::parse(requested, &time::format_description::well_known::Rfc3339)
             .unwrap();
     assert_eq!(parsed.unix_timestamp(), received);
+    // the due date of the dispatch catalogue, as gRPC shows it
+    let expected = got["expected_datetime"].as_str().expect("a due date");
+    let expected =
+        time::OffsetDateTime::parse(expected, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    assert_eq!(expected.unix_timestamp(), case.due_at.unwrap().seconds);
+    assert!(expected.unix_timestamp() > received);
 
     // Filing with a service_code: it must be a service; its name is the complaint's title.
     let (coded, _) = post(

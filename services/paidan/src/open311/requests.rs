@@ -321,7 +321,7 @@ pub fn service_request(
         service_notice: notice(c, taxonomy),
         requested_datetime: w3c(c.received_at),
         updated_datetime: w3c(updated),
-        expected_datetime: None,
+        expected_datetime: c.dispatch.due_at.map(w3c),
         address: Some(c.address.clone()).filter(|a| !a.is_empty()),
         address_id: None,
         zipcode: None,
