@@ -8,7 +8,7 @@ use paidan_model::{Classifier, Scored, Triage};
 use paidan_store::{
     AuditEvent, CaseDispatch, CaseEdit, CaseFilter, CaseReader, CaseRecord, CaseStatus,
     ForwardingRecord, HotIssue, Inserted, LabelRecord, Link, Millis, NewCase, OutboxEntry, Page,
-    Store, StoreError, TriageRecord,
+    ReturnReason, Store, StoreError, TriageRecord,
 };
 use paidan_text::{excerpt, now_millis};
 use sha2::{Digest, Sha256};
@@ -21,6 +21,7 @@ use crate::dispatch::{Asked, Catalogue, guess};
 use crate::error::{CoreError, Result};
 use crate::inference::{InferencePool, TriageText};
 use crate::registry::{ModelRegistry, Reloaded};
+use crate::returns;
 use crate::rules::{self, Act};
 use crate::validate::{self, Complaint, Limits};
 use crate::writer::SubmitWriter;
@@ -490,6 +491,36 @@ impl Intake {
         let detail = move |_: &CaseRecord| n;
         self.edit("merge_cases", target, note, actor, detail, move |r, act| {
             rules::merge(r, &master, &duplicate, act)
+        })
+        .await
+    }
+
+    /// Department `department` returns case `id` (退单); the case goes to the next best
+    /// department that has not returned it, or to review when none is left
+    /// ([`crate::returns::return_case`]). Recorded in the audit trail.
+    pub async fn return_case(
+        &self,
+        id: String,
+        department: String,
+        reason: ReturnReason,
+        note: String,
+        actor: String,
+    ) -> Result<CaseRecord> {
+        if department.trim().is_empty() {
+            return Err(CoreError::Invalid(
+                "department is required: the department returning the case".into(),
+            ));
+        }
+        let catalogue = self.catalogue.load_full();
+        let (target, from) = (id.clone(), department.clone());
+        let detail = move |c: &CaseRecord| {
+            format!(
+                "returned by {from} ({reason:?}); now {:?} with {}",
+                c.status, c.department
+            )
+        };
+        self.edit("return_case", target, note, actor, detail, move |r, act| {
+            returns::return_case(r, &id, &department, reason, &catalogue, act)
         })
         .await
     }

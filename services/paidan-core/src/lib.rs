@@ -15,6 +15,7 @@ mod inference;
 mod intake;
 pub mod metrics;
 mod registry;
+pub mod returns;
 pub mod rules;
 pub mod validate;
 mod writer;

@@ -1,5 +1,9 @@
 //! Dispatch: the working-day calendar over real 2026 holiday crossings, the catalogue's load-time
-//! errors (file, line, key), and the shipped catalogue against the shipped taxonomy.
+//! errors (file, line, key), the shipped catalogue against the shipped taxonomy, the guesses, and
+//! the return rule (退单) applied by a real sled store with the store's own fixtures.
+
+#[path = "../../paidan-store/tests/common/mod.rs"]
+mod common;
 
 use std::path::PathBuf;
 
@@ -453,4 +457,203 @@ fn the_builtin_catalogue_is_the_shipped_file() {
         }
     }
     assert!(!a.calendar().is_working_day(date!(2026 - 10 - 01)));
+}
+
+mod returns {
+    use super::common::*;
+    use paidan_core::dispatch::Catalogue;
+    use paidan_core::returns::{self, candidates};
+    use paidan_core::rules::{self, Act};
+    use paidan_model::Taxonomy;
+    use paidan_store::*;
+
+    const DEPTS: [&str; 5] = [
+        "DEPT.ENV",
+        "DEPT.WATER",
+        "DEPT.URBAN",
+        "DEPT.STREET",
+        "DEPT.OTHER",
+    ];
+
+    /// CAT.NOISE led by DEPT.URBAN with DEPT.STREET and DEPT.ENV helping.
+    fn catalogue() -> Catalogue {
+        let tax = Taxonomy::from_codes(
+            "t",
+            &["CAT.NOISE".to_string(), "CAT.OTHER".to_string()],
+            &DEPTS.map(String::from),
+        );
+        Catalogue::parse(
+            "t.toml",
+            "version = \"t\"\n[defaults]\ndeadline = { normal = 10, urgent = 3, very_urgent = 1 }\n\
+             [categories.\"CAT.NOISE\"]\nlead = \"DEPT.URBAN\"\nco = [\"DEPT.STREET\", \"DEPT.ENV\"]\n",
+            &tax,
+        )
+        .unwrap()
+    }
+
+    /// A master case the model sent to DEPT.ENV, with DEPT.WATER and DEPT.URBAN next.
+    fn open() -> (tempfile::TempDir, SledStore, CaseRecord) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let mut n = new_case(&Spec {
+            request_id: "r-1",
+            ..Spec::default()
+        });
+        n.record.triage.department_alternatives = vec![label("DEPT.WATER"), label("DEPT.URBAN")];
+        let c = store.insert_case(n).unwrap().case;
+        (dir, store, c)
+    }
+
+    fn give_back(
+        store: &SledStore,
+        cat: &Catalogue,
+        id: &str,
+        dept: &str,
+        at: Millis,
+    ) -> Result<CaseRecord> {
+        let act = Act {
+            note: "不归我们管",
+            actor: "platform:12345",
+            at,
+        };
+        Ok(store
+            .edit_cases(&|r| {
+                returns::return_case(r, id, dept, ReturnReason::NotOurResponsibility, cat, act)
+            })?
+            .remove(0))
+    }
+
+    #[test]
+    fn candidates_are_the_model_ranking_then_the_catalogue() {
+        let (_d, _s, c) = open();
+        assert_eq!(
+            candidates(&c, &catalogue()),
+            ["DEPT.ENV", "DEPT.WATER", "DEPT.URBAN", "DEPT.STREET"]
+        );
+    }
+
+    /// Each return moves the case to the next candidate that has not returned it, never to one
+    /// that has; when all have, the case goes to review.
+    #[test]
+    fn redispatch_never_proposes_a_department_that_returned_the_case() {
+        let (_d, store, c) = open();
+        let cat = catalogue();
+        let mut lead = c.department.clone();
+        let mut returned: Vec<String> = Vec::new();
+        // (expected next lead, expected status)
+        for (i, (next, status)) in [
+            ("DEPT.WATER", CaseStatus::Dispatched),
+            ("DEPT.URBAN", CaseStatus::Dispatched),
+            ("DEPT.STREET", CaseStatus::Dispatched),
+            ("DEPT.STREET", CaseStatus::Rejected),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let at = T0 + (i as i64 + 1) * MIN;
+            let after = give_back(&store, &cat, &c.id, &lead, at).unwrap();
+            returned.push(lead.clone());
+            assert_eq!(
+                (after.department.as_str(), after.status),
+                (next, status),
+                "step {i}"
+            );
+            assert_eq!(
+                returns::returned_by(&after),
+                returned.iter().map(String::as_str).collect::<Vec<_>>()
+            );
+            if status == CaseStatus::Dispatched {
+                assert!(!returned.contains(&after.department), "step {i}");
+                assert!(
+                    after
+                        .dispatch
+                        .co_departments
+                        .iter()
+                        .all(|d| !returned.contains(d) && *d != after.department),
+                    "step {i}: {:?}",
+                    after.dispatch.co_departments
+                );
+            } else {
+                assert!(after.history.last().unwrap().note.contains("needs review"));
+            }
+            lead = after.department.clone();
+        }
+        // every re-dispatch is a correction in the log (the training export sees the last one)
+        let log = store.corrections().unwrap();
+        assert_eq!(
+            log.iter()
+                .map(|k| (k.department_before.as_str(), k.department_after.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                ("DEPT.ENV", "DEPT.WATER"),
+                ("DEPT.WATER", "DEPT.URBAN"),
+                ("DEPT.URBAN", "DEPT.STREET")
+            ]
+        );
+        assert!(log.iter().all(|k| k.predicted_department == "DEPT.ENV"));
+    }
+
+    /// An operator may send the case back to a department that returned it; when that one
+    /// returns it again, the next lead is still one that never returned it.
+    #[test]
+    fn after_a_correction_the_returned_ones_stay_out() {
+        let (_d, store, c) = open();
+        let cat = catalogue();
+        give_back(&store, &cat, &c.id, "DEPT.ENV", T0 + MIN).unwrap();
+        give_back(&store, &cat, &c.id, "DEPT.WATER", T0 + 2 * MIN).unwrap();
+        let act = Act {
+            note: "还是环保",
+            actor: "op:alice",
+            at: T0 + 3 * MIN,
+        };
+        store
+            .edit_cases(&|r| rules::correct(r, &c.id, None, Some("DEPT.ENV"), act))
+            .unwrap();
+        let after = give_back(&store, &cat, &c.id, "DEPT.ENV", T0 + 4 * MIN).unwrap();
+        assert_eq!(after.department, "DEPT.URBAN");
+        assert_eq!(after.dispatch.returns.len(), 3);
+    }
+
+    #[test]
+    fn returns_that_are_refused() {
+        let (_d, store, c) = open();
+        let cat = catalogue();
+        // (department, part of the error)
+        let check = |id: &str, dept: &str, msg: &str| {
+            let err = give_back(&store, &cat, id, dept, T0 + MIN).unwrap_err();
+            assert!(err.to_string().contains(msg), "{err}");
+        };
+        check(&c.id, "DEPT.WATER", "only the lead returns a case");
+        check("PD999", "DEPT.ENV", "not found");
+        let report = linked(
+            &store,
+            &Spec {
+                request_id: "r-2",
+                digest: "d2",
+                ..Spec::default()
+            },
+            &c.id,
+            0.9,
+        );
+        check(&report.id, "DEPT.ENV", "only its master is dispatched");
+        let act = Act {
+            note: "",
+            actor: "op",
+            at: T0 + MIN,
+        };
+        store
+            .edit_cases(&|r| rules::update_status(r, &c.id, CaseStatus::Closed, act))
+            .unwrap();
+        check(&c.id, "DEPT.ENV", "only a case being handled");
+        // nothing was recorded by the refused returns
+        assert!(
+            store
+                .get_case(&c.id)
+                .unwrap()
+                .unwrap()
+                .dispatch
+                .returns
+                .is_empty()
+        );
+    }
 }

@@ -11,7 +11,7 @@ use paidan_core::{Asked, Candidate, Complaint, Submitted};
 use paidan_store::{
     AuditEvent, CaseRecord, CaseStatus, Channel, CorrectionRecord, EventKind, ForwardingRecord,
     ForwardingState, HotIssue, LabelRecord, Millis, OutboxEntry, ReportLink, RequestType,
-    StatusChange, TriageRecord, Urgency,
+    ReturnReason, StatusChange, TriageRecord, Urgency,
 };
 use prost_types::Timestamp;
 
@@ -147,6 +147,34 @@ pub fn urgency_from_proto(raw: i32) -> Result<Option<Urgency>, String> {
             v1::Urgency::VeryUrgent => Urgency::VeryUrgent,
         },
     ))
+}
+
+pub fn return_reason_to_proto(r: ReturnReason) -> v1::ReturnReason {
+    match r {
+        ReturnReason::NotOurResponsibility => v1::ReturnReason::NotOurResponsibility,
+        ReturnReason::InformationIncomplete => v1::ReturnReason::InformationIncomplete,
+        ReturnReason::Duplicate => v1::ReturnReason::Duplicate,
+        ReturnReason::AlreadyHandled => v1::ReturnReason::AlreadyHandled,
+        ReturnReason::Other => v1::ReturnReason::Other,
+    }
+}
+
+/// Wire validation of a return reason: required, and one the contract defines.
+pub fn return_reason_from_proto(raw: i32) -> Result<ReturnReason, String> {
+    Ok(
+        match v1::ReturnReason::try_from(raw)
+            .map_err(|_| format!("reason {raw} is not a known ReturnReason"))?
+        {
+            v1::ReturnReason::Unspecified => {
+                return Err("reason is required: why the department returns the case (RETURN_REASON_NOT_OUR_RESPONSIBILITY, _INFORMATION_INCOMPLETE, _DUPLICATE, _ALREADY_HANDLED or _OTHER)".into());
+            }
+            v1::ReturnReason::NotOurResponsibility => ReturnReason::NotOurResponsibility,
+            v1::ReturnReason::InformationIncomplete => ReturnReason::InformationIncomplete,
+            v1::ReturnReason::Duplicate => ReturnReason::Duplicate,
+            v1::ReturnReason::AlreadyHandled => ReturnReason::AlreadyHandled,
+            v1::ReturnReason::Other => ReturnReason::Other,
+        },
+    )
 }
 
 /// What the operator set about the dispatch of a complaint (unset fields are guessed by the
@@ -371,6 +399,18 @@ pub fn case_to_proto(c: &CaseRecord, mask_phone: bool) -> v1::Case {
         request_type_guessed: c.dispatch.request_type_guessed,
         urgency: c.dispatch.urgency.map_or(0, |u| urgency_to_proto(u) as i32),
         urgency_guessed: c.dispatch.urgency_guessed,
+        returns: c
+            .dispatch
+            .returns
+            .iter()
+            .map(|r| v1::CaseReturn {
+                department: r.department.clone(),
+                reason: return_reason_to_proto(r.reason) as i32,
+                note: r.note.clone(),
+                actor: r.actor.clone(),
+                at: Some(timestamp(r.at)),
+            })
+            .collect(),
     }
 }
 
@@ -440,6 +480,21 @@ mod tests {
             assert_eq!(u as i32, raw, "domain numbers match the wire");
         }
         assert!(urgency_from_proto(4).unwrap_err().contains("urgency 4"));
+        assert!(
+            return_reason_from_proto(0)
+                .unwrap_err()
+                .contains("reason is required")
+        );
+        for raw in 1..=5 {
+            let r = return_reason_from_proto(raw).unwrap();
+            assert_eq!(return_reason_to_proto(r) as i32, raw);
+            assert_eq!(r as i32, raw, "domain numbers match the wire");
+        }
+        assert!(
+            return_reason_from_proto(6)
+                .unwrap_err()
+                .contains("reason 6")
+        );
     }
 
     #[test]

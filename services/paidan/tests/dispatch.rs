@@ -163,3 +163,117 @@ async fn cases_are_dispatched_with_co_departments_deadlines_and_guesses() {
     }
     server.stop().await.unwrap();
 }
+
+/// ReturnCase (退单) over gRPC: the lead hands the case back, paidan re-dispatches it to the next
+/// department that has not returned it, until none is left and the case goes to review; each
+/// return is on the case, in the audit trail and in the corrections log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn returned_cases_are_redispatched_until_review() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, mut client, ch) = serving(dir.path()).await;
+    let r = client
+        .submit_complaint(complaint(
+            "ret-1",
+            "楼下工地每天夜里两点还在施工，噪音太大了睡不着",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let get = |client: &mut v1::intake_client::IntakeClient<_>| {
+        let id = r.case_id.clone();
+        let mut client = client.clone();
+        async move {
+            client
+                .get_case(v1::GetCaseRequest { case_id: id })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let mut case = get(&mut client).await;
+    let ret = |department: &str, reason: v1::ReturnReason| v1::ReturnCaseRequest {
+        case_id: r.case_id.clone(),
+        department: department.into(),
+        reason: reason as i32,
+        note: "不归我们管".into(),
+        actor: String::new(),
+    };
+
+    // refused: not the lead, no reason, an unknown case
+    for (req, code, msg) in [
+        (
+            ret("no_such_department", v1::ReturnReason::NotOurResponsibility),
+            tonic::Code::InvalidArgument,
+            "only the lead returns a case",
+        ),
+        (
+            ret(&case.department, v1::ReturnReason::Unspecified),
+            tonic::Code::InvalidArgument,
+            "reason is required",
+        ),
+        (
+            v1::ReturnCaseRequest {
+                case_id: "PD404".into(),
+                ..ret(&case.department, v1::ReturnReason::Other)
+            },
+            tonic::Code::NotFound,
+            "PD404",
+        ),
+    ] {
+        let err = client.return_case(req).await.unwrap_err();
+        assert_eq!(err.code(), code, "{err:?}");
+        assert!(err.message().contains(msg), "{}", err.message());
+    }
+
+    let mut returned: Vec<String> = Vec::new();
+    for step in 0.. {
+        assert!(step < 20, "never reached review");
+        let lead = case.department.clone();
+        case = client
+            .return_case(ret(&lead, v1::ReturnReason::NotOurResponsibility))
+            .await
+            .unwrap()
+            .into_inner();
+        returned.push(lead);
+        assert_eq!(
+            case.returns
+                .iter()
+                .map(|x| x.department.clone())
+                .collect::<Vec<_>>(),
+            returned
+        );
+        assert_eq!(
+            case.returns.last().unwrap().reason,
+            v1::ReturnReason::NotOurResponsibility as i32
+        );
+        if case.status == v1::CaseStatus::Rejected as i32 {
+            assert!(case.history.last().unwrap().note.contains("needs review"));
+            break;
+        }
+        assert_eq!(case.status, v1::CaseStatus::Dispatched as i32);
+        assert!(
+            !returned.contains(&case.department),
+            "re-dispatched to {} which returned it",
+            case.department
+        );
+    }
+    assert!(
+        returned.len() >= 2,
+        "at least the model's top two: {returned:?}"
+    );
+    assert_eq!(get(&mut client).await.returns.len(), returned.len());
+
+    // the audit trail names every return
+    let mut admin = v1::admin_client::AdminClient::new(ch);
+    let audit = admin
+        .list_audit_events(v1::ListAuditEventsRequest { limit: 100 })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(
+        audit.iter().filter(|e| e.action == "return_case").count(),
+        returned.len()
+    );
+    server.stop().await.unwrap();
+}

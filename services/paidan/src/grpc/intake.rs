@@ -9,7 +9,7 @@ use futures::{Stream, StreamExt};
 use paidan_core::{Intake, TriageText, triage_record};
 use paidan_proto::convert::{
     asked, candidate_to_proto, case_to_proto, check_channel, complaint, hot_issue_to_proto, millis,
-    status_from_proto, submitted_to_proto, triage_to_proto,
+    return_reason_from_proto, status_from_proto, submitted_to_proto, triage_to_proto,
 };
 use paidan_proto::v1;
 use paidan_store::CaseFilter;
@@ -165,6 +165,30 @@ impl v1::intake_server::Intake for IntakeApi {
         let c = self
             .intake
             .update_status(r.case_id, to, r.note.clone(), caller.actor(&r.actor))
+            .await
+            .map_err(ApiError)?;
+        Ok(Response::new(case_to_proto(
+            &c,
+            !caller.sees_personal_data(),
+        )))
+    }
+
+    async fn return_case(
+        &self,
+        req: Request<v1::ReturnCaseRequest>,
+    ) -> Result<Response<v1::Case>, Status> {
+        let caller = Caller::of(&req);
+        let r = req.into_inner();
+        let reason = return_reason_from_proto(r.reason).map_err(invalid)?;
+        let c = self
+            .intake
+            .return_case(
+                r.case_id,
+                r.department,
+                reason,
+                r.note.clone(),
+                caller.actor(&r.actor),
+            )
             .await
             .map_err(ApiError)?;
         Ok(Response::new(case_to_proto(
