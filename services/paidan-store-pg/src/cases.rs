@@ -76,10 +76,13 @@ pub(crate) fn insert_case(s: &PgStore, new: NewCase) -> Result<Inserted> {
     s.tx(|t| {
         let rid = new.record.request_id.as_str();
         if !rid.is_empty()
-            && let Some(row) = t.query_opt("SELECT id FROM cases WHERE request_id = $1", &[&rid])?
+            && let Some(row) = t.query_opt(
+                "SELECT id, record FROM cases WHERE request_id = $1",
+                &[&rid],
+            )?
         {
             let existing_id: String = row.get(0);
-            let case = lock_case(t, &existing_id)?;
+            let case = record::decode_case(&format!("cases/{existing_id}"), row.get(1))?;
             if case.request_digest == new.record.request_digest {
                 return Ok(Inserted {
                     case,
@@ -114,14 +117,14 @@ pub(crate) fn insert_case(s: &PgStore, new: NewCase) -> Result<Inserted> {
                     score: link.score,
                     text_excerpt: link.text_excerpt.clone(),
                 });
-                let event = enqueue(t, &mut master, EventKind::DuplicateLinked, at)?;
+                let event = enqueue(&mut master, EventKind::DuplicateLinked, at);
                 put_case(t, &rec, true)?;
                 put_case(t, &master, false)?;
                 write_events(t, &[event], std::slice::from_ref(&master))?;
             }
             None => {
                 rec.duplicate_of = None;
-                let event = enqueue(t, &mut rec, EventKind::Created, at)?;
+                let event = enqueue(&mut rec, EventKind::Created, at);
                 put_case(t, &rec, true)?;
                 write_events(t, &[event], std::slice::from_ref(&rec))?;
             }

@@ -88,7 +88,7 @@ fn apply(t: &mut Transaction<'_>, before: &[CaseRecord], edit: CaseEdit) -> Tx<V
             ))
             .into());
         };
-        enqueued.push(enqueue(t, c, *kind, at)?);
+        enqueued.push(enqueue(c, *kind, at));
     }
     for correction in &corrections {
         t.execute(

@@ -131,6 +131,9 @@ impl PgStore {
         let pool = r2d2::Pool::builder()
             .max_size(opts.pool_size.max(1))
             .min_idle(Some(1))
+            // No round trip to test a connection at every checkout: a connection the server
+            // closed is seen as broken when it comes back and replaced (the failed call errs once).
+            .test_on_check_out(false)
             .connection_timeout(opts.connect_timeout)
             .build(manager)
             .map_err(|e| StoreError::Storage(format!("cannot connect to PostgreSQL: {e}")))?;

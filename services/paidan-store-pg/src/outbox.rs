@@ -13,35 +13,28 @@ use postgres::types::ToSql;
 use crate::cases::{put_case, read_case};
 use crate::{PgStore, Tx, db};
 
-/// An event enqueued in this transaction, written by [`write_events`] once its case is final.
+/// An event enqueued in this transaction, written by [`write_events`] once its case is final
+/// (its global seq is drawn then, in the same statement).
 pub(crate) struct NewEvent {
-    seq: i64,
     case_id: String,
     sequence: i64,
     kind: EventKind,
     at: Millis,
 }
 
-/// Append an event of `case` (as it stands after this change): the next global seq, the case's
-/// next sequence; the case's forwarding record is updated, the caller writes the case.
-pub(crate) fn enqueue(
-    t: &mut Transaction<'_>,
-    case: &mut CaseRecord,
-    kind: EventKind,
-    at: Millis,
-) -> Tx<NewEvent> {
-    let seq: i64 = t.query_one("SELECT nextval('outbox_seqs')", &[])?.get(0);
+/// Append an event of `case` (as it stands after this change): the case's next sequence; the
+/// case's forwarding record is updated, the caller writes the case, then the events.
+pub(crate) fn enqueue(case: &mut CaseRecord, kind: EventKind, at: Millis) -> NewEvent {
     let sequence = case.forwarding.next_sequence.max(1);
     case.forwarding.next_sequence = sequence + 1;
     case.forwarding.events_pending += 1;
     case.forwarding.state = ForwardingState::Pending;
-    Ok(NewEvent {
-        seq,
+    NewEvent {
         case_id: case.id.clone(),
         sequence: sequence as i64,
         kind,
         at,
-    })
+    }
 }
 
 /// Write the events with their cases (as written) as payloads.
@@ -61,9 +54,8 @@ pub(crate) fn write_events(
         t.execute(
             "INSERT INTO outbox (seq, case_id, sequence, kind, occurred_at, payload, enqueued_at,
                                  next_attempt_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $5, $5)",
+             VALUES (nextval('outbox_seqs'), $1, $2, $3, $4, $5, $4, $4)",
             &[
-                &e.seq,
                 &e.case_id,
                 &e.sequence,
                 &(e.kind as i16),
