@@ -71,15 +71,16 @@ pub(crate) fn dedup_candidates(
     let rows = s
         .conn()?
         .query(
-            "SELECT b.case_id, count(DISTINCT b.band) AS shared
-             FROM dedup_bands b
-             JOIN cases c ON c.id = b.case_id
+            "WITH hits AS (SELECT case_id, count(*) AS shared FROM dedup_bands
+                           WHERE jurisdiction = $1 AND band = ANY($2)
+                           GROUP BY case_id)
+             SELECT h.case_id, h.shared
+             FROM hits h
+             JOIN cases c ON c.id = h.case_id
              JOIN cases m ON m.id = coalesce(c.duplicate_of, c.id)
-             WHERE b.jurisdiction = $1 AND b.band = ANY($2)
-               AND c.received_at <= $4
+             WHERE c.received_at <= $4
                AND greatest(c.received_at, m.last_report_at) >= $3
-             GROUP BY b.case_id
-             ORDER BY shared DESC, b.case_id DESC
+             ORDER BY h.shared DESC, h.case_id DESC
              LIMIT $5",
             &[
                 &jurisdiction,
