@@ -8,7 +8,7 @@ use paidan_model::{Classifier, Scored, Triage};
 use paidan_store::{
     AuditEvent, CaseDispatch, CaseEdit, CaseFilter, CaseReader, CaseRecord, CaseStatus,
     ForwardingRecord, HotIssue, Inserted, LabelRecord, Link, Millis, NewCase, OutboxEntry, Page,
-    ReturnReason, Store, StoreError, TriageRecord,
+    ReturnReason, Satisfaction, Store, StoreError, TriageRecord,
 };
 use paidan_text::{excerpt, now_millis};
 use sha2::{Digest, Sha256};
@@ -19,6 +19,7 @@ use crate::commit::GroupCommit;
 use crate::dedup::{Candidate, DedupSettings, Deduplicator};
 use crate::dispatch::{Asked, Catalogue, guess};
 use crate::error::{CoreError, Result};
+use crate::followup;
 use crate::inference::{InferencePool, TriageText};
 use crate::registry::{ModelRegistry, Reloaded};
 use crate::returns;
@@ -522,6 +523,54 @@ impl Intake {
         self.edit("return_case", target, note, actor, detail, move |r, act| {
             returns::return_case(r, &id, &department, reason, &catalogue, act)
         })
+        .await
+    }
+
+    /// The caller's rating at the follow-up call (回访); dissatisfied reopens the case with a new
+    /// deadline ([`crate::followup::record_follow_up`]). Recorded in the audit trail.
+    pub async fn record_follow_up(
+        &self,
+        id: String,
+        satisfaction: Satisfaction,
+        note: String,
+        actor: String,
+    ) -> Result<CaseRecord> {
+        let catalogue = self.catalogue.load_full();
+        let target = id.clone();
+        let detail = move |c: &CaseRecord| format!("{satisfaction:?}; now {:?}", c.status);
+        self.edit(
+            "record_follow_up",
+            target,
+            note,
+            actor,
+            detail,
+            move |r, act| followup::record_follow_up(r, &id, satisfaction, &catalogue, act),
+        )
+        .await
+    }
+
+    /// Give case `id` `working_days` more (延期), for `reason`. Recorded in the audit trail.
+    pub async fn extend_deadline(
+        &self,
+        id: String,
+        working_days: u32,
+        reason: String,
+        actor: String,
+    ) -> Result<CaseRecord> {
+        let catalogue = self.catalogue.load_full();
+        let target = id.clone();
+        let detail = move |c: &CaseRecord| {
+            format!("+{working_days} working days, due {:?}", c.dispatch.due_at)
+        };
+        let why = reason.clone();
+        self.edit(
+            "extend_deadline",
+            target,
+            reason,
+            actor,
+            detail,
+            move |r, act| followup::extend_deadline(r, &id, working_days, &why, &catalogue, act),
+        )
         .await
     }
 

@@ -657,3 +657,141 @@ mod returns {
         );
     }
 }
+
+mod follow_up {
+    use super::common::*;
+    use paidan_core::dispatch::Catalogue;
+    use paidan_core::followup::{extend_deadline, record_follow_up};
+    use paidan_core::rules::{self, Act};
+    use paidan_store::*;
+    use time::macros::datetime;
+
+    fn ms(t: time::OffsetDateTime) -> Millis {
+        super::ms(t)
+    }
+
+    fn act(at: Millis) -> Act<'static> {
+        Act {
+            note: "回访",
+            actor: "platform:12345",
+            at,
+        }
+    }
+
+    /// A case due at the end of 2026-09-29 (China time), moved along to `status`.
+    fn open(path: &[CaseStatus]) -> (tempfile::TempDir, SledStore, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let mut n = new_case(&Spec {
+            request_id: "r-1",
+            ..Spec::default()
+        });
+        n.record.dispatch.due_at = Some(ms(datetime!(2026-09-30 00:00 +8)));
+        let id = store.insert_case(n).unwrap().case.id;
+        for to in path {
+            store
+                .edit_cases(&|r| rules::update_status(r, &id, *to, act(T0)))
+                .unwrap();
+        }
+        (dir, store, id)
+    }
+
+    const RESOLVED: [CaseStatus; 3] = [
+        CaseStatus::Dispatched,
+        CaseStatus::InProgress,
+        CaseStatus::Resolved,
+    ];
+
+    #[test]
+    fn dissatisfied_reopens_with_a_new_deadline_and_satisfied_follows_up() {
+        let (_d, store, id) = open(&RESOLVED);
+        let cat = Catalogue::builtin();
+        let call = ms(datetime!(2026-09-30 10:00 +8));
+        let c = store
+            .edit_cases(&|r| record_follow_up(r, &id, Satisfaction::Dissatisfied, &cat, act(call)))
+            .unwrap()
+            .remove(0);
+        assert_eq!(c.status, CaseStatus::InProgress);
+        // no request type or urgency recorded: the [defaults] normal deadline, 10 working days
+        // from the call, across 国庆 (10-10 worked): 10-08 … 10-20
+        assert_eq!(c.dispatch.due_at, Some(ms(datetime!(2026-10-21 00:00 +8))));
+        assert!(c.history.last().unwrap().note.contains("重办"));
+        // resolved again, then rated satisfied
+        store
+            .edit_cases(&|r| rules::update_status(r, &id, CaseStatus::Resolved, act(call)))
+            .unwrap();
+        let c = store
+            .edit_cases(&|r| record_follow_up(r, &id, Satisfaction::Satisfied, &cat, act(call)))
+            .unwrap()
+            .remove(0);
+        assert_eq!(c.status, CaseStatus::FollowedUp);
+        assert_eq!(
+            c.dispatch
+                .follow_ups
+                .iter()
+                .map(|f| f.satisfaction)
+                .collect::<Vec<_>>(),
+            [Satisfaction::Dissatisfied, Satisfaction::Satisfied]
+        );
+        // a second call after the follow-up may still reopen it
+        let c = store
+            .edit_cases(&|r| record_follow_up(r, &id, Satisfaction::Dissatisfied, &cat, act(call)))
+            .unwrap()
+            .remove(0);
+        assert_eq!(c.status, CaseStatus::InProgress);
+    }
+
+    #[test]
+    fn only_resolved_cases_are_rated() {
+        let cat = Catalogue::builtin();
+        for path in [&[][..], &RESOLVED[..2]] {
+            let (_d, store, id) = open(path);
+            let err = store
+                .edit_cases(&|r| record_follow_up(r, &id, Satisfaction::Satisfied, &cat, act(T0)))
+                .unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("a follow-up rates a resolved case"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn extensions_count_working_days_from_the_old_deadline() {
+        let (_d, store, id) = open(&RESOLVED[..2]);
+        let cat = Catalogue::builtin();
+        let at = ms(datetime!(2026-09-28 09:00 +8));
+        let extend = |days: u32, reason: &str| {
+            store.edit_cases(&|r| extend_deadline(r, &id, days, reason, &cat, act(at)))
+        };
+        // due at the end of 09-29; two working days more: 09-30, then 10-08 (国庆)
+        let c = extend(2, "需协调住建").unwrap().remove(0);
+        assert_eq!(c.dispatch.due_at, Some(ms(datetime!(2026-10-09 00:00 +8))));
+        assert_eq!(
+            c.dispatch.extensions[0].from,
+            Some(ms(datetime!(2026-09-30 00:00 +8)))
+        );
+        // two more: 10-09 (Fri) and 10-10, a make-up Saturday
+        let c = extend(2, "再延").unwrap().remove(0);
+        assert_eq!(c.dispatch.due_at, Some(ms(datetime!(2026-10-11 00:00 +8))));
+        assert_eq!(c.dispatch.extensions.len(), 2);
+        // (working days, reason, part of the error)
+        for (days, reason, msg) in [
+            (0, "x", "working_days must be 1 to 60"),
+            (61, "x", "working_days must be 1 to 60"),
+            (1, " ", "reason is required"),
+        ] {
+            let err = extend(days, reason).unwrap_err();
+            assert!(err.to_string().contains(msg), "{err}");
+        }
+        store
+            .edit_cases(&|r| rules::update_status(r, &id, CaseStatus::Resolved, act(at)))
+            .unwrap();
+        let err = extend(1, "晚了").unwrap_err();
+        assert!(
+            err.to_string().contains("only a case being handled"),
+            "{err}"
+        );
+    }
+}

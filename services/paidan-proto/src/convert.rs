@@ -11,7 +11,7 @@ use paidan_core::{Asked, Candidate, Complaint, Submitted};
 use paidan_store::{
     AuditEvent, CaseRecord, CaseStatus, Channel, CorrectionRecord, EventKind, ForwardingRecord,
     ForwardingState, HotIssue, LabelRecord, Millis, OutboxEntry, ReportLink, RequestType,
-    ReturnReason, StatusChange, TriageRecord, Urgency,
+    ReturnReason, Satisfaction, StatusChange, TriageRecord, Urgency,
 };
 use prost_types::Timestamp;
 
@@ -173,6 +173,30 @@ pub fn return_reason_from_proto(raw: i32) -> Result<ReturnReason, String> {
             v1::ReturnReason::Duplicate => ReturnReason::Duplicate,
             v1::ReturnReason::AlreadyHandled => ReturnReason::AlreadyHandled,
             v1::ReturnReason::Other => ReturnReason::Other,
+        },
+    )
+}
+
+pub fn satisfaction_to_proto(s: Satisfaction) -> v1::Satisfaction {
+    match s {
+        Satisfaction::Satisfied => v1::Satisfaction::Satisfied,
+        Satisfaction::BasicallySatisfied => v1::Satisfaction::BasicallySatisfied,
+        Satisfaction::Dissatisfied => v1::Satisfaction::Dissatisfied,
+    }
+}
+
+/// Wire validation of a rating: required, and one the contract defines.
+pub fn satisfaction_from_proto(raw: i32) -> Result<Satisfaction, String> {
+    Ok(
+        match v1::Satisfaction::try_from(raw)
+            .map_err(|_| format!("satisfaction {raw} is not a known Satisfaction"))?
+        {
+            v1::Satisfaction::Unspecified => {
+                return Err("satisfaction is required: SATISFACTION_SATISFIED, _BASICALLY_SATISFIED or _DISSATISFIED".into());
+            }
+            v1::Satisfaction::Satisfied => Satisfaction::Satisfied,
+            v1::Satisfaction::BasicallySatisfied => Satisfaction::BasicallySatisfied,
+            v1::Satisfaction::Dissatisfied => Satisfaction::Dissatisfied,
         },
     )
 }
@@ -411,6 +435,29 @@ pub fn case_to_proto(c: &CaseRecord, mask_phone: bool) -> v1::Case {
                 at: Some(timestamp(r.at)),
             })
             .collect(),
+        follow_ups: c
+            .dispatch
+            .follow_ups
+            .iter()
+            .map(|f| v1::FollowUp {
+                satisfaction: satisfaction_to_proto(f.satisfaction) as i32,
+                note: f.note.clone(),
+                actor: f.actor.clone(),
+                at: Some(timestamp(f.at)),
+            })
+            .collect(),
+        extensions: c
+            .dispatch
+            .extensions
+            .iter()
+            .map(|x| v1::DeadlineExtension {
+                from: x.from.map(timestamp),
+                to: Some(timestamp(x.to)),
+                reason: x.reason.clone(),
+                actor: x.actor.clone(),
+                at: Some(timestamp(x.at)),
+            })
+            .collect(),
     }
 }
 
@@ -494,6 +541,21 @@ mod tests {
             return_reason_from_proto(6)
                 .unwrap_err()
                 .contains("reason 6")
+        );
+        assert!(
+            satisfaction_from_proto(0)
+                .unwrap_err()
+                .contains("satisfaction is required")
+        );
+        for raw in 1..=3 {
+            let s = satisfaction_from_proto(raw).unwrap();
+            assert_eq!(satisfaction_to_proto(s) as i32, raw);
+            assert_eq!(s as i32, raw, "domain numbers match the wire");
+        }
+        assert!(
+            satisfaction_from_proto(4)
+                .unwrap_err()
+                .contains("satisfaction 4")
         );
     }
 

@@ -277,3 +277,126 @@ async fn returned_cases_are_redispatched_until_review() {
     );
     server.stop().await.unwrap();
 }
+
+/// The loop a 12345 platform runs, over gRPC: submit (lead, co-departments, due_at) → returned →
+/// re-dispatched → extended (延期) → resolved → rated dissatisfied → reopened with a new deadline →
+/// resolved → rated satisfied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_return_extend_resolve_and_follow_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, mut client, _) = serving(dir.path()).await;
+    let r = client
+        .submit_complaint(complaint("loop-1", "小区门口的路灯坏了一个多月，晚上很黑"))
+        .await
+        .unwrap()
+        .into_inner();
+    let id = r.case_id.clone();
+    let case = client
+        .get_case(v1::GetCaseRequest {
+            case_id: id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first_due = millis(case.due_at.as_ref().expect("due_at"));
+    let case = client
+        .return_case(v1::ReturnCaseRequest {
+            case_id: id.clone(),
+            department: case.department.clone(),
+            reason: v1::ReturnReason::NotOurResponsibility as i32,
+            note: "不归我们".into(),
+            actor: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(case.status, v1::CaseStatus::Dispatched as i32);
+    assert_ne!(case.department, case.returns[0].department);
+
+    // 延期: later by working days, with a reason; refused without one
+    let extend = |days: u32, reason: &str| v1::ExtendDeadlineRequest {
+        case_id: id.clone(),
+        working_days: days,
+        reason: reason.into(),
+        actor: String::new(),
+    };
+    let err = client.extend_deadline(extend(2, "")).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    let case = client
+        .extend_deadline(extend(2, "需要协调供电公司"))
+        .await
+        .unwrap()
+        .into_inner();
+    let extended = millis(case.due_at.as_ref().unwrap());
+    assert!(extended >= first_due + 2 * 24 * 3600 * 1000);
+    assert_eq!(
+        case.extensions
+            .iter()
+            .map(|x| (x.from.as_ref().map(millis), millis(x.to.as_ref().unwrap())))
+            .collect::<Vec<_>>(),
+        [(Some(first_due), extended)]
+    );
+
+    let platform = client.clone();
+    let status = |to: v1::CaseStatus| {
+        let mut client = platform.clone();
+        let id = id.clone();
+        async move {
+            client
+                .update_case_status(v1::UpdateCaseStatusRequest {
+                    case_id: id,
+                    status: to as i32,
+                    note: String::new(),
+                    actor: String::new(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    status(v1::CaseStatus::InProgress).await;
+    status(v1::CaseStatus::Resolved).await;
+    let rate = |s: v1::Satisfaction| v1::RecordFollowUpRequest {
+        case_id: id.clone(),
+        satisfaction: s as i32,
+        note: "回访".into(),
+        actor: String::new(),
+    };
+    let err = client
+        .record_follow_up(rate(v1::Satisfaction::Unspecified))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().contains("satisfaction is required"),
+        "{err:?}"
+    );
+    let case = client
+        .record_follow_up(rate(v1::Satisfaction::Dissatisfied))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(case.status, v1::CaseStatus::InProgress as i32, "重办");
+    let reopened_due = millis(case.due_at.as_ref().unwrap());
+    assert!(
+        reopened_due > millis(case.follow_ups[0].at.as_ref().unwrap()),
+        "a new deadline from the call"
+    );
+    status(v1::CaseStatus::Resolved).await;
+    let case = client
+        .record_follow_up(rate(v1::Satisfaction::Satisfied))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(case.status, v1::CaseStatus::FollowedUp as i32);
+    assert_eq!(
+        case.follow_ups
+            .iter()
+            .map(|f| f.satisfaction)
+            .collect::<Vec<_>>(),
+        [
+            v1::Satisfaction::Dissatisfied as i32,
+            v1::Satisfaction::Satisfied as i32
+        ]
+    );
+    server.stop().await.unwrap();
+}

@@ -9,8 +9,8 @@ use serde::Deserialize;
 pub enum Role {
     /// Hotline intake systems: Triage, SubmitComplaint(s), FindDuplicates.
     Intake,
-    /// The 12345 platform: GetCase, UpdateCaseStatus, CorrectCase, ReturnCase; sees callers' phone
-    /// numbers.
+    /// The 12345 platform: GetCase, UpdateCaseStatus, CorrectCase, ReturnCase, RecordFollowUp,
+    /// ExtendDeadline; sees callers' phone numbers.
     Platform,
     /// Analysts: ListCases, ListHotIssues (phone numbers masked).
     Analyst,
@@ -61,6 +61,8 @@ pub const RULES: &[(&str, Role)] = &[
     ("/paidan.v1.Intake/UpdateCaseStatus", Role::Platform),
     ("/paidan.v1.Intake/CorrectCase", Role::Platform),
     ("/paidan.v1.Intake/ReturnCase", Role::Platform),
+    ("/paidan.v1.Intake/RecordFollowUp", Role::Platform),
+    ("/paidan.v1.Intake/ExtendDeadline", Role::Platform),
     ("/paidan.v1.Intake/ListCases", Role::Analyst),
     ("/paidan.v1.Intake/ListHotIssues", Role::Analyst),
     ("/paidan.v1.Intake/SplitReport", Role::Admin),

@@ -9,7 +9,8 @@ use futures::{Stream, StreamExt};
 use paidan_core::{Intake, TriageText, triage_record};
 use paidan_proto::convert::{
     asked, candidate_to_proto, case_to_proto, check_channel, complaint, hot_issue_to_proto, millis,
-    return_reason_from_proto, status_from_proto, submitted_to_proto, triage_to_proto,
+    return_reason_from_proto, satisfaction_from_proto, status_from_proto, submitted_to_proto,
+    triage_to_proto,
 };
 use paidan_proto::v1;
 use paidan_store::CaseFilter;
@@ -187,6 +188,51 @@ impl v1::intake_server::Intake for IntakeApi {
                 r.department,
                 reason,
                 r.note.clone(),
+                caller.actor(&r.actor),
+            )
+            .await
+            .map_err(ApiError)?;
+        Ok(Response::new(case_to_proto(
+            &c,
+            !caller.sees_personal_data(),
+        )))
+    }
+
+    async fn record_follow_up(
+        &self,
+        req: Request<v1::RecordFollowUpRequest>,
+    ) -> Result<Response<v1::Case>, Status> {
+        let caller = Caller::of(&req);
+        let r = req.into_inner();
+        let satisfaction = satisfaction_from_proto(r.satisfaction).map_err(invalid)?;
+        let c = self
+            .intake
+            .record_follow_up(
+                r.case_id,
+                satisfaction,
+                r.note.clone(),
+                caller.actor(&r.actor),
+            )
+            .await
+            .map_err(ApiError)?;
+        Ok(Response::new(case_to_proto(
+            &c,
+            !caller.sees_personal_data(),
+        )))
+    }
+
+    async fn extend_deadline(
+        &self,
+        req: Request<v1::ExtendDeadlineRequest>,
+    ) -> Result<Response<v1::Case>, Status> {
+        let caller = Caller::of(&req);
+        let r = req.into_inner();
+        let c = self
+            .intake
+            .extend_deadline(
+                r.case_id,
+                r.working_days,
+                r.reason.clone(),
                 caller.actor(&r.actor),
             )
             .await
