@@ -23,6 +23,7 @@
 //! | `edit`     | `edit_cases`: a domain rule's edit, read `FOR UPDATE` and written in one transaction |
 //! | `outbox`   | events, due entries (per-case heads), delivery, failures, dead letters        |
 //! | `dedup`    | dedup entries, their band keys and the candidate query                        |
+//! | `lease`    | jurisdiction partitions, leases with a fencing epoch (not used by the server yet) |
 //!
 //! The trait is synchronous (callers run it on blocking threads), so the store uses the
 //! synchronous `postgres` client with an r2d2 pool of connections.
@@ -36,9 +37,11 @@ use r2d2_postgres::PostgresConnectionManager;
 mod cases;
 mod dedup;
 mod edit;
+mod lease;
 mod migrate;
 mod outbox;
 
+pub use lease::{Lease, PARTITIONS, partition_of};
 pub use migrate::SCHEMA_VERSION;
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;

@@ -18,14 +18,21 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../migrations/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "partition_leases",
+        sql: include_str!("../migrations/0002_partition_leases.sql"),
+    },
+];
 
 /// The schema version this build writes: the number of its newest migration.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 fn checksum(sql: &str) -> i64 {
     i64::from(crc32fast::hash(sql.as_bytes()))

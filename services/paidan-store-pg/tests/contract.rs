@@ -346,7 +346,9 @@ fn dedup_bands(b: &dyn Backend) {
     let other = mk(vec![10, 20, 30, 40], "330102");
     // a band key is u64: the top bit must survive the store
     let high = mk(vec![u64::MAX, 1 << 63], "330107");
-    let table: Vec<(&str, Vec<u64>, Vec<(&str, u32)>)> = vec![
+    // (jurisdiction, query bands, expected (id, shared))
+    type Row<'a> = (&'a str, Vec<u64>, Vec<(&'a str, u32)>);
+    let table: Vec<Row<'_>> = vec![
         (
             "330106",
             vec![10, 20, 30, 40],
@@ -477,7 +479,9 @@ fn hot_issues(b: &dyn Backend) {
     }
     linked(store, &at(15), &c.id, 0.9);
     type Want<'a> = Vec<(&'a str, u32, i64, i64)>;
-    let table: Vec<(Option<&str>, Option<&str>, i64, i64, Want<'_>)> = vec![
+    // (jurisdiction, category, since, until) → [(master, count, first, last)]
+    type Row<'a> = (Option<&'a str>, Option<&'a str>, i64, i64, Want<'a>);
+    let table: Vec<Row<'_>> = vec![
         (
             None,
             None,
