@@ -80,7 +80,7 @@ pub(super) fn migrate_v1(db: &sled::Db, trees: &[Tree]) -> Result<()> {
 pub(super) fn migrate_v2(db: &sled::Db, trees: &[Tree]) -> Result<()> {
     fn exact<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
         match postcard::take_from_bytes::<T>(bytes) {
-            Ok((v, rest)) if rest.is_empty() => Some(v),
+            Ok((v, [])) => Some(v),
             _ => None,
         }
     }
