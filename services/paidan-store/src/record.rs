@@ -615,13 +615,27 @@ fn from_bytes<T: Stored>(what: &str, bytes: &[u8]) -> crate::Result<T> {
         })
 }
 
-/// A case as its [`CaseV2`] bytes.
+/// A case as its [`CaseV3`] bytes (the [`CaseV2`] bytes, then the dispatch data).
 pub fn encode_case(case: &CaseRecord) -> Vec<u8> {
     to_bytes(case)
 }
 
+/// A case from its [`CaseV3`] bytes, or from [`CaseV2`] bytes written before schema 3 (read with
+/// no dispatch data): schema 3 only appends, so the length tells them apart (see the module docs).
 pub fn decode_case(what: &str, bytes: &[u8]) -> crate::Result<CaseRecord> {
-    from_bytes(what, bytes)
+    match postcard::take_from_bytes::<CaseV3>(bytes) {
+        Ok((v, [])) => Ok(v.into()),
+        v3 => match postcard::take_from_bytes::<CaseV2>(bytes) {
+            Ok((v, [])) => Ok(v.into()),
+            _ => Err(crate::StoreError::Corrupt {
+                key: what.to_string(),
+                reason: match v3 {
+                    Err(e) => e.to_string(),
+                    Ok((_, rest)) => format!("{} bytes after a case", rest.len()),
+                },
+            }),
+        },
+    }
 }
 
 /// A dedup entry as its [`DedupEntryV2`] bytes.

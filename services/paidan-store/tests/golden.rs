@@ -541,6 +541,25 @@ fn golden_v3_bytes_open_as_a_store() {
     }
 }
 
+/// The public case encoding (what the PostgreSQL store keeps) writes schema 3 and reads both.
+#[test]
+fn golden_public_case_encoding_reads_both_schemas() {
+    let v3 = decode_case("case_master_v3", &read_hex("case_master_v3")).unwrap();
+    assert_eq!(v3.dispatch, master_dispatch());
+    assert_eq!(
+        hex_of(&encode_case(&v3)),
+        hex_of(&read_hex("case_master_v3"))
+    );
+    let v2 = decode_case("case_master", &read_hex("case_master")).unwrap();
+    assert_eq!(v2.dispatch, CaseDispatch::default());
+    check_master(&CaseV3::from(v2).case);
+    let mut bad = read_hex("case_master_v3");
+    bad.push(0);
+    let err = decode_case("cases/x", &bad).unwrap_err();
+    assert!(err.to_string().contains("cases/x"), "{err}");
+    assert!(decode_case("cases/y", &bad[..10]).is_err());
+}
+
 /// Drive a store through every kind of write so each stored value type holds its optional parts
 /// (reports, history, corrections, forwarding state, delivered_to, an error, a frozen payload,
 /// dispatch data), then copy the raw bytes out as the `*_v3` set (the schema 2 set was written by
