@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use crate::audit;
 use crate::commit::GroupCommit;
 use crate::dedup::{Candidate, DedupSettings, Deduplicator};
-use crate::dispatch::{Asked, Catalogue, guess};
+use crate::dispatch::{Asked, Catalogue, DueFilter, guess};
 use crate::error::{CoreError, Result};
 use crate::followup;
 use crate::inference::{InferencePool, TriageText};
@@ -26,6 +26,9 @@ use crate::returns;
 use crate::rules::{self, Act};
 use crate::validate::{self, Complaint, Limits};
 use crate::writer::SubmitWriter;
+
+/// Most cases one deadline-filtered listing reads from the store before it answers.
+pub const DUE_SCAN_LIMIT: usize = 5_000;
 
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
@@ -394,6 +397,44 @@ impl Intake {
         };
         self.blocking(move |s| Ok(s.list_cases(&filter, size, token.as_deref())?))
             .await
+    }
+
+    /// [`Intake::list_cases`] with the deadline filters, applied to the store's pages in order.
+    /// A page may then hold fewer than `page_size` cases — none, when the next matching case lies
+    /// beyond the [`DUE_SCAN_LIMIT`] cases one call reads — and still have a next page token.
+    pub async fn list_cases_due(
+        &self,
+        filter: CaseFilter,
+        due: DueFilter,
+        page_size: usize,
+        token: Option<String>,
+    ) -> Result<Page> {
+        if !due.is_set() {
+            return self.list_cases(filter, page_size, token).await;
+        }
+        let size = if page_size == 0 {
+            50
+        } else {
+            page_size.min(1000)
+        };
+        self.blocking(move |s| {
+            let (mut cases, mut token, mut scanned) = (Vec::new(), token, 0);
+            // Each store page is read whole, so its token is exactly where the next call goes on.
+            while cases.len() < size && scanned < DUE_SCAN_LIMIT {
+                let page = s.list_cases(&filter, size - cases.len(), token.as_deref())?;
+                scanned += page.cases.len();
+                cases.extend(page.cases.into_iter().filter(|c| due.matches(c)));
+                token = page.next_token;
+                if token.is_none() {
+                    break;
+                }
+            }
+            Ok(Page {
+                cases,
+                next_token: token,
+            })
+        })
+        .await
     }
 
     pub async fn update_status(

@@ -23,7 +23,7 @@ mod writer;
 
 pub use commit::GroupCommit;
 pub use dedup::{Candidate, DedupSettings, Deduplicator};
-pub use dispatch::{Asked, Catalogue};
+pub use dispatch::{Asked, Catalogue, DueFilter};
 pub use error::{CoreError, Result};
 pub use inference::{InferencePool, TriageText};
 pub use intake::{Intake, IntakeConfig, Submitted, triage_record};

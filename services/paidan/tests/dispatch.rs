@@ -400,3 +400,94 @@ async fn submit_return_extend_resolve_and_follow_up() {
     );
     server.stop().await.unwrap();
 }
+
+/// ListCases by deadline: `overdue` (still being handled, due_at passed) and `due_before`, page
+/// by page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cases_are_listed_by_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, mut client, _) = serving(dir.path()).await;
+    // 2026-01-05 and -06 10:00 China time: long overdue by now
+    let (jan5, jan6) = (1_767_578_400_000, 1_767_664_800_000);
+    let mut submit = async |id: &str, text: &str, at: Option<i64>| {
+        let mut r = complaint(id, text);
+        r.received_at = at.map(timestamp);
+        client
+            .submit_complaint(r)
+            .await
+            .unwrap()
+            .into_inner()
+            .case_id
+    };
+    let late = submit("due-1", "小区门口的路灯坏了一个多月，晚上很黑", Some(jan5)).await;
+    let done = submit(
+        "due-2",
+        "菜市场门口流动摊贩占道经营，堵得走不动",
+        Some(jan6),
+    )
+    .await;
+    let fresh = submit("due-3", "楼道里堆满了纸箱杂物，消防通道堵死了", None).await;
+    for to in [
+        v1::CaseStatus::Dispatched,
+        v1::CaseStatus::InProgress,
+        v1::CaseStatus::Resolved,
+    ] {
+        client
+            .update_case_status(v1::UpdateCaseStatusRequest {
+                case_id: done.clone(),
+                status: to as i32,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    // every page of a listing, its case ids in order
+    let list = |req: v1::ListCasesRequest| {
+        let mut client = client.clone();
+        async move {
+            let (mut ids, mut req) = (Vec::new(), req);
+            loop {
+                let page = client.list_cases(req.clone()).await.unwrap().into_inner();
+                ids.extend(page.cases.into_iter().map(|c| c.id));
+                if page.next_page_token.is_empty() {
+                    return ids;
+                }
+                req.page_token = page.next_page_token;
+            }
+        }
+    };
+    // (request, case ids, newest received first)
+    let june = Some(timestamp(1_780_272_000_000)); // 2026-06-01
+    for (req, want) in [
+        (
+            v1::ListCasesRequest {
+                overdue: true,
+                ..Default::default()
+            },
+            vec![late.clone()],
+        ),
+        (
+            v1::ListCasesRequest {
+                overdue: true,
+                page_size: 1,
+                ..Default::default()
+            },
+            vec![late.clone()],
+        ),
+        (
+            v1::ListCasesRequest {
+                due_before: june,
+                page_size: 1,
+                ..Default::default()
+            },
+            vec![done.clone(), late.clone()],
+        ),
+        (
+            v1::ListCasesRequest::default(),
+            vec![fresh.clone(), done.clone(), late.clone()],
+        ),
+    ] {
+        assert_eq!(list(req.clone()).await, want, "{req:?}");
+    }
+    server.stop().await.unwrap();
+}

@@ -17,7 +17,7 @@ pub mod guess;
 pub use calendar::Calendar;
 pub use catalogue::{Catalogue, CatalogueError, CategoryRule, Deadlines, Dispatch};
 
-use paidan_store::{RequestType, Urgency};
+use paidan_store::{CaseRecord, CaseStatus, Millis, RequestType, Urgency};
 
 /// What the operator set on a complaint about its dispatch (each `None` when left unset: then
 /// paidan guesses it from the text and marks it as guessed).
@@ -25,4 +25,38 @@ use paidan_store::{RequestType, Urgency};
 pub struct Asked {
     pub request_type: Option<RequestType>,
     pub urgency: Option<Urgency>,
+}
+
+/// The deadline filters of a case listing (`overdue`, `due_before`). The store lists by its own
+/// indexes; these are applied by the domain to the cases it lists (see
+/// [`crate::Intake::list_cases_due`]). Cases without a deadline (linked reports, cases stored
+/// before dispatch) never match.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DueFilter {
+    /// Overdue at this instant: still being handled (not resolved, followed up or closed) and due
+    /// before it.
+    pub overdue_at: Option<Millis>,
+    /// Due before this instant (exclusive), whatever the status.
+    pub due_before: Option<Millis>,
+}
+
+impl DueFilter {
+    pub fn is_set(&self) -> bool {
+        self.overdue_at.is_some() || self.due_before.is_some()
+    }
+
+    pub fn matches(&self, c: &CaseRecord) -> bool {
+        let Some(due) = c.dispatch.due_at else {
+            return !self.is_set();
+        };
+        let handling = matches!(
+            c.status,
+            CaseStatus::Accepted
+                | CaseStatus::Dispatched
+                | CaseStatus::InProgress
+                | CaseStatus::Rejected
+        );
+        self.overdue_at.is_none_or(|now| handling && due < now)
+            && self.due_before.is_none_or(|t| due < t)
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::access::Caller;
 use futures::{Stream, StreamExt};
-use paidan_core::{Intake, TriageText, triage_record};
+use paidan_core::{DueFilter, Intake, TriageText, now_millis, triage_record};
 use paidan_proto::convert::{
     asked, candidate_to_proto, case_to_proto, check_channel, complaint, hot_issue_to_proto, millis,
     return_reason_from_proto, satisfaction_from_proto, status_from_proto, submitted_to_proto,
@@ -139,9 +139,13 @@ impl v1::intake_server::Intake for IntakeApi {
                 r.page_size
             )));
         }
+        let due = DueFilter {
+            overdue_at: r.overdue.then(now_millis),
+            due_before: r.due_before.as_ref().map(millis),
+        };
         let page = self
             .intake
-            .list_cases(filter, r.page_size as usize, non_empty(r.page_token))
+            .list_cases_due(filter, due, r.page_size as usize, non_empty(r.page_token))
             .await
             .map_err(ApiError)?;
         Ok(Response::new(v1::ListCasesResponse {
