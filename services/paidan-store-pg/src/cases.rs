@@ -3,18 +3,19 @@
 //! issues and the corrections log.
 
 use paidan_store::*;
+use postgres::GenericClient;
 use postgres::types::ToSql;
-use postgres::{GenericClient, Transaction};
 
 use crate::outbox::{enqueue, write_events};
-use crate::{PgStore, Tx, TxError, db};
+use crate::session::{Session, Txn};
+use crate::{PgStore, Tx, TxError};
 
 const DEFAULT_PAGE_SIZE: usize = 50;
 const MAX_PAGE_SIZE: usize = 1000;
 
 /// The stored case `id`, locked for this transaction when `lock` (`FOR UPDATE`).
-pub(crate) fn read_case(
-    c: &mut impl GenericClient,
+pub(crate) fn read_case<C: GenericClient>(
+    c: &mut Session<'_, C>,
     id: &str,
     lock: bool,
 ) -> Tx<Option<CaseRecord>> {
@@ -33,12 +34,12 @@ pub(crate) fn read_case(
 }
 
 /// The locked case, or `NotFound`.
-pub(crate) fn lock_case(t: &mut Transaction<'_>, id: &str) -> Tx<CaseRecord> {
+pub(crate) fn lock_case(t: &mut Txn<'_, '_>, id: &str) -> Tx<CaseRecord> {
     read_case(t, id, true)?.ok_or_else(|| TxError::Store(StoreError::NotFound(id.to_string())))
 }
 
 /// Write a case row: every column derived from `c`, the case as its record bytes.
-pub(crate) fn put_case(t: &mut Transaction<'_>, c: &CaseRecord, new: bool) -> Tx<()> {
+pub(crate) fn put_case(t: &mut Txn<'_, '_>, c: &CaseRecord, new: bool) -> Tx<()> {
     let request_id = Some(c.request_id.as_str()).filter(|r| !r.is_empty());
     let params: [&(dyn ToSql + Sync); 11] = [
         &c.id,
@@ -142,10 +143,7 @@ pub(crate) fn insert_case(s: &PgStore, new: NewCase) -> Result<Inserted> {
 }
 
 pub(crate) fn get_case(s: &PgStore, id: &str) -> Result<Option<CaseRecord>> {
-    read_case(&mut *s.conn()?, id, false).map_err(|e| match e {
-        TxError::Db(e) => db(e),
-        TxError::Store(e) => e,
-    })
+    s.read(|c| read_case(c, id, false))
 }
 
 pub(crate) fn list_cases(
@@ -198,7 +196,7 @@ pub(crate) fn list_cases(
         Box::new(page_size as i64 + 1),
     );
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
-    let rows = s.conn()?.query(&sql, &refs).map_err(db)?;
+    let rows = s.with(|c| c.query(&sql, &refs))?;
     let more = rows.len() > page_size;
     let cases = rows
         .iter()
@@ -223,9 +221,8 @@ pub(crate) fn hot_issues(
     if until <= since || limit == 0 {
         return Ok(Vec::new());
     }
-    let rows = s
-        .conn()?
-        .query(
+    let rows = s.with(|c| {
+        c.query(
             "SELECT m.id, m.record, x.n, x.first, x.last
              FROM (SELECT coalesce(duplicate_of, id) AS master, count(*) AS n,
                           min(received_at) AS first, max(received_at) AS last
@@ -244,7 +241,7 @@ pub(crate) fn hot_issues(
                 &(limit.min(i64::MAX as usize) as i64),
             ],
         )
-        .map_err(db)?;
+    })?;
     rows.iter()
         .map(|r| {
             let id: &str = r.get(0);
@@ -259,10 +256,7 @@ pub(crate) fn hot_issues(
 }
 
 pub(crate) fn corrections(s: &PgStore) -> Result<Vec<CorrectionRecord>> {
-    let rows = s
-        .conn()?
-        .query("SELECT id, record FROM corrections ORDER BY id", &[])
-        .map_err(db)?;
+    let rows = s.with(|c| c.query("SELECT id, record FROM corrections ORDER BY id", &[]))?;
     rows.iter()
         .map(|r| {
             record::decode_correction(&format!("corrections/{}", r.get::<_, i64>(0)), r.get(1))

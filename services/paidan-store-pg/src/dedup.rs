@@ -10,13 +10,13 @@
 //! The time rule is the band index's: a case is a candidate when its matter's activity span —
 //! from the case's own `received_at` to the latest report of its matter — meets `[since, until]`.
 
+use crate::session::Txn;
 use paidan_store::*;
-use postgres::Transaction;
 
-use crate::{PgStore, Tx, db};
+use crate::{PgStore, Tx};
 
 /// Index `entry` for `case_id`: the entry's bytes and its band keys.
-pub(crate) fn put_entry(t: &mut Transaction<'_>, case_id: &str, entry: &DedupEntry) -> Tx<()> {
+pub(crate) fn put_entry(t: &mut Txn<'_, '_>, case_id: &str, entry: &DedupEntry) -> Tx<()> {
     t.execute(
         "INSERT INTO dedup_entries (case_id, jurisdiction, entry) VALUES ($1, $2, $3)
          ON CONFLICT (case_id) DO UPDATE SET jurisdiction = $2, entry = $3",
@@ -37,7 +37,7 @@ pub(crate) fn put_entry(t: &mut Transaction<'_>, case_id: &str, entry: &DedupEnt
 }
 
 /// The case's entry, locked (`FOR UPDATE`).
-pub(crate) fn lock_entry(t: &mut Transaction<'_>, case_id: &str) -> Tx<Option<DedupEntry>> {
+pub(crate) fn lock_entry(t: &mut Txn<'_, '_>, case_id: &str) -> Tx<Option<DedupEntry>> {
     match t.query_opt(
         "SELECT entry FROM dedup_entries WHERE case_id = $1 FOR UPDATE",
         &[&case_id],
@@ -51,7 +51,7 @@ pub(crate) fn lock_entry(t: &mut Transaction<'_>, case_id: &str) -> Tx<Option<De
 }
 
 /// The case leaves the duplicate index (its band keys go with it).
-pub(crate) fn remove_entry(t: &mut Transaction<'_>, case_id: &str) -> Tx<()> {
+pub(crate) fn remove_entry(t: &mut Txn<'_, '_>, case_id: &str) -> Tx<()> {
     t.execute("DELETE FROM dedup_entries WHERE case_id = $1", &[&case_id])?;
     Ok(())
 }
@@ -68,9 +68,8 @@ pub(crate) fn dedup_candidates(
         return Ok(Vec::new());
     }
     let bands: Vec<i64> = bands.iter().map(|&b| b as i64).collect();
-    let rows = s
-        .conn()?
-        .query(
+    let rows = s.with(|c| {
+        c.query(
             "WITH hits AS (SELECT case_id, count(*) AS shared FROM dedup_bands
                            WHERE jurisdiction = $1 AND band = ANY($2)
                            GROUP BY case_id)
@@ -90,7 +89,7 @@ pub(crate) fn dedup_candidates(
                 &(limit.min(i64::MAX as usize) as i64),
             ],
         )
-        .map_err(db)?;
+    })?;
     Ok(rows
         .iter()
         .map(|r| (r.get(0), r.get::<_, i64>(1) as u32))
@@ -98,13 +97,12 @@ pub(crate) fn dedup_candidates(
 }
 
 pub(crate) fn dedup_entry(s: &PgStore, case_id: &str) -> Result<Option<DedupEntry>> {
-    let row = s
-        .conn()?
-        .query_opt(
+    let row = s.with(|c| {
+        c.query_opt(
             "SELECT entry FROM dedup_entries WHERE case_id = $1",
             &[&case_id],
         )
-        .map_err(db)?;
+    })?;
     row.map(|r| record::decode_dedup_entry(&format!("dedup_entries/{case_id}"), r.get(0)))
         .transpose()
 }

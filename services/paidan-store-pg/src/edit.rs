@@ -13,6 +13,8 @@
 use paidan_store::*;
 use postgres::Transaction;
 
+use crate::session::Session;
+
 use crate::cases::{lock_case, put_case};
 use crate::dedup::{lock_entry, put_entry, remove_entry};
 use crate::outbox::{enqueue, write_events};
@@ -20,13 +22,13 @@ use crate::{PgStore, Tx, TxError};
 
 /// The reader inside one attempt. A database error is kept aside (the rule sees a plain error
 /// and returns) and handed to the transaction helper, which may retry.
-struct PgReader<'t, 'c> {
-    t: &'t mut Transaction<'c>,
+struct PgReader<'t, 's, 'c> {
+    t: &'t mut Session<'s, Transaction<'c>>,
     read: Vec<CaseRecord>,
     failed: Option<postgres::Error>,
 }
 
-impl CaseReader for PgReader<'_, '_> {
+impl CaseReader for PgReader<'_, '_, '_> {
     fn case(&mut self, id: &str) -> Result<CaseRecord> {
         if let Some(c) = self.read.iter().find(|c| c.id == id) {
             return Ok(c.clone());
@@ -64,7 +66,11 @@ pub(crate) fn edit_cases(
     })
 }
 
-fn apply(t: &mut Transaction<'_>, before: &[CaseRecord], edit: CaseEdit) -> Tx<Vec<CaseRecord>> {
+fn apply(
+    t: &mut Session<'_, Transaction<'_>>,
+    before: &[CaseRecord],
+    edit: CaseEdit,
+) -> Tx<Vec<CaseRecord>> {
     let CaseEdit {
         at,
         mut cases,

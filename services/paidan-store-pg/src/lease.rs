@@ -15,10 +15,11 @@
 
 use std::time::Duration;
 
+use crate::session::Txn;
 use paidan_store::{Result, StoreError};
 use postgres::Transaction;
 
-use crate::{PgStore, Tx, db};
+use crate::{PgStore, Tx};
 
 /// Partitions the jurisdictions are hashed into.
 pub const PARTITIONS: u16 = 64;
@@ -55,9 +56,8 @@ impl PgStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<Option<Lease>> {
-        let row = self
-            .conn()?
-            .query_opt(
+        let row = self.with(|c| {
+            c.query_opt(
                 "INSERT INTO partition_leases AS l (partition, owner, epoch, expires_at)
                  VALUES ($1, $2, 1, now() + $3 * interval '1 millisecond')
                  ON CONFLICT (partition) DO UPDATE
@@ -69,7 +69,7 @@ impl PgStore {
                  RETURNING epoch",
                 &[&(partition as i16), &owner, &millis(ttl)],
             )
-            .map_err(db)?;
+        })?;
         Ok(row.map(|r| Lease {
             partition,
             owner: owner.to_string(),
@@ -79,9 +79,8 @@ impl PgStore {
 
     /// Extend a held lease by `ttl`; false when it was lost (taken over, or ran out).
     pub fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<bool> {
-        let n = self
-            .conn()?
-            .execute(
+        let n = self.with(|c| {
+            c.execute(
                 "UPDATE partition_leases SET expires_at = now() + $4 * interval '1 millisecond'
                  WHERE partition = $1 AND owner = $2 AND epoch = $3 AND expires_at > now()",
                 &[
@@ -91,19 +90,19 @@ impl PgStore {
                     &millis(ttl),
                 ],
             )
-            .map_err(db)?;
+        })?;
         Ok(n == 1)
     }
 
     /// Give a held lease up (a clean stop): the next node takes the partition at once.
     pub fn release_lease(&self, lease: &Lease) -> Result<()> {
-        self.conn()?
-            .execute(
+        self.with(|c| {
+            c.execute(
                 "UPDATE partition_leases SET expires_at = now() - interval '1 millisecond'
                  WHERE partition = $1 AND owner = $2 AND epoch = $3",
                 &[&(lease.partition as i16), &lease.owner, &lease.epoch],
             )
-            .map_err(db)?;
+        })?;
         Ok(())
     }
 
@@ -117,14 +116,14 @@ impl PgStore {
     ) -> Result<T> {
         self.tx(|t| {
             fence(t, lease)?;
-            write(t).map_err(crate::TxError::Store)
+            write(t.c).map_err(crate::TxError::Store)
         })
     }
 }
 
 /// Inside a write's transaction: the lease must still be held (same owner and epoch, not run
 /// out); the row stays share-locked until the transaction ends, so no takeover commits between.
-pub(crate) fn fence(t: &mut Transaction<'_>, lease: &Lease) -> Tx<()> {
+pub(crate) fn fence(t: &mut Txn<'_, '_>, lease: &Lease) -> Tx<()> {
     let held = t.query_opt(
         "SELECT 1 FROM partition_leases
          WHERE partition = $1 AND owner = $2 AND epoch = $3 AND expires_at > now()

@@ -23,16 +23,18 @@
 //! | `edit`     | `edit_cases`: a domain rule's edit, read `FOR UPDATE` and written in one transaction |
 //! | `outbox`   | events, due entries (per-case heads), delivery, failures, dead letters        |
 //! | `dedup`    | dedup entries, their band keys and the candidate query                        |
+//! | `session`  | pooled connections with their prepared statements (one round trip a statement) |
 //! | `lease`    | jurisdiction partitions, leases with a fencing epoch (not used by the server yet) |
 //!
 //! The trait is synchronous (callers run it on blocking threads), so the store uses the
-//! synchronous `postgres` client with an r2d2 pool of connections.
+//! synchronous `postgres` client with an r2d2 pool of connections, each keeping the statements
+//! prepared on it.
 
 use std::time::Duration;
 
 use paidan_store::*;
-use postgres::{NoTls, Transaction};
-use r2d2_postgres::PostgresConnectionManager;
+use postgres::Transaction;
+use session::{Conn, Manager, Session};
 
 mod cases;
 mod dedup;
@@ -40,12 +42,12 @@ mod edit;
 mod lease;
 mod migrate;
 mod outbox;
+mod session;
 
 pub use lease::{Lease, PARTITIONS, partition_of};
 pub use migrate::SCHEMA_VERSION;
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
-type Conn = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+type Pool = r2d2::Pool<Manager>;
 
 /// Tuning of a [`PgStore`].
 #[derive(Clone, Debug, PartialEq)]
@@ -130,7 +132,7 @@ impl PgStore {
         let config: postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Invalid(format!("store url: {e}")))?;
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let manager = Manager { config };
         let pool = r2d2::Pool::builder()
             .max_size(opts.pool_size.max(1))
             .min_idle(Some(1))
@@ -141,11 +143,11 @@ impl PgStore {
             .build(manager)
             .map_err(|e| StoreError::Storage(format!("cannot connect to PostgreSQL: {e}")))?;
         let store = PgStore { pool: Some(pool) };
-        migrate::migrate(&mut *store.conn()?)?;
+        migrate::migrate(&mut store.conn()?.client)?;
         Ok(store)
     }
 
-    pub(crate) fn conn(&self) -> Result<Conn> {
+    pub(crate) fn conn(&self) -> Result<r2d2::PooledConnection<Manager>> {
         self.pool
             .as_ref()
             .expect("the pool is taken only when the store is dropped")
@@ -154,13 +156,21 @@ impl PgStore {
     }
 
     /// Run `f` in one transaction and commit; a conflict the server asks to retry runs it again.
-    pub(crate) fn tx<T>(&self, mut f: impl FnMut(&mut Transaction<'_>) -> Tx<T>) -> Result<T> {
+    pub(crate) fn tx<T>(
+        &self,
+        mut f: impl FnMut(&mut Session<'_, Transaction<'_>>) -> Tx<T>,
+    ) -> Result<T> {
         let mut conn = self.conn()?;
+        let Conn { client, statements } = &mut *conn;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut t = conn.transaction().map_err(db)?;
-            let err = match f(&mut t) {
+            let mut t = client.transaction().map_err(db)?;
+            let out = f(&mut Session {
+                c: &mut t,
+                statements: &mut *statements,
+            });
+            let err = match out {
                 Ok(v) => match t.commit() {
                     Ok(()) => return Ok(v),
                     Err(e) => TxError::Db(e),
@@ -176,6 +186,33 @@ impl PgStore {
                 TxError::Store(e) => return Err(e),
             }
         }
+    }
+}
+
+impl PgStore {
+    /// One statement on a pooled connection, outside any transaction.
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Session<'_, postgres::Client>) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
+        self.read(|c| Ok(f(c)?))
+    }
+
+    /// Run `f` on a pooled connection, outside any transaction (reads).
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&mut Session<'_, postgres::Client>) -> Tx<T>,
+    ) -> Result<T> {
+        let mut conn = self.conn()?;
+        let Conn { client, statements } = &mut *conn;
+        f(&mut Session {
+            c: client,
+            statements,
+        })
+        .map_err(|e| match e {
+            TxError::Db(e) => db(e),
+            TxError::Store(e) => e,
+        })
     }
 }
 
@@ -286,23 +323,22 @@ impl Store for PgStore {
     }
 
     fn append_audit(&self, event: &AuditEvent) -> Result<()> {
-        self.conn()?
-            .execute(
+        self.read(|s| {
+            s.execute(
                 "INSERT INTO audit (record) VALUES ($1)",
                 &[&record::encode_audit_event(event)],
-            )
-            .map_err(db)?;
-        Ok(())
+            )?;
+            Ok(())
+        })
     }
 
     fn audit_log(&self, limit: usize) -> Result<Vec<AuditEvent>> {
-        let rows = self
-            .conn()?
-            .query(
+        let rows = self.read(|s| {
+            Ok(s.query(
                 "SELECT id, record FROM audit ORDER BY id DESC LIMIT $1",
                 &[&(limit.min(i64::MAX as usize) as i64)],
-            )
-            .map_err(db)?;
+            )?)
+        })?;
         rows.iter()
             .map(|r| {
                 let id: i64 = r.get(0);

@@ -6,12 +6,12 @@
 //! same by freezing a copy at the case's next change); the payload is written once, after the
 //! transaction's last change of the case, so two events of one edit carry the same case.
 
+use crate::session::Txn;
 use paidan_store::*;
-use postgres::Transaction;
 use postgres::types::ToSql;
 
 use crate::cases::{put_case, read_case};
-use crate::{PgStore, Tx, db};
+use crate::{PgStore, Tx};
 
 /// An event enqueued in this transaction, written by [`write_events`] once its case is final
 /// (its global seq is drawn then, in the same statement).
@@ -39,7 +39,7 @@ pub(crate) fn enqueue(case: &mut CaseRecord, kind: EventKind, at: Millis) -> New
 
 /// Write the events with their cases (as written) as payloads.
 pub(crate) fn write_events(
-    t: &mut Transaction<'_>,
+    t: &mut Txn<'_, '_>,
     events: &[NewEvent],
     cases: &[CaseRecord],
 ) -> Tx<()> {
@@ -109,9 +109,7 @@ fn query_entries(
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<OutboxEntry>> {
-    s.conn()?
-        .query(sql, params)
-        .map_err(db)?
+    s.with(|c| c.query(sql, params))?
         .iter()
         .map(entry)
         .collect()
@@ -136,7 +134,7 @@ pub(crate) fn outbox_due(s: &PgStore, now: Millis, n: usize) -> Result<Vec<Outbo
 
 /// The case of an outbox entry, locked, with `f` applied to its forwarding record.
 fn update_forwarding(
-    t: &mut Transaction<'_>,
+    t: &mut Txn<'_, '_>,
     case_id: &str,
     f: impl FnOnce(&mut ForwardingRecord),
 ) -> Tx<()> {
@@ -226,10 +224,7 @@ pub(crate) fn outbox_list(s: &PgStore, dead: bool, n: usize) -> Result<Vec<Outbo
 }
 
 pub(crate) fn outbox_len(s: &PgStore, dead: bool) -> Result<u64> {
-    let row = s
-        .conn()?
-        .query_one("SELECT count(*) FROM outbox WHERE dead = $1", &[&dead])
-        .map_err(db)?;
+    let row = s.with(|c| c.query_one("SELECT count(*) FROM outbox WHERE dead = $1", &[&dead]))?;
     Ok(row.get::<_, i64>(0) as u64)
 }
 
@@ -268,12 +263,11 @@ pub(crate) fn outbox_drop_dead(s: &PgStore, keys: &[String]) -> Result<u32> {
         // Dropping is irreversible: it takes explicit keys, never "all".
         return Ok(0);
     }
-    let n = s
-        .conn()?
-        .execute(
+    let n = s.with(|c| {
+        c.execute(
             &format!("DELETE FROM outbox WHERE {DEAD_MATCHING}"),
             &[&keys],
         )
-        .map_err(db)?;
+    })?;
     Ok(n as u32)
 }
