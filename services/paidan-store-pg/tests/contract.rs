@@ -60,6 +60,10 @@ const CHECKS: &[(&str, Check)] = &[
         "concurrent writers keep the outbox in order",
         concurrent_writers,
     ),
+    (
+        "one request sent by racing writers is stored once",
+        racing_requests,
+    ),
     ("an edit is written whole or not at all", edit_whole),
     ("corrections and the audit trail are kept in order", logs),
 ];
@@ -823,6 +827,43 @@ fn concurrent_writers(b: &dyn Backend) {
         .filter_map(|k| k.strip_prefix(&prefix).map(|s| s.parse().unwrap()))
         .collect();
     assert_eq!(master_seqs, (1..=25).collect::<Vec<u64>>());
+}
+
+fn racing_requests(b: &dyn Backend) {
+    let store: Arc<dyn Store> = Arc::from(b.open());
+    let start = Arc::new(std::sync::Barrier::new(4));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (store, start) = (store.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                (0..15)
+                    .map(|i| {
+                        let rid = format!("same-{i}");
+                        let spec = Spec {
+                            request_id: &rid,
+                            ..Spec::default()
+                        };
+                        let ins = store.insert_case(new_case(&spec)).unwrap();
+                        (rid.clone(), ins.case.id, ins.created)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut by_request = std::collections::BTreeMap::<String, Vec<(String, bool)>>::new();
+    for t in threads {
+        for (rid, id, created) in t.join().unwrap() {
+            by_request.entry(rid).or_default().push((id, created));
+        }
+    }
+    assert_eq!(by_request.len(), 15);
+    for (rid, answers) in &by_request {
+        let ids: std::collections::BTreeSet<&String> = answers.iter().map(|a| &a.0).collect();
+        let created = answers.iter().filter(|a| a.1).count();
+        assert_eq!((ids.len(), created), (1, 1), "{rid}: {answers:?}");
+    }
+    assert_eq!(store.outbox_len(false).unwrap(), 15);
 }
 
 fn edit_whole(b: &dyn Backend) {
