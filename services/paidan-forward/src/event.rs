@@ -102,6 +102,22 @@ pub struct WebhookCase {
     pub duplicate_score: f32,
     pub report_count: u32,
     pub reports: Vec<WebhookReport>,
+    /// Dispatch (added 2026-12-05; absent from older events): the departments that help the lead,
+    /// the due date (RFC 3339, null when the case has none), what the caller asked for
+    /// (consultation, help, complaint, report, suggestion, praise) and how urgent it is (normal,
+    /// urgent, very_urgent), each with whether paidan guessed it from the text.
+    #[serde(default)]
+    pub co_departments: Vec<String>,
+    #[serde(default)]
+    pub due_at: Option<String>,
+    #[serde(default)]
+    pub request_type: Option<String>,
+    #[serde(default)]
+    pub request_type_guessed: bool,
+    #[serde(default)]
+    pub urgency: Option<String>,
+    #[serde(default)]
+    pub urgency_guessed: bool,
 }
 
 /// RFC 3339 (UTC, milliseconds) of a time in ms since the epoch.
@@ -229,6 +245,18 @@ impl WebhookEvent {
                 duplicate_of: c.duplicate_of,
                 duplicate_score: c.duplicate_score,
                 report_count: c.report_count,
+                co_departments: c.co_departments.clone(),
+                due_at: c.due_at.as_ref().map(|t| rfc3339(convert::millis(t))),
+                request_type: convert::request_type_from_proto(c.request_type)
+                    .ok()
+                    .flatten()
+                    .map(|t| t.key().to_string()),
+                request_type_guessed: c.request_type_guessed,
+                urgency: convert::urgency_from_proto(c.urgency)
+                    .ok()
+                    .flatten()
+                    .map(|u| u.key().to_string()),
+                urgency_guessed: c.urgency_guessed,
                 reports: c
                     .reports
                     .iter()
@@ -377,5 +405,53 @@ mod tests {
         for (ms, want) in table {
             assert_eq!(rfc3339(ms), want);
         }
+    }
+
+    #[test]
+    fn dispatch_fields_travel_and_older_events_still_parse() {
+        let due = prost_types::Timestamp {
+            seconds: 1_767_225_600,
+            nanos: 0,
+        };
+        let event = v1::CaseEvent {
+            case: Some(v1::Case {
+                co_departments: vec!["housing_construction".into()],
+                due_at: Some(due),
+                request_type: v1::RequestType::Consultation as i32,
+                request_type_guessed: true,
+                urgency: v1::Urgency::VeryUrgent as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(WebhookEvent::from_proto(&event)).unwrap();
+        let case = &json["case"];
+        // (field, value)
+        let table = [
+            ("co_departments", serde_json::json!(["housing_construction"])),
+            ("due_at", serde_json::json!("2026-01-01T00:00:00.000Z")),
+            ("request_type", serde_json::json!("consultation")),
+            ("request_type_guessed", serde_json::json!(true)),
+            ("urgency", serde_json::json!("very_urgent")),
+            ("urgency_guessed", serde_json::json!(false)),
+        ];
+        for (field, want) in &table {
+            assert_eq!(&case[*field], want, "{field}");
+        }
+        let undispatched = WebhookEvent::from_proto(&v1::CaseEvent {
+            case: Some(v1::Case::default()),
+            ..Default::default()
+        });
+        assert_eq!(
+            (undispatched.case.due_at, undispatched.case.request_type),
+            (None, None)
+        );
+        // an event written before the fields existed
+        let mut old = json.clone();
+        for (field, _) in &table {
+            old["case"].as_object_mut().unwrap().remove(*field);
+        }
+        let parsed: WebhookEvent = serde_json::from_value(old).unwrap();
+        assert!(parsed.case.co_departments.is_empty() && parsed.case.urgency.is_none());
     }
 }
