@@ -49,6 +49,7 @@ pub fn record_follow_up(
     act: Act<'_>,
 ) -> Result<CaseEdit> {
     let mut c = r.case(id)?;
+    let catalogue = catalogue.for_jurisdiction(&c.jurisdiction);
     master(&c)?;
     if !matches!(c.status, CaseStatus::Resolved | CaseStatus::FollowedUp) {
         return Err(StoreError::Invalid(format!(
@@ -113,6 +114,7 @@ pub fn extend_deadline(
         ));
     }
     let mut c = r.case(id)?;
+    let catalogue = catalogue.for_jurisdiction(&c.jurisdiction);
     master(&c)?;
     if !matches!(
         c.status,

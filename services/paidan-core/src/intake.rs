@@ -6,9 +6,9 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use paidan_model::{Classifier, Scored, Triage};
 use paidan_store::{
-    AuditEvent, CaseDispatch, CaseEdit, CaseFilter, CaseReader, CaseRecord, CaseStatus,
-    ForwardingRecord, HotIssue, Inserted, LabelRecord, Link, Millis, NewCase, OutboxEntry, Page,
-    ReturnReason, Satisfaction, Store, StoreError, TriageRecord,
+    AuditEvent, CaseEdit, CaseFilter, CaseReader, CaseRecord, CaseStatus, ForwardingRecord,
+    HotIssue, Inserted, LabelRecord, Link, Millis, NewCase, OutboxEntry, Page, ReturnReason,
+    Satisfaction, Store, StoreError, TriageRecord,
 };
 use paidan_text::{excerpt, now_millis};
 use sha2::{Digest, Sha256};
@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use crate::audit;
 use crate::commit::GroupCommit;
 use crate::dedup::{Candidate, DedupSettings, Deduplicator};
-use crate::dispatch::{Asked, Catalogue, DueFilter, guess};
+use crate::dispatch::{Asked, Catalogue, DueFilter};
 use crate::error::{CoreError, Result};
 use crate::followup;
 use crate::inference::{InferencePool, TriageText};
@@ -168,9 +168,12 @@ impl Intake {
         self.catalogue.load_full()
     }
 
-    /// The co-departments of a case of `category` led by `lead` (what Triage answers).
-    pub fn co_departments(&self, category: &str, lead: &str) -> Vec<String> {
-        self.catalogue.load().co_departments(category, lead)
+    /// The co-departments of a case of `category` in `jurisdiction` the model gave to `lead`
+    /// (what Triage answers).
+    pub fn co_departments(&self, jurisdiction: &str, category: &str, lead: &str) -> Vec<String> {
+        let catalogue = self.catalogue.load();
+        let c = catalogue.for_jurisdiction(jurisdiction);
+        c.co_departments(category, c.lead(category, lead))
     }
 
     pub fn limits(&self) -> &Limits {
@@ -251,27 +254,16 @@ impl Intake {
         let received_at = c.received_at.unwrap_or(now);
         let fingerprint = self.dedup.fingerprint(&c.title, &c.text, &c.address);
         let category = triage.category.code.clone();
-        let (request_type, request_type_guessed) = guess::or_guess(asked.request_type, || {
-            guess::request_type(&c.title, &c.text)
-        });
-        let (urgency, urgency_guessed) =
-            guess::or_guess(asked.urgency, || guess::urgency(&c.title, &c.text));
-        let d = self.catalogue.load().dispatch(
+        let (department, dispatch) = crate::dispatch::new_case(
+            &self.catalogue.load(),
+            &c.jurisdiction,
             &category,
             &triage.department.code,
-            Some(request_type),
-            urgency,
+            asked,
+            &c.title,
+            &c.text,
             received_at,
         );
-        let dispatch = CaseDispatch {
-            co_departments: d.co_departments,
-            due_at: Some(d.due_at),
-            request_type: Some(request_type),
-            request_type_guessed,
-            urgency: Some(urgency),
-            urgency_guessed,
-            ..CaseDispatch::default()
-        };
         // Everything that does not depend on the match is built before the writer thread's turn.
         let mut record = CaseRecord {
             id: String::new(),
@@ -287,7 +279,7 @@ impl Intake {
             address: c.address,
             location: c.location,
             category: category.clone(),
-            department: triage.department.code.clone(),
+            department,
             triage: triage_record(&triage),
             status: CaseStatus::Accepted,
             history: Vec::new(),

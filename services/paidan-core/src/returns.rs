@@ -27,6 +27,7 @@ type Result<T> = std::result::Result<T, StoreError>;
 
 /// Departments that could lead `case`, best first (see the module docs).
 pub fn candidates(case: &CaseRecord, catalogue: &Catalogue) -> Vec<String> {
+    let catalogue = catalogue.for_jurisdiction(&case.jurisdiction);
     let mut out: Vec<String> = Vec::new();
     let mut add = |d: &str| {
         if !d.is_empty() && !out.iter().any(|o| o == d) {
@@ -77,6 +78,7 @@ pub fn return_case(
     act: Act<'_>,
 ) -> Result<CaseEdit> {
     let mut c = r.case(id)?;
+    let catalogue = catalogue.for_jurisdiction(&c.jurisdiction);
     if let Some(m) = &c.duplicate_of {
         return Err(StoreError::Invalid(format!(
             "case {id} is a linked report of {m}; only its master is dispatched"

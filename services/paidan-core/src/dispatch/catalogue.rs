@@ -11,6 +11,15 @@
 //!
 //! A category the catalogue does not list keeps the taxonomy's department as its lead, has no
 //! co-departments and gets the `[defaults]` deadlines.
+//!
+//! Per jurisdiction: `[jurisdictions."海口市"]` may add holidays and make-up workdays (a local
+//! holiday), replace `defaults` and request types' deadlines, and per category set `lead`, `co`
+//! and `deadline` (`[jurisdictions."海口市".categories.noise_construction] lead = …`), each
+//! replacing the file's value; what it does not set is the file's. Overrides are validated like
+//! the file (their errors name `jurisdictions.海口市.…`) and resolved once at load into a whole
+//! catalogue per jurisdiction ([`Catalogue::for_jurisdiction`]). A lead set by a jurisdiction
+//! leads its cases whatever the model answered (a city's assignment of duties beats the model's
+//! general choice); elsewhere the triaged department leads and the file's lead only helps.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -78,6 +87,11 @@ pub struct Catalogue {
     defaults: Deadlines,
     request_types: BTreeMap<RequestType, Deadlines>,
     categories: BTreeMap<String, CategoryRule>,
+    /// Categories whose lead a jurisdiction's overrides set: that lead leads its cases, whatever
+    /// the model said (empty in the file's own catalogue: there the triaged department leads).
+    forced_leads: BTreeSet<String>,
+    /// Each jurisdiction with overrides, resolved whole (its own map is empty).
+    jurisdictions: BTreeMap<String, Catalogue>,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +107,86 @@ struct RawFile {
     request_types: BTreeMap<Spanned<String>, RawDeadlineOnly>,
     #[serde(default)]
     categories: BTreeMap<Spanned<String>, RawRule>,
+    #[serde(default)]
+    jurisdictions: BTreeMap<Spanned<String>, RawJurisdiction>,
+}
+
+/// `[jurisdictions."…"]`: what one jurisdiction changes. Holidays and workdays are added to the
+/// file's; `defaults` and each request type replace the file's; a category's `lead`, `co` and
+/// `deadline` each replace the file's value when given.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJurisdiction {
+    #[serde(default)]
+    calendar: RawCalendar,
+    defaults: Option<RawDeadlineOnly>,
+    #[serde(default)]
+    request_types: BTreeMap<Spanned<String>, RawDeadlineOnly>,
+    #[serde(default)]
+    categories: BTreeMap<Spanned<String>, RawOverride>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOverride {
+    lead: Option<Spanned<String>>,
+    co: Option<Vec<Spanned<String>>>,
+    deadline: Option<Spanned<RawDeadlines>>,
+}
+
+/// A category as the file writes it (before the defaults fill in its deadline).
+#[derive(Clone)]
+struct Parts {
+    lead: String,
+    co: Vec<String>,
+    deadline: Option<Deadlines>,
+}
+
+/// The validated file (or one jurisdiction's merge of it) before it becomes a [`Catalogue`].
+#[derive(Clone)]
+struct Base {
+    holidays: BTreeSet<time::Date>,
+    workdays: BTreeSet<time::Date>,
+    hours: i8,
+    defaults: Deadlines,
+    request_types: BTreeMap<RequestType, Deadlines>,
+    categories: BTreeMap<String, Parts>,
+}
+
+impl Base {
+    fn build(self, version: &str, jurisdictions: BTreeMap<String, Catalogue>) -> Catalogue {
+        self.build_forcing(version, BTreeSet::new(), jurisdictions)
+    }
+
+    fn build_forcing(
+        self,
+        version: &str,
+        forced_leads: BTreeSet<String>,
+        jurisdictions: BTreeMap<String, Catalogue>,
+    ) -> Catalogue {
+        let defaults = self.defaults;
+        Catalogue {
+            version: version.to_string(),
+            calendar: Calendar::new(self.holidays, self.workdays, self.hours)
+                .expect("the offset was checked when the file was read"),
+            defaults,
+            request_types: self.request_types,
+            categories: self
+                .categories
+                .into_iter()
+                .map(|(code, p)| {
+                    let rule = CategoryRule {
+                        lead: p.lead,
+                        co: p.co,
+                        deadline: p.deadline.unwrap_or(defaults),
+                    };
+                    (code, rule)
+                })
+                .collect(),
+            forced_leads,
+            jurisdictions,
+        }
+    }
 }
 
 fn china() -> Spanned<i64> {
@@ -242,106 +336,58 @@ impl Catalogue {
                     format!("{} is not a UTC offset in hours", offset.get_ref()),
                 )
             })?;
-        let days = |list: &[Spanned<String>], name: &str| {
-            let mut out = BTreeSet::new();
-            for (i, s) in list.iter().enumerate() {
-                let dates = parse_days(s.get_ref())
-                    .map_err(|m| at.err(s.span(), format!("calendar.{name}[{i}]"), m))?;
-                out.extend(dates);
-            }
-            Ok::<_, CatalogueError>(out)
-        };
-        let holidays = days(&raw.calendar.holidays, "holidays")?;
-        let workdays = days(&raw.calendar.workdays, "workdays")?;
-        if let Some(d) = holidays.intersection(&workdays).next() {
-            let span = raw
-                .calendar
-                .workdays
-                .iter()
-                .find(|s| parse_days(s.get_ref()).is_ok_and(|v| v.contains(d)))
-                .map_or(0..0, |s| s.span());
-            return Err(at.err(
-                span,
-                "calendar.workdays".into(),
-                format!("{d} is both a holiday and a make-up workday"),
-            ));
-        }
-        let calendar = Calendar::new(holidays, workdays, hours)
+        let none = BTreeSet::new();
+        let (holidays, workdays) = calendar_days(&at, &raw.calendar, "", (&none, &none))?;
+        Calendar::new([], [], hours)
             .map_err(|m| at.err(offset.span(), "utc_offset_hours".into(), m))?;
 
         let defaults = deadlines(&at, &raw.defaults.deadline, "defaults.deadline")?;
-
-        let mut request_types = BTreeMap::new();
-        for (name, o) in &raw.request_types {
-            let key = format!("request_types.{}", name.get_ref());
-            let rt = RequestType::ALL
-                .into_iter()
-                .find(|t| t.key() == name.get_ref())
-                .ok_or_else(|| {
-                    at.err(
-                        name.span(),
-                        key.clone(),
-                        format!(
-                            "unknown request type {:?} (one of {})",
-                            name.get_ref(),
-                            RequestType::ALL.map(|t| t.key()).join(", ")
-                        ),
-                    )
-                })?;
-            let d = deadlines(&at, &o.deadline, &format!("{key}.deadline"))?;
-            request_types.insert(rt, d);
-        }
-
-        let department = |s: &Spanned<String>, key: String| {
-            if taxonomy.is_some_and(|t| t.department_name(s.get_ref()).is_none()) {
-                return Err(at.err(
-                    s.span(),
-                    key,
-                    format!("unknown department {:?} (not in the taxonomy)", s.get_ref()),
-                ));
-            }
-            Ok(s.get_ref().clone())
-        };
+        let request_types = request_types(&at, &raw.request_types, "")?;
         let mut categories = BTreeMap::new();
         for (code, r) in &raw.categories {
             let key = format!("categories.{}", code.get_ref());
-            if taxonomy.is_some_and(|t| t.category(code.get_ref()).is_none()) {
-                return Err(at.err(
-                    code.span(),
-                    key,
-                    format!(
-                        "unknown category {:?} (not in the taxonomy)",
-                        code.get_ref()
-                    ),
-                ));
-            }
-            let lead = department(&r.lead, format!("{key}.lead"))?;
-            let mut co: Vec<String> = Vec::new();
-            for (i, c) in r.co.iter().enumerate() {
-                let k = format!("{key}.co[{i}]");
-                let d = department(c, k.clone())?;
-                if d == lead || co.contains(&d) {
-                    return Err(at.err(
-                        c.span(),
-                        k,
-                        format!("{d:?} is listed twice (lead or co-department)"),
-                    ));
-                }
-                co.push(d);
-            }
+            category_code(&at, taxonomy, code, &key)?;
+            let lead = department(&at, taxonomy, &r.lead, format!("{key}.lead"))?;
+            let co = co_list(&at, taxonomy, &r.co, &lead, &key)?;
             let deadline = match &r.deadline {
-                Some(d) => deadlines(&at, d, &format!("{key}.deadline"))?,
-                None => defaults,
+                Some(d) => Some(deadlines(&at, d, &format!("{key}.deadline"))?),
+                None => None,
             };
-            categories.insert(code.get_ref().clone(), CategoryRule { lead, co, deadline });
+            categories.insert(code.get_ref().clone(), Parts { lead, co, deadline });
         }
-        Ok(Catalogue {
-            version: raw.version,
-            calendar,
+        let base = Base {
+            holidays,
+            workdays,
+            hours,
             defaults,
             request_types,
             categories,
-        })
+        };
+        let mut jurisdictions = BTreeMap::new();
+        for (name, j) in &raw.jurisdictions {
+            if name.get_ref().trim().is_empty() {
+                return Err(at.err(
+                    name.span(),
+                    "jurisdictions".into(),
+                    "a jurisdiction needs a name".into(),
+                ));
+            }
+            let (over, forced) = jurisdiction(&at, taxonomy, &base, name.get_ref(), j)?;
+            let resolved = over.build_forcing(&raw.version, forced, BTreeMap::new());
+            jurisdictions.insert(name.get_ref().clone(), resolved);
+        }
+        Ok(base.build(&raw.version, jurisdictions))
+    }
+
+    /// The catalogue a case of `jurisdiction` is dispatched by: its `[jurisdictions."…"]`
+    /// overrides merged over the rest of the file, or the file itself when it has none for it.
+    pub fn for_jurisdiction(&self, jurisdiction: &str) -> &Catalogue {
+        self.jurisdictions.get(jurisdiction).unwrap_or(self)
+    }
+
+    /// The jurisdictions the catalogue has overrides for, in name order.
+    pub fn jurisdictions(&self) -> impl Iterator<Item = &str> {
+        self.jurisdictions.keys().map(String::as_str)
     }
 
     pub fn version(&self) -> &str {
@@ -386,7 +432,17 @@ impl Catalogue {
         out
     }
 
-    /// Dispatch a case of `category` led by `lead` (the triaged or corrected department).
+    /// Who leads a case of `category` the model (or an operator) gave to `triaged`: the lead a
+    /// jurisdiction's overrides set for the category, else `triaged`.
+    pub fn lead<'a>(&'a self, category: &str, triaged: &'a str) -> &'a str {
+        match self.categories.get(category) {
+            Some(r) if self.forced_leads.contains(category) => r.lead.as_str(),
+            _ => triaged,
+        }
+    }
+
+    /// Dispatch a case of `category` led by `lead` (the triaged or corrected department) — or by
+    /// the lead a jurisdiction's overrides set for the category (see [`Catalogue::for_jurisdiction`]).
     pub fn dispatch(
         &self,
         category: &str,
@@ -396,6 +452,7 @@ impl Catalogue {
         received_at: Millis,
     ) -> Dispatch {
         let days = self.deadline_days(category, request_type, urgency);
+        let lead = self.lead(category, lead);
         Dispatch {
             lead: lead.to_string(),
             co_departments: self.co_departments(category, lead),
@@ -403,6 +460,188 @@ impl Catalogue {
             due_at: self.calendar.due_at(received_at, days),
         }
     }
+}
+
+type Days = BTreeSet<time::Date>;
+
+/// The dates of a `[calendar]`, checked: each date parses, no date is both a holiday and a
+/// workday (also after a jurisdiction's dates join the file's: `base`).
+fn calendar_days(
+    at: &At<'_>,
+    raw: &RawCalendar,
+    prefix: &str,
+    base: (&Days, &Days),
+) -> Result<(Days, Days), CatalogueError> {
+    let days = |list: &[Spanned<String>], name: &str, into: &Days| {
+        let mut out = into.clone();
+        for (i, s) in list.iter().enumerate() {
+            let dates = parse_days(s.get_ref())
+                .map_err(|m| at.err(s.span(), format!("{prefix}calendar.{name}[{i}]"), m))?;
+            out.extend(dates);
+        }
+        Ok::<_, CatalogueError>(out)
+    };
+    let holidays = days(&raw.holidays, "holidays", base.0)?;
+    let workdays = days(&raw.workdays, "workdays", base.1)?;
+    if let Some(d) = holidays.intersection(&workdays).next() {
+        // the entry that brought the clash: a workday if one names the date, else a holiday
+        let named = |list: &[Spanned<String>]| {
+            list.iter()
+                .find(|s| parse_days(s.get_ref()).is_ok_and(|v| v.contains(d)))
+                .map(|s| s.span())
+        };
+        let (span, key) = match (named(&raw.workdays), named(&raw.holidays)) {
+            (Some(s), _) => (s, "workdays"),
+            (None, Some(s)) => (s, "holidays"),
+            (None, None) => (0..0, "workdays"),
+        };
+        return Err(at.err(
+            span,
+            format!("{prefix}calendar.{key}"),
+            format!("{d} is both a holiday and a make-up workday"),
+        ));
+    }
+    Ok((holidays, workdays))
+}
+
+/// `[request_types.…]` (under `prefix`, e.g. `jurisdictions.X.`).
+fn request_types(
+    at: &At<'_>,
+    raw: &BTreeMap<Spanned<String>, RawDeadlineOnly>,
+    prefix: &str,
+) -> Result<BTreeMap<RequestType, Deadlines>, CatalogueError> {
+    let mut out = BTreeMap::new();
+    for (name, o) in raw {
+        let key = format!("{prefix}request_types.{}", name.get_ref());
+        let rt = RequestType::ALL
+            .into_iter()
+            .find(|t| t.key() == name.get_ref())
+            .ok_or_else(|| {
+                at.err(
+                    name.span(),
+                    key.clone(),
+                    format!(
+                        "unknown request type {:?} (one of {})",
+                        name.get_ref(),
+                        RequestType::ALL.map(|t| t.key()).join(", ")
+                    ),
+                )
+            })?;
+        out.insert(rt, deadlines(at, &o.deadline, &format!("{key}.deadline"))?);
+    }
+    Ok(out)
+}
+
+fn category_code(
+    at: &At<'_>,
+    taxonomy: Option<&Taxonomy>,
+    code: &Spanned<String>,
+    key: &str,
+) -> Result<(), CatalogueError> {
+    if taxonomy.is_some_and(|t| t.category(code.get_ref()).is_none()) {
+        return Err(at.err(
+            code.span(),
+            key.to_string(),
+            format!(
+                "unknown category {:?} (not in the taxonomy)",
+                code.get_ref()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn department(
+    at: &At<'_>,
+    taxonomy: Option<&Taxonomy>,
+    s: &Spanned<String>,
+    key: String,
+) -> Result<String, CatalogueError> {
+    if taxonomy.is_some_and(|t| t.department_name(s.get_ref()).is_none()) {
+        return Err(at.err(
+            s.span(),
+            key,
+            format!("unknown department {:?} (not in the taxonomy)", s.get_ref()),
+        ));
+    }
+    Ok(s.get_ref().clone())
+}
+
+/// A category's `co` list: taxonomy codes, none twice, not the lead.
+fn co_list(
+    at: &At<'_>,
+    taxonomy: Option<&Taxonomy>,
+    raw: &[Spanned<String>],
+    lead: &str,
+    key: &str,
+) -> Result<Vec<String>, CatalogueError> {
+    let mut co: Vec<String> = Vec::new();
+    for (i, c) in raw.iter().enumerate() {
+        let k = format!("{key}.co[{i}]");
+        let d = department(at, taxonomy, c, k.clone())?;
+        if d == lead || co.contains(&d) {
+            return Err(at.err(
+                c.span(),
+                k,
+                format!("{d:?} is listed twice (lead or co-department)"),
+            ));
+        }
+        co.push(d);
+    }
+    Ok(co)
+}
+
+/// One `[jurisdictions."…"]` merged over the file (see [`RawJurisdiction`]), validated as the file
+/// is; with the categories whose lead it sets.
+fn jurisdiction(
+    at: &At<'_>,
+    taxonomy: Option<&Taxonomy>,
+    base: &Base,
+    name: &str,
+    raw: &RawJurisdiction,
+) -> Result<(Base, BTreeSet<String>), CatalogueError> {
+    let prefix = format!("jurisdictions.{name}.");
+    let mut out = base.clone();
+    (out.holidays, out.workdays) =
+        calendar_days(at, &raw.calendar, &prefix, (&base.holidays, &base.workdays))?;
+    if let Some(d) = &raw.defaults {
+        out.defaults = deadlines(at, &d.deadline, &format!("{prefix}defaults.deadline"))?;
+    }
+    out.request_types
+        .extend(request_types(at, &raw.request_types, &prefix)?);
+    let mut forced = BTreeSet::new();
+    for (code, o) in &raw.categories {
+        let key = format!("{prefix}categories.{}", code.get_ref());
+        category_code(at, taxonomy, code, &key)?;
+        let inherited = base.categories.get(code.get_ref());
+        let lead = match (&o.lead, inherited) {
+            (Some(l), _) => {
+                forced.insert(code.get_ref().clone());
+                department(at, taxonomy, l, format!("{key}.lead"))?
+            }
+            (None, Some(p)) => p.lead.clone(),
+            (None, None) => {
+                return Err(at.err(
+                    code.span(),
+                    key,
+                    "needs a lead: the file does not list this category".into(),
+                ));
+            }
+        };
+        let co = match (&o.co, inherited) {
+            (Some(c), _) => co_list(at, taxonomy, c, &lead, &key)?,
+            // the file's co-departments, without a lead the jurisdiction chose among them
+            (None, Some(p)) => p.co.iter().filter(|c| **c != lead).cloned().collect(),
+            (None, None) => Vec::new(),
+        };
+        let deadline = match &o.deadline {
+            Some(d) => Some(deadlines(at, d, &format!("{key}.deadline"))?),
+            None => inherited.and_then(|p| p.deadline),
+        };
+        out.categories
+            .insert(code.get_ref().clone(), Parts { lead, co, deadline });
+    }
+    Ok((out, forced))
 }
 
 fn deadlines(

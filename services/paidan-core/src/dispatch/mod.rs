@@ -17,7 +17,7 @@ pub mod guess;
 pub use calendar::Calendar;
 pub use catalogue::{Catalogue, CatalogueError, CategoryRule, Deadlines, Dispatch};
 
-use paidan_store::{CaseRecord, CaseStatus, Millis, RequestType, Urgency};
+use paidan_store::{CaseDispatch, CaseRecord, CaseStatus, Millis, RequestType, Urgency};
 
 /// What the operator set on a complaint about its dispatch (each `None` when left unset: then
 /// paidan guesses it from the text and marks it as guessed).
@@ -25,6 +25,42 @@ use paidan_store::{CaseRecord, CaseStatus, Millis, RequestType, Urgency};
 pub struct Asked {
     pub request_type: Option<RequestType>,
     pub urgency: Option<Urgency>,
+}
+
+/// A new case's lead and dispatch data by the catalogue of its `jurisdiction`: the lead
+/// ([`Catalogue::lead`]), co-departments, and the due instant from the request type and urgency
+/// (the operator's, else guessed from the title and text and marked so).
+#[allow(clippy::too_many_arguments)]
+pub fn new_case(
+    catalogue: &Catalogue,
+    jurisdiction: &str,
+    category: &str,
+    triaged: &str,
+    asked: Asked,
+    title: &str,
+    text: &str,
+    received_at: Millis,
+) -> (String, CaseDispatch) {
+    let (request_type, request_type_guessed) =
+        guess::or_guess(asked.request_type, || guess::request_type(title, text));
+    let (urgency, urgency_guessed) = guess::or_guess(asked.urgency, || guess::urgency(title, text));
+    let d = catalogue.for_jurisdiction(jurisdiction).dispatch(
+        category,
+        triaged,
+        Some(request_type),
+        urgency,
+        received_at,
+    );
+    let dispatch = CaseDispatch {
+        co_departments: d.co_departments,
+        due_at: Some(d.due_at),
+        request_type: Some(request_type),
+        request_type_guessed,
+        urgency: Some(urgency),
+        urgency_guessed,
+        ..CaseDispatch::default()
+    };
+    (d.lead, dispatch)
 }
 
 /// The deadline filters of a case listing (`overdue`, `due_before`). The store lists by its own

@@ -43,6 +43,7 @@ impl v1::intake_server::Intake for IntakeApi {
     ) -> Result<Response<v1::TriageResponse>, Status> {
         let r = req.into_inner();
         check_channel(r.channel, false).map_err(invalid)?;
+        let jurisdiction = r.jurisdiction.clone();
         let t = self
             .intake
             .triage(TriageText {
@@ -54,7 +55,7 @@ impl v1::intake_server::Intake for IntakeApi {
             .map_err(ApiError)?;
         let co = self
             .intake
-            .co_departments(&t.category.code, &t.department.code);
+            .co_departments(&jurisdiction, &t.category.code, &t.department.code);
         Ok(Response::new(triage_to_proto(&triage_record(&t), &co)))
     }
 
