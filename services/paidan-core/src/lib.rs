@@ -11,6 +11,7 @@ mod dedup;
 pub mod dispatch;
 pub mod drift;
 mod error;
+pub mod figures;
 pub mod followup;
 mod inference;
 mod intake;

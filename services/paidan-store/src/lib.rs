@@ -14,6 +14,7 @@
 
 mod band_index;
 mod edit;
+pub mod figures;
 mod keys;
 pub mod record;
 mod sled_store;
@@ -102,6 +103,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<HotIssue>>;
     /// Every correction, oldest first.
     fn corrections(&self) -> Result<Vec<CorrectionRecord>>;
+    /// The figures' counters (see [`figures`]) summed over the query's buckets and
+    /// jurisdictions, by department or category and counter, zeros left out. The counters change
+    /// in the transaction that changes the case; a store that held cases before it kept them
+    /// builds them once when opened.
+    fn figures(&self, q: &figures::FigureQuery) -> Result<Vec<figures::FigureSum>> {
+        let _ = q;
+        Err(StoreError::Storage("this store keeps no figures".into()))
+    }
 
     /// Size of the in-memory duplicate index (cases, postings, bytes of its tables), for a store
     /// that keeps one; None otherwise.

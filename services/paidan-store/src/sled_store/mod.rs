@@ -14,6 +14,7 @@
 //! | `dedup`     | dedup entries and the in-memory band index (load, refresh, evict, snapshot, lookup) |
 //! | `migrate`   | schema 1 → 2 → 3 at open, and the consistency check                            |
 //! | `audit`     | the audit trail                                                                |
+//! | `figures`   | the figures' counters: changed in `W::put_case`, built once at open, summed by hour range |
 //!
 //! Why split so: every change of a case goes through `W` (one transaction for the case, its
 //! indexes, its dedup entry and its outbox event), so that invariant is read in one file; the
@@ -36,7 +37,8 @@
 //! | `outbox_queue`  | case id                                        | `Vec<u64>`: pending seqs                |
 //! | `outbox_due`    | enc(next_attempt_at) ‖ seq                     | empty; only each case's head            |
 //! | `dead_letters`  | seq u64 BE                                     | `OutboxEntryV3`, case always set        |
-//! | `meta`          | name                                           | `schema_version` u32 BE; `outbox_len`, `dead_len`, `band_index_snapshot` (token) u64 BE |
+//! | `meta`          | name                                           | `schema_version` u32 BE; `outbox_len`, `dead_len`, `band_index_snapshot` (token) u64 BE; `figures_built` |
+//! | `figures`       | enc(hour) ‖ counter ‖ dim ‖ len ‖ jurisdiction ‖ name | i64 BE: the counter (`figures.rs`)  |
 //! | `audit`         | u64 BE (`generate_id`, monotonic)              | [`AuditEventV2`](crate::record::AuditEventV2); not in case transactions |
 //!
 //! Values are postcard (schema 3, the number in `meta/schema_version`). Postcard is positional,
@@ -83,6 +85,7 @@ mod cases;
 mod dedup;
 mod edit;
 mod entry;
+mod figures;
 mod migrate;
 mod outbox;
 mod tx;
@@ -94,7 +97,7 @@ use tx::{Tx, W, tx_err};
 /// Current on-disk layout version, stored in `meta/schema_version`.
 pub const SCHEMA_VERSION: u32 = 3;
 
-const TREE_NAMES: [&str; 13] = [
+const TREE_NAMES: [&str; 14] = [
     "cases",
     "request_ids",
     "idx_time",
@@ -107,6 +110,7 @@ const TREE_NAMES: [&str; 13] = [
     "outbox_due",
     "dead_letters",
     "meta",
+    "figures",
     "audit",
 ];
 const CASES: usize = 0;
@@ -121,8 +125,10 @@ const OUTBOX_QUEUE: usize = 8;
 const OUTBOX_DUE: usize = 9;
 const DEAD_LETTERS: usize = 10;
 const META: usize = 11;
+/// The figures' counters (`figures.rs`), changed with the case in its transaction.
+const FIGURES: usize = 12;
 /// The audit trail: outside the case transactions (an audit entry follows the change it records).
-const AUDIT: usize = 12;
+const AUDIT: usize = 13;
 /// The trees a case transaction spans: all but `audit`.
 const TX_TREES: usize = AUDIT;
 
@@ -332,6 +338,7 @@ impl SledStore {
                 }
             }
         }
+        figures::build_once(&db, &trees)?;
         let started = std::time::Instant::now();
         let snapshot = match dir {
             Some(dir) => take_band_snapshot(&db, &trees[META], dir, opts.dedup_keep_ms)?,
@@ -451,6 +458,13 @@ impl Store for SledStore {
 
     fn corrections(&self) -> Result<Vec<CorrectionRecord>> {
         cases::corrections(self)
+    }
+
+    fn figures(
+        &self,
+        q: &crate::figures::FigureQuery,
+    ) -> Result<Vec<crate::figures::FigureSum>> {
+        figures::figures(self, q)
     }
 
     fn dedup_index_size(&self) -> Option<(usize, usize, usize)> {

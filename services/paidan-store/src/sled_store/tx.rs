@@ -82,6 +82,8 @@ impl W<'_> {
             self.freeze_live(id, Some(o))?;
         }
         self.t(CASES).insert(id.as_bytes(), encode(new))?;
+        // The figures change with the case, in this transaction.
+        super::figures::apply(self, old, new)?;
         let new_master = new.duplicate_of.clone().unwrap_or_default();
         let old_time = old.map(|o| (o.received_at, o.duplicate_of.clone().unwrap_or_default()));
         if old_time != Some((new.received_at, new_master.clone())) {
