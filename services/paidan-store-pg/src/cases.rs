@@ -96,6 +96,11 @@ pub(crate) fn insert_case(s: &PgStore, new: NewCase) -> Result<Inserted> {
             }
             .into());
         }
+        // In a cluster only the partition's owner writes its cases (an idempotent repeat above
+        // writes nothing and may be answered anywhere).
+        if let Some(o) = s.fencing() {
+            crate::lease::fence_jurisdiction(t, o, &new.record.jurisdiction)?;
+        }
         let n: i64 = t.query_one("SELECT nextval('case_numbers')", &[])?.get(0);
         let mut rec = new.record.clone();
         rec.id = format!("PD{n:012}");

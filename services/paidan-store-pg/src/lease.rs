@@ -1,5 +1,7 @@
 //! Partition leases with a fencing epoch: the ownership primitives of issue 18's multi-node
-//! mode (not used by the server yet: one node per database until the writer takes leases).
+//! mode. The server's lease keeper (`paidan::cluster`) takes, renews and releases them and keeps
+//! what it holds in an [`Ownership`]; a store given one ([`PgStore::fence_with`]) fences every
+//! insert of a case with the lease of the case's partition.
 //!
 //! A jurisdiction belongs to one of [`PARTITIONS`] partitions ([`partition_of`]). A node owns a
 //! partition while it holds its row in `partition_leases`: [`PgStore::acquire_lease`] takes a
@@ -13,7 +15,9 @@
 //! a node that lost its lease — paused, partitioned away — cannot commit a write after the next
 //! owner took over, however late it wakes up.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
 
 use crate::session::Txn;
 use paidan_store::{Result, StoreError};
@@ -40,6 +44,66 @@ pub struct Lease {
     pub partition: u16,
     pub owner: String,
     pub epoch: i64,
+}
+
+/// The partitions a node holds right now, shared by the node's lease keeper (which writes it)
+/// and the store and the request router (which read it).
+///
+/// A lease counts as held until a local deadline a little short of its expiry on the database
+/// (taken before the renewal was sent, so a slow round trip only shortens it): past it the node
+/// stops routing to itself, and the fence in the write's transaction refuses what is already
+/// under way.
+#[derive(Debug)]
+pub struct Ownership {
+    node: String,
+    held: RwLock<HashMap<u16, (Lease, Instant)>>,
+}
+
+impl Ownership {
+    pub fn new(node: &str) -> Ownership {
+        Ownership {
+            node: node.to_string(),
+            held: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// This node's id (the leases' owner).
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The lease of `partition`, while held.
+    pub fn lease(&self, partition: u16) -> Option<Lease> {
+        let held = self.held.read().unwrap_or_else(|e| e.into_inner());
+        held.get(&partition)
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(l, _)| l.clone())
+    }
+
+    /// Whether this node holds the partition of `jurisdiction`.
+    pub fn owns(&self, jurisdiction: &str) -> bool {
+        self.lease(partition_of(jurisdiction)).is_some()
+    }
+
+    /// Every lease held (run-out ones included until the keeper drops them).
+    pub fn leases(&self) -> Vec<Lease> {
+        let held = self.held.read().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<Lease> = held.values().map(|(l, _)| l.clone()).collect();
+        v.sort_by_key(|l| l.partition);
+        v
+    }
+
+    /// Record `lease` as held until `until` (the keeper, after taking or renewing it).
+    pub fn hold(&self, lease: Lease, until: Instant) {
+        let mut held = self.held.write().unwrap_or_else(|e| e.into_inner());
+        held.insert(lease.partition, (lease, until));
+    }
+
+    /// Stop counting `partition` as held (lost, or about to be released).
+    pub fn drop_partition(&self, partition: u16) {
+        let mut held = self.held.write().unwrap_or_else(|e| e.into_inner());
+        held.remove(&partition);
+    }
 }
 
 fn millis(ttl: Duration) -> f64 {
@@ -118,6 +182,25 @@ impl PgStore {
             fence(t, lease)?;
             write(t.c).map_err(crate::TxError::Store)
         })
+    }
+}
+
+/// Inside an insert's transaction, when the store is fenced ([`PgStore::fence_with`]): the
+/// partition of `jurisdiction` must be held by this node, under a lease the database still
+/// knows.
+pub(crate) fn fence_jurisdiction(
+    t: &mut Txn<'_, '_>,
+    ownership: &Ownership,
+    jurisdiction: &str,
+) -> Tx<()> {
+    let partition = partition_of(jurisdiction);
+    match ownership.lease(partition) {
+        Some(lease) => fence(t, &lease),
+        None => Err(StoreError::Storage(format!(
+            "fenced: {} does not hold partition {partition} (jurisdiction {jurisdiction:?})",
+            ownership.node()
+        ))
+        .into()),
     }
 }
 

@@ -24,7 +24,8 @@
 //! | `outbox`   | events, due entries (per-case heads), delivery, failures, dead letters        |
 //! | `dedup`    | dedup entries, their band keys and the candidate query                        |
 //! | `session`  | pooled connections with their prepared statements (one round trip a statement) |
-//! | `lease`    | jurisdiction partitions, leases with a fencing epoch (not used by the server yet) |
+//! | `lease`    | jurisdiction partitions, leases with a fencing epoch, the node's [`Ownership`] |
+//! | `nodes`    | the cluster's nodes: heartbeats, advertised addresses, who owns which partition |
 //!
 //! The trait is synchronous (callers run it on blocking threads), so the store uses the
 //! synchronous `postgres` client with an r2d2 pool of connections, each keeping the statements
@@ -41,11 +42,13 @@ mod dedup;
 mod edit;
 mod lease;
 mod migrate;
+mod nodes;
 mod outbox;
 mod session;
 
-pub use lease::{Lease, PARTITIONS, partition_of};
-pub use migrate::SCHEMA_VERSION;
+pub use lease::{Lease, Ownership, PARTITIONS, partition_of};
+pub use migrate::{SCHEMA_VERSION, migration_versions};
+pub use nodes::{NodeInfo, PartitionOwner};
 
 type Pool = r2d2::Pool<Manager>;
 
@@ -71,6 +74,8 @@ impl Default for PgOptions {
 pub struct PgStore {
     /// Always set; taken out only by `Drop`.
     pool: Option<Pool>,
+    /// Set in a cluster: every insert is fenced by the lease of its case's partition.
+    fencing: std::sync::OnceLock<std::sync::Arc<Ownership>>,
 }
 
 /// What a step inside a transaction can fail with: the database (maybe worth a retry) or the
@@ -142,9 +147,24 @@ impl PgStore {
             .connection_timeout(opts.connect_timeout)
             .build(manager)
             .map_err(|e| StoreError::Storage(format!("cannot connect to PostgreSQL: {e}")))?;
-        let store = PgStore { pool: Some(pool) };
+        let store = PgStore {
+            pool: Some(pool),
+            fencing: std::sync::OnceLock::new(),
+        };
         migrate::migrate(&mut store.conn()?.client)?;
         Ok(store)
+    }
+
+    /// From now on every insert of a case runs the fence of its partition's lease in its
+    /// transaction (`lease::fence`): a node that does not hold the partition, or whose lease was
+    /// taken over, commits nothing for it. Set once, by the server's lease keeper; without it
+    /// (one node, tests) inserts are not fenced.
+    pub fn fence_with(&self, ownership: std::sync::Arc<Ownership>) {
+        let _ = self.fencing.set(ownership);
+    }
+
+    pub(crate) fn fencing(&self) -> Option<&Ownership> {
+        self.fencing.get().map(|o| o.as_ref())
     }
 
     pub(crate) fn conn(&self) -> Result<r2d2::PooledConnection<Manager>> {

@@ -1,11 +1,16 @@
 //! Partition leases on a real PostgreSQL: take, keep, lose, take over with a new epoch, release;
-//! a write fenced by a lease that was lost is refused and leaves nothing behind.
+//! a write fenced by a lease that was lost is refused and leaves nothing behind; a store fenced
+//! by a node's `Ownership` inserts cases only for the partitions the node holds; node rows.
 
+#[path = "../../paidan-store/tests/common/mod.rs"]
+mod common;
 mod pg;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use paidan_store_pg::{Lease, PgStore};
+use paidan_store::Store;
+use paidan_store_pg::{Lease, Ownership, PgStore, partition_of};
 
 const TTL: Duration = Duration::from_secs(5);
 
@@ -90,4 +95,105 @@ fn leases_are_taken_kept_lost_and_taken_over_with_a_new_epoch() {
         epoch(store.acquire_lease(6, "node-a", TTL).unwrap()),
         Some(1)
     );
+}
+
+#[test]
+fn a_fenced_store_inserts_only_for_the_partitions_its_node_holds() {
+    let db = pg::TestDb::new("fenced_insert");
+    let store = PgStore::open(&db.url).unwrap();
+    let own = Arc::new(Ownership::new("node-a"));
+    store.fence_with(own.clone());
+    let (j, p) = ("330106", partition_of("330106"));
+    let spec = |rid| common::Spec {
+        request_id: rid,
+        jurisdiction: j,
+        ..Default::default()
+    };
+    let insert = |rid| {
+        store
+            .insert_case(common::new_case(&spec(rid)))
+            .map(|i| i.created)
+            .map_err(|e| e.to_string())
+    };
+    let refused = insert("r-1").unwrap_err();
+    assert!(refused.contains("does not hold partition"), "{refused}");
+
+    let lease = store.acquire_lease(p, "node-a", TTL).unwrap().unwrap();
+    own.hold(lease.clone(), Instant::now() + TTL);
+    assert_eq!(insert("r-1"), Ok(true));
+    assert_eq!(insert("r-1"), Ok(false), "an idempotent repeat");
+
+    // the lease runs out and node-b takes the partition: node-a still thinks it holds it, but
+    // the fence in the insert's transaction refuses, and nothing is written
+    sql(
+        &db.url,
+        "UPDATE partition_leases SET expires_at = now() - interval '1 second'",
+    );
+    store.acquire_lease(p, "node-b", TTL).unwrap().unwrap();
+    let refused = insert("r-2").unwrap_err();
+    assert!(
+        refused.contains("fenced") && refused.contains("epoch 1"),
+        "{refused}"
+    );
+    assert_eq!(
+        sql_count(&db.url, "SELECT count(*) FROM cases"),
+        1,
+        "only r-1 is stored"
+    );
+    // an idempotent repeat writes nothing and is answered by any node
+    assert_eq!(insert("r-1"), Ok(false));
+    // the keeper drops a lost lease: refused before the database is asked
+    own.drop_partition(p);
+    assert!(insert("r-3").unwrap_err().contains("does not hold"));
+}
+
+fn sql_count(url: &str, q: &str) -> i64 {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+    c.query_one(q, &[]).unwrap().get(0)
+}
+
+#[test]
+fn nodes_beat_advertise_and_leave() {
+    let db = pg::TestDb::new("nodes");
+    let store = PgStore::open(&db.url).unwrap();
+    assert_eq!(store.heartbeat("node-a", "127.0.0.1:1", TTL).unwrap(), 1);
+    assert_eq!(store.heartbeat("node-b", "127.0.0.1:2", TTL).unwrap(), 2);
+    assert_eq!(store.free_partitions().unwrap().len(), 64);
+    store.acquire_lease(3, "node-a", TTL).unwrap().unwrap();
+    store.acquire_lease(4, "node-b", TTL).unwrap().unwrap();
+    let owners: Vec<(u16, String, Option<String>)> = store
+        .partition_owners()
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.partition, o.node_id, o.advertise_addr))
+        .collect();
+    assert_eq!(
+        owners,
+        vec![
+            (3, "node-a".into(), Some("127.0.0.1:1".into())),
+            (4, "node-b".into(), Some("127.0.0.1:2".into())),
+        ]
+    );
+    assert_eq!(store.free_partitions().unwrap().len(), 62);
+    // node-b's heartbeat goes stale: one live node
+    sql(
+        &db.url,
+        "UPDATE cluster_nodes SET heartbeat_at = now() - interval '1 minute' WHERE node_id = 'node-b'",
+    );
+    assert_eq!(store.heartbeat("node-a", "127.0.0.1:1", TTL).unwrap(), 1);
+    let live: Vec<(String, bool)> = store
+        .nodes(TTL)
+        .unwrap()
+        .into_iter()
+        .map(|n| (n.node_id, n.live))
+        .collect();
+    assert_eq!(
+        live,
+        vec![("node-a".into(), true), ("node-b".into(), false)]
+    );
+    // a clean stop frees node-a's partitions at once and removes its row
+    store.leave("node-a").unwrap();
+    assert!(!store.free_partitions().unwrap().contains(&4));
+    assert!(store.free_partitions().unwrap().contains(&3));
+    assert_eq!(store.nodes(TTL).unwrap().len(), 1);
 }
