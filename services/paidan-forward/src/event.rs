@@ -28,7 +28,7 @@ pub struct WebhookEvent {
     pub idempotency_key: String,
     pub case_id: String,
     pub sequence: u64,
-    /// created | duplicate_linked | corrected | updated
+    /// created | duplicate_linked | corrected | updated | due_soon | overdue
     pub kind: String,
     /// RFC 3339, UTC.
     pub occurred_at: String,
@@ -142,6 +142,8 @@ fn kind_name(k: i32) -> String {
         v1::CaseEventKind::DuplicateLinked => "duplicate_linked",
         v1::CaseEventKind::Corrected => "corrected",
         v1::CaseEventKind::Updated => "updated",
+        v1::CaseEventKind::DueSoon => "due_soon",
+        v1::CaseEventKind::Overdue => "overdue",
         v1::CaseEventKind::Unspecified => "unspecified",
     }
     .to_string()

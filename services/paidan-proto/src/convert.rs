@@ -467,6 +467,8 @@ pub fn event_kind_to_proto(k: EventKind) -> v1::CaseEventKind {
         EventKind::DuplicateLinked => v1::CaseEventKind::DuplicateLinked,
         EventKind::Corrected => v1::CaseEventKind::Corrected,
         EventKind::Updated => v1::CaseEventKind::Updated,
+        EventKind::DueSoon => v1::CaseEventKind::DueSoon,
+        EventKind::Overdue => v1::CaseEventKind::Overdue,
     }
 }
 

@@ -22,10 +22,10 @@
 //!
 //! | tree            | record                         |
 //! |-----------------|--------------------------------|
-//! | `cases`         | [`CaseV3`] (schema 2: [`CaseV2`]) |
+//! | `cases`         | [`CaseV4`] (schema 3: [`CaseV3`], schema 2: [`CaseV2`]) |
 //! | `dedup_entries` | [`DedupEntryV2`]               |
 //! | `corrections`   | [`CorrectionV2`]               |
-//! | `outbox`, `dead_letters` | [`OutboxEntryV3`] (schema 2: [`OutboxEntryV2`]) |
+//! | `outbox`, `dead_letters` | [`OutboxEntryV4`] (schema 3: [`OutboxEntryV3`], 2: [`OutboxEntryV2`]) |
 //! | `outbox_queue`  | `Vec<u64>`                     |
 //! | `audit`         | [`AuditEventV2`]               |
 //!
@@ -37,6 +37,13 @@
 //! schema 2 value is too short to read as schema 3, a schema 3 value leaves bytes over when read
 //! as schema 2, so the migration (`migrate_v2`) can tell converted values from pending ones and
 //! resumes after a crash.
+//!
+//! Schema 4 (issue 16: places, deadline events) appends the same way: a case is its [`CaseV3`]
+//! bytes followed by a [`CaseExtrasV4`] (the places named in the complaint, and the deadlines its
+//! due-soon and overdue events were sent for), an outbox entry its [`OutboxEntryV3`] bytes
+//! followed by the frozen payload's extras ([`OutboxEntryV4`]); `migrate_v3` converts at open
+//! and resumes as `migrate_v2` does. The event kind gained two variants at its end (DueSoon,
+//! Overdue), which leaves every older value's bytes as they were.
 //!
 //! Schema 1 stored the same structs as JSON (field names), with outbox entries as
 //! [`OutboxEntryV1`] (the case always copied); the migration reads them through these records.
@@ -59,7 +66,7 @@ macro_rules! stored {
 }
 
 stored! {
-    CaseRecord => CaseV3,
+    CaseRecord => CaseV4,
     DedupEntry => DedupEntryV2,
     CorrectionRecord => CorrectionV2,
     AuditEvent => AuditEventV2,
@@ -149,15 +156,21 @@ pub enum ForwardingStateV2 {
 }
 enum_record!(ForwardingState <=> ForwardingStateV2 { Pending, Delivered, Dead, NotForwarded });
 
-/// Event kind; variant order is the stored index (0 = Created … 3 = Updated).
+/// Event kind; variant order is the stored index (0 = Created … 3 = Updated; schema 4 appended
+/// 4 = DueSoon and 5 = Overdue: every older value reads as it did, and a store that may hold the
+/// new kinds says schema 4, which an older build refuses to open).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKindV2 {
     Created,
     DuplicateLinked,
     Corrected,
     Updated,
+    DueSoon,
+    Overdue,
 }
-enum_record!(EventKind <=> EventKindV2 { Created, DuplicateLinked, Corrected, Updated });
+enum_record!(EventKind <=> EventKindV2 {
+    Created, DuplicateLinked, Corrected, Updated, DueSoon, Overdue
+});
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LabelV2 {
@@ -418,8 +431,9 @@ pub struct CaseDispatchV3 {
 }
 
 macro_rules! dispatch_fields {
-    ($to:ident, $x:ident) => {
+    ($to:ident, $x:ident $(, $extra:ident: $value:expr)*) => {
         $to {
+            $($extra: $value,)*
             co_departments: $x.co_departments,
             due_at: $x.due_at,
             request_type: $x.request_type.map(Into::into),
@@ -440,8 +454,9 @@ impl From<CaseDispatch> for CaseDispatchV3 {
 }
 
 impl From<CaseDispatchV3> for CaseDispatch {
+    /// A schema 3 case has no places and no deadline events sent.
     fn from(x: CaseDispatchV3) -> CaseDispatch {
-        dispatch_fields!(CaseDispatch, x)
+        dispatch_fields!(CaseDispatch, x, places: Vec::new(), due_soon_sent_for: None, overdue_sent_for: None)
     }
 }
 
@@ -477,6 +492,86 @@ impl From<CaseV2> for CaseV3 {
         CaseV3 {
             case,
             dispatch: CaseDispatchV3::default(),
+        }
+    }
+}
+
+/// Place kind; variant order is the stored index (0 = District … 4 = Building).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PlaceKindV4 {
+    District,
+    Street,
+    Road,
+    Estate,
+    Building,
+}
+enum_record!(PlaceKind <=> PlaceKindV4 { District, Street, Road, Estate, Building });
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlaceV4 {
+    pub kind: PlaceKindV4,
+    pub name: String,
+}
+struct_record!(Place <=> PlaceV4 { kind, name });
+
+/// What schema 4 adds to a case: its places and the deadlines its due-soon and overdue events
+/// were sent for.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CaseExtrasV4 {
+    pub places: Vec<PlaceV4>,
+    pub due_soon_sent_for: Option<Millis>,
+    pub overdue_sent_for: Option<Millis>,
+}
+
+impl CaseExtrasV4 {
+    /// Moves the schema 4 fields out of `d` (leaving what schema 3 stores).
+    fn take(d: &mut CaseDispatch) -> CaseExtrasV4 {
+        CaseExtrasV4 {
+            places: each_vec(std::mem::take(&mut d.places)),
+            due_soon_sent_for: d.due_soon_sent_for.take(),
+            overdue_sent_for: d.overdue_sent_for.take(),
+        }
+    }
+
+    fn put(self, d: &mut CaseDispatch) {
+        d.places = each_vec(self.places);
+        d.due_soon_sent_for = self.due_soon_sent_for;
+        d.overdue_sent_for = self.overdue_sent_for;
+    }
+}
+
+/// A case (`cases` tree; also the payload of outbox entries and dead letters), schema 4: the
+/// schema 3 bytes, then [`CaseExtrasV4`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseV4 {
+    pub case: CaseV3,
+    pub extras: CaseExtrasV4,
+}
+
+impl From<CaseRecord> for CaseV4 {
+    fn from(mut x: CaseRecord) -> CaseV4 {
+        let extras = CaseExtrasV4::take(&mut x.dispatch);
+        CaseV4 {
+            case: x.into(),
+            extras,
+        }
+    }
+}
+
+impl From<CaseV4> for CaseRecord {
+    fn from(x: CaseV4) -> CaseRecord {
+        let mut c: CaseRecord = x.case.into();
+        x.extras.put(&mut c.dispatch);
+        c
+    }
+}
+
+impl From<CaseV3> for CaseV4 {
+    /// Schema 3 → 4: a case stored before places has none, and no deadline event was sent.
+    fn from(case: CaseV3) -> CaseV4 {
+        CaseV4 {
+            case,
+            extras: CaseExtrasV4::default(),
         }
     }
 }
@@ -526,6 +621,38 @@ impl From<OutboxEntryV2> for OutboxEntryV3 {
         OutboxEntryV3 {
             payload_dispatch: entry.case.as_ref().map(|_| CaseDispatchV3::default()),
             entry,
+        }
+    }
+}
+
+/// An outbox entry or dead letter, schema 4: the schema 3 bytes, then the payload's
+/// [`CaseExtrasV4`] (`Some` exactly when the payload is frozen, as in schema 3).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntryV4 {
+    pub entry: OutboxEntryV3,
+    pub payload_extras: Option<CaseExtrasV4>,
+}
+
+impl From<OutboxEntryV3> for OutboxEntryV4 {
+    /// Schema 3 → 4: a frozen payload stored before places has none.
+    fn from(entry: OutboxEntryV3) -> OutboxEntryV4 {
+        OutboxEntryV4 {
+            payload_extras: entry.entry.case.as_ref().map(|_| CaseExtrasV4::default()),
+            entry,
+        }
+    }
+}
+
+impl OutboxEntryV4 {
+    /// The payload's schema 4 fields, moved out of `case` (for the entry's writer).
+    pub(crate) fn take_extras(case: Option<&mut CaseRecord>) -> Option<CaseExtrasV4> {
+        case.map(|c| CaseExtrasV4::take(&mut c.dispatch))
+    }
+
+    /// Puts the payload's schema 4 fields back on `case`.
+    pub(crate) fn put_extras(extras: Option<CaseExtrasV4>, case: Option<&mut CaseRecord>) {
+        if let (Some(x), Some(c)) = (extras, case) {
+            x.put(&mut c.dispatch);
         }
     }
 }
@@ -615,27 +742,32 @@ fn from_bytes<T: Stored>(what: &str, bytes: &[u8]) -> crate::Result<T> {
         })
 }
 
-/// A case as its [`CaseV3`] bytes (the [`CaseV2`] bytes, then the dispatch data).
+/// A case as its [`CaseV4`] bytes (the [`CaseV3`] bytes, then the schema 4 additions).
 pub fn encode_case(case: &CaseRecord) -> Vec<u8> {
     to_bytes(case)
 }
 
-/// A case from its [`CaseV3`] bytes, or from [`CaseV2`] bytes written before schema 3 (read with
-/// no dispatch data): schema 3 only appends, so the length tells them apart (see the module docs).
+/// A case from its [`CaseV4`] bytes, or from [`CaseV3`] or [`CaseV2`] bytes written before
+/// (read without what the later schemas add): each schema only appends, so the length tells them
+/// apart (see the module docs).
 pub fn decode_case(what: &str, bytes: &[u8]) -> crate::Result<CaseRecord> {
-    match postcard::take_from_bytes::<CaseV3>(bytes) {
-        Ok((v, [])) => Ok(v.into()),
-        v3 => match postcard::take_from_bytes::<CaseV2>(bytes) {
-            Ok((v, [])) => Ok(v.into()),
-            _ => Err(crate::StoreError::Corrupt {
-                key: what.to_string(),
-                reason: match v3 {
-                    Err(e) => e.to_string(),
-                    Ok((_, rest)) => format!("{} bytes after a case", rest.len()),
-                },
-            }),
-        },
+    let v4 = match postcard::take_from_bytes::<CaseV4>(bytes) {
+        Ok((v, [])) => return Ok(v.into()),
+        v4 => v4,
+    };
+    if let Ok((v, [])) = postcard::take_from_bytes::<CaseV3>(bytes) {
+        return Ok(v.into());
     }
+    if let Ok((v, [])) = postcard::take_from_bytes::<CaseV2>(bytes) {
+        return Ok(v.into());
+    }
+    Err(crate::StoreError::Corrupt {
+        key: what.to_string(),
+        reason: match v4 {
+            Err(e) => e.to_string(),
+            Ok((_, rest)) => format!("{} bytes after a case", rest.len()),
+        },
+    })
 }
 
 /// A dedup entry as its [`DedupEntryV2`] bytes.

@@ -286,6 +286,29 @@ pub struct DeadlineExtension {
     pub at: Millis,
 }
 
+/// What kind of place a mention names (地点); numbers match `paidan.v1.PlaceKind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlaceKind {
+    /// District or county (区 / 县)
+    District = 1,
+    /// Sub-district, town or township (街道 / 镇 / 乡)
+    Street = 2,
+    /// Road or street (路 / 街 / 大道 / 巷)
+    Road = 3,
+    /// Residential estate (小区 / 花园 / 苑 …)
+    Estate = 4,
+    /// Building (栋 / 幢 / 号楼 / 座)
+    Building = 5,
+}
+
+/// A place named in a complaint's text or address, as it is written there.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Place {
+    pub kind: PlaceKind,
+    pub name: String,
+}
+
 /// How a case is dispatched (the lead is [`CaseRecord::department`]): co-departments, deadline,
 /// request type and urgency (each either set by the operator or guessed from the text), and what
 /// happened to the dispatch since. Cases stored before schema 3 have all of it empty.
@@ -302,6 +325,14 @@ pub struct CaseDispatch {
     pub returns: Vec<CaseReturn>,
     pub follow_ups: Vec<FollowUp>,
     pub extensions: Vec<DeadlineExtension>,
+    /// Where: the places the text and address name (schema 4; what the jurisdiction was filled
+    /// from when the caller left it empty).
+    pub places: Vec<Place>,
+    /// The deadline (`due_at`) a due-soon event (督办) was already sent for (schema 4): a new
+    /// deadline — an extension, a reopening — gets its own.
+    pub due_soon_sent_for: Option<Millis>,
+    /// The deadline an overdue event was already sent for (schema 4).
+    pub overdue_sent_for: Option<Millis>,
 }
 
 /// A stored work order.
@@ -417,6 +448,10 @@ pub enum EventKind {
     DuplicateLinked = 2,
     Corrected = 3,
     Updated = 4,
+    /// The deadline is near (督办: due within the configured working days).
+    DueSoon = 5,
+    /// The deadline has passed and the case is still being handled.
+    Overdue = 6,
 }
 
 /// One outbox entry: an event of a case waiting for delivery to one sink.

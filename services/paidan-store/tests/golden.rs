@@ -1,7 +1,8 @@
-//! Golden bytes of the stored format (schema 2, and schema 3's `*_v3` files). The fixtures under
-//! `tests/fixtures/` were written by the store itself (`regenerate_golden_fixtures`: the schema 2
-//! set once at the commit that introduced them, before the storage records were separated from
-//! the domain types; the `*_v3` set once at the commit that introduced schema 3) and must never be
+//! Golden bytes of the stored format (schema 2, schema 3's `*_v3` files and schema 4's `*_v4`).
+//! The fixtures under `tests/fixtures/` were written by the store itself
+//! (`regenerate_golden_fixtures`: the schema 2 set once at the commit that introduced them, before
+//! the storage records were separated from the domain types; the `*_v3` set once at the commit
+//! that introduced schema 3, the `*_v4` set at the one of schema 4) and must never be
 //! regenerated to make a test pass: a failure here means the bytes the store writes changed, so
 //! every existing store would stop reading. A real format change needs a new schema version and a
 //! migration. A schema 2 store still opens (it is migrated to 3): `golden_bytes_open_as_a_store`.
@@ -68,13 +69,13 @@ where
 }
 
 fn key_of(name: &str) -> String {
-    // the schema 3 set names its keys in keys_v3.txt
-    let file = if name.ends_with("_v3") {
-        "keys_v3.txt"
-    } else {
-        "keys.txt"
+    // the schema 3 and 4 sets name their keys in keys_v3.txt and keys_v4.txt
+    let file = match &name[name.len().saturating_sub(3)..] {
+        "_v3" => "keys_v3.txt",
+        "_v4" => "keys_v4.txt",
+        _ => "keys.txt",
     };
-    let name = name.trim_end_matches("_v3");
+    let name = name.trim_end_matches("_v3").trim_end_matches("_v4");
     let text = std::fs::read_to_string(fixture_dir().join(file)).unwrap();
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
@@ -277,11 +278,12 @@ fn golden_audit_event() {
 #[test]
 fn golden_meta_values() {
     assert_eq!(read_hex("meta_schema_version"), 2u32.to_be_bytes());
+    assert_eq!(read_hex("meta_schema_version_v3"), 3u32.to_be_bytes());
     assert_eq!(
-        read_hex("meta_schema_version_v3"),
+        read_hex("meta_schema_version_v4"),
         SCHEMA_VERSION.to_be_bytes()
     );
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
     assert_eq!(read_hex("meta_outbox_len"), 4u64.to_be_bytes());
     assert_eq!(read_hex("meta_dead_len"), 1u64.to_be_bytes());
 }
@@ -405,6 +407,152 @@ fn master_dispatch() -> CaseDispatch {
             actor: "platform:12345".into(),
             at: T0 + 12 * MIN,
         }],
+        ..CaseDispatch::default()
+    }
+}
+
+/// The dispatch data the schema 4 master fixture was written with: schema 3's, its places and
+/// the deadlines its events were sent for.
+fn master_dispatch_v4() -> CaseDispatch {
+    CaseDispatch {
+        places: vec![
+            Place {
+                kind: PlaceKind::District,
+                name: "A3区".into(),
+            },
+            Place {
+                kind: PlaceKind::Road,
+                name: "劳动东路".into(),
+            },
+            Place {
+                kind: PlaceKind::Estate,
+                name: "魅力之城小区".into(),
+            },
+            Place {
+                kind: PlaceKind::Building,
+                name: "5栋".into(),
+            },
+        ],
+        due_soon_sent_for: Some(T0 + 10 * DAY),
+        overdue_sent_for: Some(T0 + 7 * DAY),
+        ..master_dispatch()
+    }
+}
+
+/// Schema 4 appends to schema 3: a case is its schema 3 bytes, then the places and the
+/// deadline-event marks; an outbox entry its schema 3 bytes, then the frozen payload's.
+#[test]
+fn golden_v4_records() {
+    let c = golden::<CaseV4>("case_master_v4");
+    check_master(&c.case.case);
+    let domain: CaseRecord = c.clone().into();
+    assert_eq!(domain.dispatch, master_dispatch_v4());
+    assert_eq!(
+        hex_of(&postcard::to_stdvec(&CaseV4::from(domain)).unwrap()),
+        hex_of(&read_hex("case_master_v4"))
+    );
+    // the same case as the schema 3 fixture, so the same leading bytes
+    let (v3, v4) = (read_hex("case_master_v3"), read_hex("case_master_v4"));
+    assert_eq!(hex_of(&v4[..v3.len()]), hex_of(&v3));
+    let c = golden::<CaseV4>("case_linked_report_v4");
+    assert_eq!(c.extras, CaseExtrasV4::default());
+    assert_eq!(
+        hex_of(&postcard::to_stdvec(&c.case).unwrap()),
+        hex_of(&read_hex("case_linked_report_v3"))
+    );
+    // a frozen payload carries its extras, a live one none
+    let e = golden::<OutboxEntryV4>("outbox_entry_v4");
+    assert_eq!(e.entry.entry.idempotency_key, "PD000000000000:2");
+    let extras = e.payload_extras.expect("a frozen payload");
+    assert_eq!(extras.places.len(), 4);
+    assert_eq!(extras.overdue_sent_for, Some(T0 + 7 * DAY));
+    let e = golden::<OutboxEntryV4>("outbox_entry_live_v4");
+    assert_eq!(e.entry.entry.kind, EventKindV2::DueSoon);
+    assert_eq!((e.entry.entry.case, e.payload_extras), (None, None));
+    let e = golden::<OutboxEntryV4>("dead_letter_v4");
+    assert_eq!(e.entry.entry.idempotency_key, "PD000000000007:1");
+    assert_eq!(e.payload_extras, Some(CaseExtrasV4::default()));
+    // the variant indexes are the format
+    assert_eq!(
+        postcard::to_stdvec(&(
+            PlaceKindV4::Building,
+            EventKindV2::DueSoon,
+            EventKindV2::Overdue
+        ))
+        .unwrap(),
+        vec![4, 4, 5]
+    );
+    for name in ["dedup_entry", "correction", "audit_event"] {
+        assert_eq!(
+            hex_of(&read_hex(&format!("{name}_v4"))),
+            hex_of(&read_hex(name)),
+            "{name}"
+        );
+    }
+}
+
+/// A schema 4 store made of the `*_v4` bytes opens and reads places and marks back; a schema 3
+/// store part-way through its migration to 4 (one case converted, one not) opens too.
+#[test]
+fn golden_v4_bytes_open_as_a_store() {
+    for half_migrated in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let put = |tree: &str, key: &[u8], name: &str| {
+                db.open_tree(tree)
+                    .unwrap()
+                    .insert(key, read_hex(name))
+                    .unwrap();
+            };
+            let seq = |name: &str| key_of(name).parse::<u64>().unwrap().to_be_bytes();
+            let (meta, linked, dead) = if half_migrated {
+                (
+                    "meta_schema_version_v3",
+                    "case_linked_report_v3",
+                    "dead_letter_v3",
+                )
+            } else {
+                (
+                    "meta_schema_version_v4",
+                    "case_linked_report_v4",
+                    "dead_letter_v4",
+                )
+            };
+            put("meta", b"schema_version", meta);
+            put(
+                "cases",
+                key_of("case_master_v4").as_bytes(),
+                "case_master_v4",
+            );
+            put("cases", key_of(linked).as_bytes(), linked);
+            put("dead_letters", &seq(dead), dead);
+            db.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        let a = store.get_case("PD000000000000").unwrap().unwrap();
+        assert_eq!(a.dispatch, master_dispatch_v4());
+        let b = store.get_case("PD000000000002").unwrap().unwrap();
+        assert_eq!(b.dispatch, CaseDispatch::default());
+        let dead = store.outbox_list(true, 10).unwrap();
+        assert_eq!(dead[0].idempotency_key, "PD000000000007:1");
+        drop(store);
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store
+                .db()
+                .open_tree("meta")
+                .unwrap()
+                .get("schema_version")
+                .unwrap()
+                .unwrap()
+                .as_ref(),
+            4u32.to_be_bytes()
+        );
+        assert_eq!(
+            store.get_case("PD000000000000").unwrap().unwrap().dispatch,
+            master_dispatch_v4()
+        );
     }
 }
 
@@ -541,14 +689,23 @@ fn golden_v3_bytes_open_as_a_store() {
     }
 }
 
-/// The public case encoding (what the PostgreSQL store keeps) writes schema 3 and reads both.
+/// The public case encoding (what the PostgreSQL store keeps) writes schema 4 and reads every
+/// schema since 2.
 #[test]
 fn golden_public_case_encoding_reads_both_schemas() {
+    let v4 = decode_case("case_master_v4", &read_hex("case_master_v4")).unwrap();
+    assert_eq!(v4.dispatch, master_dispatch_v4());
+    assert_eq!(
+        hex_of(&encode_case(&v4)),
+        hex_of(&read_hex("case_master_v4"))
+    );
     let v3 = decode_case("case_master_v3", &read_hex("case_master_v3")).unwrap();
     assert_eq!(v3.dispatch, master_dispatch());
+    // written again, a schema 3 case is its bytes and empty schema 4 additions
+    let again = encode_case(&v3);
     assert_eq!(
-        hex_of(&encode_case(&v3)),
-        hex_of(&read_hex("case_master_v3"))
+        hex_of(&again),
+        format!("{}000000", hex_of(&read_hex("case_master_v3")))
     );
     let v2 = decode_case("case_master", &read_hex("case_master")).unwrap();
     assert_eq!(v2.dispatch, CaseDispatch::default());
@@ -562,8 +719,8 @@ fn golden_public_case_encoding_reads_both_schemas() {
 
 /// Drive a store through every kind of write so each stored value type holds its optional parts
 /// (reports, history, corrections, forwarding state, delivered_to, an error, a frozen payload,
-/// dispatch data), then copy the raw bytes out as the `*_v3` set (the schema 2 set was written by
-/// this function's schema 2 version and is kept as it is). Run by hand only:
+/// dispatch data, places, a due-soon event), then copy the raw bytes out as the `*_v4` set (the
+/// schema 2 and 3 sets were written by this function's earlier versions and are kept as they are). Run by hand only:
 /// `PAIDAN_REGEN_GOLDEN=1 cargo test -p paidan-store --test golden -- --ignored`.
 #[test]
 #[ignore = "writes tests/fixtures; run by hand only when a new schema version adds fixtures"]
@@ -579,7 +736,7 @@ fn regenerate_golden_fixtures() {
         digest: "d-a",
         ..Spec::default()
     });
-    n.record.dispatch = master_dispatch();
+    n.record.dispatch = master_dispatch_v4();
     n.dedup = Some(DedupEntry {
         jurisdiction: "330106".into(),
         bands: vec![1, 0xdead_beef, u64::MAX],
@@ -663,6 +820,16 @@ fn regenerate_golden_fixtures() {
         T0 + 9 * MIN,
     )
     .unwrap();
+    // a due-soon event (schema 4's event kinds) on c: c's newest event, its payload live
+    store
+        .edit_cases(&|r| {
+            let c = r.case(&c.id)?;
+            let mut e = CaseEdit::at(T0 + 9 * MIN + 1);
+            e.event(&c.id, EventKind::DueSoon);
+            e.cases.push(c);
+            Ok(e)
+        })
+        .unwrap();
     store
         .append_audit(&AuditEvent {
             at: T0 + 10 * MIN,
@@ -687,27 +854,27 @@ fn regenerate_golden_fixtures() {
         let (k, v) = db.open_tree(tree).unwrap().iter().next().unwrap().unwrap();
         (k.to_vec(), v.to_vec())
     };
-    write_hex_v3("case_master", &get("cases", a.id.as_bytes()));
-    write_hex_v3("case_linked_report", &get("cases", b.id.as_bytes()));
-    write_hex_v3("dedup_entry", &get("dedup_entries", a.id.as_bytes()));
-    write_hex_v3("correction", &first("corrections").1);
+    write_hex_v4("case_master", &get("cases", a.id.as_bytes()));
+    write_hex_v4("case_linked_report", &get("cases", b.id.as_bytes()));
+    write_hex_v4("dedup_entry", &get("dedup_entries", a.id.as_bytes()));
+    write_hex_v4("correction", &first("corrections").1);
     // a's pending entry that one sink took and one failed: its payload is frozen (a changed)
     let a_seq = e.seq;
-    write_hex_v3("outbox_entry", &get("outbox", &a_seq.to_be_bytes()));
+    write_hex_v4("outbox_entry", &get("outbox", &a_seq.to_be_bytes()));
     // c's newest event (Updated), its payload is the live case (stored as None)
     let live = store
         .outbox_list(false, 100)
         .unwrap()
         .into_iter()
-        .find(|e| e.case_id == c.id)
+        .find(|e| e.case_id == c.id && e.kind == EventKind::DueSoon)
         .unwrap();
-    write_hex_v3("outbox_entry_live", &get("outbox", &live.seq.to_be_bytes()));
-    write_hex_v3("dead_letter", &get("dead_letters", &dead.seq.to_be_bytes()));
-    write_hex_v3("outbox_queue", &get("outbox_queue", a.id.as_bytes()));
-    write_hex_v3("audit_event", &first("audit").1);
-    write_hex_v3("meta_schema_version", &get("meta", b"schema_version"));
-    write_hex_v3("meta_outbox_len", &get("meta", b"outbox_len"));
-    write_hex_v3("meta_dead_len", &get("meta", b"dead_len"));
+    write_hex_v4("outbox_entry_live", &get("outbox", &live.seq.to_be_bytes()));
+    write_hex_v4("dead_letter", &get("dead_letters", &dead.seq.to_be_bytes()));
+    write_hex_v4("outbox_queue", &get("outbox_queue", a.id.as_bytes()));
+    write_hex_v4("audit_event", &first("audit").1);
+    write_hex_v4("meta_schema_version", &get("meta", b"schema_version"));
+    write_hex_v4("meta_outbox_len", &get("meta", b"outbox_len"));
+    write_hex_v4("meta_dead_len", &get("meta", b"dead_len"));
     // keys, so the open test can put the values back where the store wrote them
     let keys = format!(
         "case_master {}\ncase_linked_report {}\ncorrection {}\noutbox_entry {}\noutbox_entry_live {}\ndead_letter {}\naudit_event {}\n",
@@ -719,11 +886,11 @@ fn regenerate_golden_fixtures() {
         dead.seq,
         hex_of(&first("audit").0),
     );
-    std::fs::write(fixture_dir().join("keys_v3.txt"), keys).unwrap();
+    std::fs::write(fixture_dir().join("keys_v4.txt"), keys).unwrap();
 }
 
-fn write_hex_v3(name: &str, bytes: &[u8]) {
-    write_hex(&format!("{name}_v3"), bytes)
+fn write_hex_v4(name: &str, bytes: &[u8]) {
+    write_hex(&format!("{name}_v4"), bytes)
 }
 
 fn hex_of(b: &[u8]) -> String {

@@ -2,7 +2,7 @@
 //! (`tx.rs`), the outbox operations (`outbox.rs`) and the migration, so it sits below all three.
 
 use super::*;
-use crate::record::{OutboxEntryV2, OutboxEntryV3, Stored};
+use crate::record::{OutboxEntryV2, OutboxEntryV3, OutboxEntryV4, Stored};
 
 /// An outbox entry as stored: `case` is None while the stored case is the event's payload.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,7 +41,25 @@ impl StoredEntry {
 }
 
 impl Stored for StoredEntry {
-    type Record = OutboxEntryV3;
+    type Record = OutboxEntryV4;
+}
+
+impl From<StoredEntry> for OutboxEntryV4 {
+    fn from(mut e: StoredEntry) -> OutboxEntryV4 {
+        let payload_extras = OutboxEntryV4::take_extras(e.case.as_mut());
+        OutboxEntryV4 {
+            entry: e.into(),
+            payload_extras,
+        }
+    }
+}
+
+impl From<OutboxEntryV4> for StoredEntry {
+    fn from(x: OutboxEntryV4) -> StoredEntry {
+        let mut e: StoredEntry = x.entry.into();
+        OutboxEntryV4::put_extras(x.payload_extras, e.case.as_mut());
+        e
+    }
 }
 
 impl From<StoredEntry> for OutboxEntryV3 {

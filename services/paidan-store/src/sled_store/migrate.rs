@@ -1,4 +1,4 @@
-//! Schema migrations (1 → 2 and 2 → 3, in place at open) and the consistency check that walks
+//! Schema migrations (1 → 2, 2 → 3 and 3 → 4, in place at open) and the consistency check that walks
 //! every case and compares its indexes, dedup entry and outbox state with what is stored.
 
 use std::collections::{HashMap, HashSet};
@@ -6,12 +6,51 @@ use std::collections::{HashMap, HashSet};
 use super::entry::StoredEntry;
 use super::*;
 use crate::record::{
-    AuditEventV2, CaseV2, CaseV3, CorrectionV2, DedupEntryV2, OutboxEntryV1, OutboxEntryV2,
-    OutboxEntryV3,
+    AuditEventV2, CaseV2, CaseV3, CaseV4, CorrectionV2, DedupEntryV2, OutboxEntryV1, OutboxEntryV2,
+    OutboxEntryV3, OutboxEntryV4,
 };
 
 /// Schema 2, the version [`migrate_v1`] writes.
 const SCHEMA_2: u32 = 2;
+/// Schema 3, the version [`migrate_v2`] writes.
+const SCHEMA_3: u32 = 3;
+
+/// A value that reads as `T` with no bytes over.
+fn exact<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    match postcard::take_from_bytes::<T>(bytes) {
+        Ok((v, [])) => Some(v),
+        _ => None,
+    }
+}
+
+/// Every value of `tree` that reads exactly as `Old` rewritten as `New`; one that already reads
+/// as `New` is left (an interrupted run converted it); any other is corrupt. `step` names the
+/// migration in errors ("2 → 3").
+fn convert_appended<Old, New>(
+    tree: &Tree,
+    name: &str,
+    step: &str,
+    map: impl Fn(Old) -> New,
+) -> Result<u64>
+where
+    Old: serde::de::DeserializeOwned,
+    New: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let mut n = 0;
+    for kv in tree.iter() {
+        let (k, v) = kv.map_err(storage)?;
+        if exact::<New>(&v).is_some() {
+            continue;
+        }
+        let old = exact::<Old>(&v).ok_or_else(|| StoreError::Corrupt {
+            key: format!("{name}/{}", key_str(&k)),
+            reason: format!("reads as neither side of the schema {step} migration"),
+        })?;
+        tree.insert(&k, encode_record(&map(old))).map_err(storage)?;
+        n += 1;
+    }
+    Ok(n)
+}
 
 /// Schema 1 → 2 in place: JSON values become postcard, outbox entries keep their case copy,
 /// the on-disk band tree goes. Each value is converted only if it still parses as JSON, so a
@@ -78,41 +117,47 @@ pub(super) fn migrate_v1(db: &sled::Db, trees: &[Tree]) -> Result<()> {
 /// over is already converted and one that reads as schema 2 with no bytes over is not: an
 /// interrupted migration resumes where it stopped. The version is written last.
 pub(super) fn migrate_v2(db: &sled::Db, trees: &[Tree]) -> Result<()> {
-    fn exact<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
-        match postcard::take_from_bytes::<T>(bytes) {
-            Ok((v, [])) => Some(v),
-            _ => None,
-        }
-    }
-    fn convert<Old, New>(tree: &Tree, name: &str, map: impl Fn(Old) -> New) -> Result<u64>
-    where
-        Old: serde::de::DeserializeOwned,
-        New: serde::Serialize + serde::de::DeserializeOwned,
-    {
-        let mut n = 0;
-        for kv in tree.iter() {
-            let (k, v) = kv.map_err(storage)?;
-            if exact::<New>(&v).is_some() {
-                continue;
-            }
-            let old = exact::<Old>(&v).ok_or_else(|| StoreError::Corrupt {
-                key: format!("{name}/{}", key_str(&k)),
-                reason: "reads neither as schema 2 nor as schema 3".into(),
-            })?;
-            tree.insert(&k, encode_record(&map(old))).map_err(storage)?;
-            n += 1;
-        }
-        Ok(n)
-    }
     let started = std::time::Instant::now();
     tracing::info!("migrating the store from schema 2 to 3 (dispatch data on cases)");
-    let cases = convert::<CaseV2, CaseV3>(&trees[CASES], "cases", CaseV3::from)?;
-    convert::<OutboxEntryV2, OutboxEntryV3>(&trees[OUTBOX], "outbox", OutboxEntryV3::from)?;
-    convert::<OutboxEntryV2, OutboxEntryV3>(
-        &trees[DEAD_LETTERS],
-        "dead_letters",
-        OutboxEntryV3::from,
-    )?;
+    let step = "2 → 3";
+    let cases = convert_appended::<CaseV2, CaseV3>(&trees[CASES], "cases", step, CaseV3::from)?;
+    for (tree, name) in [(OUTBOX, "outbox"), (DEAD_LETTERS, "dead_letters")] {
+        convert_appended::<OutboxEntryV2, OutboxEntryV3>(
+            &trees[tree],
+            name,
+            step,
+            OutboxEntryV3::from,
+        )?;
+    }
+    db.flush().map_err(storage)?;
+    trees[META]
+        .insert(META_SCHEMA, &SCHEMA_3.to_be_bytes())
+        .map_err(storage)?;
+    db.flush().map_err(storage)?;
+    tracing::info!(
+        cases,
+        seconds = started.elapsed().as_secs_f64(),
+        "store migrated to schema 3"
+    );
+    Ok(())
+}
+
+/// Schema 3 → 4 in place, as [`migrate_v2`] does it: cases gain their (empty) places and
+/// deadline-event marks, outbox entries and dead letters with a frozen payload the same. Only
+/// appends, so it resumes after a crash; the version is written last.
+pub(super) fn migrate_v3(db: &sled::Db, trees: &[Tree]) -> Result<()> {
+    let started = std::time::Instant::now();
+    tracing::info!("migrating the store from schema 3 to 4 (places and deadline events on cases)");
+    let step = "3 → 4";
+    let cases = convert_appended::<CaseV3, CaseV4>(&trees[CASES], "cases", step, CaseV4::from)?;
+    for (tree, name) in [(OUTBOX, "outbox"), (DEAD_LETTERS, "dead_letters")] {
+        convert_appended::<OutboxEntryV3, OutboxEntryV4>(
+            &trees[tree],
+            name,
+            step,
+            OutboxEntryV4::from,
+        )?;
+    }
     db.flush().map_err(storage)?;
     trees[META]
         .insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
@@ -121,7 +166,7 @@ pub(super) fn migrate_v2(db: &sled::Db, trees: &[Tree]) -> Result<()> {
     tracing::info!(
         cases,
         seconds = started.elapsed().as_secs_f64(),
-        "store migrated to schema 3"
+        "store migrated to schema 4"
     );
     Ok(())
 }

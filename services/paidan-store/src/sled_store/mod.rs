@@ -12,7 +12,7 @@
 //! | `entry`     | `StoredEntry`, the outbox entry as stored (used by `tx`, `outbox`, `migrate`)   |
 //! | `outbox`    | due entries, delivery per sink, failures, dead letters                         |
 //! | `dedup`     | dedup entries and the in-memory band index (load, refresh, evict, snapshot, lookup) |
-//! | `migrate`   | schema 1 → 2 → 3 at open, and the consistency check                            |
+//! | `migrate`   | schema 1 → 2 → 3 → 4 at open, and the consistency check                           |
 //! | `audit`     | the audit trail                                                                |
 //! | `figures`   | the figures' counters: changed in `W::put_case`, built once at open, summed by hour range |
 //!
@@ -26,22 +26,22 @@
 //!
 //! | tree            | key                                            | value                                   |
 //! |-----------------|------------------------------------------------|-----------------------------------------|
-//! | `cases`         | case id                                        | [`CaseV3`](crate::record::CaseV3)       |
+//! | `cases`         | case id                                        | [`CaseV4`](crate::record::CaseV4)       |
 //! | `request_ids`   | request id                                     | case id                                 |
 //! | `idx_time`      | enc(received_at) ‖ case id                     | master id (empty on a master)           |
 //! | `idx_attr`      | tag ‖ len ‖ value ‖ enc(received_at) ‖ case id | empty                                   |
 //! | `idx_counts`    | tag ‖ len ‖ value                              | u64 BE: cases under the value           |
 //! | `dedup_entries` | case id                                        | [`DedupEntryV2`](crate::record::DedupEntryV2) |
 //! | `corrections`   | u64 BE (monotonic)                             | [`CorrectionV2`](crate::record::CorrectionV2) |
-//! | `outbox`        | seq u64 BE                                     | [`OutboxEntryV3`](crate::record::OutboxEntryV3) |
+//! | `outbox`        | seq u64 BE                                     | [`OutboxEntryV4`](crate::record::OutboxEntryV4) |
 //! | `outbox_queue`  | case id                                        | `Vec<u64>`: pending seqs                |
 //! | `outbox_due`    | enc(next_attempt_at) ‖ seq                     | empty; only each case's head            |
-//! | `dead_letters`  | seq u64 BE                                     | `OutboxEntryV3`, case always set        |
+//! | `dead_letters`  | seq u64 BE                                     | `OutboxEntryV4`, case always set        |
 //! | `meta`          | name                                           | `schema_version` u32 BE; `outbox_len`, `dead_len`, `band_index_snapshot` (token) u64 BE; `figures_built` |
 //! | `figures`       | enc(hour) ‖ counter ‖ dim ‖ len ‖ jurisdiction ‖ name | i64 BE: the counter (`figures.rs`)  |
 //! | `audit`         | u64 BE (`generate_id`, monotonic)              | [`AuditEventV2`](crate::record::AuditEventV2); not in case transactions |
 //!
-//! Values are postcard (schema 3, the number in `meta/schema_version`). Postcard is positional,
+//! Values are postcard (schema 4, the number in `meta/schema_version`). Postcard is positional,
 //! so the values are written as the storage records of [`crate::record`], never as the domain types:
 //! a domain type may change freely, a record only with a new schema version and a migration.
 //! `tests/golden.rs` holds the bytes of every record as schema 2 and schema 3 wrote them. Schema 1
@@ -91,11 +91,11 @@ mod outbox;
 mod tx;
 
 use dedup::{load_band_index, take_band_snapshot};
-use migrate::{migrate_v1, migrate_v2};
+use migrate::{migrate_v1, migrate_v2, migrate_v3};
 use tx::{Tx, W, tx_err};
 
 /// Current on-disk layout version, stored in `meta/schema_version`.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 const TREE_NAMES: [&str; 14] = [
     "cases",
@@ -322,16 +322,21 @@ impl SledStore {
                     })?;
                 match version {
                     SCHEMA_VERSION => {}
-                    2 => migrate_v2(&db, &trees)?,
+                    3 => migrate_v3(&db, &trees)?,
+                    2 => {
+                        migrate_v2(&db, &trees)?;
+                        migrate_v3(&db, &trees)?;
+                    }
                     1 => {
                         migrate_v1(&db, &trees)?;
                         migrate_v2(&db, &trees)?;
+                        migrate_v3(&db, &trees)?;
                     }
                     _ => {
                         return Err(StoreError::Corrupt {
                             key: "meta/schema_version".into(),
                             reason: format!(
-                                "store has schema version {version}, this build reads {SCHEMA_VERSION} (and migrates 1 and 2)"
+                                "store has schema version {version}, this build reads {SCHEMA_VERSION} (and migrates 1, 2 and 3)"
                             ),
                         });
                     }
@@ -460,10 +465,7 @@ impl Store for SledStore {
         cases::corrections(self)
     }
 
-    fn figures(
-        &self,
-        q: &crate::figures::FigureQuery,
-    ) -> Result<Vec<crate::figures::FigureSum>> {
+    fn figures(&self, q: &crate::figures::FigureQuery) -> Result<Vec<crate::figures::FigureSum>> {
         figures::figures(self, q)
     }
 
