@@ -129,3 +129,16 @@ pub fn report(q: &FigureQuery, sums: &[FigureSum]) -> Figures {
 pub fn read(store: &dyn Store, q: &FigureQuery) -> Result<Figures> {
     Ok(report(q, &store.figures(q)?))
 }
+
+impl crate::Intake {
+    /// The figures of `jurisdiction` (None: all) in `[since, until)` (None: the defaults), now.
+    pub async fn department_stats(
+        &self,
+        jurisdiction: Option<String>,
+        since: Option<Millis>,
+        until: Option<Millis>,
+    ) -> Result<Figures> {
+        let q = query(jurisdiction, since, until, paidan_text::now_millis())?;
+        self.blocking(move |s| read(s, &q)).await
+    }
+}

@@ -204,7 +204,7 @@ impl Intake {
         self.pool.swap(model)
     }
 
-    async fn blocking<T, F>(&self, f: F) -> Result<T>
+    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&dyn Store) -> Result<T> + Send + 'static,

@@ -485,6 +485,44 @@ pub fn event_to_proto(e: &OutboxEntry) -> v1::CaseEvent {
     }
 }
 
+/// The figures of a window (`GetDepartmentStats`).
+pub fn figures_to_proto(f: &paidan_core::figures::Figures) -> v1::GetDepartmentStatsResponse {
+    v1::GetDepartmentStatsResponse {
+        departments: f
+            .departments
+            .iter()
+            .map(|r| v1::DepartmentStats {
+                department: r.name.clone(),
+                received: r.received,
+                resolved: r.resolved,
+                resolved_on_time: r.resolved_on_time,
+                overdue_open: r.overdue_open,
+                returned: r.returned,
+                satisfaction_rate: r.satisfaction_rate,
+                mean_hours_to_resolve: r.mean_hours_to_resolve,
+                rated: r.rated,
+            })
+            .collect(),
+        categories: f
+            .categories
+            .iter()
+            .map(|r| v1::CategoryStats {
+                category: r.name.clone(),
+                received: r.received,
+                resolved: r.resolved,
+                resolved_on_time: r.resolved_on_time,
+                overdue_open: r.overdue_open,
+                returned: r.returned,
+                satisfaction_rate: r.satisfaction_rate,
+                mean_hours_to_resolve: r.mean_hours_to_resolve,
+                rated: r.rated,
+            })
+            .collect(),
+        since: Some(timestamp(f.since)),
+        until: Some(timestamp(f.until)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

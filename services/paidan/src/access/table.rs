@@ -10,11 +10,12 @@ pub enum Role {
     /// Hotline intake systems: Triage, SubmitComplaint(s), FindDuplicates.
     Intake,
     /// The 12345 platform: GetCase, UpdateCaseStatus, CorrectCase, ReturnCase, RecordFollowUp,
-    /// ExtendDeadline; sees callers' phone numbers.
+    /// ExtendDeadline, GetDepartmentStats; sees callers' phone numbers.
     Platform,
     /// Analysts: ListCases, ListHotIssues (phone numbers masked).
     Analyst,
-    /// Operators of paidan: the Admin service, SplitReport, MergeCases; sees phone numbers.
+    /// Operators of paidan: the Admin service, SplitReport, MergeCases, GetDepartmentStats; sees
+    /// phone numbers.
     Admin,
 }
 
@@ -50,7 +51,8 @@ const OPEN_SERVICES: &[&str] = &[
     "grpc.reflection.v1alpha.ServerReflection",
 ];
 
-/// The access table: every served paidan method, by gRPC path, and the role it needs. The README's
+/// The access table: every served paidan method, by gRPC path, and the role it needs (a method
+/// several roles may call is listed once per role). The README's
 /// role table says the same; `access_table_matches_the_readme` keeps them together.
 pub const RULES: &[(&str, Role)] = &[
     ("/paidan.v1.Intake/Triage", Role::Intake),
@@ -63,6 +65,8 @@ pub const RULES: &[(&str, Role)] = &[
     ("/paidan.v1.Intake/ReturnCase", Role::Platform),
     ("/paidan.v1.Intake/RecordFollowUp", Role::Platform),
     ("/paidan.v1.Intake/ExtendDeadline", Role::Platform),
+    ("/paidan.v1.Intake/GetDepartmentStats", Role::Platform),
+    ("/paidan.v1.Intake/GetDepartmentStats", Role::Admin),
     ("/paidan.v1.Intake/ListCases", Role::Analyst),
     ("/paidan.v1.Intake/ListHotIssues", Role::Analyst),
     ("/paidan.v1.Intake/SplitReport", Role::Admin),
@@ -73,6 +77,21 @@ pub const RULES: &[(&str, Role)] = &[
     ("/paidan.v1.Admin/DropDeadLetters", Role::Admin),
     ("/paidan.v1.Admin/ListAuditEvents", Role::Admin),
 ];
+
+/// Methods listed more than once in [`RULES`] (several roles may call them), with their roles.
+static SHARED: std::sync::LazyLock<Vec<(&'static str, Vec<Role>)>> =
+    std::sync::LazyLock::new(|| {
+        let mut shared: Vec<(&'static str, Vec<Role>)> = Vec::new();
+        for &(path, role) in RULES {
+            if RULES.iter().filter(|(p, _)| *p == path).count() > 1 {
+                match shared.iter_mut().find(|(p, _)| *p == path) {
+                    Some((_, roles)) => roles.push(role),
+                    None => shared.push((path, vec![role])),
+                }
+            }
+        }
+        shared
+    });
 
 /// Both roles that read cases: the platform (full phone numbers) and analysts (masked).
 pub(crate) const READERS: &[Role] = &[Role::Platform, Role::Analyst];
@@ -113,6 +132,9 @@ pub fn rule_for(path: &str) -> Rule {
         .map_or("", |(service, _)| service);
     if OPEN_SERVICES.contains(&service) {
         return Rule::Open;
+    }
+    if let Some((_, roles)) = SHARED.iter().find(|(p, _)| *p == path) {
+        return Rule::AnyRole(roles);
     }
     RULES
         .iter()

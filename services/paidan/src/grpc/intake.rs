@@ -8,9 +8,9 @@ use crate::access::Caller;
 use futures::{Stream, StreamExt};
 use paidan_core::{DueFilter, Intake, TriageText, now_millis, triage_record};
 use paidan_proto::convert::{
-    asked, candidate_to_proto, case_to_proto, check_channel, complaint, hot_issue_to_proto, millis,
-    return_reason_from_proto, satisfaction_from_proto, status_from_proto, submitted_to_proto,
-    triage_to_proto,
+    asked, candidate_to_proto, case_to_proto, check_channel, complaint, figures_to_proto,
+    hot_issue_to_proto, millis, return_reason_from_proto, satisfaction_from_proto,
+    status_from_proto, submitted_to_proto, triage_to_proto,
 };
 use paidan_proto::v1;
 use paidan_store::CaseFilter;
@@ -317,6 +317,23 @@ impl v1::intake_server::Intake for IntakeApi {
                 .map(|h| hot_issue_to_proto(h, !caller.sees_personal_data()))
                 .collect(),
         }))
+    }
+
+    async fn get_department_stats(
+        &self,
+        req: Request<v1::GetDepartmentStatsRequest>,
+    ) -> Result<Response<v1::GetDepartmentStatsResponse>, Status> {
+        let r = req.into_inner();
+        let f = self
+            .intake
+            .department_stats(
+                non_empty(r.jurisdiction),
+                r.since.as_ref().map(millis),
+                r.until.as_ref().map(millis),
+            )
+            .await
+            .map_err(ApiError)?;
+        Ok(Response::new(figures_to_proto(&f)))
     }
 
     async fn split_report(
