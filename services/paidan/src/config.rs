@@ -18,6 +18,10 @@ pub struct FileConfig {
     /// The case store on PostgreSQL (`postgres://user:password@host:port/database`); sled in
     /// `data_dir` when unset.
     pub store_url: Option<String>,
+    /// This node's name in a cluster over one PostgreSQL store (default: hostname:port).
+    pub node_id: Option<String>,
+    /// Where the other nodes reach this node's gRPC server (default: the address it listens on).
+    pub advertise_addr: Option<String>,
     pub model_dir: Option<PathBuf>,
     /// Directory of versioned model artifacts for ReloadModel (default: the model dir's parent).
     pub model_registry: Option<PathBuf>,
@@ -105,6 +109,10 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     /// PostgreSQL instead of sled in `data_dir`; `--store-url` wins over the file.
     pub store_url: Option<String>,
+    /// This node's id in a cluster (PostgreSQL store only); `None`: hostname:port once bound.
+    pub node_id: Option<String>,
+    /// The address other nodes forward to (`host:port`); `None`: the bound gRPC address.
+    pub advertise_addr: Option<String>,
     pub model_dir: PathBuf,
     pub model_registry: PathBuf,
     pub gate_set: Option<PathBuf>,
@@ -151,6 +159,8 @@ impl ServeConfig {
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             store_url: file.store_url,
+            node_id: file.node_id,
+            advertise_addr: file.advertise_addr,
             model_dir,
             model_registry,
             gate_set: file.gate_set,

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod grpc;
 pub mod open311;

@@ -3,6 +3,10 @@
 //! the runtime, then turns SERVING.
 //! On shutdown both stop accepting and let in-flight requests finish; then the forwarder stops and
 //! the store is flushed.
+//!
+//! On PostgreSQL the node is one of a cluster (`crate::cluster`): once its model answers it runs
+//! the lease keeper, takes its share of the jurisdiction partitions and forwards submits for the
+//! others to their owners; at a clean stop it releases them after the last request finished.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -20,6 +24,7 @@ use tokio::task::JoinHandle;
 use tonic_health::ServingStatus;
 
 use crate::access::{AccessControl, AccessLayer};
+use crate::cluster::{Cluster, ClusterLayer, Keeper};
 use crate::config::ServeConfig;
 use crate::grpc::{admin::AdminApi, intake::IntakeApi};
 use crate::open311::Open311;
@@ -65,6 +70,14 @@ impl ServerHandle {
 /// (created when missing). The URL is never logged or shown in errors (it may hold a password).
 /// Blocks (connects, migrates, opens): call it off the async runtime.
 pub fn open_store(data_dir: &Path, store_url: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(open_stores(data_dir, store_url)?.0)
+}
+
+/// The store as the server uses it, and the PostgreSQL store as itself (its leases).
+type Stores = (Arc<dyn Store>, Option<Arc<PgStore>>);
+
+/// [`open_store`], with the PostgreSQL store also as itself (the cluster needs its leases).
+fn open_stores(data_dir: &Path, store_url: Option<&str>) -> anyhow::Result<Stores> {
     match store_url.filter(|u| !u.is_empty()) {
         Some(url) => {
             let scheme = url.split_once("://").map_or("", |(s, _)| s);
@@ -74,14 +87,15 @@ pub fn open_store(data_dir: &Path, store_url: Option<&str>) -> anyhow::Result<Ar
             );
             let store = PgStore::open(url).context("cannot open the case store on PostgreSQL")?;
             tracing::info!("case store: PostgreSQL");
-            Ok(Arc::new(store))
+            let store = Arc::new(store);
+            Ok((store.clone(), Some(store)))
         }
         None => {
             std::fs::create_dir_all(data_dir)
                 .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
             let store = SledStore::open(data_dir)
                 .with_context(|| format!("cannot open the case store in {}", data_dir.display()))?;
-            Ok(Arc::new(store))
+            Ok((Arc::new(store), None))
         }
     }
 }
@@ -89,9 +103,9 @@ pub fn open_store(data_dir: &Path, store_url: Option<&str>) -> anyhow::Result<Ar
 /// Bind, start serving, and return at once; the model loads in the background.
 /// `signals`: also stop on SIGTERM / Ctrl-C (the binary; tests stop through the handle).
 pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHandle> {
-    let store = {
+    let (store, pg) = {
         let (dir, url) = (cfg.data_dir.clone(), cfg.store_url.clone());
-        tokio::task::spawn_blocking(move || open_store(&dir, url.as_deref())).await??
+        tokio::task::spawn_blocking(move || open_stores(&dir, url.as_deref())).await??
     };
     let forwarder = match &cfg.forward {
         Some(fc) if !fc.sinks.is_empty() => Some(
@@ -183,14 +197,34 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
     }
     tracing::info!(%addr, data_dir = %cfg.data_dir.display(), model_dir = %cfg.model_dir.display(), "paidan listening");
 
+    // On PostgreSQL: this node in the cluster; its keeper starts once the model answers.
+    let cluster = pg.map(|pg| {
+        let node = cfg
+            .node_id
+            .clone()
+            .unwrap_or_else(|| crate::cluster::default_node_id(addr.port()));
+        let advertise = cfg
+            .advertise_addr
+            .clone()
+            .unwrap_or_else(|| addr.to_string());
+        Cluster::new(pg, &node, &advertise)
+    });
+    let keeper: Arc<std::sync::Mutex<Option<Keeper>>> = Arc::default();
+
     // Model: load and warm off the runtime; SERVING once it answers.
     {
         let (intake, health, dir) = (intake.clone(), health.clone(), cfg.model_dir.clone());
+        let (cluster, keeper) = (cluster.clone(), keeper.clone());
         tokio::spawn(async move {
             match tokio::task::spawn_blocking(move || load_and_warm(&dir)).await {
                 Ok(Ok(model)) => {
                     tracing::info!(version = model.version(), "model loaded; serving");
                     intake.swap_model(Arc::new(model));
+                    if let Some(c) = cluster {
+                        // Only a node that can triage takes partitions.
+                        let mut k = keeper.lock().unwrap_or_else(|e| e.into_inner());
+                        *k = Some(Keeper::start(c));
+                    }
                     health.set_serving::<IntakeServer<IntakeApi>>().await;
                     health.set_service_status("", ServingStatus::Serving).await;
                 }
@@ -233,6 +267,7 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
         .layer(RequestIdLayer)
         .layer(RpcMetricsLayer)
         .layer(AccessLayer(access))
+        .layer(ClusterLayer(cluster))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -305,6 +340,13 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
         let _ = stop_forwarding.send(());
         if let Some(f) = forwarder {
             let _ = f.await;
+        }
+        // Every request has finished: hand the partitions over now, not after the TTL.
+        let keeper = keeper.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(k) = keeper {
+            tokio::task::spawn_blocking(move || k.stop())
+                .await
+                .context("lease keeper panicked")?;
         }
         tokio::task::spawn_blocking(move || store.flush())
             .await

@@ -68,6 +68,13 @@ pub struct ServeArgs {
     /// sled in --data-dir].
     #[arg(long, env = "PAIDAN_STORE_URL", hide_env_values = true)]
     pub store_url: Option<String>,
+    /// This node's id in a cluster over one PostgreSQL store [default: hostname:port].
+    #[arg(long, env = "PAIDAN_NODE_ID")]
+    pub node_id: Option<String>,
+    /// host:port where the other nodes reach this node's gRPC server [default: the listen
+    /// address].
+    #[arg(long, env = "PAIDAN_ADVERTISE_ADDR")]
+    pub advertise_addr: Option<String>,
     /// Model artifact directory [default: models/default].
     #[arg(long, env = "PAIDAN_MODEL_DIR")]
     pub model_dir: Option<PathBuf>,
@@ -105,6 +112,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut cfg = ServeConfig::resolve(file, a.addr, a.data_dir, a.model_dir, a.addr_file);
             cfg.open311_addr = a.open311_addr.or(cfg.open311_addr);
             cfg.store_url = a.store_url.or(cfg.store_url);
+            cfg.node_id = a.node_id.or(cfg.node_id);
+            cfg.advertise_addr = a.advertise_addr.or(cfg.advertise_addr);
             let handle = crate::server::start(cfg, true).await?;
             handle.wait().await
         }
