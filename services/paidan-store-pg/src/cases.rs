@@ -113,6 +113,7 @@ pub(crate) fn insert_case(s: &PgStore, new: NewCase) -> Result<Inserted> {
                 if let Some(root) = master.duplicate_of.clone() {
                     master = lock_case(t, &root)?;
                 }
+                let before = master.clone();
                 rec.duplicate_of = Some(master.id.clone());
                 rec.duplicate_score = link.score;
                 rec.forwarding.state = ForwardingState::NotForwarded;
@@ -126,12 +127,16 @@ pub(crate) fn insert_case(s: &PgStore, new: NewCase) -> Result<Inserted> {
                 let event = enqueue(&mut master, EventKind::DuplicateLinked, at);
                 put_case(t, &rec, true)?;
                 put_case(t, &master, false)?;
+                // The figures change with the cases, in this transaction.
+                crate::figures::apply(t, None, &rec)?;
+                crate::figures::apply(t, Some(&before), &master)?;
                 write_events(t, &[event], std::slice::from_ref(&master))?;
             }
             None => {
                 rec.duplicate_of = None;
                 let event = enqueue(&mut rec, EventKind::Created, at);
                 put_case(t, &rec, true)?;
+                crate::figures::apply(t, None, &rec)?;
                 write_events(t, &[event], std::slice::from_ref(&rec))?;
             }
         }

@@ -115,6 +115,8 @@ fn apply(
             put_entry(t, &c.id, &d)?;
         }
         put_case(t, c, false)?;
+        // The figures change with the case, in this transaction.
+        crate::figures::apply(t, Some(old), c)?;
     }
     write_events(t, &enqueued, &cases)?;
     Ok(cases)

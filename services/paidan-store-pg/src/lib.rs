@@ -23,6 +23,7 @@
 //! | `edit`     | `edit_cases`: a domain rule's edit, read `FOR UPDATE` and written in one transaction |
 //! | `outbox`   | events, due entries (per-case heads), delivery, failures, dead letters        |
 //! | `dedup`    | dedup entries, their band keys and the candidate query                        |
+//! | `figures`  | the figures' counters: changed in the case's transaction, built once at open, summed per window |
 //! | `session`  | pooled connections with their prepared statements (one round trip a statement) |
 //! | `lease`    | jurisdiction partitions, leases with a fencing epoch, the node's [`Ownership`] |
 //! | `nodes`    | the cluster's nodes: heartbeats, advertised addresses, who owns which partition |
@@ -40,6 +41,7 @@ use session::{Conn, Manager, Session};
 mod cases;
 mod dedup;
 mod edit;
+mod figures;
 mod lease;
 mod migrate;
 mod nodes;
@@ -152,6 +154,7 @@ impl PgStore {
             fencing: std::sync::OnceLock::new(),
         };
         migrate::migrate(&mut store.conn()?.client)?;
+        figures::build_once(&store)?;
         Ok(store)
     }
 
@@ -296,6 +299,13 @@ impl Store for PgStore {
         limit: usize,
     ) -> Result<Vec<HotIssue>> {
         cases::hot_issues(self, jurisdiction, category, since, until, limit)
+    }
+
+    fn figures(
+        &self,
+        q: &paidan_store::figures::FigureQuery,
+    ) -> Result<Vec<paidan_store::figures::FigureSum>> {
+        figures::figures(self, q)
     }
 
     fn corrections(&self) -> Result<Vec<CorrectionRecord>> {

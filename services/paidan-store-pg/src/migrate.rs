@@ -30,6 +30,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0002_partition_leases.sql"),
     },
     Migration {
+        version: 3,
+        name: "figures",
+        sql: include_str!("../migrations/0003_figures.sql"),
+    },
+    Migration {
         version: 4,
         name: "nodes",
         sql: include_str!("../migrations/0004_nodes.sql"),

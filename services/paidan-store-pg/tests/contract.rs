@@ -66,6 +66,10 @@ const CHECKS: &[(&str, Check)] = &[
     ),
     ("an edit is written whole or not at all", edit_whole),
     ("corrections and the audit trail are kept in order", logs),
+    (
+        "figures change with every case write and survive a restart",
+        figures_counted,
+    ),
 ];
 
 fn run(store: &str, make: &dyn Fn() -> Box<dyn Backend>) {
@@ -985,4 +989,188 @@ fn logs(b: &dyn Backend) {
         .map(|e| e.target)
         .collect();
     assert_eq!(newest, vec!["case-4", "case-3", "case-2"]);
+}
+
+/// Figures: every case write changes the counters in its transaction. A scripted sequence written
+/// through `insert_case` and `edit_cases` (as the core's rules would write it) gives the
+/// hand-computed sums, the same as counting the stored cases afresh, and again after a restart.
+fn figures_counted(b: &dyn Backend) {
+    use paidan_store::figures::{self, Counter::*, Dim, FigureQuery, FigureSum};
+    const H: Millis = 3_600_000;
+    let edit = |store: &dyn Store, id: &str, at: Millis, f: &dyn Fn(&mut CaseRecord)| {
+        store
+            .edit_cases(&|r| {
+                let mut c = r.case(id)?;
+                f(&mut c);
+                let mut e = CaseEdit::at(at);
+                e.cases.push(c);
+                Ok(e)
+            })
+            .unwrap();
+    };
+    let moved = |c: &mut CaseRecord, to: CaseStatus, at: Millis| {
+        c.history.push(StatusChange {
+            from: c.status,
+            to,
+            note: String::new(),
+            actor: "op".into(),
+            at,
+        });
+        c.status = to;
+    };
+    let q = FigureQuery {
+        jurisdiction: None,
+        since: T0,
+        until: T0 + 24 * H,
+        now: T0 + 24 * H,
+    };
+    // (department or category, counter, n), sorted as the sums are
+    let want = |rows: &[(Dim, &str, figures::Counter, i64)]| {
+        let mut v: Vec<FigureSum> = rows
+            .iter()
+            .map(|&(dim, name, counter, n)| FigureSum {
+                dim,
+                name: name.into(),
+                counter,
+                n,
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let sums = |store: &dyn Store| {
+        let mut v = store.figures(&q).unwrap();
+        v.sort();
+        v
+    };
+    let recount = |store: &dyn Store| {
+        let all = store
+            .list_cases(&CaseFilter::default(), 1000, None)
+            .unwrap();
+        let mut totals = std::collections::BTreeMap::new();
+        for c in &all.cases {
+            figures::add_case(&mut totals, c);
+        }
+        let mut v = figures::sum(
+            totals
+                .iter()
+                .filter(|(k, _)| q.covers(k))
+                .map(|(k, n)| (k, *n)),
+        );
+        v.sort();
+        v
+    };
+    let expected = {
+        use Dim::{Category as C, Department as D};
+        want(&[
+            (D, "DEPT.ENV", Received, 2),
+            (D, "DEPT.ENV", Resolved, 1),
+            (D, "DEPT.ENV", ResolvedOnTime, 1),
+            (D, "DEPT.ENV", ResolveMillis, 5 * H),
+            (D, "DEPT.ENV", Returned, 1),
+            (D, "DEPT.ENV", Rated, 1),
+            (D, "DEPT.ENV", Satisfied, 1),
+            (D, "DEPT.ENV", OpenByDue, 1),
+            (D, "DEPT.WATER", Received, 1),
+            (C, "CAT.NOISE", Received, 3),
+            (C, "CAT.NOISE", Resolved, 1),
+            (C, "CAT.NOISE", ResolvedOnTime, 1),
+            (C, "CAT.NOISE", ResolveMillis, 5 * H),
+            (C, "CAT.NOISE", Returned, 1),
+            (C, "CAT.NOISE", Rated, 1),
+            (C, "CAT.NOISE", Satisfied, 1),
+            (C, "CAT.NOISE", OpenByDue, 1),
+        ])
+    };
+    {
+        let store = b.open();
+        let store = &*store;
+        assert_eq!(sums(store), Vec::new(), "an empty store counts nothing");
+        // c1: resolved on time after 5 h, rated satisfied
+        let c1 = insert(
+            store,
+            &Spec {
+                request_id: "f1",
+                ..Spec::default()
+            },
+        );
+        edit(store, &c1.id, T0 + H, &|c| {
+            c.dispatch.due_at = Some(T0 + 48 * H);
+            moved(c, CaseStatus::Dispatched, T0 + H);
+        });
+        edit(store, &c1.id, T0 + 5 * H, &|c| {
+            moved(c, CaseStatus::Resolved, T0 + 5 * H)
+        });
+        edit(store, &c1.id, T0 + 6 * H, &|c| {
+            c.dispatch.follow_ups.push(FollowUp {
+                satisfaction: Satisfaction::Satisfied,
+                note: String::new(),
+                actor: "platform".into(),
+                at: T0 + 6 * H,
+            });
+            moved(c, CaseStatus::FollowedUp, T0 + 6 * H);
+        });
+        // c2: returned by DEPT.ENV, now led by DEPT.WATER
+        let c2 = insert(
+            store,
+            &Spec {
+                request_id: "f2",
+                received_at: T0 + H,
+                ..Spec::default()
+            },
+        );
+        edit(store, &c2.id, T0 + 2 * H, &|c| {
+            c.dispatch.returns.push(CaseReturn {
+                department: c.department.clone(),
+                reason: ReturnReason::NotOurResponsibility,
+                note: String::new(),
+                actor: "platform".into(),
+                at: T0 + 2 * H,
+            });
+            c.department = "DEPT.WATER".into();
+        });
+        // c3: still accepted, due at 3 h: overdue
+        let c3 = insert(
+            store,
+            &Spec {
+                request_id: "f3",
+                received_at: T0 + 2 * H,
+                ..Spec::default()
+            },
+        );
+        edit(store, &c3.id, T0 + 2 * H, &|c| {
+            c.dispatch.due_at = Some(T0 + 3 * H)
+        });
+        // a report linked to c1 counts nothing
+        linked(
+            store,
+            &Spec {
+                request_id: "f4",
+                received_at: T0 + 3 * H,
+                ..Spec::default()
+            },
+            &c1.id,
+            0.9,
+        );
+        // outside the window
+        insert(
+            store,
+            &Spec {
+                request_id: "f5",
+                received_at: T0 + 30 * H,
+                ..Spec::default()
+            },
+        );
+        assert_eq!(sums(store), expected, "as written");
+        assert_eq!(recount(store), expected, "counted afresh from the cases");
+        // another jurisdiction only: nothing
+        let other = FigureQuery {
+            jurisdiction: Some("elsewhere".into()),
+            ..q.clone()
+        };
+        assert_eq!(store.figures(&other).unwrap(), Vec::new());
+        store.flush().unwrap();
+    }
+    let store = b.open();
+    assert_eq!(sums(&*store), expected, "after a restart");
 }

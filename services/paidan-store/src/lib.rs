@@ -107,10 +107,7 @@ pub trait Store: Send + Sync + 'static {
     /// jurisdictions, by department or category and counter, zeros left out. The counters change
     /// in the transaction that changes the case; a store that held cases before it kept them
     /// builds them once when opened.
-    fn figures(&self, q: &figures::FigureQuery) -> Result<Vec<figures::FigureSum>> {
-        let _ = q;
-        Err(StoreError::Storage("this store keeps no figures".into()))
-    }
+    fn figures(&self, q: &figures::FigureQuery) -> Result<Vec<figures::FigureSum>>;
 
     /// Size of the in-memory duplicate index (cases, postings, bytes of its tables), for a store
     /// that keeps one; None otherwise.
