@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use paidan_core::IntakeConfig;
+use paidan_core::{Catalogue, IntakeConfig};
 
 pub use crate::access::AccessConfig;
 use serde::Deserialize;
@@ -23,6 +23,9 @@ pub struct FileConfig {
     /// Where the other nodes reach this node's gRPC server (default: the address it listens on).
     pub advertise_addr: Option<String>,
     pub model_dir: Option<PathBuf>,
+    /// The dispatch catalogue (lead, co-departments, deadlines, calendar, per-jurisdiction
+    /// overrides); the built-in copy of the shipped `models/dispatch.toml` when unset.
+    pub dispatch_catalogue: Option<PathBuf>,
     /// Directory of versioned model artifacts for ReloadModel (default: the model dir's parent).
     pub model_registry: Option<PathBuf>,
     /// Labelled JSONL every reloaded model is scored on (category macro-F1).
@@ -114,6 +117,8 @@ pub struct ServeConfig {
     /// The address other nodes forward to (`host:port`); `None`: the bound gRPC address.
     pub advertise_addr: Option<String>,
     pub model_dir: PathBuf,
+    /// `--dispatch-catalogue` wins over the file; `None`: the built-in catalogue.
+    pub dispatch_catalogue: Option<PathBuf>,
     pub model_registry: PathBuf,
     pub gate_set: Option<PathBuf>,
     pub gate_margin: f64,
@@ -162,6 +167,7 @@ impl ServeConfig {
             node_id: file.node_id,
             advertise_addr: file.advertise_addr,
             model_dir,
+            dispatch_catalogue: file.dispatch_catalogue,
             model_registry,
             gate_set: file.gate_set,
             gate_margin: file.gate_margin.unwrap_or(0.01),
@@ -177,5 +183,26 @@ impl ServeConfig {
             tls: file.tls,
             addr_file,
         }
+    }
+}
+
+impl ServeConfig {
+    /// The dispatch catalogue to serve: the `dispatch_catalogue` file, read and validated against
+    /// the served model's taxonomy (`<model_dir>/taxonomy.toml`), else the built-in copy of the
+    /// shipped `models/dispatch.toml`. An invalid file is an error naming its file, line and key
+    /// (`paidan serve` stops with it).
+    pub fn dispatch_catalogue(&self) -> anyhow::Result<Catalogue> {
+        let Some(path) = &self.dispatch_catalogue else {
+            return Ok(Catalogue::builtin());
+        };
+        let taxonomy = self.model_dir.join("taxonomy.toml");
+        let taxonomy = paidan_model::Taxonomy::load(&taxonomy).with_context(|| {
+            format!(
+                "cannot read {}, the taxonomy the dispatch catalogue is checked against",
+                taxonomy.display()
+            )
+        })?;
+        Catalogue::load(path, &taxonomy)
+            .map_err(|e| anyhow::anyhow!("invalid dispatch catalogue: {e}"))
     }
 }

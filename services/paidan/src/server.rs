@@ -126,6 +126,7 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
         cfg.intake.clone(),
         changes,
     ));
+    intake.set_catalogue(cfg.dispatch_catalogue()?);
     let registry = Arc::new(
         ModelRegistry::new(
             cfg.model_registry.clone(),

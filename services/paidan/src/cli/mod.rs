@@ -78,6 +78,10 @@ pub struct ServeArgs {
     /// Model artifact directory [default: models/default].
     #[arg(long, env = "PAIDAN_MODEL_DIR")]
     pub model_dir: Option<PathBuf>,
+    /// Dispatch catalogue TOML (lead, co-departments, deadlines, per-jurisdiction overrides)
+    /// [default: the built-in copy of models/dispatch.toml].
+    #[arg(long, env = "PAIDAN_DISPATCH_CATALOGUE")]
+    pub dispatch_catalogue: Option<PathBuf>,
     /// Serve the Open311 GeoReport v2 facade (plain HTTP) here [default: off].
     #[arg(long, env = "PAIDAN_OPEN311_ADDR")]
     pub open311_addr: Option<SocketAddr>,
@@ -112,6 +116,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut cfg = ServeConfig::resolve(file, a.addr, a.data_dir, a.model_dir, a.addr_file);
             cfg.open311_addr = a.open311_addr.or(cfg.open311_addr);
             cfg.store_url = a.store_url.or(cfg.store_url);
+            cfg.dispatch_catalogue = a.dispatch_catalogue.or(cfg.dispatch_catalogue);
             cfg.node_id = a.node_id.or(cfg.node_id);
             cfg.advertise_addr = a.advertise_addr.or(cfg.advertise_addr);
             let handle = crate::server::start(cfg, true).await?;
