@@ -314,3 +314,91 @@ async fn python_stubs_cache_is_private_and_refuses_writable_dirs() {
     .unwrap();
     server.stop().await.unwrap();
 }
+
+/// The README's dispatch loop is `clients/python/examples/dispatch_loop.py`: run against a real
+/// server it submits, reads the lead, co-departments and deadline, returns the case, resolves it,
+/// rates it and reads the figures; and the README still shows the script's loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_dispatch_loop_runs_from_python() {
+    let script = common::repo_root().join("clients/python/examples/dispatch_loop.py");
+    let text = std::fs::read_to_string(&script).unwrap();
+    let marker = "    # --- loop ---\n";
+    let loop_ = text
+        .split(marker)
+        .nth(1)
+        .expect("the script has its loop markers");
+    let dedented: String = loop_
+        .lines()
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("```python\n{}\n```", dedented.trim_end())),
+        "README.md no longer shows the loop of {}",
+        script.display()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _, _) = common::serving(dir.path()).await;
+    let addr = server.addr.to_string();
+    let cache = tempfile::tempdir().unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .arg(&script)
+            .args(["--addr", &addr])
+            .env("XDG_CACHE_HOME", cache.path())
+            .output()
+            .expect("python3 runs")
+    })
+    .await
+    .unwrap();
+    let (ok, out, err) = result(out);
+    assert!(ok, "{out} {err}");
+    let steps: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let step = |name: &str| {
+        steps
+            .iter()
+            .filter(|s| s["step"] == name)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let submitted = &step("submitted")[0];
+    let first = submitted["lead"].as_str().unwrap();
+    assert!(
+        submitted["due_at"].as_str().unwrap().starts_with("20"),
+        "{out}"
+    );
+    let returned = &step("returned")[0];
+    let lead = returned["lead"].as_str().unwrap();
+    assert_ne!(lead, first, "re-dispatched");
+    assert_eq!(returned["returned_by"], serde_json::json!([first]));
+    assert_eq!(step("rated")[0]["status"], "CASE_STATUS_FOLLOWED_UP");
+    let figures = step("figures");
+    let row = |d: &str| {
+        figures
+            .iter()
+            .find(|f| f["department"] == d)
+            .unwrap_or_else(|| panic!("no figures for {d}: {out}"))
+    };
+    assert_eq!(
+        (
+            &row(lead)["received"],
+            &row(lead)["resolved"],
+            &row(lead)["on_time"],
+            &row(lead)["satisfaction"]
+        ),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!(1),
+            &serde_json::json!(1),
+            &serde_json::json!(1.0)
+        ),
+        "{out}"
+    );
+    assert_eq!(row(first)["returned"], 1, "{out}");
+    server.stop().await.unwrap();
+}

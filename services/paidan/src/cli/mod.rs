@@ -15,6 +15,7 @@ mod eval_dedup;
 mod loadgen;
 mod outbox;
 mod progress;
+pub mod stats;
 mod texts;
 mod train;
 
@@ -54,6 +55,8 @@ pub enum Command {
     EvalDedup(eval_dedup::EvalDedupArgs),
     /// Inspect and replay the forwarding outbox of a stopped server.
     Outbox(outbox::OutboxArgs),
+    /// Department and category figures (GetDepartmentStats) of a window, as a table or JSON.
+    Stats(stats::StatsArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -135,5 +138,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(a) => tokio::task::spawn_blocking(move || eval::run_cmp(a)).await?,
         Command::EvalDedup(a) => tokio::task::spawn_blocking(move || eval_dedup::run(a)).await?,
         Command::Outbox(a) => tokio::task::spawn_blocking(move || outbox::run(a)).await?,
+        Command::Stats(a) => stats::run(a).await,
     }
 }
