@@ -243,20 +243,22 @@ impl Intake {
         let now = now_millis();
         validate::check_complaint(&self.limits, &c, now).map_err(CoreError::Invalid)?;
         let channel = c.channel;
+        // The jurisdiction the text names when the caller left it empty, and the places.
+        let at = self.locate(&c.jurisdiction, &c.title, &c.text, &c.address)?;
         let triage = self
             .pool
             .triage(TriageText {
                 title: c.title.clone(),
                 text: c.text.clone(),
-                jurisdiction: c.jurisdiction.clone(),
+                jurisdiction: at.jurisdiction.clone(),
             })
             .await?;
         let received_at = c.received_at.unwrap_or(now);
         let fingerprint = self.dedup.fingerprint(&c.title, &c.text, &c.address);
         let category = triage.category.code.clone();
-        let (department, dispatch) = crate::dispatch::new_case(
+        let (department, mut dispatch) = crate::dispatch::new_case(
             &self.catalogue.load(),
-            &c.jurisdiction,
+            &at.jurisdiction,
             &category,
             &triage.department.code,
             asked,
@@ -264,6 +266,7 @@ impl Intake {
             &c.text,
             received_at,
         );
+        dispatch.places = at.places;
         // Everything that does not depend on the match is built before the writer thread's turn.
         let mut record = CaseRecord {
             id: String::new(),
@@ -272,7 +275,7 @@ impl Intake {
             channel,
             received_at,
             created_at: now,
-            jurisdiction: c.jurisdiction.clone(),
+            jurisdiction: at.jurisdiction,
             caller_phone: c.caller_phone.clone(),
             title: c.title,
             text: c.text,

@@ -16,6 +16,7 @@ pub mod followup;
 mod inference;
 mod intake;
 pub mod metrics;
+pub mod places;
 mod registry;
 pub mod returns;
 pub mod rules;

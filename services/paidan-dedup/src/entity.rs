@@ -341,8 +341,18 @@ pub fn trim_to_name(name: &str) -> &str {
     name.get(start..).unwrap_or(name)
 }
 
-/// All places and entities named in `text` (normalised text), sorted and de-duplicated.
-pub fn extract(text: &str) -> Vec<Entity> {
+/// A suffix match that names something: its kind and suffix, its core name, the name as
+/// written (the core's generic tails and the suffix kept: "魅力之城小区"), where that starts.
+struct Named<'t> {
+    kind: EntityKind,
+    suffix: &'t str,
+    core: String,
+    written: String,
+    start: usize,
+}
+
+/// Every name in front of a known suffix (see the module docs).
+fn suffixed(text: &str) -> Vec<Named<'_>> {
     let mut out = Vec::new();
     for m in SUFFIX_RE.find_iter(text) {
         let kind = kind_of(m.as_str());
@@ -383,8 +393,8 @@ pub fn extract(text: &str) -> Vec<Entity> {
         if name.chars().count() < 2 {
             continue;
         }
-        let core = core_name(&name);
-        let core = trim_to_name(&core).to_string();
+        let stripped = core_name(&name);
+        let core = trim_to_name(&stripped).to_string();
         // A problem word is not a name ("烧烤店", "夜宵店", "麻将馆", "装修公司"), nor is the
         // type of an institution ("公办幼儿园", "普惠性幼儿园", "培训机构").
         if core.chars().count() < 2
@@ -395,8 +405,23 @@ pub fn extract(text: &str) -> Vec<Entity> {
         {
             continue;
         }
-        out.push(Entity { kind, name: core });
+        // `stripped` is a prefix of `name` and `core` a suffix of `stripped`
+        let from = stripped.len() - core.len();
+        out.push(Named {
+            kind,
+            suffix: m.as_str(),
+            written: format!("{}{}", &name[from..], m.as_str()),
+            start: m.start() - (name.len() - from),
+            core,
+        });
     }
+    out
+}
+
+/// Districts, counties and cities by their anonymised codes ("A3区", "A7县", "A市") and named
+/// districts ("仓山区"): (kind, where, name).
+fn admin_units(text: &str) -> Vec<(EntityKind, usize, String)> {
+    let mut out = Vec::new();
     for m in ADMIN_CODE_RE.find_iter(text) {
         let glued = text[..m.start()]
             .chars()
@@ -408,10 +433,7 @@ pub fn extract(text: &str) -> Vec<Entity> {
             } else {
                 EntityKind::Admin
             };
-            out.push(Entity {
-                kind,
-                name: m.as_str().to_string(),
-            });
+            out.push((kind, m.start(), m.as_str().to_string()));
         }
     }
     for m in NAMED_DISTRICT_RE.find_iter(text) {
@@ -422,12 +444,26 @@ pub fn extract(text: &str) -> Vec<Entity> {
             && !BOUNDARY.contains(first)
             && is_district_name(m.as_str())
         {
-            out.push(Entity {
-                kind: EntityKind::Admin,
-                name: m.as_str().to_string(),
-            });
+            out.push((EntityKind::Admin, m.start(), m.as_str().to_string()));
         }
     }
+    out
+}
+
+/// All places and entities named in `text` (normalised text), sorted and de-duplicated.
+pub fn extract(text: &str) -> Vec<Entity> {
+    let mut out: Vec<Entity> = suffixed(text)
+        .into_iter()
+        .map(|n| Entity {
+            kind: n.kind,
+            name: n.core,
+        })
+        .collect();
+    out.extend(
+        admin_units(text)
+            .into_iter()
+            .map(|(kind, _, name)| Entity { kind, name }),
+    );
     for c in ROUTE_RE.captures_iter(text) {
         out.push(Entity {
             kind: EntityKind::Route,
@@ -436,6 +472,112 @@ pub fn extract(text: &str) -> Vec<Entity> {
     }
     out.sort();
     out.dedup();
+    out
+}
+
+/// The kind of a place mention on a case (地点), coarser than [`EntityKind`] and limited to where
+/// a case is: the administrative unit, the street or town, the road, the estate, the building.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum PlaceKind {
+    /// 区 / 县
+    District,
+    /// 街道 / 镇 / 乡
+    Street,
+    /// 路 / 街 / 大道 / 巷
+    Road,
+    /// 小区 / 花园 / 苑 … (residential; not 广场, 公园, 大厦, 商城)
+    Estate,
+    /// 栋 / 幢 / 号楼, or a lettered 座
+    Building,
+}
+
+/// A place named in a complaint, as written there ("魅力之城小区", "劳动东路", "5栋").
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Place {
+    pub kind: PlaceKind,
+    pub name: String,
+}
+
+/// Estate suffixes of where people live (the other [`EntityKind::Estate`] suffixes name plazas,
+/// parks, office towers and malls).
+const RESIDENTIAL: &[&str] = &[
+    "国际城",
+    "小区",
+    "花园",
+    "家园",
+    "公寓",
+    "新村",
+    "山庄",
+    "新城",
+    "之城",
+    "雅居",
+    "华庭",
+    "嘉园",
+    "名苑",
+    "庭苑",
+    "苑",
+];
+
+static NAMED_COUNTY_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\p{Han}{2}县").expect("static county regex"));
+static BUILDING_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:[A-Z]?[0-9]{1,3}|[一二三四五六七八九十]{1,3})(?:号楼|栋|幢)|[A-Z](?:座|栋|幢)")
+        .expect("static building regex")
+});
+
+/// The places named in `text` (normalised text) by kind — district, street, road, estate,
+/// building — each kind in the order of the text, each name once. The same extractor as
+/// [`extract`] (its suffixes, boundaries and district rules), keeping names as written.
+pub fn places(text: &str) -> Vec<Place> {
+    let mut found: Vec<(PlaceKind, usize, String)> = Vec::new();
+    for n in suffixed(text) {
+        let kind = match (n.kind, n.suffix) {
+            (EntityKind::Village, "街道" | "镇" | "乡") => PlaceKind::Street,
+            (EntityKind::Road, _) => PlaceKind::Road,
+            // not "物业规定小区": a name does not start with an ordinary word
+            (EntityKind::Estate, s)
+                if RESIDENTIAL.contains(&s) && !NOT_NAMES.iter().any(|w| n.core.starts_with(w)) =>
+            {
+                PlaceKind::Estate
+            }
+            _ => continue,
+        };
+        found.push((kind, n.start, n.written));
+    }
+    // One estate written with two suffixes ("美舍苑小区" also gives 美舍苑): the longest.
+    let longest = |a: &(PlaceKind, usize, String), b: &(PlaceKind, usize, String)| {
+        a.0 == b.0 && a.1 == b.1 && a.2.len() < b.2.len()
+    };
+    let all = found.clone();
+    found.retain(|f| !all.iter().any(|g| longest(f, g)));
+    for (kind, at, name) in admin_units(text) {
+        if kind == EntityKind::Admin {
+            found.push((PlaceKind::District, at, name));
+        }
+    }
+    for m in NAMED_COUNTY_RE.find_iter(text) {
+        let first = m.as_str().chars().next().unwrap_or('的');
+        if !BOUNDARY.contains(first) && is_district_name(m.as_str()) {
+            found.push((PlaceKind::District, m.start(), m.as_str().to_string()));
+        }
+    }
+    for m in BUILDING_RE.find_iter(text) {
+        // a building number, not a count ("一栋楼" is any building) or part of a longer number
+        let glued = text[..m.start()]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+        if !glued && !m.as_str().starts_with('一') {
+            found.push((PlaceKind::Building, m.start(), m.as_str().to_string()));
+        }
+    }
+    found.sort();
+    let mut out: Vec<Place> = Vec::new();
+    for (kind, _, name) in found {
+        if !out.iter().any(|p| p.kind == kind && p.name == name) {
+            out.push(Place { kind, name });
+        }
+    }
     out
 }
 

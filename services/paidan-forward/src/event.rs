@@ -118,6 +118,28 @@ pub struct WebhookCase {
     pub urgency: Option<String>,
     #[serde(default)]
     pub urgency_guessed: bool,
+    /// Places the address and text name (added with schema 4; absent from older events): kind
+    /// (district, street, road, estate, building) and the name as written.
+    #[serde(default)]
+    pub places: Vec<WebhookPlace>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WebhookPlace {
+    pub kind: String,
+    pub name: String,
+}
+
+fn place_kind_name(k: i32) -> String {
+    match v1::PlaceKind::try_from(k).unwrap_or(v1::PlaceKind::Unspecified) {
+        v1::PlaceKind::District => "district",
+        v1::PlaceKind::Street => "street",
+        v1::PlaceKind::Road => "road",
+        v1::PlaceKind::Estate => "estate",
+        v1::PlaceKind::Building => "building",
+        v1::PlaceKind::Unspecified => "unspecified",
+    }
+    .to_string()
 }
 
 /// RFC 3339 (UTC, milliseconds) of a time in ms since the epoch.
@@ -247,6 +269,14 @@ impl WebhookEvent {
                 duplicate_of: c.duplicate_of,
                 duplicate_score: c.duplicate_score,
                 report_count: c.report_count,
+                places: c
+                    .places
+                    .iter()
+                    .map(|p| WebhookPlace {
+                        kind: place_kind_name(p.kind),
+                        name: p.name.clone(),
+                    })
+                    .collect(),
                 co_departments: c.co_departments.clone(),
                 due_at: c.due_at.as_ref().map(|t| rfc3339(convert::millis(t))),
                 request_type: convert::request_type_from_proto(c.request_type)
@@ -430,7 +460,10 @@ mod tests {
         let case = &json["case"];
         // (field, value)
         let table = [
-            ("co_departments", serde_json::json!(["housing_construction"])),
+            (
+                "co_departments",
+                serde_json::json!(["housing_construction"]),
+            ),
             ("due_at", serde_json::json!("2026-01-01T00:00:00.000Z")),
             ("request_type", serde_json::json!("consultation")),
             ("request_type_guessed", serde_json::json!(true)),

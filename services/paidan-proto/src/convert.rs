@@ -10,8 +10,8 @@
 use paidan_core::{Asked, Candidate, Complaint, Submitted};
 use paidan_store::{
     AuditEvent, CaseRecord, CaseStatus, Channel, CorrectionRecord, EventKind, ForwardingRecord,
-    ForwardingState, HotIssue, LabelRecord, Millis, OutboxEntry, ReportLink, RequestType,
-    ReturnReason, Satisfaction, StatusChange, TriageRecord, Urgency,
+    ForwardingState, HotIssue, LabelRecord, Millis, OutboxEntry, Place, PlaceKind, ReportLink,
+    RequestType, ReturnReason, Satisfaction, StatusChange, TriageRecord, Urgency,
 };
 use prost_types::Timestamp;
 
@@ -231,6 +231,7 @@ pub fn submitted_to_proto(s: Submitted) -> v1::SubmitComplaintResponse {
         triage: Some(triage_to_proto(
             &s.case.triage,
             &s.case.dispatch.co_departments,
+            &s.case.dispatch.places,
         )),
         duplicate_of: s.case.duplicate_of.clone().unwrap_or_default(),
         duplicate_score: s.case.duplicate_score,
@@ -302,8 +303,33 @@ pub fn label_to_proto(l: &LabelRecord) -> v1::Label {
     }
 }
 
-/// A triage with the co-departments the dispatch catalogue gives its category and lead.
-pub fn triage_to_proto(t: &TriageRecord, co_departments: &[String]) -> v1::TriageResponse {
+pub fn place_kind_to_proto(k: PlaceKind) -> v1::PlaceKind {
+    match k {
+        PlaceKind::District => v1::PlaceKind::District,
+        PlaceKind::Street => v1::PlaceKind::Street,
+        PlaceKind::Road => v1::PlaceKind::Road,
+        PlaceKind::Estate => v1::PlaceKind::Estate,
+        PlaceKind::Building => v1::PlaceKind::Building,
+    }
+}
+
+pub fn places_to_proto(places: &[Place]) -> Vec<v1::Place> {
+    places
+        .iter()
+        .map(|p| v1::Place {
+            kind: place_kind_to_proto(p.kind) as i32,
+            name: p.name.clone(),
+        })
+        .collect()
+}
+
+/// A triage with the co-departments the dispatch catalogue gives its category and lead, and the
+/// places the text names.
+pub fn triage_to_proto(
+    t: &TriageRecord,
+    co_departments: &[String],
+    places: &[Place],
+) -> v1::TriageResponse {
     v1::TriageResponse {
         category: Some(label_to_proto(&t.category)),
         department: Some(label_to_proto(&t.department)),
@@ -317,6 +343,7 @@ pub fn triage_to_proto(t: &TriageRecord, co_departments: &[String]) -> v1::Triag
         review_reasons: t.review_reasons.clone(),
         model_version: t.model_version.clone(),
         co_departments: co_departments.to_vec(),
+        places: places_to_proto(places),
     }
 }
 
@@ -394,7 +421,11 @@ pub fn case_to_proto(c: &CaseRecord, mask_phone: bool) -> v1::Case {
             latitude,
             longitude,
         }),
-        triage: Some(triage_to_proto(&c.triage, &c.dispatch.co_departments)),
+        triage: Some(triage_to_proto(
+            &c.triage,
+            &c.dispatch.co_departments,
+            &c.dispatch.places,
+        )),
         category: c.category.clone(),
         department: c.department.clone(),
         status: status_to_proto(c.status) as i32,
@@ -415,6 +446,7 @@ pub fn case_to_proto(c: &CaseRecord, mask_phone: bool) -> v1::Case {
         forwarding: Some(forwarding_to_proto(&c.forwarding)),
         model_version: c.triage.model_version.clone(),
         co_departments: c.dispatch.co_departments.clone(),
+        places: places_to_proto(&c.dispatch.places),
         due_at: c.dispatch.due_at.map(timestamp),
         request_type: c
             .dispatch
@@ -567,6 +599,16 @@ mod tests {
             assert_eq!(u as i32, raw, "domain numbers match the wire");
         }
         assert!(urgency_from_proto(4).unwrap_err().contains("urgency 4"));
+        for (k, raw) in [
+            (PlaceKind::District, 1),
+            (PlaceKind::Street, 2),
+            (PlaceKind::Road, 3),
+            (PlaceKind::Estate, 4),
+            (PlaceKind::Building, 5),
+        ] {
+            assert_eq!(place_kind_to_proto(k) as i32, raw);
+            assert_eq!(k as i32, raw, "domain numbers match the wire");
+        }
         assert!(
             return_reason_from_proto(0)
                 .unwrap_err()

@@ -129,3 +129,95 @@ async fn a_jurisdictions_overrides_dispatch_its_cases() {
     }
     server.stop().await.unwrap();
 }
+
+/// A complaint with no jurisdiction that names one of the catalogue's is filed under it; its
+/// places are on the case, in the submit answer's and Triage's triage, and in the webhook event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn places_and_a_named_jurisdiction_reach_the_case_and_triage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dispatch.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{}\n[jurisdictions.\"秀英区\".defaults]\ndeadline = {{ normal = 3, urgent = 2, very_urgent = 1 }}\n",
+            shipped()
+        ),
+    )
+    .unwrap();
+    let mut cfg = serve_config(&dir.path().join("data"), &default_model());
+    cfg.dispatch_catalogue = Some(path);
+    let server = paidan::server::start(cfg, false).await.unwrap();
+    let ch = channel(server.addr).await;
+    wait_health(
+        &ch,
+        "paidan.v1.Intake",
+        tonic_health::pb::health_check_response::ServingStatus::Serving,
+    )
+    .await;
+    let mut client = v1::intake_client::IntakeClient::new(ch);
+    // hk-20180606033515 (tests/fixtures of paidan-core), a real Haikou work order
+    let text = "市民来电反映: 其是秀英区长滨路永秀花园北一区2栋804的业主，于6月3日民生燃气工作人员帮助其开通燃气，让其签订发生用气危险的责任自负的合同，其认为烟管直接伸出去，危险性并未增加，故来电投诉，";
+    let want = [
+        (v1::PlaceKind::District, "秀英区"),
+        (v1::PlaceKind::Road, "长滨路"),
+        (v1::PlaceKind::Estate, "永秀花园"),
+        (v1::PlaceKind::Building, "2栋"),
+    ]
+    .map(|(k, n)| v1::Place {
+        kind: k as i32,
+        name: n.into(),
+    })
+    .to_vec();
+    let mut req = complaint("p-1", text);
+    req.jurisdiction = String::new();
+    let r = client.submit_complaint(req).await.unwrap().into_inner();
+    assert_eq!(r.triage.as_ref().unwrap().places, want);
+    let c = client
+        .get_case(v1::GetCaseRequest {
+            case_id: r.case_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(c.jurisdiction, "秀英区", "filled from the text");
+    assert_eq!(c.places, want);
+    let event = paidan_forward::event::WebhookEvent::from_proto(&v1::CaseEvent {
+        case: Some(c.clone()),
+        ..Default::default()
+    });
+    assert_eq!(
+        event
+            .case
+            .places
+            .iter()
+            .map(|p| (p.kind.as_str(), p.name.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("district", "秀英区"),
+            ("road", "长滨路"),
+            ("estate", "永秀花园"),
+            ("building", "2栋")
+        ]
+    );
+    // a caller's jurisdiction is kept
+    let mut req = complaint("p-2", text);
+    req.jurisdiction = "A3区".into();
+    let r = client.submit_complaint(req).await.unwrap().into_inner();
+    let c = client
+        .get_case(v1::GetCaseRequest { case_id: r.case_id })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(c.jurisdiction, "A3区");
+    // Triage answers the same places
+    let t = client
+        .triage(v1::TriageRequest {
+            text: text.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(t.places, want);
+    server.stop().await.unwrap();
+}

@@ -43,20 +43,27 @@ impl v1::intake_server::Intake for IntakeApi {
     ) -> Result<Response<v1::TriageResponse>, Status> {
         let r = req.into_inner();
         check_channel(r.channel, false).map_err(invalid)?;
-        let jurisdiction = r.jurisdiction.clone();
+        let at = self
+            .intake
+            .locate(&r.jurisdiction, &r.title, &r.text, "")
+            .map_err(ApiError)?;
         let t = self
             .intake
             .triage(TriageText {
                 title: r.title,
                 text: r.text,
-                jurisdiction: r.jurisdiction,
+                jurisdiction: at.jurisdiction.clone(),
             })
             .await
             .map_err(ApiError)?;
         let co = self
             .intake
-            .co_departments(&jurisdiction, &t.category.code, &t.department.code);
-        Ok(Response::new(triage_to_proto(&triage_record(&t), &co)))
+            .co_departments(&at.jurisdiction, &t.category.code, &t.department.code);
+        Ok(Response::new(triage_to_proto(
+            &triage_record(&t),
+            &co,
+            &at.places,
+        )))
     }
 
     async fn submit_complaint(
