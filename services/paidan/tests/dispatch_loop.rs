@@ -245,10 +245,10 @@ async fn the_whole_dispatch_loop_ends_in_the_figures() {
         millis(stats.until.as_ref().unwrap()),
     );
     assert_eq!(until % 3_600_000, 0, "whole hours");
-    assert_eq!(
-        until - since,
-        30 * 24 * 3_600_000 + 3_600_000,
-        "30 days, hours rounded out"
+    // 30 days, hours rounded out (exactly 30 days when asked on the hour)
+    assert!(
+        [0, 3_600_000].contains(&(until - since - 30 * 24 * 3_600_000)),
+        "{since} .. {until}"
     );
 
     // who may read them
