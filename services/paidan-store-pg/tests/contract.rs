@@ -1171,6 +1171,40 @@ fn figures_counted(b: &dyn Backend) {
         assert_eq!(store.figures(&other).unwrap(), Vec::new());
         store.flush().unwrap();
     }
-    let store = b.open();
+    let store: Arc<dyn Store> = Arc::from(b.open());
     assert_eq!(sums(&*store), expected, "after a restart");
+    // writers racing on the same counters (one hour, one department): none is lost
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..8 {
+                    let rid = format!("race-{t}-{i}");
+                    let spec = Spec {
+                        request_id: &rid,
+                        received_at: T0 + 4 * H + i,
+                        ..Spec::default()
+                    };
+                    let c = insert(&*store, &spec);
+                    if i % 2 == 0 {
+                        edit(&*store, &c.id, T0 + 5 * H, &|c| {
+                            c.dispatch.due_at = Some(T0 + 6 * H);
+                            moved(c, CaseStatus::Dispatched, T0 + 5 * H);
+                        });
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let raced = sums(&*store);
+    assert_eq!(raced, recount(&*store), "racing writers");
+    let received = |s: &[FigureSum]| {
+        s.iter()
+            .find(|f| f.dim == Dim::Department && f.name == "DEPT.ENV" && f.counter == Received)
+            .map(|f| f.n)
+    };
+    assert_eq!(received(&raced), Some(2 + 32));
 }
