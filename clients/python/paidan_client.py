@@ -4,6 +4,7 @@
     python3 clients/python/paidan_client.py --addr 127.0.0.1:50051 triage "小区楼下烧烤店油烟太大"
     python3 clients/python/paidan_client.py --addr 127.0.0.1:50051 submit --request-id r1 "工地夜间施工噪音扰民"
     python3 clients/python/paidan_client.py --addr 127.0.0.1:50051 get PD000000000001
+    python3 clients/python/paidan_client.py --addr 127.0.0.1:50051 stats --since 2026-11-01T00:00:00+08:00
 
 With authentication on, pass the token with --token or PAIDAN_TOKEN; for TLS give the CA with --tls-ca
 (and --tls-cert/--tls-key for a client certificate).
@@ -231,6 +232,10 @@ def main(argv=None):
     s.add_argument("text")
     g = sub.add_parser("get")
     g.add_argument("case_id")
+    st = sub.add_parser("stats", help="department figures (GetDepartmentStats; platform or admin role)")
+    st.add_argument("--jurisdiction", default="")
+    st.add_argument("--since", help="RFC 3339 (default: 30 days before --until)")
+    st.add_argument("--until", help="RFC 3339 (default: now)")
     args = p.parse_args(argv)
 
     try:
@@ -249,6 +254,13 @@ def main(argv=None):
                 resp = stub.SubmitComplaint(pb.SubmitComplaintRequest(
                     request_id=args.request_id, text=args.text, channel=pb.Channel.Value(args.channel),
                     jurisdiction=args.jurisdiction, caller_phone=args.phone), timeout=30, metadata=metadata)
+            elif args.cmd == "stats":
+                req = pb.GetDepartmentStatsRequest(jurisdiction=args.jurisdiction)
+                if args.since:
+                    req.since.FromJsonString(args.since)
+                if args.until:
+                    req.until.FromJsonString(args.until)
+                resp = stub.GetDepartmentStats(req, timeout=30, metadata=metadata)
             else:
                 resp = stub.GetCase(pb.GetCaseRequest(case_id=args.case_id), timeout=30, metadata=metadata)
         except grpc.RpcError as e:

@@ -400,5 +400,37 @@ async fn the_readme_dispatch_loop_runs_from_python() {
         "{out}"
     );
     assert_eq!(row(first)["returned"], 1, "{out}");
+    // the same figures from the client's `stats` command
+    let addr = server.addr.to_string();
+    let cache = tempfile::tempdir().unwrap();
+    let (ok, out, err) = tokio::task::spawn_blocking(move || {
+        python(
+            cache.path(),
+            &[
+                "--addr",
+                &addr,
+                "stats",
+                "--jurisdiction",
+                "A3区",
+                "--since",
+                "2026-01-01T00:00:00+08:00",
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{out} {err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let kept = v["departments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["department"] == lead)
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(
+        (&kept["resolvedOnTime"], &kept["satisfactionRate"]),
+        (&serde_json::json!("1"), &serde_json::json!(1.0)),
+        "{out}"
+    );
     server.stop().await.unwrap();
 }
