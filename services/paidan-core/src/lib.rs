@@ -7,6 +7,7 @@
 
 pub mod audit;
 mod commit;
+pub mod deadlines;
 mod dedup;
 pub mod dispatch;
 pub mod drift;

@@ -7,6 +7,7 @@ use anyhow::Context;
 use paidan_core::{Catalogue, IntakeConfig};
 
 pub use crate::access::AccessConfig;
+pub use crate::deadline_watch::DeadlineWatchConfig;
 use serde::Deserialize;
 
 /// The `[server]`-level settings of the config file; every field is optional.
@@ -26,6 +27,8 @@ pub struct FileConfig {
     /// The dispatch catalogue (lead, co-departments, deadlines, calendar, per-jurisdiction
     /// overrides); the built-in copy of the shipped `models/dispatch.toml` when unset.
     pub dispatch_catalogue: Option<PathBuf>,
+    /// `[deadline_watch]`: due-soon and overdue events (督办), see `deadline_watch.rs`.
+    pub deadline_watch: DeadlineWatchConfig,
     /// Directory of versioned model artifacts for ReloadModel (default: the model dir's parent).
     pub model_registry: Option<PathBuf>,
     /// Labelled JSONL every reloaded model is scored on (category macro-F1).
@@ -119,6 +122,7 @@ pub struct ServeConfig {
     pub model_dir: PathBuf,
     /// `--dispatch-catalogue` wins over the file; `None`: the built-in catalogue.
     pub dispatch_catalogue: Option<PathBuf>,
+    pub deadline_watch: DeadlineWatchConfig,
     pub model_registry: PathBuf,
     pub gate_set: Option<PathBuf>,
     pub gate_margin: f64,
@@ -168,6 +172,7 @@ impl ServeConfig {
             advertise_addr: file.advertise_addr,
             model_dir,
             dispatch_catalogue: file.dispatch_catalogue,
+            deadline_watch: file.deadline_watch,
             model_registry,
             gate_set: file.gate_set,
             gate_margin: file.gate_margin.unwrap_or(0.01),

@@ -5,6 +5,7 @@ pub mod access;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod deadline_watch;
 pub mod grpc;
 pub mod open311;
 pub mod server;
