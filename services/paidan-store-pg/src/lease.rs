@@ -85,6 +85,19 @@ impl Ownership {
         self.lease(partition_of(jurisdiction)).is_some()
     }
 
+    /// The partitions held right now (not past their local deadline), in order.
+    pub fn partitions(&self) -> Vec<u16> {
+        let held = self.held.read().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let mut v: Vec<u16> = held
+            .iter()
+            .filter(|(_, (_, until))| now < *until)
+            .map(|(p, _)| *p)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// Every lease held (run-out ones included until the keeper drops them).
     pub fn leases(&self) -> Vec<Lease> {
         let held = self.held.read().unwrap_or_else(|e| e.into_inner());

@@ -51,6 +51,7 @@ mod session;
 pub use lease::{Lease, Ownership, PARTITIONS, partition_of};
 pub use migrate::{SCHEMA_VERSION, migration_versions};
 pub use nodes::{NodeInfo, PartitionOwner};
+pub use outbox::{CHANNEL as OUTBOX_CHANNEL, CLAIM_MS, OutboxListener};
 
 type Pool = r2d2::Pool<Manager>;
 
@@ -78,6 +79,8 @@ pub struct PgStore {
     pool: Option<Pool>,
     /// Set in a cluster: every insert is fenced by the lease of its case's partition.
     fencing: std::sync::OnceLock<std::sync::Arc<Ownership>>,
+    /// The connection settings (a listener connects outside the pool).
+    config: postgres::Config,
 }
 
 /// What a step inside a transaction can fail with: the database (maybe worth a retry) or the
@@ -139,7 +142,9 @@ impl PgStore {
         let config: postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Invalid(format!("store url: {e}")))?;
-        let manager = Manager { config };
+        let manager = Manager {
+            config: config.clone(),
+        };
         let pool = r2d2::Pool::builder()
             .max_size(opts.pool_size.max(1))
             .min_idle(Some(1))
@@ -152,6 +157,7 @@ impl PgStore {
         let store = PgStore {
             pool: Some(pool),
             fencing: std::sync::OnceLock::new(),
+            config,
         };
         migrate::migrate(&mut store.conn()?.client)?;
         figures::build_once(&store)?;

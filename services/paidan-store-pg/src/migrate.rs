@@ -39,10 +39,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "nodes",
         sql: include_str!("../migrations/0004_nodes.sql"),
     },
+    Migration {
+        version: 5,
+        name: "outbox_partitions",
+        sql: include_str!("../migrations/0005_outbox_partitions.sql"),
+    },
 ];
 
 /// The schema version this build writes: the number of its newest migration.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// The versions of this build's migrations, in order (what a database it migrated has applied).
 pub fn migration_versions() -> Vec<i32> {

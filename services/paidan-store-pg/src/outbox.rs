@@ -5,13 +5,29 @@
 //! An entry's payload is the case as the event's transaction wrote it (the sled store keeps the
 //! same by freezing a copy at the case's next change); the payload is written once, after the
 //! transaction's last change of the case, so two events of one edit carry the same case.
+//!
+//! In a cluster (a store fenced by a node's [`Ownership`](crate::Ownership)) every event carries
+//! its case's partition, and a node drains only the partitions it holds: [`outbox_due`] claims
+//! the due heads with `FOR UPDATE SKIP LOCKED` and moves them [`CLAIM_MS`] later, so a node that
+//! takes a partition over while the old owner's delivery is in flight neither waits for it nor
+//! picks the same events up (an owner that died mid-delivery leaves them due again after the
+//! claim: delivered at least once, per-case order kept — a case's next event is due only once
+//! the earlier one is gone). Each transaction that enqueues events sends a `NOTIFY` on
+//! [`CHANNEL`] with their partitions; [`OutboxListener`] lets the owner's forwarder wake on it
+//! (polling stays the fallback).
 
 use crate::session::Txn;
 use paidan_store::*;
 use postgres::types::ToSql;
 
 use crate::cases::{put_case, read_case};
+use crate::lease::partition_of;
 use crate::{PgStore, Tx};
+
+/// The `LISTEN` channel of outbox events; the payload is the partition.
+pub const CHANNEL: &str = "paidan_outbox";
+/// How long a claimed event stays with the node that claimed it before it is due again.
+pub const CLAIM_MS: i64 = 10_000;
 
 /// An event enqueued in this transaction, written by [`write_events`] once its case is final
 /// (its global seq is drawn then, in the same statement).
@@ -43,6 +59,7 @@ pub(crate) fn write_events(
     events: &[NewEvent],
     cases: &[CaseRecord],
 ) -> Tx<()> {
+    let mut partitions: Vec<i16> = Vec::new();
     for e in events {
         let Some(case) = cases.iter().find(|c| c.id == e.case_id) else {
             return Err(StoreError::Invalid(format!(
@@ -51,18 +68,27 @@ pub(crate) fn write_events(
             ))
             .into());
         };
+        let partition = partition_of(&case.jurisdiction) as i16;
         t.execute(
             "INSERT INTO outbox (seq, case_id, sequence, kind, occurred_at, payload, enqueued_at,
-                                 next_attempt_at)
-             VALUES (nextval('outbox_seqs'), $1, $2, $3, $4, $5, $4, $4)",
+                                 next_attempt_at, partition)
+             VALUES (nextval('outbox_seqs'), $1, $2, $3, $4, $5, $4, $4, $6)",
             &[
                 &e.case_id,
                 &e.sequence,
                 &(e.kind as i16),
                 &e.at,
                 &record::encode_case(case),
+                &partition,
             ],
         )?;
+        if !partitions.contains(&partition) {
+            partitions.push(partition);
+        }
+    }
+    // Delivered at COMMIT, only if the transaction commits.
+    for p in partitions {
+        t.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &p.to_string()])?;
     }
     Ok(())
 }
@@ -120,6 +146,9 @@ fn limit(n: usize) -> i64 {
 }
 
 pub(crate) fn outbox_due(s: &PgStore, now: Millis, n: usize) -> Result<Vec<OutboxEntry>> {
+    if let Some(own) = s.fencing() {
+        return claim_due(s, now, n, &own.partitions());
+    }
     let sql = format!(
         "SELECT {ENTRY_COLUMNS} FROM outbox o
          WHERE NOT dead AND next_attempt_at <= $1
@@ -130,6 +159,63 @@ pub(crate) fn outbox_due(s: &PgStore, now: Millis, n: usize) -> Result<Vec<Outbo
     let mut out = query_entries(s, &sql, &[&now, &limit(n)])?;
     out.sort_by_key(|e| e.seq);
     Ok(out)
+}
+
+/// In a cluster: claim the due heads of the partitions this node holds (and of events from
+/// before partitions were recorded), skipping rows another node is claiming at this moment.
+fn claim_due(s: &PgStore, now: Millis, n: usize, partitions: &[u16]) -> Result<Vec<OutboxEntry>> {
+    let partitions: Vec<i16> = partitions.iter().map(|&p| p as i16).collect();
+    let sql = format!(
+        "UPDATE outbox SET next_attempt_at = $1 + $4
+         WHERE seq IN (
+            SELECT seq FROM outbox o
+            WHERE NOT dead AND next_attempt_at <= $1
+              AND (partition IS NULL OR partition = ANY($3))
+              AND NOT EXISTS (SELECT 1 FROM outbox p
+                              WHERE p.case_id = o.case_id AND NOT p.dead AND p.seq < o.seq)
+            ORDER BY next_attempt_at, seq LIMIT $2
+            FOR UPDATE SKIP LOCKED)
+         RETURNING {ENTRY_COLUMNS}"
+    );
+    let mut out = query_entries(s, &sql, &[&now, &limit(n), &partitions, &CLAIM_MS])?;
+    out.sort_by_key(|e| e.seq);
+    Ok(out)
+}
+
+/// A connection listening for outbox events ([`CHANNEL`]), for a forwarder to wake on.
+pub struct OutboxListener {
+    client: postgres::Client,
+}
+
+impl PgStore {
+    /// A connection of its own (not from the pool) that listens for outbox events.
+    pub fn listen_outbox(&self) -> Result<OutboxListener> {
+        let mut client = self.config.connect(postgres::NoTls).map_err(crate::db)?;
+        client
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .map_err(crate::db)?;
+        Ok(OutboxListener { client })
+    }
+}
+
+impl OutboxListener {
+    /// The partitions with new events notified within `timeout` (empty when none came).
+    pub fn wait(&mut self, timeout: std::time::Duration) -> Result<Vec<u16>> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let mut notes = self.client.notifications();
+        let Some(first) = notes.timeout_iter(timeout).next().map_err(crate::db)? else {
+            return Ok(Vec::new());
+        };
+        // and whatever else has arrived already, without waiting again
+        let rest: Vec<_> = notes.iter().collect().map_err(crate::db)?;
+        let mut out: Vec<u16> = std::iter::once(first)
+            .chain(rest)
+            .filter_map(|n| n.payload().parse().ok())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
 }
 
 /// The case of an outbox entry, locked, with `f` applied to its forwarding record.

@@ -197,3 +197,72 @@ fn nodes_beat_advertise_and_leave() {
     assert!(store.free_partitions().unwrap().contains(&3));
     assert_eq!(store.nodes(TTL).unwrap().len(), 1);
 }
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[test]
+fn in_a_cluster_the_owner_drains_its_partitions_outbox_and_is_woken_by_notify() {
+    let db = pg::TestDb::new("cluster_outbox");
+    let (a, b) = (
+        PgStore::open(&db.url).unwrap(),
+        PgStore::open(&db.url).unwrap(),
+    );
+    let (own_a, own_b) = (
+        Arc::new(Ownership::new("node-a")),
+        Arc::new(Ownership::new("node-b")),
+    );
+    a.fence_with(own_a.clone());
+    b.fence_with(own_b.clone());
+    let p = partition_of("330106");
+    let lease = a.acquire_lease(p, "node-a", TTL).unwrap().unwrap();
+    own_a.hold(lease, Instant::now() + TTL);
+    let mut listener = a.listen_outbox().unwrap();
+
+    let spec = common::Spec {
+        request_id: "r-1",
+        ..Default::default()
+    };
+    a.insert_case(common::new_case(&spec)).unwrap();
+    assert_eq!(listener.wait(TTL).unwrap(), vec![p], "the commit notified");
+
+    let due = |s: &PgStore| -> Vec<String> {
+        s.outbox_due(now_ms(), 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.idempotency_key)
+            .collect()
+    };
+    assert_eq!(due(&b), Vec::<String>::new(), "not node-b's partition");
+    let claimed = a.outbox_due(now_ms(), 10).unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        due(&a),
+        Vec::<String>::new(),
+        "claimed: not handed out twice"
+    );
+    // a failed delivery makes it due again at the time it names
+    a.outbox_failed(claimed[0].seq, "platform down", now_ms(), false)
+        .unwrap();
+    let again = a.outbox_due(now_ms(), 10).unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(
+        a.outbox_delivered(again[0].seq, "hook", &["hook".to_string()], now_ms())
+            .unwrap()
+    );
+    assert_eq!(a.outbox_len(false).unwrap(), 0);
+
+    // an event from before partitions were recorded is drained by any node
+    let spec = common::Spec {
+        request_id: "r-2",
+        ..Default::default()
+    };
+    a.insert_case(common::new_case(&spec)).unwrap();
+    sql(&db.url, "UPDATE outbox SET partition = NULL");
+    assert_eq!(due(&b).len(), 1);
+    assert_eq!(listener.wait(TTL).unwrap(), vec![p]);
+}

@@ -216,6 +216,7 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
     {
         let (intake, health, dir) = (intake.clone(), health.clone(), cfg.model_dir.clone());
         let (cluster, keeper) = (cluster.clone(), keeper.clone());
+        let wake = forwarder.as_ref().map(|f| f.notifier());
         tokio::spawn(async move {
             match tokio::task::spawn_blocking(move || load_and_warm(&dir)).await {
                 Ok(Ok(model)) => {
@@ -224,7 +225,7 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
                     if let Some(c) = cluster {
                         // Only a node that can triage takes partitions.
                         let mut k = keeper.lock().unwrap_or_else(|e| e.into_inner());
-                        *k = Some(Keeper::start(c));
+                        *k = Some(Keeper::start(c, wake));
                     }
                     health.set_serving::<IntakeServer<IntakeApi>>().await;
                     health.set_service_status("", ServingStatus::Serving).await;

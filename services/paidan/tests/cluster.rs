@@ -190,10 +190,13 @@ async fn matter_wave(clients: &[IntakeClient<Channel>], wave: usize) -> Vec<(usi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_one_killed_lose_nothing_acknowledged() {
+    let t0 = Instant::now();
+    let phase = |what: &str| eprintln!("cluster: {:>6.1}s {what}", t0.elapsed().as_secs_f64());
     let pgdb = pg::TestDb::new("cluster");
     let dir = tempfile::tempdir().unwrap();
     let receiver = common::spawn_receiver(&dir.path().join("receiver"), "ok");
     let cfg = config(dir.path(), &receiver);
+    phase("receiver up");
 
     let mut nodes: Vec<(Proc, SocketAddr)> = (0..NODES)
         .map(|i| {
@@ -226,6 +229,7 @@ async fn three_nodes_one_killed_lose_nothing_acknowledged() {
     }
     // Every node holds a share and every partition is held: the fair shares settled.
     let url = pgdb.url.clone();
+    phase("every node serving");
     common::eventually("three nodes sharing the 64 partitions", 60, async || {
         let o = owners(&url);
         (o.len() == NODES && o.values().sum::<usize>() == 64).then_some(())
@@ -236,6 +240,7 @@ async fn three_nodes_one_killed_lose_nothing_acknowledged() {
         knob("PAIDAN_CLUSTER_WRITERS", WRITERS),
         knob("PAIDAN_CLUSTER_PER_WRITER", PER_WRITER),
     );
+    phase("partitions shared");
     let acked: Arc<Mutex<Vec<Ack>>> = Arc::default();
     let timed: Arc<Mutex<Vec<Timed>>> = Arc::default();
     let start = Instant::now();
@@ -384,6 +389,7 @@ async fn three_nodes_one_killed_lose_nothing_acknowledged() {
     // Every event reaches the platform, in per-case order: a master has its Created event and
     // one DuplicateLinked per linked report.
     let url3 = url.clone();
+    phase("load done and checked");
     common::eventually("the outbox drained by the survivors", 120, async || {
         let pending: i64 = db(&url3, |c| {
             c.query_one("SELECT count(*) FROM outbox", &[])
@@ -407,6 +413,7 @@ async fn three_nodes_one_killed_lose_nothing_acknowledged() {
         })
         .collect()
     });
+    phase("outbox drained");
     let received = receiver.received();
     let got: BTreeSet<String> = received.iter().map(|r| r.idempotency_key.clone()).collect();
     assert_eq!(

@@ -7,6 +7,9 @@
 //!    — or releases what it holds beyond that share (a node joined), so the load evens out;
 //! 4. reads the owners table the router forwards by.
 //!
+//! The forwarder drains only the partitions the node holds (the store claims their due events);
+//! `listen.rs` wakes it when another node enqueues one of them.
+//!
 //! Each partition's local deadline is taken before its renewal is sent, a second short of the
 //! TTL, so the node stops calling itself the owner before the database could hand it over. At a
 //! clean stop the keeper releases every lease and removes its node row: the others take over at
@@ -17,7 +20,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use paidan_store_pg::PARTITIONS;
+use tokio::sync::Notify;
 
+use super::listen::OutboxWaker;
 use super::{Cluster, LEASE_TTL, RENEW_EVERY};
 
 /// Counted as held locally for this much less than the lease's TTL.
@@ -27,11 +32,15 @@ const MARGIN: Duration = Duration::from_secs(1);
 pub struct Keeper {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Wakes the forwarder on other nodes' events in our partitions (when forwarding).
+    waker: Option<OutboxWaker>,
 }
 
 impl Keeper {
-    /// Start keeping `cluster`'s leases (the first round runs at once).
-    pub fn start(cluster: Arc<Cluster>) -> Keeper {
+    /// Start keeping `cluster`'s leases (the first round runs at once); with `forwarder`, also
+    /// wake it when an event is enqueued in a partition this node holds.
+    pub fn start(cluster: Arc<Cluster>, forwarder: Option<Arc<Notify>>) -> Keeper {
+        let waker = forwarder.map(|f| OutboxWaker::start(cluster.clone(), f));
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("paidan-leases".into())
@@ -40,6 +49,7 @@ impl Keeper {
         Keeper {
             stop: Some(stop),
             thread: Some(thread),
+            waker,
         }
     }
 
@@ -49,6 +59,7 @@ impl Keeper {
     }
 
     fn halt(&mut self) {
+        self.waker.take();
         self.stop.take();
         if let Some(t) = self.thread.take() {
             let _ = t.join();

@@ -13,6 +13,7 @@
 //! |----------|-----------------------------------------------------------------------------------|
 //! | `mod.rs` | [`Cluster`]: the node's identity, its [`Ownership`], the owners table it routes by   |
 //! | `keeper` | the lease keeper thread: heartbeat, fair share, renew, take over, release at stop |
+//! | `listen` | wakes the forwarder on `NOTIFY paidan_outbox` for a partition this node holds      |
 //! | `route`  | the tower layer that sends a SubmitComplaint to its partition's owner              |
 //!
 //! With the sled store there is no cluster: one node owns everything and nothing here runs.
@@ -25,6 +26,7 @@ use paidan_store_pg::{Ownership, PartitionOwner, PgStore, partition_of};
 use tonic::transport::{Channel, Endpoint};
 
 mod keeper;
+mod listen;
 pub mod route;
 
 pub use keeper::Keeper;
