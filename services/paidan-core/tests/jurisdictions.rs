@@ -70,7 +70,7 @@ fn overrides_resolve_over_the_file_by_jurisdiction() {
     // (jurisdiction, category, the model's department, request type,
     //  → lead, co-departments, working days, due at)
     type Want<'a> = (&'a str, &'a [&'a str], u32, time::OffsetDateTime);
-    let check = |j: &str, category: &str, triaged: &str, t: Option<RequestType>, want: Want| {
+    let check = |j: &str, category: &str, triaged: &str, t: Option<RequestType>, want: Want<'_>| {
         let d = cat
             .for_jurisdiction(j)
             .dispatch(category, triaged, t, Urgency::Normal, at);

@@ -102,6 +102,8 @@ fn kind_of(n: i16) -> Option<EventKind> {
         2 => EventKind::DuplicateLinked,
         3 => EventKind::Corrected,
         4 => EventKind::Updated,
+        5 => EventKind::DueSoon,
+        6 => EventKind::Overdue,
         _ => return None,
     })
 }

@@ -26,6 +26,7 @@ use tonic_health::ServingStatus;
 use crate::access::{AccessControl, AccessLayer};
 use crate::cluster::{Cluster, ClusterLayer, Keeper};
 use crate::config::ServeConfig;
+use crate::deadline_watch::DeadlineWatch;
 use crate::grpc::{admin::AdminApi, intake::IntakeApi};
 use crate::open311::Open311;
 use crate::telemetry::{RequestIdLayer, RpcMetricsLayer};
@@ -285,6 +286,8 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
     let intake_for_metrics = intake.clone();
     // The embedded store's size is reported at each scrape; PostgreSQL reports its own.
     let scrape_dir = cfg.store_url.is_none().then(|| cfg.data_dir.clone());
+    // 督办: due-soon and overdue events, once the server cannot fail to start any more.
+    let deadline_watch = DeadlineWatch::start(intake.clone(), &cfg.deadline_watch);
     let join = tokio::spawn(async move {
         // One stop for both servers: the handle's, or a signal; or either server failing.
         let (stopping, stop) = watch::channel(false);
@@ -339,6 +342,9 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
         }
         grpc.context("gRPC server failed")?;
         http.context("Open311 server failed")?;
+        if let Some(w) = deadline_watch {
+            w.stop().await;
+        }
         let _ = stop_forwarding.send(());
         if let Some(f) = forwarder {
             let _ = f.await;
