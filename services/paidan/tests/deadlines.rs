@@ -2,9 +2,12 @@
 //! a deadline watch on a short interval and a real platform (the test kit's gRPC receiver). Each
 //! case gets one event per deadline, in its own sequence after its earlier events; an extension
 //! (延期) that leaves the case overdue gives a new deadline and one more event; a restarted
-//! server sends none again.
+//! server sends none again. Run on sled and on PostgreSQL (`PAIDAN_TEST_PG_URL`, see
+//! scripts/pg-throwaway.sh).
 
 mod common;
+#[path = "../../paidan-store-pg/tests/pg/mod.rs"]
+mod pg;
 
 use std::time::Duration;
 
@@ -20,8 +23,9 @@ use tonic_health::pb::health_check_response::ServingStatus;
 
 const DAY: i64 = 24 * 3600 * 1000;
 
-fn config(dir: &std::path::Path, receiver: &ReceiverHandle) -> ServeConfig {
+fn config(dir: &std::path::Path, receiver: &ReceiverHandle, url: Option<&str>) -> ServeConfig {
     let mut cfg = serve_config(&dir.join("data"), &default_model());
+    cfg.store_url = url.map(str::to_string);
     cfg.forward = Some(ForwardConfig {
         sinks: vec![SinkConfig::Grpc {
             name: "platform".into(),
@@ -70,6 +74,16 @@ fn seq(kinds: &[(u64, &str)]) -> Vec<(u64, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn due_soon_and_overdue_reach_the_platform_once_per_deadline() {
+    once_per_deadline(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn due_soon_and_overdue_reach_the_platform_once_per_deadline_on_postgres() {
+    let db = pg::TestDb::new("deadlines");
+    once_per_deadline(Some(&db.url)).await;
+}
+
+async fn once_per_deadline(url: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let receiver = start_receiver(ReceiverConfig {
         grpc_addr: Some("127.0.0.1:0".parse().unwrap()),
@@ -77,7 +91,7 @@ async fn due_soon_and_overdue_reach_the_platform_once_per_deadline() {
     })
     .await
     .unwrap();
-    let (server, mut client) = serving(config(dir.path(), &receiver)).await;
+    let (server, mut client) = serving(config(dir.path(), &receiver, url)).await;
     let now = paidan_core::now_millis();
 
     // A: a complaint received 60 days ago, long overdue. B: a consultation received now, due at
@@ -163,7 +177,7 @@ async fn due_soon_and_overdue_reach_the_platform_once_per_deadline() {
     // Restarted over the same store: no event again. A new consultation's due-soon event shows
     // the restarted watch has run its passes; once every event is delivered, A, B and C have
     // exactly what they had.
-    let (server, mut client) = serving(config(dir.path(), &receiver)).await;
+    let (server, mut client) = serving(config(dir.path(), &receiver, url)).await;
     let d = client
         .submit_complaint(complaint("dl-d", "请问楼道里堆放的杂物归哪个部门管"))
         .await
