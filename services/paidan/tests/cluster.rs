@@ -9,6 +9,9 @@
 //! - the platform (`paidan-receiver`, a child process, on the webhook) got every event of every
 //!   case at least once, first arrivals in per-case order.
 //!
+//! The nodes authenticate: the writers send the intake token, which a node forwarding to the
+//! owner passes on (the owner checks it again), and a call without it is refused.
+//!
 //! The database is the throwaway server's (`PAIDAN_TEST_PG_URL`, scripts/pg-throwaway.sh), one
 //! database for this test. `eval/cluster.sh` runs this same test larger
 //! (`PAIDAN_CLUSTER_WRITERS`, `PAIDAN_CLUSTER_PER_WRITER`) and has it write the takeover figures
@@ -27,6 +30,7 @@ use std::time::{Duration, Instant};
 use common::{Proc, ReceiverProc};
 use paidan_proto::v1;
 use paidan_proto::v1::intake_client::IntakeClient;
+use sha2::Digest;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_check_response::ServingStatus;
 
@@ -45,6 +49,9 @@ fn knob(name: &str, default: usize) -> usize {
 /// Matters reported several times: before the kill, then after it.
 const MATTERS: usize = 4;
 const REPORTS_PER_WAVE: usize = 3;
+/// The intake system's token, the same on every node: a forwarded request carries it, and the
+/// owner authenticates it again.
+const TOKEN: &str = "cluster-test-intake-token";
 
 fn config(dir: &Path, receiver: &ReceiverProc) -> std::path::PathBuf {
     let path = dir.join("paidan.toml");
@@ -62,9 +69,15 @@ type = "webhook"
 name = "hook"
 url = "http://{http}/events"
 secret = "{secret}"
+
+[[access.tokens]]
+name = "hotline"
+sha256 = "{token_sha}"
+roles = ["intake"]
 "#,
         http = receiver.http,
         secret = receiver.secret,
+        token_sha = hex::encode(sha2::Sha256::digest(TOKEN.as_bytes())),
     );
     std::fs::write(&path, text).unwrap();
     path
@@ -132,6 +145,8 @@ async fn submit(
         let mut client = clients[(first + attempt) % clients.len()].clone();
         let mut r = tonic::Request::new(req.clone());
         r.set_timeout(Duration::from_secs(20));
+        r.metadata_mut()
+            .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
         match client.submit_complaint(r).await {
             Ok(r) => return r.into_inner(),
             Err(e) => {
@@ -241,6 +256,15 @@ async fn three_nodes_one_killed_lose_nothing_acknowledged() {
         knob("PAIDAN_CLUSTER_PER_WRITER", PER_WRITER),
     );
     phase("partitions shared");
+    // Without the token nothing is stored, owned here or not.
+    for c in &clients {
+        let refused = c
+            .clone()
+            .submit_complaint(own_matter("no-token", 0))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    }
     let acked: Arc<Mutex<Vec<Ack>>> = Arc::default();
     let timed: Arc<Mutex<Vec<Timed>>> = Arc::default();
     let start = Instant::now();
