@@ -263,3 +263,75 @@ async fn forward(
         msg
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(flag: u8, msg: &[u8]) -> Vec<u8> {
+        let mut b = vec![flag];
+        b.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+        b.extend_from_slice(msg);
+        b
+    }
+
+    #[test]
+    fn the_target_is_read_from_one_plain_message() {
+        let msg = v1::SubmitComplaintRequest {
+            request_id: "r-1".into(),
+            jurisdiction: "A3区".into(),
+            text: "噪音".into(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let mut two = frame(0, &msg);
+        two.extend(frame(0, &msg));
+        let mut short = frame(0, &msg);
+        short.pop();
+        // (body, the jurisdiction and request id read from it)
+        let table: &[(Vec<u8>, Option<(&str, &str)>)] = &[
+            (frame(0, &msg), Some(("A3区", "r-1"))),
+            (frame(1, &msg), None), // compressed: the local handler decides
+            (two, None),            // not one message
+            (short, None),
+            (vec![0, 0, 0], None),
+            (Vec::new(), None),
+            (frame(0, &[0xff, 0xff]), None), // not a SubmitComplaintRequest
+            (frame(0, &[]), Some(("", ""))),
+        ];
+        for (body, want) in table {
+            let got = target(body);
+            let got = got
+                .as_ref()
+                .map(|t| (t.jurisdiction.as_str(), t.request_id.as_str()));
+            assert_eq!(got, *want, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn only_answers_that_wrote_nothing_are_sent_to_another_owner() {
+        // (grpc-status, grpc-message, try another owner)
+        let table: &[(Option<&str>, &str, bool)] = &[
+            (None, "", false), // a success: the status comes in the trailers
+            (Some("14"), "no owner", true),
+            (
+                Some("13"),
+                "storage error: fenced: node-a does not hold partition 5",
+                true,
+            ),
+            (Some("13"), "storage error: disk full", false),
+            (Some("6"), "request_id reused", false),
+            (Some("3"), "text is empty", false),
+        ];
+        for (code, msg, want) in table {
+            let mut resp = http::Response::new(Body::default());
+            if let Some(code) = code {
+                resp.headers_mut()
+                    .insert("grpc-status", code.parse().unwrap());
+                resp.headers_mut()
+                    .insert("grpc-message", msg.parse().unwrap());
+            }
+            assert_eq!(worth_another_owner(&resp), *want, "{code:?} {msg}");
+        }
+    }
+}
