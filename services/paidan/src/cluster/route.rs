@@ -275,6 +275,9 @@ mod tests {
         b
     }
 
+    /// (body, the jurisdiction and request id read from it)
+    type TargetCase<'a> = (Vec<u8>, Option<(&'a str, &'a str)>);
+
     #[test]
     fn the_target_is_read_from_one_plain_message() {
         let msg = v1::SubmitComplaintRequest {
@@ -288,8 +291,7 @@ mod tests {
         two.extend(frame(0, &msg));
         let mut short = frame(0, &msg);
         short.pop();
-        // (body, the jurisdiction and request id read from it)
-        let table: &[(Vec<u8>, Option<(&str, &str)>)] = &[
+        let table: &[TargetCase] = &[
             (frame(0, &msg), Some(("A3区", "r-1"))),
             (frame(1, &msg), None), // compressed: the local handler decides
             (two, None),            // not one message
