@@ -291,7 +291,7 @@ mod tests {
         two.extend(frame(0, &msg));
         let mut short = frame(0, &msg);
         short.pop();
-        let table: &[TargetCase] = &[
+        let table: &[TargetCase<'_>] = &[
             (frame(0, &msg), Some(("A3区", "r-1"))),
             (frame(1, &msg), None), // compressed: the local handler decides
             (two, None),            // not one message
