@@ -208,7 +208,7 @@ pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHand
         let advertise = cfg
             .advertise_addr
             .clone()
-            .unwrap_or_else(|| addr.to_string());
+            .unwrap_or_else(|| crate::cluster::default_advertise_addr(addr));
         Cluster::new(pg, &node, &advertise)
     });
     let keeper: Arc<std::sync::Mutex<Option<Keeper>>> = Arc::default();

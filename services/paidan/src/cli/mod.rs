@@ -75,7 +75,7 @@ pub struct ServeArgs {
     #[arg(long, env = "PAIDAN_NODE_ID")]
     pub node_id: Option<String>,
     /// host:port where the other nodes reach this node's gRPC server [default: the listen
-    /// address].
+    /// address; hostname:port when it is a wildcard].
     #[arg(long, env = "PAIDAN_ADVERTISE_ADDR")]
     pub advertise_addr: Option<String>,
     /// Model artifact directory [default: models/default].

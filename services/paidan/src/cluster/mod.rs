@@ -127,14 +127,54 @@ impl Cluster {
     }
 }
 
-/// The default node id: this machine's hostname and the port the node listens on.
-pub fn default_node_id(port: u16) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .ok()
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".to_string());
-    format!("{host}:{port}")
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// The default node id: this machine's hostname and the port the node listens on.
+pub fn default_node_id(port: u16) -> String {
+    format!("{}:{port}", hostname())
+}
+
+/// The default advertised address: the address the node listens on, or — when that is a
+/// wildcard (`0.0.0.0`, `::`), which would send the other nodes to themselves — this machine's
+/// hostname with the port.
+pub fn default_advertise_addr(listening: std::net::SocketAddr) -> String {
+    advertise_for(listening, &hostname())
+}
+
+fn advertise_for(listening: std::net::SocketAddr, host: &str) -> String {
+    if listening.ip().is_unspecified() {
+        format!("{host}:{}", listening.port())
+    } else {
+        listening.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_wildcard_listen_address_is_advertised_by_hostname() {
+        // (listening on, advertised)
+        let table = [
+            ("127.0.0.1:50051", "127.0.0.1:50051"),
+            ("10.0.0.11:7000", "10.0.0.11:7000"),
+            ("0.0.0.0:50051", "intake-a:50051"),
+            ("[::]:50051", "intake-a:50051"),
+            ("[::1]:50051", "[::1]:50051"),
+        ];
+        for (listening, want) in table {
+            assert_eq!(
+                super::advertise_for(listening.parse().unwrap(), "intake-a"),
+                want,
+                "{listening}"
+            );
+        }
+    }
 }
