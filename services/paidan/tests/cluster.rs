@@ -466,6 +466,51 @@ async fn three_nodes_one_killed_lose_nothing_acknowledged() {
         want.len(),
         received.len()
     );
+    // A SubmitComplaints stream to one node: each complaint goes to its partition's owner, the
+    // answers come back in order.
+    let stream: Vec<v1::SubmitComplaintRequest> =
+        (0..24).map(|k| own_matter(&format!("s-{k}"), k)).collect();
+    let mut r = tonic::Request::new(futures::stream::iter(stream.clone()));
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    let mut answers = clients[0]
+        .clone()
+        .submit_complaints(r)
+        .await
+        .expect("the stream is taken")
+        .into_inner();
+    let mut streamed = Vec::new();
+    while let Some(a) = answers.message().await.expect("every complaint answered") {
+        streamed.push(a);
+    }
+    assert_eq!(streamed.len(), stream.len());
+    let stored: HashMap<String, String> = db(&url, |c| {
+        c.query(
+            "SELECT request_id, id FROM cases WHERE request_id LIKE 's-%'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+    });
+    for (req, a) in stream.iter().zip(&streamed) {
+        assert!(a.created, "{a:?}");
+        assert_eq!(
+            stored.get(&req.request_id),
+            Some(&a.case_id),
+            "in request order"
+        );
+    }
+    let spread: BTreeSet<u16> = stream
+        .iter()
+        .map(|r| paidan_store_pg::partition_of(&r.jurisdiction))
+        .collect();
+    assert!(
+        spread.len() > 10,
+        "the stream spans partitions of both survivors"
+    );
+
     // The survivors stop cleanly (their leases released, their rows gone).
     for (i, (p, _)) in nodes.iter_mut().enumerate() {
         if i != victim {

@@ -15,6 +15,7 @@
 //! | `keeper` | the lease keeper thread: heartbeat, fair share, renew, take over, release at stop |
 //! | `listen` | wakes the forwarder on `NOTIFY paidan_outbox` for a partition this node holds      |
 //! | `route`  | the tower layer that sends a SubmitComplaint to its partition's owner              |
+//! | `stream` | SubmitComplaints streams: each complaint routed as one SubmitComplaint           |
 //!
 //! With the sled store there is no cluster: one node owns everything and nothing here runs.
 
@@ -28,6 +29,7 @@ use tonic::transport::{Channel, Endpoint};
 mod keeper;
 mod listen;
 pub mod route;
+mod stream;
 
 pub use keeper::Keeper;
 pub use route::ClusterLayer;

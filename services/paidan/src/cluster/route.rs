@@ -1,5 +1,6 @@
 //! The router: a tower layer (inside access control, so the caller was authenticated and allowed
 //! here first) that sends each `SubmitComplaint` to the owner of its jurisdiction's partition.
+//! `SubmitComplaints` streams go through `stream.rs`, which routes each complaint the same way.
 //! Every other call passes through: reads are served by any node (they read the database), and
 //! edits lock the rows they change.
 //!
@@ -36,6 +37,9 @@ use super::{Cluster, OWNER_WAIT, Route};
 
 /// The method routed to the owner.
 pub const SUBMIT_PATH: &str = "/paidan.v1.Intake/SubmitComplaint";
+/// The streaming method: each of its complaints is routed as one SubmitComplaint.
+pub const STREAM_PATH: &str = "/paidan.v1.Intake/SubmitComplaints";
+
 /// Set on a forwarded request (the forwarding node's id).
 pub const FORWARDED_BY: &str = "x-paidan-forwarded-by";
 
@@ -83,6 +87,9 @@ where
         match &self.cluster {
             Some(cluster) if req.uri().path() == SUBMIT_PATH => {
                 Box::pin(route(cluster.clone(), inner, req))
+            }
+            Some(cluster) if req.uri().path() == STREAM_PATH => {
+                Box::pin(super::stream::route_stream(cluster.clone(), inner, req))
             }
             _ => {
                 let mut inner = inner;
@@ -139,7 +146,7 @@ fn worth_another_owner(resp: &http::Response<Body>) -> bool {
     }
 }
 
-async fn route<S>(
+pub(super) async fn route<S>(
     cluster: Arc<Cluster>,
     mut inner: S,
     req: http::Request<Body>,
@@ -216,7 +223,7 @@ where
 }
 
 /// Method, URI, version and headers (extensions stay with the original).
-fn clone_parts(parts: &http::request::Parts) -> http::request::Parts {
+pub(super) fn clone_parts(parts: &http::request::Parts) -> http::request::Parts {
     let mut b = http::Request::builder()
         .method(parts.method.clone())
         .uri(parts.uri.clone())
