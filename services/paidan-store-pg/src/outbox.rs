@@ -192,7 +192,12 @@ pub struct OutboxListener {
 impl PgStore {
     /// A connection of its own (not from the pool) that listens for outbox events.
     pub fn listen_outbox(&self) -> Result<OutboxListener> {
-        let mut client = self.config.connect(postgres::NoTls).map_err(crate::db)?;
+        let mut config = self.config.clone();
+        if config.get_connect_timeout().is_none() {
+            // bounded, so a listener thread never hangs its node's shutdown on a lost server
+            config.connect_timeout(std::time::Duration::from_secs(5));
+        }
+        let mut client = config.connect(postgres::NoTls).map_err(crate::db)?;
         client
             .batch_execute(&format!("LISTEN {CHANNEL}"))
             .map_err(crate::db)?;
