@@ -98,10 +98,10 @@ pub(crate) fn insert_case(s: &PgStore, new: NewCase) -> Result<Inserted> {
         }
         // In a cluster only the partition's owner writes its cases (an idempotent repeat above
         // writes nothing and may be answered anywhere).
-        if let Some(o) = s.fencing() {
-            crate::lease::fence_jurisdiction(t, o, &new.record.jurisdiction)?;
-        }
-        let n: i64 = t.query_one("SELECT nextval('case_numbers')", &[])?.get(0);
+        let n: i64 = match s.fencing() {
+            Some(o) => crate::lease::fenced_case_number(t, o, &new.record.jurisdiction)?,
+            None => t.query_one("SELECT nextval('case_numbers')", &[])?.get(0),
+        };
         let mut rec = new.record.clone();
         rec.id = format!("PD{n:012}");
         rec.forwarding = ForwardingRecord::new();

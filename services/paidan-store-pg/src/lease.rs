@@ -200,21 +200,37 @@ impl PgStore {
 
 /// Inside an insert's transaction, when the store is fenced ([`PgStore::fence_with`]): the
 /// partition of `jurisdiction` must be held by this node, under a lease the database still
-/// knows.
-pub(crate) fn fence_jurisdiction(
+/// knows. The check draws the new case's number in the same statement (one round trip, and no
+/// number is used up by a refused insert); the lease row stays share-locked until the
+/// transaction ends, as [`fence`] leaves it.
+pub(crate) fn fenced_case_number(
     t: &mut Txn<'_, '_>,
     ownership: &Ownership,
     jurisdiction: &str,
-) -> Tx<()> {
+) -> Tx<i64> {
     let partition = partition_of(jurisdiction);
-    match ownership.lease(partition) {
-        Some(lease) => fence(t, &lease),
-        None => Err(StoreError::Storage(format!(
+    let Some(lease) = ownership.lease(partition) else {
+        return Err(StoreError::Storage(format!(
             "fenced: {} does not hold partition {partition} (jurisdiction {jurisdiction:?})",
             ownership.node()
         ))
-        .into()),
-    }
+        .into());
+    };
+    let row = t.query_opt(
+        "SELECT nextval('case_numbers') FROM partition_leases
+         WHERE partition = $1 AND owner = $2 AND epoch = $3 AND expires_at > now()
+         FOR SHARE",
+        &[&(lease.partition as i16), &lease.owner, &lease.epoch],
+    )?;
+    row.map(|r| r.get(0)).ok_or_else(|| lost(&lease))
+}
+
+fn lost(lease: &Lease) -> crate::TxError {
+    StoreError::Storage(format!(
+        "fenced: {} no longer holds partition {} at epoch {}",
+        lease.owner, lease.partition, lease.epoch
+    ))
+    .into()
 }
 
 /// Inside a write's transaction: the lease must still be held (same owner and epoch, not run
@@ -228,11 +244,7 @@ pub(crate) fn fence(t: &mut Txn<'_, '_>, lease: &Lease) -> Tx<()> {
     )?;
     match held {
         Some(_) => Ok(()),
-        None => Err(StoreError::Storage(format!(
-            "fenced: {} no longer holds partition {} at epoch {}",
-            lease.owner, lease.partition, lease.epoch
-        ))
-        .into()),
+        None => Err(lost(lease)),
     }
 }
 

@@ -59,7 +59,6 @@ pub(crate) fn write_events(
     events: &[NewEvent],
     cases: &[CaseRecord],
 ) -> Tx<()> {
-    let mut partitions: Vec<i16> = Vec::new();
     for e in events {
         let Some(case) = cases.iter().find(|c| c.id == e.case_id) else {
             return Err(StoreError::Invalid(format!(
@@ -69,10 +68,13 @@ pub(crate) fn write_events(
             .into());
         };
         let partition = partition_of(&case.jurisdiction) as i16;
+        // The NOTIFY rides in the same statement (one round trip); it is delivered at COMMIT,
+        // only if the transaction commits, and repeats within a transaction are folded into one.
         t.execute(
             "INSERT INTO outbox (seq, case_id, sequence, kind, occurred_at, payload, enqueued_at,
                                  next_attempt_at, partition)
-             VALUES (nextval('outbox_seqs'), $1, $2, $3, $4, $5, $4, $4, $6)",
+             SELECT nextval('outbox_seqs'), $1, $2, $3, $4, $5, $4, $4, $6
+             FROM (SELECT pg_notify($7, $8)) AS notified",
             &[
                 &e.case_id,
                 &e.sequence,
@@ -80,15 +82,10 @@ pub(crate) fn write_events(
                 &e.at,
                 &record::encode_case(case),
                 &partition,
+                &CHANNEL,
+                &partition.to_string(),
             ],
         )?;
-        if !partitions.contains(&partition) {
-            partitions.push(partition);
-        }
-    }
-    // Delivered at COMMIT, only if the transaction commits.
-    for p in partitions {
-        t.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &p.to_string()])?;
     }
     Ok(())
 }
