@@ -210,8 +210,8 @@ pub(crate) fn fenced_case_number(
 ) -> Tx<i64> {
     let partition = partition_of(jurisdiction);
     let Some(lease) = ownership.lease(partition) else {
-        return Err(StoreError::Storage(format!(
-            "fenced: {} does not hold partition {partition} (jurisdiction {jurisdiction:?})",
+        return Err(StoreError::Fenced(format!(
+            "{} does not hold partition {partition} (jurisdiction {jurisdiction:?})",
             ownership.node()
         ))
         .into());
@@ -226,8 +226,8 @@ pub(crate) fn fenced_case_number(
 }
 
 fn lost(lease: &Lease) -> crate::TxError {
-    StoreError::Storage(format!(
-        "fenced: {} no longer holds partition {} at epoch {}",
+    StoreError::Fenced(format!(
+        "{} no longer holds partition {} at epoch {}",
         lease.owner, lease.partition, lease.epoch
     ))
     .into()

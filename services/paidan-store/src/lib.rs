@@ -44,6 +44,11 @@ pub enum StoreError {
     Invalid(String),
     #[error("storage error: {0}")]
     Storage(String),
+    /// The write was refused and nothing was written, but the same request may succeed later or
+    /// on another node: in a cluster, this node does not (or no longer) hold the partition the
+    /// write belongs to (its lease is fenced off). Callers answer UNAVAILABLE so clients retry.
+    #[error("fenced: {0}")]
+    Fenced(String),
     #[error("corrupt record under key {key}: {reason}")]
     Corrupt { key: String, reason: String },
 }

@@ -139,8 +139,10 @@ fn early_status(resp: &http::Response<Body>) -> Option<(Code, String)> {
 /// An answer that says the write did not happen and the owner may have changed.
 fn worth_another_owner(resp: &http::Response<Body>) -> bool {
     match early_status(resp) {
+        // no owner, or the insert's transaction refused a lost lease (`StoreError::Fenced`):
+        // nothing was written
         Some((Code::Unavailable, _)) => true,
-        // the insert's transaction refused a lost lease: nothing was written
+        // the same refusal from a node built before fencing had its own error (rolling upgrade)
         Some((Code::Internal, msg)) => msg.contains("fenced"),
         _ => false,
     }
@@ -323,6 +325,7 @@ mod tests {
         let table: &[(Option<&str>, &str, bool)] = &[
             (None, "", false), // a success: the status comes in the trailers
             (Some("14"), "no owner", true),
+            (Some("14"), "fenced: node-a does not hold partition 5", true),
             (
                 Some("13"),
                 "storage error: fenced: node-a does not hold partition 5",
