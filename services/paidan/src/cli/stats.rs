@@ -125,40 +125,26 @@ type Figures = (u64, u64, u64, u64, u64, u64, f64, f64);
 type Rows = Vec<(String, Figures)>;
 
 fn rows(r: &v1::GetDepartmentStatsResponse) -> (Rows, Rows) {
-    let d = r
-        .departments
-        .iter()
-        .map(|x| {
-            let f = (
-                x.received,
-                x.resolved,
-                x.resolved_on_time,
-                x.overdue_open,
-                x.returned,
-                x.rated,
-                x.satisfaction_rate,
-                x.mean_hours_to_resolve,
-            );
-            (x.department.clone(), f)
-        })
-        .collect();
-    let c = r
-        .categories
-        .iter()
-        .map(|x| {
-            let f = (
-                x.received,
-                x.resolved,
-                x.resolved_on_time,
-                x.overdue_open,
-                x.returned,
-                x.rated,
-                x.satisfaction_rate,
-                x.mean_hours_to_resolve,
-            );
-            (x.category.clone(), f)
-        })
-        .collect();
+    // DepartmentStats and CategoryStats share every figure but are two messages
+    macro_rules! row {
+        ($x:expr, $name:ident) => {
+            (
+                $x.$name.clone(),
+                (
+                    $x.received,
+                    $x.resolved,
+                    $x.resolved_on_time,
+                    $x.overdue_open,
+                    $x.returned,
+                    $x.rated,
+                    $x.satisfaction_rate,
+                    $x.mean_hours_to_resolve,
+                ),
+            )
+        };
+    }
+    let d = r.departments.iter().map(|x| row!(x, department)).collect();
+    let c = r.categories.iter().map(|x| row!(x, category)).collect();
     (d, c)
 }
 
