@@ -32,8 +32,10 @@ pub enum TextError {
 }
 
 pub mod clock;
+pub mod segmentation;
 
 pub use clock::now_millis;
+pub use segmentation::Segmentation;
 
 /// The first `chars` characters of `text`, with `…` appended when it was cut (shown where a
 /// case's text is quoted: dedup candidates, hot issues, report excerpts).
