@@ -113,6 +113,30 @@ pub struct Fingerprint {
 impl Fingerprint {
     /// Fingerprint of a report. `address` may be empty.
     pub fn new(title: &str, text: &str, address: &str) -> Fingerprint {
+        Fingerprint::build(title, text, address, None)
+    }
+
+    /// [`Fingerprint::new`] with the words taken from `seg`, which already holds the blocks the
+    /// classifier cut for the same complaint (only blocks it has not seen are segmented; the
+    /// bytes are those of [`Fingerprint::new`]). Tagging here first and classifying after lets
+    /// the classifier reuse these blocks instead.
+    pub fn with_segmentation(
+        title: &str,
+        text: &str,
+        address: &str,
+        seg: &mut paidan_text::Segmentation,
+    ) -> Fingerprint {
+        Fingerprint::build(title, text, address, Some(seg))
+    }
+
+    /// The fingerprint; the normalised "title。text" is tagged by `seg` when given, else by the
+    /// global segmenter directly (the same words).
+    fn build(
+        title: &str,
+        text: &str,
+        address: &str,
+        seg: Option<&mut paidan_text::Segmentation>,
+    ) -> Fingerprint {
         let title = paidan_text::normalize(title);
         let text = paidan_text::normalize(text);
         let address = paidan_text::normalize(address);
@@ -139,7 +163,11 @@ impl Fingerprint {
             entities.dedup();
         }
 
-        let words = terms::analyse(&body);
+        let tagged = match seg {
+            Some(seg) => seg.tag(&body),
+            None => paidan_text::Segmenter::global().tag(&body),
+        };
+        let words = terms::analyse_tagged(&tagged);
         let key_terms = &words.key_terms;
         let mut term_hashes: Vec<u32> = key_terms.iter().map(|t| term_hash(t)).collect();
         term_hashes.sort_unstable();

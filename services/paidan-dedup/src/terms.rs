@@ -269,6 +269,12 @@ pub struct Words {
 
 /// One jieba pass over a normalised text: its key terms and its content words.
 pub fn analyse(text: &str) -> Words {
+    analyse_tagged(&paidan_text::Segmenter::global().tag(text))
+}
+
+/// [`analyse`] of a text already segmented and tagged (`Segmenter::tag` or
+/// `Segmentation::tag` of the normalised text).
+pub fn analyse_tagged(tagged: &[(&str, &str)]) -> Words {
     let vocab = &*VOCABULARY;
     let mut out = Words::default();
     let push = |t: &'static str, out: &mut Vec<&'static str>| {
@@ -277,7 +283,7 @@ pub fn analyse(text: &str) -> Words {
         }
     };
     let mut parts: Vec<&'static str> = Vec::new();
-    for (word, tag) in paidan_text::Segmenter::global().tag(text) {
+    for &(word, tag) in tagged {
         // Vocabulary words inside a longer jieba word stand for it: "施工扰民" → 施工, 扰民;
         // "烧烤摊" → 烧烤, 摊; "吵得" → 噪音.
         parts.clear();
