@@ -4,6 +4,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
+use paidan_text::Segmentation;
 use serde::{Deserialize, Serialize};
 
 use crate::calibrate::{HeadMetrics, ReviewRule, head_metrics, softmax_t};
@@ -455,18 +456,29 @@ impl Classifier {
 
     /// Raw logits (category, department) of one complaint.
     pub fn logits(&self, title: &str, text: &str) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+        self.logits_with(title, text, &mut Segmentation::new())
+    }
+
+    /// [`Classifier::logits`] with the words cut through `seg`, the complaint's shared
+    /// segmentation (the dedup fingerprint's blocks are not cut again). Same logits.
+    pub fn logits_with(
+        &self,
+        title: &str,
+        text: &str,
+        seg: &mut Segmentation,
+    ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
         match &self.engine {
             Engine::Bag {
                 featurizer,
                 serving,
             } => {
                 let mut ids = Vec::with_capacity(1024);
-                featurizer.features(title, text, &mut ids);
+                featurizer.features_with(title, text, seg, &mut ids);
                 serving.logits(&ids)
             }
             Engine::Linear { tfidf, serving } => {
                 let mut x = Vec::with_capacity(1024);
-                tfidf.vectorize(title, text, &mut x);
+                tfidf.vectorize_with(title, text, seg, &mut x);
                 serving.logits(&x)
             }
         }
@@ -474,7 +486,17 @@ impl Classifier {
 
     /// Category, department, alternatives and the review decision for one complaint.
     pub fn triage(&self, input: &TriageInput<'_>) -> Result<Triage, ModelError> {
-        let (cat_logits, dep_logits) = self.logits(input.title, input.text);
+        self.triage_with(input, &mut Segmentation::new())
+    }
+
+    /// [`Classifier::triage`] with the words cut through `seg` (see
+    /// [`Classifier::logits_with`]); the caller clears it between complaints.
+    pub fn triage_with(
+        &self,
+        input: &TriageInput<'_>,
+        seg: &mut Segmentation,
+    ) -> Result<Triage, ModelError> {
+        let (cat_logits, dep_logits) = self.logits_with(input.title, input.text, seg);
         let mut reasons = Vec::new();
         let mut p = Vec::new();
         let mut dep_p = Vec::new();
@@ -625,7 +647,14 @@ impl Classifier {
 
     /// [`Classifier::triage`] for many complaints (same order).
     pub fn triage_batch(&self, inputs: &[TriageInput<'_>]) -> Result<Vec<Triage>, ModelError> {
-        inputs.iter().map(|i| self.triage(i)).collect()
+        let mut seg = Segmentation::new();
+        inputs
+            .iter()
+            .map(|i| {
+                seg.clear();
+                self.triage_with(i, &mut seg)
+            })
+            .collect()
     }
 
     fn rank(&self, p: &[f32], codes: &[String], category: bool) -> Vec<Scored> {

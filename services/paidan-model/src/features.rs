@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 
-use paidan_text::{Segmenter, mask_for_features, normalize};
+use paidan_text::{Segmentation, Segmenter, mask_for_features, normalize};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
@@ -132,6 +132,14 @@ pub fn words(prepared: &str) -> Vec<&str> {
     w
 }
 
+/// [`words`], with the blocks taken from (and added to) `seg`, the complaint's shared
+/// segmentation (same words).
+pub fn words_with<'a>(seg: &mut Segmentation, prepared: &'a str) -> Vec<&'a str> {
+    let mut w = seg.cut(prepared);
+    w.retain(|t| is_content(t));
+    w
+}
+
 /// The vocabulary + hashing scheme that turns text into feature ids.
 #[derive(Debug, Clone)]
 pub struct Featurizer {
@@ -243,6 +251,19 @@ impl Featurizer {
     pub fn features(&self, title: &str, text: &str, out: &mut Vec<u32>) {
         let prepared = prepare(title, text, self.cfg.max_chars);
         let ws = words(&prepared);
+        self.features_from(&prepared, &ws, out);
+    }
+
+    /// [`Featurizer::features`] with the words cut through the complaint's `seg`.
+    pub fn features_with(
+        &self,
+        title: &str,
+        text: &str,
+        seg: &mut Segmentation,
+        out: &mut Vec<u32>,
+    ) {
+        let prepared = prepare(title, text, self.cfg.max_chars);
+        let ws = words_with(seg, &prepared);
         self.features_from(&prepared, &ws, out);
     }
 

@@ -18,7 +18,9 @@ use std::hash::BuildHasherDefault;
 
 use serde::{Deserialize, Serialize};
 
-use crate::features::{Fnv, fnv, is_alnum, mix, prepare, words};
+use paidan_text::Segmentation;
+
+use crate::features::{Fnv, fnv, is_alnum, mix, prepare, words, words_with};
 
 /// How text becomes tf-idf features (stored in config.json).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,6 +142,28 @@ pub fn hashes_of(cfg: &TfidfConfig, title: &str, text: &str) -> Vec<u64> {
     if cfg.title_words && !title.trim().is_empty() {
         let t = prepare_text(title, "", cfg.max_chars);
         for w in words(&t) {
+            out.push(mix(fnv(w.as_bytes()) ^ TAG_TITLE));
+        }
+    }
+    out
+}
+
+/// [`hashes_of`] with the words cut through the complaint's `seg`: the title's blocks are
+/// segmented once for the body and the title-word features, and blocks the fingerprint already
+/// cut are not cut again. Same hashes.
+pub fn hashes_of_with(
+    cfg: &TfidfConfig,
+    title: &str,
+    text: &str,
+    seg: &mut Segmentation,
+) -> Vec<u64> {
+    let p = prepare_text(title, text, cfg.max_chars);
+    let ws = words_with(seg, &p);
+    let mut out = Vec::with_capacity(p.len() * 2);
+    ngram_hashes(cfg, &p, &ws, &mut out);
+    if cfg.title_words && !title.trim().is_empty() {
+        let t = prepare_text(title, "", cfg.max_chars);
+        for w in words_with(seg, &t) {
             out.push(mix(fnv(w.as_bytes()) ^ TAG_TITLE));
         }
     }
@@ -312,6 +336,19 @@ impl TfidfFeaturizer {
     /// The tf-idf vector of one complaint.
     pub fn vectorize(&self, title: &str, text: &str, out: &mut SparseVec) {
         let h = hashes_of(&self.cfg, title, text);
+        let mut scratch = Vec::with_capacity(h.len());
+        self.vectorize_hashes(&h, &mut scratch, out);
+    }
+
+    /// [`TfidfFeaturizer::vectorize`] with the words cut through the complaint's `seg`.
+    pub fn vectorize_with(
+        &self,
+        title: &str,
+        text: &str,
+        seg: &mut Segmentation,
+        out: &mut SparseVec,
+    ) {
+        let h = hashes_of_with(&self.cfg, title, text, seg);
         let mut scratch = Vec::with_capacity(h.len());
         self.vectorize_hashes(&h, &mut scratch, out);
     }
