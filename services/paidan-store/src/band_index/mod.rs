@@ -16,8 +16,11 @@
 //! CRC-checked) and the next open loads it; after a crash, or when the snapshot is missing,
 //! damaged or stale, the index is rebuilt from the entries of the last `keep_ms`.
 //!
-//! Memory: one posting (4 bytes) per band key of every indexed case plus one hash-map slot per
-//! distinct key; the keys of every case are kept with it so closing or evicting it is local.
+//! Memory: one 8-byte cell (32 bits of the key's hash, the slot) per band key of every indexed
+//! case, in an open-addressing table at most 85 % full, and a slot per case. The keys of a case
+//! are not kept: closing or merging a case has them at hand (from its dedup entry in the same
+//! edit), and evicting a case behind the horizon does not need them — its cells are left behind
+//! and swept shard by shard (see `Entry`), so eviction reads nothing from the store.
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -53,7 +56,8 @@ pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 /// After the horizon could advance by this much, evict (amortises the eviction scans).
 const EVICT_STEP_MS: Millis = 60 * 60 * 1000;
 /// Most cases evicted per call: a jump of the newest time (a restart after a long pause, a
-/// store filled with old data) is worked off over many writes instead of stalling one.
+/// store filled with old data) is worked off over many writes instead of stalling one. (An
+/// eviction reads nothing from the store, so this bounds only the in-memory work.)
 pub(crate) const EVICT_BATCH: usize = 64;
 
 fn mix(mut x: u64) -> u64 {
@@ -231,18 +235,52 @@ struct Slot {
     case: u64,
     received_at: Millis,
     active_at: Millis,
+    /// Cells this slot has in the posting table (one per key it was inserted under).
+    cells: u32,
 }
+
+/// A slot of the index. A case evicted behind the horizon leaves its cells in the posting table
+/// (finding them again would need its keys, which only the store has): its slot becomes
+/// `Evicted`, lookups skip its cells, and the sweep ([`BandIndex::sweep_step`]) clears them one
+/// shard at a time. The slot is free for another case only when its last cell is gone, so a
+/// stale cell never names a live case.
+enum Entry {
+    Free,
+    Live(Slot),
+    Evicted { cells: u32 },
+}
+
+impl Entry {
+    fn live(&self) -> Option<&Slot> {
+        match self {
+            Entry::Live(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Inserts between two sweep steps while stale cells remain (eviction calls sweep too).
+const SWEEP_EVERY: u32 = 256;
 
 pub(crate) struct BandIndex {
     keep_ms: Millis,
     newest: Millis,
     /// Every open dedup entry with `active_at >= horizon` is indexed here; none older is.
     horizon: Millis,
-    slots: Vec<Option<Slot>>,
+    slots: Vec<Entry>,
     free: Vec<u32>,
     by_case: FastMap<u64, u32>,
     by_time: BTreeSet<(Millis, u32)>,
     postings: Table,
+    /// One bit per slot: set while the slot is `Evicted` (the sweep tests cells against this,
+    /// not against `slots`, so it scans a shard without a cache miss per cell).
+    stale: Vec<u64>,
+    /// Cells of evicted slots still in the table.
+    stale_cells: usize,
+    /// The shard the next sweep step clears.
+    sweep_next: usize,
+    /// Inserts since the last sweep step.
+    since_sweep: u32,
 }
 
 impl BandIndex {
@@ -257,6 +295,10 @@ impl BandIndex {
             by_case: FastMap::default(),
             by_time: BTreeSet::new(),
             postings: Table::new(),
+            stale: Vec::new(),
+            stale_cells: 0,
+            sweep_next: 0,
+            since_sweep: 0,
         }
     }
 
@@ -268,9 +310,44 @@ impl BandIndex {
         self.by_case.len()
     }
 
-    /// (postings, bytes of the posting table).
+    /// (postings of indexed cases, bytes of the posting table). Cells of evicted cases not swept
+    /// yet are not postings (they take table bytes until the sweep clears them).
     pub(crate) fn postings_stats(&self) -> (usize, usize) {
-        (self.postings.len(), self.postings.bytes())
+        (
+            self.postings.len() - self.stale_cells,
+            self.postings.bytes(),
+        )
+    }
+
+    /// Cells of evicted cases still in the posting table.
+    pub(crate) fn stale_cells(&self) -> usize {
+        self.stale_cells
+    }
+
+    /// Bytes the index holds: the posting table, the slots and free list, the stale bitmap, and
+    /// estimates of the two maps (hashbrown: a 16-byte entry and a control byte per bucket at
+    /// up to 7/8 load; B-tree: a 16-byte key in nodes about two-thirds full, plus node headers).
+    pub(crate) fn bytes(&self) -> usize {
+        let by_case = self.by_case.capacity() * 8 / 7 * (16 + 1);
+        let by_time = self.by_time.len() * 16 * 3 / 2 + self.by_time.len() / 7 * 16;
+        self.postings.bytes()
+            + self.slots.capacity() * std::mem::size_of::<Entry>()
+            + self.free.capacity() * 4
+            + self.stale.capacity() * 8
+            + by_case
+            + by_time
+    }
+
+    fn set_stale(&mut self, slot: u32, on: bool) {
+        let (w, b) = (slot as usize / 64, slot % 64);
+        if self.stale.len() <= w {
+            self.stale.resize(w + 1, 0);
+        }
+        if on {
+            self.stale[w] |= 1 << b;
+        } else {
+            self.stale[w] &= !(1 << b);
+        }
     }
 
     /// Index case number `case` under `keys` (from [`posting_keys`]), received at `at`, its
@@ -290,21 +367,24 @@ impl BandIndex {
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
-                self.slots.push(None);
+                self.slots.push(Entry::Free);
                 (self.slots.len() - 1) as u32
             }
         };
+        debug_assert!(matches!(self.slots[slot as usize], Entry::Free));
         for &k in keys {
             self.postings.insert(k, slot);
         }
-        self.slots[slot as usize] = Some(Slot {
+        self.slots[slot as usize] = Entry::Live(Slot {
             case,
             received_at: at,
             active_at,
+            cells: keys.len() as u32,
         });
         self.by_case.insert(case, slot);
         self.by_time.insert((active_at, slot));
         self.newest = self.newest.max(active_at);
+        self.since_sweep = self.since_sweep.saturating_add(1);
         true
     }
 
@@ -314,7 +394,7 @@ impl BandIndex {
         let Some(&slot) = self.by_case.get(&case) else {
             return false;
         };
-        let Some(s) = self.slots[slot as usize].as_mut() else {
+        let Entry::Live(s) = &mut self.slots[slot as usize] else {
             return false;
         };
         if at > s.active_at {
@@ -326,42 +406,113 @@ impl BandIndex {
         true
     }
 
-    /// Drop case `case`, indexed under `keys`.
+    /// Drop case `case`, indexed under `keys` (a case closed or merged: the caller has its keys,
+    /// so its cells leave now and the slot is free at once).
     pub(crate) fn remove(&mut self, case: u64, keys: &[u64]) -> bool {
         let Some(slot) = self.by_case.remove(&case) else {
             return false;
         };
-        for &k in keys {
-            self.postings.remove(k, slot);
-        }
-        if let Some(s) = self.slots[slot as usize].take() {
+        let mut left = 0;
+        if let Entry::Live(s) = std::mem::replace(&mut self.slots[slot as usize], Entry::Free) {
             self.by_time.remove(&(s.active_at, slot));
+            left = s.cells;
         }
-        self.free.push(slot);
+        for &k in keys {
+            if left > 0 && self.postings.remove(k, slot) {
+                left -= 1;
+            }
+        }
+        if left > 0 {
+            // Keys that do not match what was indexed: the rest leave with the sweep.
+            self.retire(slot, left);
+        } else {
+            self.free.push(slot);
+        }
         true
     }
 
-    /// When the horizon is due to advance (amortised in steps of an hour): the new horizon and
-    /// the cases (at most `limit`) to drop before moving it there ([`BandIndex::remove`] each,
-    /// then [`BandIndex::set_horizon`]). With more than `limit` to go, the horizon stops at the
-    /// oldest case that stays.
-    pub(crate) fn expired(&self, limit: usize) -> Option<(Millis, Vec<u64>)> {
-        let target = self.newest.saturating_sub(self.keep_ms);
-        if target <= self.horizon.saturating_add(EVICT_STEP_MS) {
-            return None;
+    /// Slot `slot` is no longer a case's but still has `cells` cells in the table.
+    fn retire(&mut self, slot: u32, cells: u32) {
+        if cells == 0 {
+            self.slots[slot as usize] = Entry::Free;
+            self.free.push(slot);
+            return;
         }
-        let mut below = self.by_time.range(..(target, 0));
-        let mut cases = Vec::new();
-        for &(_, slot) in below.by_ref().take(limit) {
-            if let Some(s) = &self.slots[slot as usize] {
-                cases.push(s.case);
+        self.slots[slot as usize] = Entry::Evicted { cells };
+        self.set_stale(slot, true);
+        self.stale_cells += cells as usize;
+    }
+
+    /// Advance the horizon when it is due (amortised in steps of an hour), evicting at most
+    /// `limit` cases behind it: each leaves `by_case` and `by_time` now, its cells later (see
+    /// [`Entry`]); with more than `limit` to go, the horizon stops at the oldest case that stays.
+    /// Then one sweep step if one is due. Reads nothing but the index. Returns how many cases
+    /// were evicted.
+    pub(crate) fn evict(&mut self, limit: usize) -> usize {
+        let mut evicted = 0;
+        let target = self.newest.saturating_sub(self.keep_ms);
+        if target > self.horizon.saturating_add(EVICT_STEP_MS) {
+            let mut gone = Vec::new();
+            let horizon = {
+                let mut below = self.by_time.range(..(target, 0));
+                gone.extend(below.by_ref().take(limit).copied());
+                match below.next() {
+                    Some(&(at, _)) => at,
+                    None => target,
+                }
+            };
+            for (at, slot) in gone {
+                self.by_time.remove(&(at, slot));
+                if let Entry::Live(s) =
+                    std::mem::replace(&mut self.slots[slot as usize], Entry::Free)
+                {
+                    self.by_case.remove(&s.case);
+                    self.retire(slot, s.cells);
+                    evicted += 1;
+                }
+            }
+            self.set_horizon(horizon);
+        }
+        if self.stale_cells > 0 && (evicted > 0 || self.since_sweep >= SWEEP_EVERY) {
+            self.sweep_step();
+        }
+        evicted
+    }
+
+    /// Clear the stale cells of one shard (the next in turn), freeing the evicted slots whose
+    /// last cell that was. Costs one pass over 1/64 of the table.
+    pub(crate) fn sweep_step(&mut self) {
+        self.since_sweep = 0;
+        let at = self.sweep_next;
+        self.sweep_next = (at + 1) % self.postings.shards.len();
+        let shard = &mut self.postings.shards[at];
+        let stale = &self.stale;
+        let mut cleared: Vec<u32> = Vec::new();
+        for c in shard.cells.iter_mut() {
+            if *c == EMPTY || *c == TOMB {
+                continue;
+            }
+            let slot = *c as u32;
+            if stale
+                .get(slot as usize / 64)
+                .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+            {
+                *c = TOMB;
+                cleared.push(slot);
             }
         }
-        let horizon = match below.next() {
-            Some(&(at, _)) => at,
-            None => target,
-        };
-        Some((horizon, cases))
+        shard.live -= cleared.len();
+        self.stale_cells -= cleared.len();
+        for slot in cleared {
+            if let Entry::Evicted { cells } = &mut self.slots[slot as usize] {
+                *cells -= 1;
+                if *cells == 0 {
+                    self.slots[slot as usize] = Entry::Free;
+                    self.set_stale(slot, false);
+                    self.free.push(slot);
+                }
+            }
+        }
     }
 
     pub(crate) fn set_horizon(&mut self, horizon: Millis) {
@@ -369,7 +520,8 @@ impl BandIndex {
     }
 
     /// Indexed cases sharing at least one key with `keys` (from [`posting_keys`]) whose activity
-    /// span meets `[since, until]`, with the number of shared keys.
+    /// span meets `[since, until]`, with the number of shared keys. Cells of evicted slots are
+    /// skipped.
     pub(crate) fn candidates(
         &self,
         keys: &[u64],
@@ -379,7 +531,7 @@ impl BandIndex {
     ) {
         for &k in keys {
             self.postings.find(k, |slot| {
-                if let Some(s) = &self.slots[slot as usize]
+                if let Entry::Live(s) = &self.slots[slot as usize]
                     && s.received_at <= until
                     && s.active_at >= since
                 {
@@ -405,7 +557,7 @@ impl BandIndex {
     pub(crate) fn entries(&self) -> impl Iterator<Item = (u64, Millis, Millis)> {
         self.slots
             .iter()
-            .flatten()
+            .filter_map(Entry::live)
             .map(|s| (s.case, s.received_at, s.active_at))
     }
 }
@@ -413,240 +565,4 @@ impl BandIndex {
 mod snapshot;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const DAY: Millis = 24 * 3600 * 1000;
-
-    fn found(
-        ix: &BandIndex,
-        j: &str,
-        bands: &[u64],
-        since: Millis,
-        until: Millis,
-    ) -> Vec<(u64, u32)> {
-        let mut m = FastMap::default();
-        ix.candidates(&posting_keys(j, bands), since, until, &mut m);
-        let mut v: Vec<(u64, u32)> = m.into_iter().collect();
-        v.sort_unstable();
-        v
-    }
-
-    fn add(
-        ix: &mut BandIndex,
-        case: u64,
-        j: &str,
-        bands: &[u64],
-        at: Millis,
-        active: Millis,
-    ) -> bool {
-        ix.insert(case, &posting_keys(j, bands), at, active)
-    }
-
-    fn evict(ix: &mut BandIndex, keys_of: impl Fn(u64) -> Vec<u64>) {
-        while let Some((h, cases)) = ix.expired(2) {
-            for c in cases {
-                ix.remove(c, &keys_of(c));
-            }
-            ix.set_horizon(h);
-        }
-    }
-
-    #[test]
-    fn candidates_share_keys_by_value_jurisdiction_and_time() {
-        let mut ix = BandIndex::new(30 * DAY, Millis::MIN);
-        let t = 1_000 * DAY;
-        add(&mut ix, 1, "A", &[10, 20, 30], t, t);
-        add(&mut ix, 2, "A", &[10, 21, 31], t + DAY, t + DAY);
-        add(&mut ix, 3, "B", &[10, 20, 30], t, t);
-        // The same keys in another order (a report naming more places shifts its entity keys).
-        add(&mut ix, 4, "A", &[20, 10, 30], t, t);
-        add(&mut ix, 5, "A", &[7, 8, 9, 30], t, t);
-        type Row<'a> = (&'a str, &'a [u64], Millis, Millis, &'a [(u64, u32)]);
-        let table: &[Row<'_>] = &[
-            (
-                "A",
-                &[10, 20, 30],
-                t,
-                t + DAY,
-                &[(1, 3), (2, 1), (4, 3), (5, 1)],
-            ),
-            ("A", &[30], t, t, &[(1, 1), (4, 1), (5, 1)]),
-            ("A", &[10, 20, 30], t + 1, t + DAY, &[(2, 1)]),
-            ("A", &[10, 20, 30], t - DAY, t - 1, &[]),
-            ("B", &[10, 20, 30], 0, Millis::MAX, &[(3, 3)]),
-            ("C", &[10, 20, 30], 0, Millis::MAX, &[]),
-            ("A", &[99, 98, 97], 0, Millis::MAX, &[]),
-        ];
-        for (j, bands, since, until, want) in table {
-            assert_eq!(found(&ix, j, bands, *since, *until), *want, "{j} {bands:?}");
-        }
-        assert!(ix.remove(1, &posting_keys("A", &[10, 20, 30])));
-        assert!(!ix.remove(1, &posting_keys("A", &[10, 20, 30])));
-        assert_eq!(
-            found(&ix, "A", &[10, 20, 30], 0, Millis::MAX),
-            vec![(2, 1), (4, 3), (5, 1)]
-        );
-        assert!(!add(&mut ix, 2, "A", &[50], t, t), "already indexed");
-        assert_eq!(ix.len(), 4);
-        assert!(ix.indexed_under(4, &posting_keys("A", &[20, 10, 30])));
-        assert!(!ix.indexed_under(4, &posting_keys("A", &[20, 10, 31])));
-        // a later report of its matter widens a case's span
-        assert_eq!(
-            found(&ix, "A", &[20, 10, 30], t + 5 * DAY, t + 6 * DAY),
-            vec![]
-        );
-        assert!(ix.bump(4, t + 5 * DAY));
-        assert!(!ix.bump(99, t + 5 * DAY));
-        assert_eq!(
-            found(&ix, "A", &[20, 10, 30], t + 5 * DAY, t + 6 * DAY),
-            vec![(4, 3)]
-        );
-        // but not before it was received
-        assert_eq!(found(&ix, "A", &[20, 10, 30], t - 2 * DAY, t - DAY), vec![]);
-    }
-
-    #[test]
-    fn old_entries_leave_as_the_horizon_advances() {
-        let mut ix = BandIndex::new(30 * DAY, Millis::MIN);
-        let t = 1_000 * DAY;
-        let keys = |_| posting_keys("A", &[1]);
-        add(&mut ix, 1, "A", &[1], t, t);
-        add(&mut ix, 2, "A", &[1], t + 10 * DAY, t + 10 * DAY);
-        add(&mut ix, 6, "A", &[1], t, t);
-        assert!(ix.bump(6, t + 6 * DAY));
-        evict(&mut ix, keys);
-        assert_eq!(ix.len(), 3);
-        // newest moves 35 days past case 1: horizon = t + 5 days, case 1 leaves; case 6 stays
-        // (its matter was reported on day 6)
-        add(&mut ix, 3, "A", &[1], t + 35 * DAY, t + 35 * DAY);
-        evict(&mut ix, keys);
-        assert_eq!(ix.horizon(), t + 5 * DAY);
-        assert_eq!(
-            found(&ix, "A", &[1], 0, Millis::MAX),
-            vec![(2, 1), (3, 1), (6, 1)]
-        );
-        // back-dated entries below the horizon are not kept
-        assert!(!add(&mut ix, 4, "A", &[1], t, t));
-        assert_eq!(ix.len(), 3);
-        // slots are reused
-        add(&mut ix, 5, "A", &[1], t + 20 * DAY, t + 20 * DAY);
-        assert_eq!(ix.len(), 4);
-        assert_eq!(ix.slots.len(), 4);
-        assert_eq!(ix.postings_stats().0, 4);
-    }
-
-    #[test]
-    fn the_posting_table_grows_removes_and_finds_every_posting() {
-        let mut t = Table::new();
-        // (key, slot): many keys, some shared by several slots, hashes colliding in the top bits
-        let pairs: Vec<(u64, u32)> = (0..20_000u64)
-            .map(|i| (mix(i % 7_000) | (i % 3) << 63, (i % 5_000) as u32))
-            .collect();
-        let mut unique = std::collections::HashSet::new();
-        for &(k, s) in &pairs {
-            if unique.insert((hash32(k), s)) {
-                t.insert(k, s);
-            }
-        }
-        assert_eq!(t.len(), unique.len());
-        for &(k, s) in pairs.iter().step_by(7) {
-            let mut got = Vec::new();
-            t.find(k, |x| got.push(x));
-            assert!(got.contains(&s), "{k:x} {s}");
-        }
-        // remove half, the rest is still found, the removed are not
-        for (i, &(k, s)) in pairs.iter().enumerate() {
-            if i % 2 == 0 {
-                t.remove(k, s);
-            }
-        }
-        for (i, &(k, s)) in pairs.iter().enumerate().step_by(3) {
-            let mut got = Vec::new();
-            t.find(k, |x| got.push(x));
-            let kept = pairs
-                .iter()
-                .enumerate()
-                .any(|(j, p)| j % 2 == 1 && hash32(p.0) == hash32(k) && p.1 == s);
-            assert_eq!(got.contains(&s), kept, "{i}");
-        }
-    }
-    #[test]
-    fn a_snapshot_reads_back_as_the_same_index_and_refuses_damage() {
-        let mut ix = BandIndex::new(30 * DAY, Millis::MIN);
-        let t = 1_000 * DAY;
-        let bands = |c: u64| vec![c % 7, c % 11 + 100, c % 13 + 200];
-        for c in 1..400 {
-            add(
-                &mut ix,
-                c,
-                if c % 3 == 0 { "B" } else { "A" },
-                &bands(c),
-                t + c as Millis * 3_600_000,
-                t + c as Millis * 3_600_000,
-            );
-        }
-        for c in (1..400).step_by(5) {
-            let j = if c % 3 == 0 { "B" } else { "A" };
-            assert!(ix.remove(c, &posting_keys(j, &bands(c))));
-        }
-        assert!(ix.bump(2, t + 40 * DAY));
-        let mut bytes = Vec::new();
-        ix.write_snapshot(&mut bytes, 42).unwrap();
-
-        let back = BandIndex::read_snapshot(bytes.as_slice(), 42, 30 * DAY)
-            .unwrap()
-            .expect("same token and keep");
-        assert_eq!(back.len(), ix.len());
-        assert_eq!(back.horizon(), ix.horizon());
-        assert_eq!(back.postings_stats(), ix.postings_stats());
-        assert_eq!(
-            back.entries().collect::<Vec<_>>(),
-            ix.entries().collect::<Vec<_>>()
-        );
-        assert_eq!(back.expired(1000), ix.expired(1000));
-        for q in 0..40 {
-            for j in ["A", "B"] {
-                for (since, until) in [(0, Millis::MAX), (t + 10 * DAY, t + 41 * DAY)] {
-                    assert_eq!(
-                        found(&back, j, &bands(q), since, until),
-                        found(&ix, j, &bands(q), since, until),
-                        "{j} {q}"
-                    );
-                }
-            }
-        }
-        // the read-back index takes writes like the original (free slots reused)
-        let mut back = back;
-        assert!(add(&mut back, 1000, "A", &bands(1), t, t));
-        assert!(found(&back, "A", &bands(1), 0, Millis::MAX).contains(&(1000, 3)));
-
-        // another store's token or another window: not this index
-        assert!(
-            BandIndex::read_snapshot(bytes.as_slice(), 43, 30 * DAY)
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            BandIndex::read_snapshot(bytes.as_slice(), 42, 31 * DAY)
-                .unwrap()
-                .is_none()
-        );
-        // damage: truncated, one flipped bit anywhere after the header, not a snapshot
-        for cut in [0, 7, 30, bytes.len() / 2, bytes.len() - 1] {
-            assert!(
-                BandIndex::read_snapshot(&bytes[..cut], 42, 30 * DAY).is_err(),
-                "cut at {cut}"
-            );
-        }
-        for at in [40, 100, bytes.len() / 3, bytes.len() - 200, bytes.len() - 2] {
-            let mut bad = bytes.clone();
-            bad[at] ^= 0x10;
-            assert!(
-                BandIndex::read_snapshot(bad.as_slice(), 42, 30 * DAY).is_err(),
-                "flip at {at}"
-            );
-        }
-        assert!(BandIndex::read_snapshot(&b"not a snapshot at all"[..], 42, 30 * DAY).is_err());
-    }
-}
+mod tests;

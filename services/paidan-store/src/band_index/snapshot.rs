@@ -8,9 +8,10 @@ use std::io::{self, Read, Write};
 use super::*;
 
 /// Snapshot file format: magic, then little-endian fields, then a CRC-32 of everything before it.
-/// Version 2: posting keys no longer depend on the band's position (a version-1 snapshot is
-/// refused, so the index is rebuilt from the entries).
-const SNAPSHOT_MAGIC: &[u8; 8] = b"PDBIX\x00\x00\x02";
+/// Version 2: posting keys no longer depend on the band's position. Version 3: slots carry their
+/// cell count and may be evicted (cells not swept yet), and the sweep's next shard is kept. An
+/// older snapshot is refused, so the index is rebuilt from the entries.
+pub(super) const SNAPSHOT_MAGIC: &[u8; 8] = b"PDBIX\x00\x00\x03";
 
 /// Writes through to `inner` and keeps a CRC-32 of what passed.
 struct Crc<W> {
@@ -48,6 +49,12 @@ fn get_u64(r: &mut impl Read) -> io::Result<u64> {
     Ok(u64::from_le_bytes(b))
 }
 
+fn get_u32(r: &mut impl Read) -> io::Result<u32> {
+    let mut b = [0u8; 4];
+    r.read_exact(&mut b)?;
+    Ok(u32::from_le_bytes(b))
+}
+
 fn bad(what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
@@ -81,19 +88,25 @@ impl BandIndex {
         put_u64(&mut w, self.slots.len() as u64)?;
         for s in &self.slots {
             match s {
-                Some(s) => {
+                Entry::Live(s) => {
                     w.write_all(&[1])?;
                     put_u64(&mut w, s.case)?;
                     put_u64(&mut w, s.received_at as u64)?;
                     put_u64(&mut w, s.active_at as u64)?;
+                    w.write_all(&s.cells.to_le_bytes())?;
                 }
-                None => w.write_all(&[0])?,
+                Entry::Evicted { cells } => {
+                    w.write_all(&[2])?;
+                    w.write_all(&cells.to_le_bytes())?;
+                }
+                Entry::Free => w.write_all(&[0])?,
             }
         }
         put_u64(&mut w, self.free.len() as u64)?;
         for &f in &self.free {
             w.write_all(&f.to_le_bytes())?;
         }
+        put_u64(&mut w, self.sweep_next as u64)?;
         put_u64(&mut w, self.postings.shards.len() as u64)?;
         for sh in &self.postings.shards {
             put_u64(&mut w, sh.live as u64)?;
@@ -144,20 +157,31 @@ impl BandIndex {
             let mut tag = [0u8; 1];
             r.read_exact(&mut tag)?;
             match tag[0] {
-                0 => ix.slots.push(None),
+                0 => ix.slots.push(Entry::Free),
                 1 => {
                     let case = get_u64(&mut r)?;
                     let received_at = get_u64(&mut r)? as Millis;
                     let active_at = get_u64(&mut r)? as Millis;
+                    let cells = get_u32(&mut r)?;
                     if ix.by_case.insert(case, i as u32).is_some() {
                         return Err(bad(&format!("case {case} is in two slots")));
                     }
                     ix.by_time.insert((active_at, i as u32));
-                    ix.slots.push(Some(Slot {
+                    ix.slots.push(Entry::Live(Slot {
                         case,
                         received_at,
                         active_at,
+                        cells,
                     }));
+                }
+                2 => {
+                    let cells = get_u32(&mut r)?;
+                    if cells == 0 {
+                        return Err(bad(&format!("evicted slot {i} without cells")));
+                    }
+                    ix.slots.push(Entry::Evicted { cells });
+                    ix.set_stale(i as u32, true);
+                    ix.stale_cells += cells as usize;
                 }
                 t => return Err(bad(&format!("slot tag {t}"))),
             }
@@ -167,18 +191,26 @@ impl BandIndex {
             let mut b = [0u8; 4];
             r.read_exact(&mut b)?;
             let f = u32::from_le_bytes(b);
-            if ix.slots.get(f as usize).is_none_or(Option::is_some) {
+            if !matches!(ix.slots.get(f as usize), Some(Entry::Free)) {
                 return Err(bad(&format!("free slot {f} is not an empty slot")));
             }
             ix.free.push(f);
         }
+        ix.sweep_next = get_len(&mut r, MAX, "sweep position")?;
         let n_shards = get_len(&mut r, MAX, "shard count")?;
+        if ix.sweep_next >= n_shards {
+            return Err(bad(&format!(
+                "sweep position {} of {n_shards}",
+                ix.sweep_next
+            )));
+        }
         if n_shards != ix.postings.shards.len() {
             return Err(bad(&format!(
                 "{n_shards} shards, this build has {}",
                 ix.postings.shards.len()
             )));
         }
+        let mut counted = vec![0u32; ix.slots.len()];
         for sh in &mut ix.postings.shards {
             sh.live = get_len(&mut r, 1 << 40, "shard live count")?;
             sh.used = get_len(&mut r, 1 << 40, "shard used count")?;
@@ -197,12 +229,30 @@ impl BandIndex {
                         .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
                 );
             }
-            if let Some(c) = sh
-                .cells
-                .iter()
-                .find(|&&c| c != EMPTY && c != TOMB && ix.slots.get(c as u32 as usize).is_none())
-            {
-                return Err(bad(&format!("posting {c:#x} names no slot")));
+            let mut live = 0;
+            for &c in sh.cells.iter().filter(|&&c| c != EMPTY && c != TOMB) {
+                live += 1;
+                match counted.get_mut(c as u32 as usize) {
+                    Some(n) => *n += 1,
+                    None => return Err(bad(&format!("posting {c:#x} names no slot"))),
+                }
+            }
+            if live != sh.live {
+                return Err(bad("shard live count does not match its cells"));
+            }
+        }
+        // Every slot has exactly the cells it counts (a free slot none), so a freed slot is
+        // never named by a stale cell.
+        for (i, (e, &n)) in ix.slots.iter().zip(&counted).enumerate() {
+            let want = match e {
+                Entry::Free => 0,
+                Entry::Live(s) => s.cells,
+                Entry::Evicted { cells } => *cells,
+            };
+            if want != n {
+                return Err(bad(&format!(
+                    "slot {i} counts {want} cells, the table has {n}"
+                )));
             }
         }
         let crc = r.crc.clone().finalize();

@@ -100,7 +100,7 @@ pub(super) fn insert_case(s: &SledStore, new: NewCase) -> Result<Inserted> {
                 s.index_degraded.store(true, Ordering::Relaxed);
                 tracing::warn!(error = %e, master = %m.id, "band index refresh failed");
             }
-            evict(&s.trees, &mut b);
+            evict(&mut b);
             Inserted {
                 case,
                 created: true,

@@ -132,8 +132,8 @@ impl SledStore {
         Ok(())
     }
 
-    /// The in-memory band index: cases, postings, bytes of the posting table, horizon
-    /// (diagnostics, benches).
+    /// The in-memory band index: cases, postings, bytes of the posting table and of the whole
+    /// index, horizon (diagnostics, benches).
     pub fn band_index_stats(&self) -> BandIndexStats {
         let b = self.bands_read();
         let (postings, table_bytes) = b.postings_stats();
@@ -141,6 +141,8 @@ impl SledStore {
             cases: b.len(),
             postings,
             table_bytes,
+            index_bytes: b.bytes(),
+            stale_cells: b.stale_cells(),
             horizon: b.horizon(),
             from_snapshot: self.from_snapshot,
         }
@@ -300,24 +302,8 @@ pub(super) fn take_band_snapshot(
     }
 }
 
-/// Advance the band index's horizon when it is due, dropping the entries it leaves behind.
-pub(super) fn evict(trees: &[Tree], ix: &mut BandIndex) {
-    let Some((horizon, cases)) = ix.expired(crate::band_index::EVICT_BATCH) else {
-        return;
-    };
-    for n in cases {
-        let id = case_id_of(n);
-        let keys = match trees[DEDUP_ENTRIES].get(id.as_bytes()) {
-            Ok(Some(v)) => match decode::<DedupEntry>("dedup_entries", id.as_bytes(), &v) {
-                Ok(d) => posting_keys(&d.jurisdiction, &d.bands),
-                Err(_) => Vec::new(),
-            },
-            _ => Vec::new(),
-        };
-        if keys.is_empty() {
-            tracing::warn!(case = %id, "evicted from the band index without its keys");
-        }
-        ix.remove(n, &keys);
-    }
-    ix.set_horizon(horizon);
+/// Advance the band index's horizon when it is due, dropping the entries it leaves behind (in
+/// memory only: an evicted case's cells are swept later, so nothing is read from the store).
+pub(super) fn evict(ix: &mut BandIndex) {
+    ix.evict(crate::band_index::EVICT_BATCH);
 }

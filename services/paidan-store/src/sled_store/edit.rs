@@ -84,7 +84,7 @@ pub(super) fn edit_cases(
         }
     }
     if !after.refresh.is_empty() {
-        evict(&s.trees, &mut b);
+        evict(&mut b);
     }
     Ok(cases)
 }

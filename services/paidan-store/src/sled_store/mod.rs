@@ -162,6 +162,11 @@ pub struct BandIndexStats {
     pub cases: usize,
     pub postings: usize,
     pub table_bytes: usize,
+    /// Everything the index holds: the posting table, the slots, the case and time maps
+    /// (estimated from their lengths). Divided by `cases`: index bytes per windowed case.
+    pub index_bytes: usize,
+    /// Cells of evicted cases that the sweep has not cleared yet (counted in `table_bytes`).
+    pub stale_cells: usize,
     pub horizon: Millis,
     /// The index was read from the snapshot of the last clean close, not rebuilt.
     pub from_snapshot: bool,
@@ -471,7 +476,7 @@ impl Store for SledStore {
 
     fn dedup_index_size(&self) -> Option<(usize, usize, usize)> {
         let b = self.band_index_stats();
-        Some((b.cases, b.postings, b.table_bytes))
+        Some((b.cases, b.postings, b.index_bytes))
     }
 
     fn dedup_candidates(
