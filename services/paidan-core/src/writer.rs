@@ -8,9 +8,12 @@
 //! submits queued behind one another (15 ms mean lock wait at 32 clients; `eval/bench-notes.md`).
 //! Here inserts and flushes alternate on one thread and never wait for each other.
 //!
-//! A round: take every queued job (up to `max_round`), run them one after another — each sees the
-//! cases the earlier ones stored, so two reports of one matter cannot both open a case — flush
-//! once, then answer them all. No job is answered before the flush that covers it returned.
+//! A round: `Store::begin_round`, take every queued job (up to `max_round`), run them one after
+//! another — each sees the cases the earlier ones stored, so two reports of one matter cannot
+//! both open a case — flush once, then answer them all. No job is answered before the flush that
+//! covers it returned. On sled the flush is the group commit of the round's transactions; on
+//! PostgreSQL the round is one transaction and the flush is its COMMIT (a failed flush fails
+//! every job of the round: nothing of it is stored).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -74,6 +77,23 @@ impl Drop for SubmitWriter {
 fn run(store: &dyn Store, jobs: &mpsc::Receiver<Pending>, max_round: usize) {
     let mut round: Vec<(oneshot::Sender<Result<Inserted>>, Result<Inserted>)> = Vec::new();
     while let Ok(first) = jobs.recv() {
+        // The store may hold the whole round in one transaction (PostgreSQL). When it cannot
+        // start one, the round's jobs are answered with that error without running: running
+        // them one by one would need the same database, and UNAVAILABLE lets clients retry.
+        if let Err(e) = store.begin_round() {
+            let why = format!("the writer cannot start a round: {e}");
+            let mut next = Some(first);
+            let mut n = 0;
+            while let Some(Pending { reply, .. }) = next.take() {
+                let _ = reply.send(Err(CoreError::Unavailable(why.clone())));
+                n += 1;
+                if n < max_round {
+                    next = jobs.try_recv().ok();
+                }
+            }
+            crate::metrics::writer_round(n, 0, None);
+            continue;
+        }
         let mut next = Some(first);
         while let Some(Pending { job, reply }) = next.take() {
             let done = std::panic::catch_unwind(AssertUnwindSafe(|| job(store)))
@@ -87,13 +107,11 @@ fn run(store: &dyn Store, jobs: &mpsc::Receiver<Pending>, max_round: usize) {
             .iter()
             .filter(|(_, r)| r.as_ref().is_ok_and(|i| i.created))
             .count();
+        // Every round ends with a flush, even one whose jobs all failed: it closes the round
+        // `begin_round` opened (a transaction left open would hold its locks until the next).
         let started = Instant::now();
-        let (flushed, took) = if round.iter().any(|(_, r)| r.is_ok()) {
-            let f = store.flush().map_err(|e| e.to_string());
-            (f, Some(started.elapsed()))
-        } else {
-            (Ok(()), None)
-        };
+        let flushed = store.flush().map_err(|e| e.to_string());
+        let took = Some(started.elapsed());
         crate::metrics::writer_round(round.len(), if flushed.is_ok() { stored } else { 0 }, took);
         for (reply, done) in round.drain(..) {
             let answer = match (&flushed, done) {

@@ -1,13 +1,11 @@
 //! Cases: the row (typed columns derived from the case, the case itself as its record bytes),
-//! insert (idempotent on the request id, linking to a master), reads, the filtered list, hot
-//! issues and the corrections log.
+//! reads, the filtered list, hot issues and the corrections log (inserting one: `insert`).
 
 use paidan_store::*;
 use postgres::GenericClient;
 use postgres::types::ToSql;
 
-use crate::outbox::{enqueue, write_events};
-use crate::session::{Session, Txn};
+use crate::session::Session;
 use crate::{PgStore, Tx, TxError};
 
 const DEFAULT_PAGE_SIZE: usize = 50;
@@ -34,12 +32,16 @@ pub(crate) fn read_case<C: GenericClient>(
 }
 
 /// The locked case, or `NotFound`.
-pub(crate) fn lock_case(t: &mut Txn<'_, '_>, id: &str) -> Tx<CaseRecord> {
+pub(crate) fn lock_case<C: GenericClient>(t: &mut Session<'_, C>, id: &str) -> Tx<CaseRecord> {
     read_case(t, id, true)?.ok_or_else(|| TxError::Store(StoreError::NotFound(id.to_string())))
 }
 
 /// Write a case row: every column derived from `c`, the case as its record bytes.
-pub(crate) fn put_case(t: &mut Txn<'_, '_>, c: &CaseRecord, new: bool) -> Tx<()> {
+pub(crate) fn put_case<C: GenericClient>(
+    t: &mut Session<'_, C>,
+    c: &CaseRecord,
+    new: bool,
+) -> Tx<()> {
     let request_id = Some(c.request_id.as_str()).filter(|r| !r.is_empty());
     let params: [&(dyn ToSql + Sync); 11] = [
         &c.id,
@@ -66,90 +68,6 @@ pub(crate) fn put_case(t: &mut Txn<'_, '_>, c: &CaseRecord, new: bool) -> Tx<()>
     };
     t.execute(sql, &params)?;
     Ok(())
-}
-
-pub(crate) fn insert_case(s: &PgStore, new: NewCase) -> Result<Inserted> {
-    if let Some(d) = &new.dedup
-        && d.bands.len() > u16::MAX as usize
-    {
-        return Err(StoreError::Invalid("too many dedup bands".into()));
-    }
-    s.tx(|t| {
-        let rid = new.record.request_id.as_str();
-        if !rid.is_empty()
-            && let Some(row) = t.query_opt(
-                "SELECT id, record FROM cases WHERE request_id = $1",
-                &[&rid],
-            )?
-        {
-            let existing_id: String = row.get(0);
-            let case = record::decode_case(&format!("cases/{existing_id}"), row.get(1))?;
-            if case.request_digest == new.record.request_digest {
-                return Ok(Inserted {
-                    case,
-                    created: false,
-                });
-            }
-            return Err(StoreError::Conflict {
-                request_id: rid.to_string(),
-                case_id: existing_id,
-            }
-            .into());
-        }
-        // In a cluster only the partition's owner writes its cases (an idempotent repeat above
-        // writes nothing and may be answered anywhere).
-        let n: i64 = match s.fencing() {
-            Some(o) => crate::lease::fenced_case_number(t, o, &new.record.jurisdiction)?,
-            None => t.query_one("SELECT nextval('case_numbers')", &[])?.get(0),
-        };
-        let mut rec = new.record.clone();
-        rec.id = format!("PD{n:012}");
-        rec.forwarding = ForwardingRecord::new();
-        let at = rec.created_at;
-        match &new.link_to {
-            Some(link) => {
-                let mut master = lock_case(t, &link.master_id)?;
-                // Link to the root of the matter, never to another linked report.
-                if let Some(root) = master.duplicate_of.clone() {
-                    master = lock_case(t, &root)?;
-                }
-                let before = master.clone();
-                rec.duplicate_of = Some(master.id.clone());
-                rec.duplicate_score = link.score;
-                rec.forwarding.state = ForwardingState::NotForwarded;
-                master.reports.push(ReportLink {
-                    case_id: rec.id.clone(),
-                    request_id: rec.request_id.clone(),
-                    received_at: rec.received_at,
-                    score: link.score,
-                    text_excerpt: link.text_excerpt.clone(),
-                });
-                let event = enqueue(&mut master, EventKind::DuplicateLinked, at);
-                put_case(t, &rec, true)?;
-                put_case(t, &master, false)?;
-                // The figures change with the cases, in this transaction.
-                crate::figures::apply(t, None, &rec)?;
-                crate::figures::apply(t, Some(&before), &master)?;
-                write_events(t, &[event], std::slice::from_ref(&master))?;
-            }
-            None => {
-                rec.duplicate_of = None;
-                let event = enqueue(&mut rec, EventKind::Created, at);
-                put_case(t, &rec, true)?;
-                crate::figures::apply(t, None, &rec)?;
-                write_events(t, &[event], std::slice::from_ref(&rec))?;
-            }
-        }
-        if let Some(d) = &new.dedup {
-            let mut d = d.clone();
-            d.received_at = rec.received_at;
-            crate::dedup::put_entry(t, &rec.id, &d)?;
-        }
-        Ok(Inserted {
-            case: rec,
-            created: true,
-        })
-    })
 }
 
 pub(crate) fn get_case(s: &PgStore, id: &str) -> Result<Option<CaseRecord>> {

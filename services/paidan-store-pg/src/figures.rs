@@ -22,8 +22,8 @@ const UPSERT: &str = "INSERT INTO figures (bucket, counter, dim, jurisdiction, n
                           $6::bigint[])
      ON CONFLICT (bucket, counter, dim, jurisdiction, name) DO UPDATE SET n = figures.n + EXCLUDED.n";
 
-fn upsert<'a>(
-    t: &mut Txn<'_, '_>,
+pub(crate) fn upsert<'a, C: postgres::GenericClient>(
+    t: &mut crate::session::Session<'_, C>,
     deltas: impl IntoIterator<Item = (&'a FigureKey, i64)>,
 ) -> Tx<()> {
     let (mut b, mut c, mut d, mut j, mut name, mut n) = (

@@ -198,34 +198,13 @@ impl PgStore {
     }
 }
 
-/// Inside an insert's transaction, when the store is fenced ([`PgStore::fence_with`]): the
-/// partition of `jurisdiction` must be held by this node, under a lease the database still
-/// knows. The check draws the new case's number in the same statement (one round trip, and no
-/// number is used up by a refused insert); the lease row stays share-locked until the
-/// transaction ends, as [`fence`] leaves it.
-pub(crate) fn fenced_case_number(
-    t: &mut Txn<'_, '_>,
-    ownership: &Ownership,
-    jurisdiction: &str,
-) -> Tx<i64> {
-    let partition = partition_of(jurisdiction);
-    let Some(lease) = ownership.lease(partition) else {
-        return Err(StoreError::Fenced(format!(
-            "{} does not hold partition {partition} (jurisdiction {jurisdiction:?})",
-            ownership.node()
-        ))
-        .into());
-    };
-    let row = t.query_opt(
-        "SELECT nextval('case_numbers') FROM partition_leases
-         WHERE partition = $1 AND owner = $2 AND epoch = $3 AND expires_at > now()
-         FOR SHARE",
-        &[&(lease.partition as i16), &lease.owner, &lease.epoch],
-    )?;
-    row.map(|r| r.get(0)).ok_or_else(|| lost(&lease))
-}
-
-fn lost(lease: &Lease) -> crate::TxError {
+/// An insert of a fenced store checks its lease in the statement that draws the case number
+/// (`insert::check_and_number`: one round trip, and no number is used up by a refused insert),
+/// as [`fence`] does: the lease row stays share-locked until the transaction ends, and expiry is
+/// checked against the statement's start, not the transaction's (`now()`), since a writer
+/// round's transaction runs many inserts and a lease that ran out since the round began must
+/// refuse the later ones.
+pub(crate) fn lost(lease: &Lease) -> crate::TxError {
     StoreError::Fenced(format!(
         "{} no longer holds partition {} at epoch {}",
         lease.owner, lease.partition, lease.epoch
@@ -238,7 +217,8 @@ fn lost(lease: &Lease) -> crate::TxError {
 pub(crate) fn fence(t: &mut Txn<'_, '_>, lease: &Lease) -> Tx<()> {
     let held = t.query_opt(
         "SELECT 1 FROM partition_leases
-         WHERE partition = $1 AND owner = $2 AND epoch = $3 AND expires_at > now()
+         WHERE partition = $1 AND owner = $2 AND epoch = $3
+           AND expires_at > statement_timestamp()
          FOR SHARE",
         &[&(lease.partition as i16), &lease.owner, &lease.epoch],
     )?;

@@ -3,11 +3,12 @@
 //! Why PostgreSQL: the sled store serves one process; a provincial platform needs several intake
 //! nodes over one shared history, in a database its operators already run, back up and replicate
 //! (issue 18). PostgreSQL's transactions keep the store's invariant as sled's do: a case, its
-//! indexed columns, its dedup entry and its outbox events are written in one transaction, and
-//! [`Store::insert_case`] and every other write return after COMMIT, so the acknowledgement rule
-//! (reply only after the write is durable) holds with `flush` a no-op (the server's
-//! `synchronous_commit`, on by default, makes COMMIT durable; a synchronous standby makes it
-//! survive the primary).
+//! indexed columns, its dedup entry and its outbox events are written in one transaction. The
+//! submit writer's inserts run in its round's transaction ([`Store::begin_round`], `round`),
+//! which its `flush` commits; every other write returns after its own COMMIT. So the
+//! acknowledgement rule (reply only after the write is durable) holds: a submit is answered after
+//! the COMMIT of its writer round (the server's `synchronous_commit`, on by default, makes COMMIT
+//! durable; a synchronous standby makes it survive the primary).
 //!
 //! One encoding for every store: each stored value is the storage-record bytes of
 //! [`paidan_store::record`] (`bytea` columns), so a new domain field rides along with no change
@@ -19,11 +20,13 @@
 //! |------------|-------------------------------------------------------------------------------|
 //! | `lib.rs`   | open (pool, migrations), the transaction helper with retries, `Store` dispatch |
 //! | `migrate`  | the embedded numbered migrations (`migrations/NNNN_name.sql`)                 |
-//! | `cases`    | the case row, insert (idempotent on the request id, linking), reads, list, hot issues, corrections |
+//! | `cases`    | the case row, reads, list, hot issues, corrections                            |
+//! | `insert`   | insert: idempotent on the request id, fenced, linking; two statements a new case |
 //! | `edit`     | `edit_cases`: a domain rule's edit, read `FOR UPDATE` and written in one transaction |
 //! | `outbox`   | events, due entries (per-case heads), delivery, failures, dead letters        |
 //! | `dedup`    | dedup entries, their band keys and the candidate query                        |
 //! | `figures`  | the figures' counters: changed in the case's transaction, built once at open, summed per window |
+//! | `round`    | the submit writer's round as one transaction: savepoint per insert, COMMIT at `flush` |
 //! | `session`  | pooled connections with their prepared statements (one round trip a statement) |
 //! | `lease`    | jurisdiction partitions, leases with a fencing epoch, the node's [`Ownership`] |
 //! | `nodes`    | the cluster's nodes: heartbeats, advertised addresses, who owns which partition |
@@ -42,10 +45,12 @@ mod cases;
 mod dedup;
 mod edit;
 mod figures;
+mod insert;
 mod lease;
 mod migrate;
 mod nodes;
 mod outbox;
+mod round;
 mod session;
 
 pub use lease::{Lease, Ownership, PARTITIONS, partition_of};
@@ -81,6 +86,10 @@ pub struct PgStore {
     fencing: std::sync::OnceLock<std::sync::Arc<Ownership>>,
     /// The connection settings (a listener connects outside the pool).
     config: postgres::Config,
+    /// For connections made outside the pool when the URL sets no timeout.
+    connect_timeout: Duration,
+    /// The submit writer's round: one transaction on a connection of its own (`round`).
+    rounds: round::Rounds,
 }
 
 /// What a step inside a transaction can fail with: the database (maybe worth a retry) or the
@@ -125,7 +134,16 @@ fn retryable(e: &postgres::Error) -> bool {
     let code = d.code();
     *code == SqlState::T_R_SERIALIZATION_FAILURE
         || *code == SqlState::T_R_DEADLOCK_DETECTED
-        || (*code == SqlState::UNIQUE_VIOLATION && d.constraint() == Some("cases_request_id_key"))
+        || request_id_race(e)
+}
+
+/// A unique violation on the request id: a concurrent insert of the same request committed
+/// first (the request-id check, run again, answers it idempotently).
+pub(crate) fn request_id_race(e: &postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|d| {
+        *d.code() == postgres::error::SqlState::UNIQUE_VIOLATION
+            && d.constraint() == Some("cases_request_id_key")
+    })
 }
 
 impl PgStore {
@@ -158,6 +176,8 @@ impl PgStore {
             pool: Some(pool),
             fencing: std::sync::OnceLock::new(),
             config,
+            connect_timeout: opts.connect_timeout,
+            rounds: round::Rounds::default(),
         };
         migrate::migrate(&mut store.conn()?.client)?;
         figures::build_once(&store)?;
@@ -250,19 +270,31 @@ impl Drop for PgStore {
     /// that drives async tasks (the server drops its store on one): the pool, with every
     /// connection, is dropped on a thread of its own.
     fn drop(&mut self) {
+        let round = self.rounds.take_conn();
         if let Some(pool) = self.pool.take() {
-            let _ = std::thread::spawn(move || drop(pool)).join();
+            let _ = std::thread::spawn(move || drop((pool, round))).join();
         }
     }
 }
 
 impl Store for PgStore {
+    fn begin_round(&self) -> Result<()> {
+        PgStore::begin_round(self)
+    }
+
     fn insert_case(&self, new: NewCase) -> Result<Inserted> {
-        cases::insert_case(self, new)
+        insert::check_new(&new)?;
+        match self.insert_in_round(&new) {
+            Some(done) => done,
+            None => insert::insert_case(self, new),
+        }
     }
 
     fn get_case(&self, id: &str) -> Result<Option<CaseRecord>> {
-        cases::get_case(self, id)
+        match self.get_case_in_round(id) {
+            Some(done) => done,
+            None => cases::get_case(self, id),
+        }
     }
 
     fn dedup_candidates(
@@ -273,11 +305,17 @@ impl Store for PgStore {
         until: Millis,
         limit: usize,
     ) -> Result<Vec<(String, u32)>> {
-        dedup::dedup_candidates(self, jurisdiction, bands, since, until, limit)
+        match self.dedup_candidates_in_round(jurisdiction, bands, since, until, limit) {
+            Some(done) => done,
+            None => dedup::dedup_candidates(self, jurisdiction, bands, since, until, limit),
+        }
     }
 
     fn dedup_entry(&self, case_id: &str) -> Result<Option<DedupEntry>> {
-        dedup::dedup_entry(self, case_id)
+        match self.dedup_entry_in_round(case_id) {
+            Some(done) => done,
+            None => dedup::dedup_entry(self, case_id),
+        }
     }
 
     fn list_cases(
@@ -383,8 +421,9 @@ impl Store for PgStore {
             .collect()
     }
 
-    /// Every write has committed before it returned: nothing is left to flush.
+    /// On a thread with a writer round open: COMMIT it (see `round`). Elsewhere every write
+    /// has committed before it returned: nothing is left to flush.
     fn flush(&self) -> Result<()> {
-        Ok(())
+        self.commit_round().unwrap_or(Ok(()))
     }
 }

@@ -33,7 +33,7 @@ pub const CLAIM_MS: i64 = 10_000;
 /// (its global seq is drawn then, in the same statement).
 pub(crate) struct NewEvent {
     case_id: String,
-    sequence: i64,
+    pub(crate) sequence: i64,
     kind: EventKind,
     at: Millis,
 }
@@ -54,8 +54,8 @@ pub(crate) fn enqueue(case: &mut CaseRecord, kind: EventKind, at: Millis) -> New
 }
 
 /// Write the events with their cases (as written) as payloads.
-pub(crate) fn write_events(
-    t: &mut Txn<'_, '_>,
+pub(crate) fn write_events<C: postgres::GenericClient>(
+    t: &mut crate::session::Session<'_, C>,
     events: &[NewEvent],
     cases: &[CaseRecord],
 ) -> Tx<()> {

@@ -153,6 +153,19 @@ pub trait Store: Send + Sync + 'static {
     /// The newest `limit` audit events, newest first.
     fn audit_log(&self, limit: usize) -> Result<Vec<AuditEvent>>;
 
-    /// Make every write so far durable. Returns when the data is on disk.
+    /// Make every write so far durable. Returns when the data is on disk. On a thread that
+    /// began a round ([`Store::begin_round`]), this ends the round: its writes are committed,
+    /// or, when it fails, none of them is durable.
     fn flush(&self) -> Result<()>;
+
+    /// The submit writer calls this on its thread before each round of inserts, and
+    /// [`Store::flush`] after the round. Until that flush the store may keep every write of the
+    /// calling thread in one transaction, which the flush commits (a failed flush: nothing of the
+    /// round is durable); the thread's reads inside the round see the round's earlier writes,
+    /// other threads see none of them before the flush. So the acknowledgement rule holds per
+    /// round: no insert of it is answered before the commit that covers it. The default does
+    /// nothing (the sled store's flush is already its group commit).
+    fn begin_round(&self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -137,3 +137,51 @@ async fn a_server_on_postgres_submits_reads_and_updates_cases() {
     assert_eq!((retry.case_id, retry.created), (second.case_id, false));
     server.stop().await.unwrap();
 }
+
+/// Many submits at once reach the writer together, so its rounds (one transaction each on
+/// PostgreSQL) hold several: each request id still gets one case however often it is sent in
+/// one round, and the reports of one matter share one open case (a later job of a round sees
+/// the earlier jobs' uncommitted cases).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_submits_on_postgres_keep_one_case_per_request_and_per_matter() {
+    let db = pg::TestDb::new("grpc_rounds");
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, client) = serve_on(&db.url, &tmp.path().join("sled")).await;
+    let sends = (0..24).map(|i| {
+        let mut client = client.clone();
+        let rid = format!("pg-r-{}", i % 8);
+        // a request id always carries the same content; the matter's two wordings alternate
+        let text = if i % 2 == 0 { SMOKE } else { SMOKE_AGAIN };
+        async move {
+            let r = client
+                .submit_complaint(common::complaint(&rid, text))
+                .await
+                .unwrap()
+                .into_inner();
+            (rid, r)
+        }
+    });
+    let answers = futures::future::join_all(sends).await;
+    let mut by_request = std::collections::BTreeMap::<String, Vec<_>>::new();
+    for (rid, r) in &answers {
+        by_request.entry(rid.clone()).or_default().push(r);
+    }
+    assert_eq!(by_request.len(), 8);
+    for (rid, rs) in &by_request {
+        let ids: std::collections::BTreeSet<&str> = rs.iter().map(|r| r.case_id.as_str()).collect();
+        assert_eq!(ids.len(), 1, "{rid}: one case {rs:?}");
+        assert_eq!(rs.iter().filter(|r| r.created).count(), 1, "{rid}: {rs:?}");
+    }
+    let masters: std::collections::BTreeSet<&str> = answers
+        .iter()
+        .map(|(_, r)| {
+            if r.duplicate_of.is_empty() {
+                r.case_id.as_str()
+            } else {
+                r.duplicate_of.as_str()
+            }
+        })
+        .collect();
+    assert_eq!(masters.len(), 1, "one matter, one open case: {answers:?}");
+    server.stop().await.unwrap();
+}
