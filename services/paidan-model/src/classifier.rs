@@ -456,7 +456,7 @@ impl Classifier {
 
     /// Raw logits (category, department) of one complaint.
     pub fn logits(&self, title: &str, text: &str) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
-        self.logits_with(title, text, &mut Segmentation::new())
+        self.logits_inner(title, text, None)
     }
 
     /// [`Classifier::logits`] with the words cut through `seg`, the complaint's shared
@@ -467,18 +467,38 @@ impl Classifier {
         text: &str,
         seg: &mut Segmentation,
     ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
-        match &self.engine {
-            Engine::Bag {
-                featurizer,
-                serving,
-            } => {
+        self.logits_inner(title, text, Some(seg))
+    }
+
+    /// The logits, the words cut through `seg` when given, else by the segmenter directly (a
+    /// classification alone gains nothing from remembering blocks).
+    fn logits_inner(
+        &self,
+        title: &str,
+        text: &str,
+        seg: Option<&mut Segmentation>,
+    ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+        match (&self.engine, seg) {
+            (
+                Engine::Bag {
+                    featurizer,
+                    serving,
+                },
+                seg,
+            ) => {
                 let mut ids = Vec::with_capacity(1024);
-                featurizer.features_with(title, text, seg, &mut ids);
+                match seg {
+                    Some(seg) => featurizer.features_with(title, text, seg, &mut ids),
+                    None => featurizer.features(title, text, &mut ids),
+                }
                 serving.logits(&ids)
             }
-            Engine::Linear { tfidf, serving } => {
+            (Engine::Linear { tfidf, serving }, seg) => {
                 let mut x = Vec::with_capacity(1024);
-                tfidf.vectorize_with(title, text, seg, &mut x);
+                match seg {
+                    Some(seg) => tfidf.vectorize_with(title, text, seg, &mut x),
+                    None => tfidf.vectorize(title, text, &mut x),
+                }
                 serving.logits(&x)
             }
         }
@@ -486,7 +506,7 @@ impl Classifier {
 
     /// Category, department, alternatives and the review decision for one complaint.
     pub fn triage(&self, input: &TriageInput<'_>) -> Result<Triage, ModelError> {
-        self.triage_with(input, &mut Segmentation::new())
+        self.triage_inner(input, None)
     }
 
     /// [`Classifier::triage`] with the words cut through `seg` (see
@@ -496,7 +516,15 @@ impl Classifier {
         input: &TriageInput<'_>,
         seg: &mut Segmentation,
     ) -> Result<Triage, ModelError> {
-        let (cat_logits, dep_logits) = self.logits_with(input.title, input.text, seg);
+        self.triage_inner(input, Some(seg))
+    }
+
+    fn triage_inner(
+        &self,
+        input: &TriageInput<'_>,
+        seg: Option<&mut Segmentation>,
+    ) -> Result<Triage, ModelError> {
+        let (cat_logits, dep_logits) = self.logits_inner(input.title, input.text, seg);
         let mut reasons = Vec::new();
         let mut p = Vec::new();
         let mut dep_p = Vec::new();
@@ -647,14 +675,7 @@ impl Classifier {
 
     /// [`Classifier::triage`] for many complaints (same order).
     pub fn triage_batch(&self, inputs: &[TriageInput<'_>]) -> Result<Vec<Triage>, ModelError> {
-        let mut seg = Segmentation::new();
-        inputs
-            .iter()
-            .map(|i| {
-                seg.clear();
-                self.triage_with(i, &mut seg)
-            })
-            .collect()
+        inputs.iter().map(|i| self.triage(i)).collect()
     }
 
     fn rank(&self, p: &[f32], codes: &[String], category: bool) -> Vec<Scored> {

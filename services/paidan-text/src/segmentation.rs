@@ -18,42 +18,61 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::{Segmenter, static_tag};
 
-/// FNV-1a over the block's bytes (blocks are short; no DoS concern: one map per complaint).
+/// The map's keys are already hashes ([`block_hash`]).
 #[derive(Default)]
-struct Fnv(u64);
+struct Prehashed(u64);
 
-impl Hasher for Fnv {
+impl Hasher for Prehashed {
     fn finish(&self) -> u64 {
         self.0
     }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys")
+    }
+    fn write_u64(&mut self, h: u64) {
         self.0 = h;
     }
 }
 
-/// Where a remembered block's tokens sit in [`Segmentation::tokens`], and whether they carry
-/// part-of-speech tags (a block first cut without tags is cut again when tags are asked for).
+/// FxHash over 8-byte words of the block (blocks are a few dozen bytes; no DoS concern: one
+/// map per complaint).
+fn block_hash(s: &str) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = s.len() as u64;
+    let mut chunks = s.as_bytes().chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+    let mut last = [0u8; 8];
+    let rest = chunks.remainder();
+    last[..rest.len()].copy_from_slice(rest);
+    h = (h.rotate_left(5) ^ u64::from_le_bytes(last)).wrapping_mul(K);
+    h
+}
+
+/// A remembered block: its text in [`Segmentation::text`], its tokens in
+/// [`Segmentation::tokens`], whether they carry part-of-speech tags (a block first cut without
+/// tags is cut again when tags are asked for), and the next block of the same hash.
 #[derive(Clone, Copy, Debug)]
 struct Block {
-    start: u32,
-    end: u32,
+    text: (u32, u32),
+    tokens: (u32, u32),
     tagged: bool,
+    next: u32,
 }
+
+const NONE: u32 = u32::MAX;
 
 /// The jieba words of the blocks of one complaint's strings. Reuse one value across complaints
 /// with [`Segmentation::clear`] (it keeps its allocations).
 #[derive(Default, Debug)]
 pub struct Segmentation {
-    blocks: HashMap<Box<str>, Block, BuildHasherDefault<Fnv>>,
+    /// Block hash → first block of that hash.
+    index: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
+    blocks: Vec<Block>,
+    /// The remembered blocks' text, one after another.
+    text: String,
     /// (end byte offset within its block, tag or "") of each token of each remembered block.
     tokens: Vec<(u32, &'static str)>,
     cut: usize,
@@ -99,6 +118,27 @@ fn runs(text: &str) -> impl Iterator<Item = (usize, &str)> + '_ {
     })
 }
 
+/// jieba's tokens of `text` as (byte start, byte end, tag or "").
+fn jieba_tokens(text: &str, tagged: bool, out: &mut Vec<(usize, usize, &'static str)>) {
+    let jieba = &Segmenter::global().jieba;
+    out.clear();
+    if tagged {
+        out.extend(
+            jieba
+                .tag(text, true)
+                .into_iter()
+                .map(|t| (t.byte_start, t.byte_end, static_tag(t.tag))),
+        );
+    } else {
+        out.extend(
+            jieba
+                .cut(text, true)
+                .into_iter()
+                .map(|t| (t.byte_start, t.byte_end, "")),
+        );
+    }
+}
+
 impl Segmentation {
     pub fn new() -> Segmentation {
         Segmentation::default()
@@ -106,45 +146,63 @@ impl Segmentation {
 
     /// Forgets every block (the allocations stay for the next complaint).
     pub fn clear(&mut self) {
+        self.index.clear();
         self.blocks.clear();
+        self.text.clear();
         self.tokens.clear();
         self.cut = 0;
         self.reused = 0;
     }
 
-    /// Blocks handed to jieba since the last [`Segmentation::clear`], and blocks answered from
-    /// memory.
+    /// Blocks segmented by jieba since the last [`Segmentation::clear`], and blocks answered
+    /// from memory.
     pub fn counts(&self) -> (usize, usize) {
         (self.cut, self.reused)
     }
 
-    /// The tokens of one run, cut (and tagged, when `tagged`) once.
-    fn block(&mut self, run: &str, tagged: bool) -> Block {
-        if let Some(&b) = self.blocks.get(run)
-            && (b.tagged || !tagged)
-        {
-            self.reused += 1;
-            return b;
+    fn find(&self, hash: u64, run: &str) -> Option<u32> {
+        let mut i = *self.index.get(&hash)?;
+        while i != NONE {
+            let b = self.blocks[i as usize];
+            if &self.text[b.text.0 as usize..b.text.1 as usize] == run {
+                return Some(i);
+            }
+            i = b.next;
         }
+        None
+    }
+
+    /// Remembers `run` with `tokens` (offsets within the run), replacing an entry of the same
+    /// text; returns its index.
+    fn remember(
+        &mut self,
+        hash: u64,
+        run: &str,
+        tokens: impl Iterator<Item = (usize, &'static str)>,
+        tagged: bool,
+    ) -> u32 {
         self.cut += 1;
-        let jieba = &Segmenter::global().jieba;
-        let start = self.tokens.len() as u32;
-        if tagged {
-            for t in jieba.tag(run, true) {
-                self.tokens.push((t.byte_end as u32, static_tag(t.tag)));
-            }
-        } else {
-            for t in jieba.cut(run, true) {
-                self.tokens.push((t.byte_end as u32, ""));
-            }
+        let t0 = self.tokens.len() as u32;
+        self.tokens
+            .extend(tokens.map(|(end, tag)| (end as u32, tag)));
+        let tokens = (t0, self.tokens.len() as u32);
+        if let Some(i) = self.find(hash, run) {
+            let b = &mut self.blocks[i as usize];
+            b.tokens = tokens;
+            b.tagged = tagged;
+            return i;
         }
-        let b = Block {
-            start,
-            end: self.tokens.len() as u32,
+        let s0 = self.text.len() as u32;
+        self.text.push_str(run);
+        let i = self.blocks.len() as u32;
+        let next = self.index.insert(hash, i).unwrap_or(NONE);
+        self.blocks.push(Block {
+            text: (s0, self.text.len() as u32),
+            tokens,
             tagged,
-        };
-        self.blocks.insert(run.into(), b);
-        b
+            next,
+        });
+        i
     }
 
     /// Calls `each(word, tag)` for the tokens of `text` in order, whitespace tokens left out.
@@ -154,10 +212,56 @@ impl Segmentation {
         tagged: bool,
         mut each: impl FnMut(&'a str, &'static str),
     ) {
-        for (at, run) in runs(text) {
-            let b = self.block(run, tagged);
+        let mut found: Vec<(usize, u32)> = Vec::with_capacity(text.len() / 8);
+        let mut scratch = Vec::new();
+        if self.blocks.is_empty() {
+            // Nothing remembered yet: one jieba call over the whole text, its tokens filed
+            // under the blocks they lie in (a token never spans two blocks).
+            jieba_tokens(text, tagged, &mut scratch);
+            let mut k = 0;
+            for (at, run) in runs(text) {
+                let end = at + run.len();
+                let first = k;
+                while k < scratch.len() && scratch[k].0 < end {
+                    k += 1;
+                }
+                let hash = block_hash(run);
+                let i = match self.find(hash, run) {
+                    Some(i) => {
+                        self.reused += 1;
+                        i
+                    }
+                    None => {
+                        let mine = scratch[first..k].iter().map(|&(_, e, t)| (e - at, t));
+                        self.remember(hash, run, mine, tagged)
+                    }
+                };
+                found.push((at, i));
+            }
+        } else {
+            for (at, run) in runs(text) {
+                let hash = block_hash(run);
+                let i = match self.find(hash, run) {
+                    Some(i) if self.blocks[i as usize].tagged || !tagged => {
+                        self.reused += 1;
+                        i
+                    }
+                    _ => {
+                        jieba_tokens(run, tagged, &mut scratch);
+                        let toks = std::mem::take(&mut scratch);
+                        let i =
+                            self.remember(hash, run, toks.iter().map(|&(_, e, t)| (e, t)), tagged);
+                        scratch = toks;
+                        i
+                    }
+                };
+                found.push((at, i));
+            }
+        }
+        for (at, i) in found {
+            let b = self.blocks[i as usize];
             let mut from = 0;
-            for &(end, tag) in &self.tokens[b.start as usize..b.end as usize] {
+            for &(end, tag) in &self.tokens[b.tokens.0 as usize..b.tokens.1 as usize] {
                 let word = &text[at + from..at + end as usize];
                 from = end as usize;
                 if !word.trim().is_empty() {
