@@ -2,6 +2,11 @@
 //! them through the classifier in batches (whatever has queued up, up to `max_batch`), so a burst
 //! of requests costs one batched forward pass instead of many small ones.
 //!
+//! A job that also wants the dedup fingerprint ([`InferencePool::triage_and_fingerprint`], a
+//! SubmitComplaint) gets it built here, before the classifier, through one
+//! [`Segmentation`]: the classifier's view of the text shares most of its jieba blocks with the
+//! fingerprint's, so they are segmented once.
+//!
 //! The serving model sits behind an `ArcSwapOption`: a reload swaps the pointer, and batches
 //! already running finish on the model they started with.
 
@@ -11,7 +16,9 @@ use std::time::Instant;
 
 use arc_swap::ArcSwapOption;
 use crossbeam_channel::{Receiver, Sender};
+use paidan_dedup::Fingerprint;
 use paidan_model::{Classifier, Triage, TriageInput};
+use paidan_text::Segmentation;
 use tokio::sync::oneshot;
 
 use crate::drift::{DriftReport, DriftWindow};
@@ -25,9 +32,14 @@ pub struct TriageText {
     pub jurisdiction: String,
 }
 
+/// What a job answers: the triage, and the fingerprint when one was asked for.
+type Answer = (Triage, Option<Fingerprint>);
+
 struct Job {
     input: TriageText,
-    reply: oneshot::Sender<Result<Triage>>,
+    /// The complaint's address when the fingerprint is wanted too.
+    fingerprint_address: Option<String>,
+    reply: oneshot::Sender<Result<Answer>>,
     queued: Instant,
 }
 
@@ -85,6 +97,22 @@ impl InferencePool {
     }
 
     pub async fn triage(&self, input: TriageText) -> Result<Triage> {
+        Ok(self.run(input, None).await?.0)
+    }
+
+    /// The triage and the dedup fingerprint (`Fingerprint::new(title, text, address)`, the same
+    /// bytes) of one complaint, segmented once.
+    pub async fn triage_and_fingerprint(
+        &self,
+        input: TriageText,
+        address: String,
+    ) -> Result<(Triage, Fingerprint)> {
+        let (triage, fp) = self.run(input, Some(address)).await?;
+        let fp = fp.ok_or_else(|| CoreError::Unavailable("no fingerprint was built".into()))?;
+        Ok((triage, fp))
+    }
+
+    async fn run(&self, input: TriageText, fingerprint_address: Option<String>) -> Result<Answer> {
         if self.model.load().is_none() {
             return Err(CoreError::Unavailable("no model is loaded".into()));
         }
@@ -97,6 +125,7 @@ impl InferencePool {
         // The queue is bounded; a full queue blocks, so hand the send to the blocking pool.
         let job = Job {
             input,
+            fingerprint_address,
             reply,
             queued: Instant::now(),
         };
@@ -127,6 +156,7 @@ fn worker(
     max_batch: usize,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    let mut seg = Segmentation::new();
     while let Ok(first) = rx.recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -148,31 +178,34 @@ fn worker(
             }
             continue;
         };
-        let inputs: Vec<TriageInput<'_>> = batch
-            .iter()
-            .map(|j| TriageInput {
-                title: &j.input.title,
-                text: &j.input.text,
-                jurisdiction: &j.input.jurisdiction,
-            })
-            .collect();
-        let _span = tracing::debug_span!("triage_batch", size = inputs.len()).entered();
-        match classifier.triage_batch(&inputs) {
-            Ok(results) => {
-                drop(inputs);
-                for (job, triage) in batch.drain(..).zip(results) {
-                    crate::metrics::triaged(&triage);
-                    drift.record(&triage);
-                    let _ = job.reply.send(Ok(triage));
-                }
+        let _span = tracing::debug_span!("triage_batch", size = batch.len()).entered();
+        for job in batch.drain(..) {
+            let answer = answer(&classifier, &job, &mut seg);
+            if let Ok((triage, _)) = &answer {
+                crate::metrics::triaged(triage);
+                drift.record(triage);
             }
-            Err(e) => {
-                drop(inputs);
-                let msg = e.to_string();
-                for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(CoreError::Model(msg.clone())));
-                }
-            }
+            let _ = job.reply.send(answer);
         }
     }
+}
+
+/// One job: the fingerprint first (tagging the blocks), then the classifier, which finds most of
+/// its blocks already cut.
+/// A triage alone segments directly (remembering blocks would cost without a second view).
+fn answer(classifier: &Classifier, job: &Job, seg: &mut Segmentation) -> Result<Answer> {
+    let t = &job.input;
+    let input = TriageInput {
+        title: &t.title,
+        text: &t.text,
+        jurisdiction: &t.jurisdiction,
+    };
+    let model = |e: paidan_model::ModelError| CoreError::Model(e.to_string());
+    let Some(address) = job.fingerprint_address.as_deref() else {
+        return Ok((classifier.triage(&input).map_err(model)?, None));
+    };
+    seg.clear();
+    let fingerprint = Fingerprint::with_segmentation(&t.title, &t.text, address, seg);
+    let triage = classifier.triage_with(&input, seg).map_err(model)?;
+    Ok((triage, Some(fingerprint)))
 }

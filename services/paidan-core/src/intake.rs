@@ -245,16 +245,18 @@ impl Intake {
         let channel = c.channel;
         // The jurisdiction the text names when the caller left it empty, and the places.
         let at = self.locate(&c.jurisdiction, &c.title, &c.text, &c.address)?;
-        let triage = self
-            .pool
-            .triage(TriageText {
-                title: c.title.clone(),
-                text: c.text.clone(),
-                jurisdiction: at.jurisdiction.clone(),
-            })
+        // Triage and fingerprint segment the text once (inference.rs).
+        let (triage, fingerprint) = (self.pool)
+            .triage_and_fingerprint(
+                TriageText {
+                    title: c.title.clone(),
+                    text: c.text.clone(),
+                    jurisdiction: at.jurisdiction.clone(),
+                },
+                c.address.clone(),
+            )
             .await?;
         let received_at = c.received_at.unwrap_or(now);
-        let fingerprint = self.dedup.fingerprint(&c.title, &c.text, &c.address);
         let category = triage.category.code.clone();
         let (department, mut dispatch) = crate::dispatch::new_case(
             &self.catalogue.load(),
@@ -342,20 +344,17 @@ impl Intake {
         validate::check_text(&self.limits, &title, &text, &jurisdiction)
             .map_err(CoreError::Invalid)?;
         let at = received_at.unwrap_or_else(now_millis);
-        let fp = self.dedup.fingerprint(&title, &text, &address);
-        let category = match self.pool.model() {
-            Some(_) => Some(
-                self.pool
-                    .triage(TriageText {
-                        title,
-                        text,
-                        jurisdiction: jurisdiction.clone(),
-                    })
-                    .await?
-                    .category
-                    .code,
-            ),
-            None => None,
+        let (fp, category) = match self.pool.model() {
+            Some(_) => {
+                let t = TriageText {
+                    title,
+                    text,
+                    jurisdiction: jurisdiction.clone(),
+                };
+                let (triage, fp) = self.pool.triage_and_fingerprint(t, address).await?;
+                (fp, Some(triage.category.code))
+            }
+            None => (self.dedup.fingerprint(&title, &text, &address), None),
         };
         let dedup = self.dedup.clone();
         self.blocking(move |s| {
