@@ -126,3 +126,7 @@ fn run(store: &dyn Store, jobs: &mpsc::Receiver<Pending>, max_round: usize) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;
