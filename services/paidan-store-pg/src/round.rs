@@ -187,30 +187,43 @@ impl PgStore {
     pub(crate) fn begin_round(&self) -> Result<()> {
         let me = thread_token();
         let rounds = self.rounds();
-        match rounds.owner.load(Ordering::Acquire) {
-            0 => {}
-            t if t == me => {
+        // Claim the round for this thread (one at a time).
+        match rounds
+            .owner
+            .compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {}
+            Err(t) if t == me => {
                 let _ = self.in_round(|slot| slot.rollback());
-                rounds.owner.store(0, Ordering::Release);
             }
-            _ => {
+            Err(_) => {
                 return Err(StoreError::Invalid(
                     "a writer round is open on another thread".into(),
                 ));
             }
         }
+        let poisoned = rounds.slot.is_poisoned();
         let mut slot = rounds.slot.lock().unwrap_or_else(|e| e.into_inner());
-        slot.reset();
-        if slot.conn.as_ref().is_none_or(|c| c.client.is_closed()) {
+        if poisoned {
+            // A call panicked inside the last round, maybe mid-statement: its connection is
+            // not trusted again.
             slot.conn = None;
-            slot.conn = Some(self.round_connection()?);
+            rounds.slot.clear_poison();
         }
-        if let Err(e) = slot.batch("BEGIN ISOLATION LEVEL READ COMMITTED") {
+        slot.reset();
+        let begun = (|| {
+            if slot.conn.as_ref().is_none_or(|c| c.client.is_closed()) {
+                slot.conn = None;
+                slot.conn = Some(self.round_connection()?);
+            }
+            slot.batch("BEGIN ISOLATION LEVEL READ COMMITTED")
+        })();
+        if let Err(e) = begun {
             slot.conn = None;
             slot.reset();
+            rounds.owner.store(0, Ordering::Release);
             return Err(e);
         }
-        rounds.owner.store(me, Ordering::Release);
         Ok(())
     }
 

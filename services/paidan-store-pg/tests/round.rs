@@ -241,3 +241,38 @@ fn a_round_that_cannot_commit_stores_nothing_and_the_next_round_works() {
     store.flush().unwrap();
     assert_eq!(count(&db.url, "SELECT count(*) FROM cases"), 1);
 }
+
+#[test]
+fn one_round_at_a_time_and_a_round_left_open_is_rolled_back() {
+    let db = pg::TestDb::new("round_owner");
+    let store = Arc::new(PgStore::open(&db.url).unwrap());
+    store.begin_round().unwrap();
+    let other = {
+        let store = store.clone();
+        std::thread::spawn(move || store.begin_round().map_err(|e| e.to_string()))
+            .join()
+            .unwrap()
+    };
+    assert!(other.unwrap_err().contains("another thread"));
+    assert!(store.insert_case(new_case(&spec("r-1"))).unwrap().created);
+    // begun again without a flush: the open round is rolled back, never committed
+    store.begin_round().unwrap();
+    assert!(store.insert_case(new_case(&spec("r-2"))).unwrap().created);
+    store.flush().unwrap();
+    assert_eq!(
+        count(
+            &db.url,
+            "SELECT count(*) FROM cases WHERE request_id = 'r-2'"
+        ),
+        1
+    );
+    assert_eq!(count(&db.url, "SELECT count(*) FROM cases"), 1);
+    // with the round closed, another thread may open one
+    let store2 = store.clone();
+    std::thread::spawn(move || {
+        store2.begin_round().unwrap();
+        store2.flush().unwrap();
+    })
+    .join()
+    .unwrap();
+}
