@@ -62,8 +62,8 @@ after the last renewal, on the database's clock) plus up to one keeper round (1 
 survivors, which cannot take a partition before its lease has run out. Complaints for the
 other partitions go on being answered during it; the ones for the dead node's partitions wait in
 the receiving node's router (up to 10 s) or are retried by the client, so the p99 during the gap
-is about the gap itself. `eval/bench.sh` rewrites this file from its own results: rerun
-`eval/cluster.sh` after it to put this section back.
+is about the gap itself. `eval/bench.sh` regenerates this file and carries this section over as it
+was; rerun `eval/cluster.sh` to measure it again.
 <!-- cluster.sh end -->"""
 p = pathlib.Path("eval/BENCHMARKS.md")
 text = p.read_text(encoding="utf-8")
