@@ -4,8 +4,10 @@
 //! fingerprint-version-1 keys), and how many of them each decision calls duplicates, with the
 //! low-text ones written out for reading.
 //!
-//! cargo run --release -p paidan-dedup --example dedup_measure -- PAIRS.jsonl... [--unlabelled /work/shared/data/unlabelled.jsonl] [--sample OUT.jsonl] [--refit]
+//! cargo run --release -p paidan-dedup --example dedup_measure -- PAIRS.jsonl... [--layouts 16x8,32x4,42x3,64x2] [--unlabelled /work/shared/data/unlabelled.jsonl] [--sample OUT.jsonl] [--refit]
 //!
+//! `--layouts` lists the LSH layouts (bands x rows) whose candidate recall is measured; fewer
+//! bands mean fewer postings per indexed case (memory) at some loss of recall.
 //! `--refit` scores with the recipe's fit on the given pairs instead of the shipped weights.
 
 use std::collections::{HashMap, HashSet};
@@ -18,9 +20,28 @@ use paidan_dedup::*;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let (mut pairs, mut unlabelled, mut sample, mut refit) = (Vec::new(), None, None, false);
+    let mut layouts = vec![(16, 8), (32, 4), (42, 3), (64, 2)];
     while let Some(a) = args.next() {
         match a.as_str() {
             "--refit" => refit = true,
+            "--layouts" => {
+                let spec = args.next().unwrap_or_default();
+                layouts = spec
+                    .split(',')
+                    .map(|l| {
+                        let (b, r) = l.split_once('x').ok_or("a layout is BANDSxROWS")?;
+                        let (b, r): (usize, usize) = (b.trim().parse()?, r.trim().parse()?);
+                        if b == 0 || r == 0 || b * r > sketch::NUM_PERM {
+                            return Err(format!(
+                                "layout {l}: bands x rows must be at least 1 x 1 and at most {} hashes",
+                                sketch::NUM_PERM
+                            )
+                            .into());
+                        }
+                        Ok((b, r))
+                    })
+                    .collect::<Result<_, Box<dyn std::error::Error>>>()?;
+            }
             "--unlabelled" => unlabelled = args.next(),
             "--sample" => sample = args.next(),
             _ => pairs.push(a),
@@ -36,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rows.len()
     );
     println!("bands x rows  dup text-band  dup any-key  non-dup any-key");
-    for r in band_recall(&rows, &[(16, 8), (32, 4), (42, 3), (64, 2)]) {
+    for r in band_recall(&rows, &layouts) {
         println!(
             "{:>5} x {:<4}  {:>3}/{} {:.3}  {:>3}/{} {:.3}  {:>3}/{}",
             r.bands,
