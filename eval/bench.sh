@@ -103,9 +103,12 @@ if [[ -z "${SKIP_DEDUP:-}" ]]; then
     start_server "$SERVE_DIR"
     "$BIN" loadgen --addr "$ADDR" --rpc submit --clients "$CLIENTS" --duration "$DURATION" --data "$DATA" \
         --json "$OUT/loadgen_submit_big.json"
-    printf '{"cases": %s, "vm_rss_kb": %s, "vm_hwm_kb": %s, "data_dir_bytes": %s}\n' \
+    # RssAnon is the heap (band index, sled's cache and page table, model, jieba); RssFile the
+    # mapped binary and files.
+    printf '{"cases": %s, "vm_rss_kb": %s, "vm_hwm_kb": %s, "rss_anon_kb": %s, "rss_file_kb": %s, "data_dir_bytes": %s}\n' \
         "$(cut -d" " -f1 "$INDEX_DIR/bench-filled.txt")" "$(rss_kb "$SERVER_PID" VmRSS)" \
-        "$(rss_kb "$SERVER_PID" VmHWM)" "$(du -sb "$SERVE_DIR" | cut -f1)" > "$OUT/server_rss_big.json"
+        "$(rss_kb "$SERVER_PID" VmHWM)" "$(rss_kb "$SERVER_PID" RssAnon)" "$(rss_kb "$SERVER_PID" RssFile)" \
+        "$(du -sb "$SERVE_DIR" | cut -f1)" > "$OUT/server_rss_big.json"
     stop_server
     rm -rf "$SERVE_DIR"
     if [[ -n "${BIG_SIZES:-}" ]]; then

@@ -316,7 +316,10 @@ def main():
           f"{fmt(rss['vm_hwm_kb'] / 1024)} MB; data dir {fmt(rss['data_dir_bytes'] / 1e6)} MB.")
     if rssb:
         w(f"Over the {fmt(rssb['cases'])}-case store: RSS {fmt(rssb['vm_rss_kb'] / 1024)} MB, peak "
-          f"{fmt(rssb['vm_hwm_kb'] / 1024)} MB; data dir {fmt(rssb['data_dir_bytes'] / 1e9, 2)} GB.")
+          f"{fmt(rssb['vm_hwm_kb'] / 1024)} MB; data dir {fmt(rssb['data_dir_bytes'] / 1e9, 2)} GB."
+          + (f" Of the RSS, {fmt(rssb['rss_anon_kb'] / 1024)} MB anonymous (heap: band index, sled cache, model, "
+             f"dictionaries) and {fmt(rssb['rss_file_kb'] / 1024)} MB file-backed (the mapped binary)."
+             if rssb.get("rss_anon_kb") is not None else ""))
     w("")
 
     w("## Dedup lookup at 10k / 100k / 1M indexed cases")
