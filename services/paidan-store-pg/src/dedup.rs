@@ -2,10 +2,15 @@
 //!
 //! Why a query and not paidan-store's in-memory band index: the index is one process's copy of
 //! the entries, rebuilt at open; over a shared database every node would need to see every other
-//! node's inserts before its next lookup. `dedup_bands` holds each open case's band keys (a set),
-//! written in the case's transaction and removed with its entry when the case closes, so a lookup
-//! sees exactly what has committed. (Issue 18's partition owners may keep an in-memory index for
-//! their own partitions later; the table is what they would rebuild it from.)
+//! node's inserts before its next lookup. Each open case's entry row holds its band keys as one
+//! `bigint[]` (`bands`, a set: duplicates count once), under a GIN index, written in the case's
+//! transaction and removed with the entry when the case closes, so a lookup sees exactly what
+//! has committed. (Issue 18's partition owners may keep an in-memory index for their own
+//! partitions later; the rows are what they would rebuild it from.)
+//!
+//! Why an array and not a row per key (the `dedup_bands` table up to migration 6): ~46 rows per
+//! case with two btree entries each were most of PostgreSQL's CPU per SubmitComplaint; one heap
+//! tuple and one GIN entry per key cost less to write (a lookup still probes ~46 keys).
 //!
 //! The time rule is the band index's: a case is a candidate when its matter's activity span —
 //! from the case's own `received_at` to the latest report of its matter — meets `[since, until]`.
@@ -22,21 +27,16 @@ pub(crate) fn put_entry<C: GenericClient>(
     case_id: &str,
     entry: &DedupEntry,
 ) -> Tx<()> {
+    let bands: Vec<i64> = entry.bands.iter().map(|&b| b as i64).collect();
     t.execute(
-        "INSERT INTO dedup_entries (case_id, jurisdiction, entry) VALUES ($1, $2, $3)
-         ON CONFLICT (case_id) DO UPDATE SET jurisdiction = $2, entry = $3",
+        "INSERT INTO dedup_entries (case_id, jurisdiction, entry, bands) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (case_id) DO UPDATE SET jurisdiction = $2, entry = $3, bands = $4",
         &[
             &case_id,
             &entry.jurisdiction,
             &record::encode_dedup_entry(entry),
+            &bands,
         ],
-    )?;
-    let bands: Vec<i64> = entry.bands.iter().map(|&b| b as i64).collect();
-    t.execute(
-        "INSERT INTO dedup_bands (jurisdiction, band, case_id)
-         SELECT $1, b, $3 FROM unnest($2::bigint[]) AS b
-         ON CONFLICT DO NOTHING",
-        &[&entry.jurisdiction, &bands, &case_id],
     )?;
     Ok(())
 }
@@ -120,17 +120,21 @@ pub(crate) fn candidates_with_entries<C: GenericClient>(
         return Ok(Vec::new());
     }
     let bands: Vec<i64> = bands.iter().map(|&b| b as i64).collect();
-    // Every step is a primary-key probe the planner cannot turn into a scan: one per band
-    // (the LATERAL subquery, kept apart by OFFSET 0), then each hit's case and master
-    // (scalar subqueries). A prepared statement's generic plan is made once per connection,
-    // often while the tables are still small; the join form it replaced (`band = ANY($2)`,
-    // cases joined) was planned then as scans with the band array as a filter, checked
-    // against every row: 2.6 ms a lookup at 2,500 cases and growing with the table (perf:
-    // ExecEvalScalarArrayOp), where the few hits need a few index reads.
+    // One GIN probe per query key (`bands @> ARRAY[key]`, the LATERAL subquery, kept apart by
+    // OFFSET 0), so a case's count is the number of query keys (as given) in its set, as the
+    // band rows counted it; then each hit's case and master are primary-key probes (scalar
+    // subqueries), which the planner cannot turn into scans. Why per key and not one
+    // `bands && $2` scan: the planner's estimate for an overlap with ~46 constant keys is a few
+    // percent of the table, so a custom plan (a prepared statement's first five) scans every
+    // entry (0.5 s at 20,000 entries); a one-key containment is estimated selective and always
+    // probes the index, and it needs no per-hit count over the two arrays. `OFFSET 0` in
+    // `spans` keeps each hit's span one evaluation (the planner would otherwise inline it into
+    // both of its comparisons).
     let cte = "WITH hits AS (SELECT x.case_id, count(*) AS shared
                        FROM unnest($2::bigint[]) AS b(band)
-                       CROSS JOIN LATERAL (SELECT d.case_id FROM dedup_bands d
-                                           WHERE d.jurisdiction = $1 AND d.band = b.band
+                       CROSS JOIN LATERAL (SELECT e.case_id FROM dedup_entries e
+                                           WHERE e.bands @> ARRAY[b.band]
+                                             AND e.jurisdiction = $1
                                            OFFSET 0) x
                        GROUP BY x.case_id),
               spans AS (SELECT h.case_id, h.shared,
@@ -140,7 +144,7 @@ pub(crate) fn candidates_with_entries<C: GenericClient>(
                                                        WHERE m.id = coalesce(c.duplicate_of,
                                                                              c.id)))]
                                 FROM cases c WHERE c.id = h.case_id) AS span
-                        FROM hits h),
+                        FROM hits h OFFSET 0),
               top AS (SELECT case_id, shared FROM spans
                       WHERE span[1] <= $4 AND span[2] >= $3
                       ORDER BY shared DESC, case_id DESC

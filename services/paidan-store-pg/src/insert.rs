@@ -209,12 +209,8 @@ const WRITE_NEW: &str = "WITH c AS (
 
 const WRITE_NEW_DEDUP: &str = ",
   e AS (
-    INSERT INTO dedup_entries (case_id, jurisdiction, entry) VALUES ($1, $18, $19)
-    ON CONFLICT (case_id) DO UPDATE SET jurisdiction = $18, entry = $19),
-  b AS (
-    INSERT INTO dedup_bands (jurisdiction, band, case_id)
-    SELECT $18, x, $1 FROM unnest($20::bigint[]) AS x
-    ON CONFLICT DO NOTHING)";
+    INSERT INTO dedup_entries (case_id, jurisdiction, entry, bands) VALUES ($1, $18, $19, $20)
+    ON CONFLICT (case_id) DO UPDATE SET jurisdiction = $18, entry = $19, bands = $20)";
 
 /// A new (unlinked) case in one statement: its row (as `cases::put_case` writes it), its
 /// `Created` event with the case as its payload and the NOTIFY (as `outbox::write_events`), and

@@ -44,10 +44,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "outbox_partitions",
         sql: include_str!("../migrations/0005_outbox_partitions.sql"),
     },
+    Migration {
+        version: 6,
+        name: "dedup_band_arrays",
+        sql: include_str!("../migrations/0006_dedup_band_arrays.sql"),
+    },
 ];
 
 /// The schema version this build writes: the number of its newest migration.
-pub const SCHEMA_VERSION: i32 = 5;
+pub const SCHEMA_VERSION: i32 = 6;
 
 /// The versions of this build's migrations, in order (what a database it migrated has applied).
 pub fn migration_versions() -> Vec<i32> {
