@@ -226,8 +226,9 @@ impl Table {
         self.shards.iter().map(|s| s.live).sum()
     }
 
+    /// Bytes the shards hold (their capacity: what they take, not only what they use).
     fn bytes(&self) -> usize {
-        self.shards.iter().map(|s| s.cells.len() * 8).sum()
+        self.shards.iter().map(|s| s.cells.capacity() * 8).sum()
     }
 }
 

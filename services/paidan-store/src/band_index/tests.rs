@@ -204,6 +204,13 @@ fn a_snapshot_reads_back_as_the_same_index_and_refuses_damage() {
     );
     assert_eq!(back.stale_cells(), ix.stale_cells());
     assert_eq!(back.sweep_next, ix.sweep_next);
+    // read back at its size: no shard or slot vector keeps room it does not use
+    for (a, b) in back.postings.shards.iter().zip(&ix.postings.shards) {
+        assert_eq!(a.cells.len(), b.cells.len());
+        assert_eq!(a.cells.capacity(), a.cells.len());
+    }
+    assert_eq!(back.slots.capacity(), back.slots.len());
+    assert!(back.bytes() <= ix.bytes());
     let mut back = back;
     assert_eq!(back.evict(1000), ix.evict(1000));
     assert_eq!(back.horizon(), ix.horizon());
@@ -355,4 +362,32 @@ fn memory_returns_to_a_steady_state_under_a_long_insert_and_evict_run() {
         peak[3].0 <= 11 * per_day as usize + 3 * per_day as usize,
         "{peak:?}"
     );
+}
+
+#[test]
+fn a_snapshot_of_a_large_index_reads_back_without_spare_capacity() {
+    // 24,000 cases × 20 keys: ~7,500 live cells a shard, a table of more than 8,192 cells each
+    // (the reader's piece size), so a reader that grew the shards piece by piece would end with
+    // doubled capacity (the real table at 1M cases took 537 MB for 300 MB of cells).
+    let mut ix = BandIndex::new(30 * DAY, Millis::MIN);
+    let t = 1_000 * DAY;
+    for c in 0..24_000u64 {
+        let keys: Vec<u64> = (0..20).map(|k| mix(c * 32 + k)).collect();
+        assert!(ix.insert(c, &keys, t, t));
+    }
+    assert!(
+        ix.postings.shards.iter().all(|s| s.cells.len() > 8192),
+        "the shards must be larger than one piece of the reader"
+    );
+    let mut bytes = Vec::new();
+    ix.write_snapshot(&mut bytes, 7).unwrap();
+    let back = BandIndex::read_snapshot(bytes.as_slice(), 7, 30 * DAY)
+        .unwrap()
+        .expect("same token and keep");
+    for (a, b) in back.postings.shards.iter().zip(&ix.postings.shards) {
+        assert_eq!(a.cells, b.cells);
+        assert_eq!(a.cells.capacity(), a.cells.len());
+    }
+    assert_eq!(back.slots.capacity(), back.slots.len());
+    assert!(back.bytes() < ix.bytes(), "the original's slot vector grew by doubling");
 }
