@@ -6,7 +6,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
     // SAFETY-free: build scripts are single-threaded; tonic-prost-build reads PROTOC.
     unsafe_set_protoc(&protoc);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // The manifest directory of this build, read when the script runs: `env!` would bake in the
+    // directory the script was compiled in, and cargo reuses a compiled build script across
+    // checkouts that share a target directory (a worktree then compiled the other's protos).
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let files = [
         "paidan/v1/intake.proto",
         "paidan/v1/sink.proto",
