@@ -293,7 +293,9 @@ fn dedup_bands_find_candidates_and_closing_removes_them() {
     let c = mk(vec![11, 20, 31, 41], "330106");
     let other = mk(vec![10, 20, 30, 40], "330102");
     // (jurisdiction, query bands, expected (id, shared) most shared first)
-    let table: Vec<(&str, Vec<u64>, Vec<(String, u32)>)> = vec![
+    /// (jurisdiction, query bands, expected (id, shared) most shared first)
+    type Row<'a> = (&'a str, Vec<u64>, Vec<(String, u32)>);
+    let table: Vec<Row<'_>> = vec![
         (
             "330106",
             vec![10, 20, 30, 40],
@@ -380,13 +382,15 @@ fn hot_issues_rank_by_reports_in_window() {
     }
     linked(&store, &at(15), &c.id, 0.9);
     // (jurisdiction, category, since, until) → [(master, count, first, last)]
-    let table: Vec<(
-        Option<&str>,
-        Option<&str>,
+    /// (jurisdiction, category, since, until) → [(master, count, first, last)]
+    type Row<'a> = (
+        Option<&'a str>,
+        Option<&'a str>,
         i64,
         i64,
-        Vec<(&str, u32, i64, i64)>,
-    )> = vec![
+        Vec<(&'a str, u32, i64, i64)>,
+    );
+    let table: Vec<Row<'_>> = vec![
         (
             None,
             None,
