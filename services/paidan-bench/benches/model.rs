@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use paidan_bench::{load_texts, repo_root};
 use paidan_dedup::Fingerprint;
+use paidan_model::features::{prepare, words};
 use paidan_model::{Classifier, TriageInput};
 use paidan_text::{Segmentation, Segmenter, normalize};
-use paidan_model::features::{prepare, words};
 
 const N: usize = 256;
 
@@ -116,7 +116,9 @@ fn submit_text_path(c: &mut Criterion, classifier: &Classifier, texts: &[paidan_
         b.iter(|| {
             for i in &inputs {
                 seg.clear();
-                black_box(Fingerprint::with_segmentation(i.title, i.text, "", &mut seg));
+                black_box(Fingerprint::with_segmentation(
+                    i.title, i.text, "", &mut seg,
+                ));
                 black_box(classifier.triage_with(black_box(i), &mut seg).unwrap());
             }
         })
