@@ -389,5 +389,8 @@ fn a_snapshot_of_a_large_index_reads_back_without_spare_capacity() {
         assert_eq!(a.cells.capacity(), a.cells.len());
     }
     assert_eq!(back.slots.capacity(), back.slots.len());
-    assert!(back.bytes() < ix.bytes(), "the original's slot vector grew by doubling");
+    assert!(
+        back.bytes() < ix.bytes(),
+        "the original's slot vector grew by doubling"
+    );
 }
