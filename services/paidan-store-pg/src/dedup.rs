@@ -5,8 +5,9 @@
 //! node's inserts before its next lookup. Each open case's entry row holds its band keys as one
 //! `bigint[]` (`bands`, a set: duplicates count once), under a GIN index, written in the case's
 //! transaction and removed with the entry when the case closes, so a lookup sees exactly what
-//! has committed. (Issue 18's partition owners may keep an in-memory index for their own
-//! partitions later; the rows are what they would rebuild it from.)
+//! has committed. A node that holds the jurisdiction's partition finds the cases sharing keys in
+//! its own memory instead (`owned`, rebuilt from these rows at a takeover) and the query then
+//! checks only those cases; without a lease the query probes the GIN index.
 //!
 //! Why an array and not a row per key (the `dedup_bands` table up to migration 6): ~46 rows per
 //! case with two btree entries each were most of PostgreSQL's CPU per SubmitComplaint; one heap
@@ -18,6 +19,7 @@
 use crate::session::{Session, Txn};
 use paidan_store::*;
 use postgres::GenericClient;
+use postgres::types::ToSql;
 
 use crate::{PgStore, Tx};
 
@@ -76,7 +78,9 @@ pub(crate) fn dedup_candidates(
         until,
         limit,
     };
-    let found = s.read(|c| candidates_with_entries(c, &q, false))?;
+    let owned = s.owned_candidates(jurisdiction, bands, until);
+    let (found, gone) = s.read(|c| candidates_with_entries(c, &q, owned.as_deref(), false))?;
+    s.owned_forget(jurisdiction, &gone);
     Ok(found.into_iter().map(|f| (f.id, f.shared)).collect())
 }
 
@@ -101,14 +105,40 @@ pub(crate) struct Found {
     pub(crate) cases: Vec<(String, Vec<u8>)>,
 }
 
+/// The band-key part of the candidate query: each case with the number of query keys (as
+/// given) in its set. One GIN probe per query key (`bands @> ARRAY[key]`, the LATERAL subquery,
+/// kept apart by OFFSET 0). Why per key and not one `bands && $2` scan: the planner's estimate
+/// for an overlap with ~46 constant keys is a few percent of the table, so a custom plan (a
+/// prepared statement's first five) scans every entry (0.5 s at 20,000 entries); a one-key
+/// containment is estimated selective and always probes the index, and it needs no per-hit
+/// count over the two arrays.
+const HITS_BY_KEYS: &str = "hits AS (SELECT x.case_id, count(*) AS shared
+                       FROM unnest($2::bigint[]) AS b(band)
+                       CROSS JOIN LATERAL (SELECT e.case_id FROM dedup_entries e
+                                           WHERE e.bands @> ARRAY[b.band]
+                                             AND e.jurisdiction = $1
+                                           OFFSET 0) x
+                       GROUP BY x.case_id)";
+
+/// The same from the owner's index (`owned`): the cases and their counts are given ($2, $6);
+/// each is a primary-key probe for its entry (`entry` NULL: gone since it was indexed).
+const HITS_GIVEN: &str = "hits AS (SELECT h.case_id, h.shared
+                       FROM unnest($2::text[], $6::bigint[]) AS h(case_id, shared)),
+              entries AS (SELECT h.case_id, h.shared, e.entry
+                          FROM hits h LEFT JOIN dedup_entries e
+                               ON e.case_id = h.case_id AND e.jurisdiction = $1)";
+
 /// The candidates (see [`Store::dedup_candidates`]), each with its entry's bytes, in one query:
 /// the lookup reads every candidate's entry next, and a writer round keeps them (`round`) so
-/// those reads cost no round trip.
+/// those reads cost no round trip. With `owned` (the owner's index answered which cases share
+/// keys, see `owned`) the query only checks those; the second value is the cases among them
+/// whose entry is gone (to forget).
 pub(crate) fn candidates_with_entries<C: GenericClient>(
     c: &mut Session<'_, C>,
     q: &Candidates<'_>,
+    owned: Option<&[(u64, u32)]>,
     with_cases: bool,
-) -> Tx<Vec<Found>> {
+) -> Tx<(Vec<Found>, Vec<u64>)> {
     let &Candidates {
         jurisdiction,
         bands,
@@ -116,27 +146,18 @@ pub(crate) fn candidates_with_entries<C: GenericClient>(
         until,
         limit,
     } = q;
-    if until < since || bands.is_empty() || limit == 0 {
-        return Ok(Vec::new());
+    if until < since || bands.is_empty() || limit == 0 || owned.is_some_and(|o| o.is_empty()) {
+        return Ok((Vec::new(), Vec::new()));
     }
-    let bands: Vec<i64> = bands.iter().map(|&b| b as i64).collect();
-    // One GIN probe per query key (`bands @> ARRAY[key]`, the LATERAL subquery, kept apart by
-    // OFFSET 0), so a case's count is the number of query keys (as given) in its set, as the
-    // band rows counted it; then each hit's case and master are primary-key probes (scalar
-    // subqueries), which the planner cannot turn into scans. Why per key and not one
-    // `bands && $2` scan: the planner's estimate for an overlap with ~46 constant keys is a few
-    // percent of the table, so a custom plan (a prepared statement's first five) scans every
-    // entry (0.5 s at 20,000 entries); a one-key containment is estimated selective and always
-    // probes the index, and it needs no per-hit count over the two arrays. `OFFSET 0` in
-    // `spans` keeps each hit's span one evaluation (the planner would otherwise inline it into
-    // both of its comparisons).
-    let cte = "WITH hits AS (SELECT x.case_id, count(*) AS shared
-                       FROM unnest($2::bigint[]) AS b(band)
-                       CROSS JOIN LATERAL (SELECT e.case_id FROM dedup_entries e
-                                           WHERE e.bands @> ARRAY[b.band]
-                                             AND e.jurisdiction = $1
-                                           OFFSET 0) x
-                       GROUP BY x.case_id),
+    // Then each hit's case and master are primary-key probes (scalar subqueries), which the
+    // planner cannot turn into scans. `OFFSET 0` in `spans` keeps each hit's span one evaluation
+    // (the planner would otherwise inline it into both of its comparisons).
+    let (hits, from) = match owned {
+        None => (HITS_BY_KEYS, "hits h"),
+        Some(_) => (HITS_GIVEN, "entries h WHERE h.entry IS NOT NULL"),
+    };
+    let cte = format!(
+        "WITH {hits},
               spans AS (SELECT h.case_id, h.shared,
                                (SELECT array[c.received_at,
                                              greatest(c.received_at,
@@ -144,60 +165,82 @@ pub(crate) fn candidates_with_entries<C: GenericClient>(
                                                        WHERE m.id = coalesce(c.duplicate_of,
                                                                              c.id)))]
                                 FROM cases c WHERE c.id = h.case_id) AS span
-                        FROM hits h OFFSET 0),
+                        FROM {from} OFFSET 0),
               top AS (SELECT case_id, shared FROM spans
                       WHERE span[1] <= $4 AND span[2] >= $3
                       ORDER BY shared DESC, case_id DESC
-                      LIMIT $5)";
-    let tail = if with_cases {
+                      LIMIT $5)"
+    );
+    let mut tail = if with_cases {
         " SELECT t.case_id, t.shared,
                  (SELECT e.entry FROM dedup_entries e WHERE e.case_id = t.case_id),
                  c.record, c.duplicate_of,
                  (SELECT m.record FROM cases m WHERE m.id = c.duplicate_of)
           FROM top t
           LEFT JOIN LATERAL (SELECT record, duplicate_of FROM cases WHERE id = t.case_id
-                             OFFSET 0) c ON true
-          ORDER BY t.shared DESC, t.case_id DESC"
+                             OFFSET 0) c ON true"
+            .to_string()
     } else {
         " SELECT t.case_id, t.shared,
                  (SELECT e.entry FROM dedup_entries e WHERE e.case_id = t.case_id)
-          FROM top t
-          ORDER BY t.shared DESC, t.case_id DESC"
+          FROM top t"
+            .to_string()
     };
-    let rows = c.query(
-        &format!("{cte}{tail}"),
-        &[
-            &jurisdiction,
-            &bands,
-            &since,
-            &until,
-            &(limit.min(i64::MAX as usize) as i64),
-        ],
-    )?;
-    Ok(rows
+    if owned.is_some() {
+        // The given cases whose entry is gone, last (shared -1).
+        tail.push_str(if with_cases {
+            " UNION ALL SELECT h.case_id, -1, NULL::bytea, NULL::bytea, NULL::text, NULL::bytea
+              FROM entries h WHERE h.entry IS NULL"
+        } else {
+            " UNION ALL SELECT h.case_id, -1, NULL::bytea FROM entries h WHERE h.entry IS NULL"
+        });
+    }
+    tail.push_str(" ORDER BY 2 DESC, 1 DESC");
+    // Distinct bands: a key repeated in the query counts once (the trait's rule).
+    let mut bands: Vec<i64> = bands.iter().map(|&b| b as i64).collect();
+    bands.sort_unstable();
+    bands.dedup();
+    let limit = limit.min(i64::MAX as usize) as i64;
+    let (ids, counts): (Vec<String>, Vec<i64>) = owned
+        .unwrap_or_default()
         .iter()
-        .map(|r| {
-            let id: String = r.get(0);
-            let mut cases = Vec::new();
-            if with_cases {
-                if let Some(record) = r.get::<_, Option<Vec<u8>>>(3) {
-                    cases.push((id.clone(), record));
-                }
-                if let (Some(m), Some(record)) = (
-                    r.get::<_, Option<String>>(4),
-                    r.get::<_, Option<Vec<u8>>>(5),
-                ) {
-                    cases.push((m, record));
-                }
+        .map(|&(n, k)| (case_id_of(n), i64::from(k)))
+        .unzip();
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&jurisdiction, &bands, &since, &until, &limit];
+    if owned.is_some() {
+        params[1] = &ids;
+        params.push(&counts);
+    }
+    let rows = c.query(&format!("{cte}{tail}"), &params)?;
+    let mut gone = Vec::new();
+    let mut found = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let id: String = r.get(0);
+        let shared: i64 = r.get(1);
+        if shared < 0 {
+            gone.extend(case_number(&id));
+            continue;
+        }
+        let mut cases = Vec::new();
+        if with_cases {
+            if let Some(record) = r.get::<_, Option<Vec<u8>>>(3) {
+                cases.push((id.clone(), record));
             }
-            Found {
-                id,
-                shared: r.get::<_, i64>(1) as u32,
-                entry: r.get(2),
-                cases,
+            if let (Some(m), Some(record)) = (
+                r.get::<_, Option<String>>(4),
+                r.get::<_, Option<Vec<u8>>>(5),
+            ) {
+                cases.push((m, record));
             }
-        })
-        .collect())
+        }
+        found.push(Found {
+            id,
+            shared: shared as u32,
+            entry: r.get(2),
+            cases,
+        });
+    }
+    Ok((found, gone))
 }
 
 /// Decode an entry's bytes.

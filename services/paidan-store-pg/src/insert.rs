@@ -45,7 +45,7 @@ pub(crate) fn check_new(new: &NewCase) -> Result<()> {
 /// An insert in a transaction of its own.
 pub(crate) fn insert_case(s: &PgStore, new: NewCase) -> Result<Inserted> {
     check_new(&new)?;
-    s.tx(|t| {
+    let out = s.tx(|t| {
         let (inserted, deltas) = insert_in(s, t, &new)?;
         crate::figures::upsert(
             t,
@@ -55,7 +55,22 @@ pub(crate) fn insert_case(s: &PgStore, new: NewCase) -> Result<Inserted> {
                 .map(|(k, n)| (k, *n)),
         )?;
         Ok(inserted)
-    })
+    });
+    match &out {
+        Ok(inserted) => {
+            if let Some(p) = s.owned_pending(&new, inserted) {
+                s.owned_commit(vec![p], true);
+            }
+        }
+        // Maybe committed (a lost connection at COMMIT): the owner's index is rebuilt.
+        Err(StoreError::Storage(_)) => {
+            if let Some(d) = &new.dedup {
+                s.owned_invalidate(partition_of(&d.jurisdiction));
+            }
+        }
+        Err(_) => {}
+    }
+    out
 }
 
 /// The request id's case (`$1`), if any, and — only when there is none — the next case number,
@@ -145,7 +160,7 @@ pub(crate) fn insert_in<C: GenericClient>(
         }
     };
     let mut rec = new.record.clone();
-    rec.id = format!("PD{n:012}");
+    rec.id = case_id_of(n as u64);
     rec.forwarding = ForwardingRecord::new();
     let at = rec.created_at;
     let dedup = new.dedup.as_ref().map(|d| {

@@ -25,6 +25,7 @@
 //! | `edit`     | `edit_cases`: a domain rule's edit, read `FOR UPDATE` and written in one transaction |
 //! | `outbox`   | events, due entries (per-case heads), delivery, failures, dead letters        |
 //! | `dedup`    | dedup entries, their band keys and the candidate query                        |
+//! | `owned`    | the partition owner's in-memory band index: candidates without the GIN probes  |
 //! | `figures`  | the figures' counters: changed in the case's transaction, built once at open, summed per window |
 //! | `round`    | the submit writer's round as one transaction: savepoint per insert, COMMIT at `flush` |
 //! | `session`  | pooled connections with their prepared statements (one round trip a statement) |
@@ -50,6 +51,7 @@ mod lease;
 mod migrate;
 mod nodes;
 mod outbox;
+mod owned;
 mod round;
 mod session;
 
@@ -90,6 +92,8 @@ pub struct PgStore {
     connect_timeout: Duration,
     /// The submit writer's round: one transaction on a connection of its own (`round`).
     rounds: round::Rounds,
+    /// The band index of the partitions this node holds (`owned`).
+    owned: owned::Owned,
 }
 
 /// What a step inside a transaction can fail with: the database (maybe worth a retry) or the
@@ -178,6 +182,7 @@ impl PgStore {
             config,
             connect_timeout: opts.connect_timeout,
             rounds: round::Rounds::default(),
+            owned: owned::Owned::default(),
         };
         migrate::migrate(&mut store.conn()?.client)?;
         figures::build_once(&store)?;

@@ -44,6 +44,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use paidan_store::*;
 
 use crate::insert::{Deltas, add_deltas};
+use crate::owned::Pending;
 use crate::session::{Conn, Session};
 use crate::{PgStore, Tx, TxError, db};
 
@@ -85,6 +86,9 @@ struct Slot {
     /// Cases read with the last candidate query: the candidates and their masters (case id →
     /// record bytes).
     cases: HashMap<String, Vec<u8>>,
+    /// The round's inserts for the owner's band index, added at COMMIT (`owned`); until then
+    /// the round's lookups count them from here.
+    pending: Vec<Pending>,
 }
 
 impl Rounds {
@@ -157,6 +161,7 @@ impl Slot {
         self.figures.clear();
         self.entries.clear();
         self.cases.clear();
+        self.pending.clear();
     }
 }
 
@@ -244,6 +249,7 @@ impl PgStore {
     /// On the round's thread: COMMIT the round (Some), else None (nothing to do here).
     pub(crate) fn commit_round(&self) -> Option<Result<()>> {
         let out = self.in_round(|slot| {
+            let mut sent_commit = false;
             let out = (|| {
                 slot.check()?;
                 if !slot.figures.is_empty() {
@@ -258,11 +264,18 @@ impl PgStore {
                         )
                     })?;
                 }
+                sent_commit = true;
                 slot.batch("COMMIT")
             })();
             if out.is_err() {
                 // An aborted transaction needs its ROLLBACK before the connection is reused.
                 slot.rollback();
+            }
+            // The owner's index gets the committed inserts; after a failed COMMIT (its outcome
+            // unknown) their partitions' indexes are rebuilt; before one, nothing was stored.
+            let pending = std::mem::take(&mut slot.pending);
+            if out.is_ok() || sent_commit {
+                self.owned_commit(pending, out.is_ok());
             }
             slot.reset();
             out
@@ -307,6 +320,7 @@ impl PgStore {
                 let err = match out {
                     Ok((inserted, deltas)) => {
                         add_deltas(&mut slot.figures, deltas);
+                        slot.pending.extend(self.owned_pending(new, &inserted));
                         return Ok(inserted);
                     }
                     Err(e) => e,
@@ -351,7 +365,19 @@ impl PgStore {
                 until,
                 limit,
             };
-            let found = slot.run(|t| crate::dedup::candidates_with_entries(t, &q, true))?;
+            // The owner's index, and the round's own inserts it does not have yet.
+            let owned = self
+                .owned_candidates(jurisdiction, bands, until)
+                .map(|mut o| {
+                    o.extend(slot.pending.iter().filter_map(|p| {
+                        let n = p.shared(jurisdiction, bands, until);
+                        (n > 0).then_some((p.case, n))
+                    }));
+                    o
+                });
+            let (found, gone) =
+                slot.run(|t| crate::dedup::candidates_with_entries(t, &q, owned.as_deref(), true))?;
+            self.owned_forget(jurisdiction, &gone);
             slot.entries.clear();
             slot.cases.clear();
             Ok(found

@@ -20,9 +20,20 @@ pub mod record;
 mod sled_store;
 mod types;
 
+pub use band_index::OwnerIndex;
 pub use edit::{CaseEdit, CaseReader};
 pub use sled_store::{BandIndexStats, SCHEMA_VERSION, SledStore, StoreOptions};
 pub use types::*;
+
+/// The id of case number `n`: `PD000000000042` for 42 (every store hands out ids of this form).
+pub fn case_id_of(n: u64) -> String {
+    format!("PD{n:012}")
+}
+
+/// `PD000000000042` → 42; None for a string that is not a case id of that form.
+pub fn case_number(id: &str) -> Option<u64> {
+    id.strip_prefix("PD")?.parse().ok()
+}
 
 /// Errors of the store. `Conflict` and `NotFound` are the caller's fault; `InvalidTransition`
 /// rejects a lifecycle move; the rest are storage failures.

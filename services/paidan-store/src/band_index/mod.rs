@@ -444,6 +444,29 @@ impl BandIndex {
         self.stale_cells += cells as usize;
     }
 
+    /// Drop case `case` without its keys (its dedup entry is gone from a store that does not
+    /// say which keys it had): the slot leaves now, its cells with the sweep, as an eviction's.
+    /// False when the case is not indexed.
+    pub(crate) fn forget(&mut self, case: u64) -> bool {
+        let Some(slot) = self.by_case.remove(&case) else {
+            return false;
+        };
+        if let Entry::Live(s) = std::mem::replace(&mut self.slots[slot as usize], Entry::Free) {
+            self.by_time.remove(&(s.active_at, slot));
+            self.retire(slot, s.cells);
+        }
+        self.since_sweep = self.since_sweep.saturating_add(1);
+        true
+    }
+
+    /// One sweep step when stale cells are left and one is due (as [`BandIndex::evict`] does,
+    /// for an index that never evicts by time).
+    pub(crate) fn sweep_if_due(&mut self) {
+        if self.stale_cells > 0 && self.since_sweep >= SWEEP_EVERY {
+            self.sweep_step();
+        }
+    }
+
     /// Advance the horizon when it is due (amortised in steps of an hour), evicting at most
     /// `limit` cases behind it: each leaves `by_case` and `by_time` now, its cells later (see
     /// [`Entry`]); with more than `limit` to go, the horizon stops at the oldest case that stays.
@@ -563,7 +586,10 @@ impl BandIndex {
     }
 }
 
+mod owned;
 mod snapshot;
+
+pub use owned::OwnerIndex;
 
 #[cfg(test)]
 mod tests;

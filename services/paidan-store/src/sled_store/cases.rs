@@ -278,7 +278,7 @@ pub(super) fn corrections(s: &SledStore) -> Result<Vec<CorrectionRecord>> {
 impl SledStore {
     pub(super) fn new_case_id(&self) -> Result<String> {
         let n = self.db.generate_id().map_err(storage)?;
-        Ok(format!("PD{n:012}"))
+        Ok(crate::case_id_of(n))
     }
 
     pub(super) fn load_case(&self, id: &[u8]) -> Result<Option<CaseRecord>> {

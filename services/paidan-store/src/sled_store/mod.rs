@@ -201,14 +201,7 @@ pub struct SledStore {
     index_degraded: AtomicBool,
 }
 
-/// `PD000000000042` → 42 (every id this store hands out has that form).
-fn case_num(id: &str) -> Option<u64> {
-    id.strip_prefix("PD")?.parse().ok()
-}
-
-fn case_id_of(n: u64) -> String {
-    format!("PD{n:012}")
-}
+use crate::{case_id_of, case_number as case_num};
 
 fn storage(e: sled::Error) -> StoreError {
     StoreError::Storage(e.to_string())
