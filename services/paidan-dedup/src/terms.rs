@@ -205,8 +205,6 @@ fn is_agency(word: &str) -> bool {
 struct Vocabulary {
     /// word → canonical term.
     words: HashMap<&'static str, &'static str>,
-    /// Words of two or more characters, longest first.
-    inner: Vec<&'static str>,
 }
 
 static VOCABULARY: LazyLock<Vocabulary> = LazyLock::new(|| {
@@ -229,13 +227,7 @@ static VOCABULARY: LazyLock<Vocabulary> = LazyLock::new(|| {
     for &(w, c) in SYNONYMS {
         words.insert(w, c);
     }
-    let mut inner: Vec<&'static str> = words
-        .keys()
-        .copied()
-        .filter(|w| w.chars().count() >= 2)
-        .collect();
-    inner.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
-    Vocabulary { words, inner }
+    Vocabulary { words }
 });
 
 /// Whether `word` is in the term vocabulary.
@@ -246,10 +238,13 @@ pub fn is_term(word: &str) -> bool {
 /// Whether `s` ends with a vocabulary word longer than `min_bytes` bytes ("一楼麻将馆" ends
 /// with 麻将馆: a kind of place, not a name).
 pub fn ends_with_term(s: &str, min_bytes: usize) -> bool {
-    VOCABULARY
-        .inner
-        .iter()
-        .any(|w| w.len() > min_bytes && s.ends_with(w))
+    // Each tail of `s` looked up (a name is a few characters), not each vocabulary word tried.
+    s.char_indices().any(|(i, _)| {
+        let tail = &s[i..];
+        tail.len() > min_bytes
+            && tail.chars().nth(1).is_some()
+            && VOCABULARY.words.contains_key(tail)
+    })
 }
 
 /// The key terms of a normalised text, canonical, in order of first occurrence, each once.
@@ -283,6 +278,8 @@ pub fn analyse_tagged(tagged: &[(&str, &str)]) -> Words {
         }
     };
     let mut parts: Vec<&'static str> = Vec::new();
+    // The content words so far (a text has a hundred or more: a linear check was quadratic).
+    let mut content: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for &(word, tag) in tagged {
         // Vocabulary words inside a longer jieba word stand for it: "施工扰民" → 施工, 扰民;
         // "烧烤摊" → 烧烤, 摊; "吵得" → 噪音.
@@ -318,7 +315,7 @@ pub fn analyse_tagged(tagged: &[(&str, &str)]) -> Words {
         }
         if chars >= 2 && tag.starts_with(['n', 'v', 'a']) {
             let w = vocab.words.get(word).copied().unwrap_or(word);
-            if !out.content.iter().any(|c| c == w) {
+            if content.insert(w) {
                 out.content.push(w.to_string());
             }
         }
@@ -329,6 +326,35 @@ pub fn analyse_tagged(tagged: &[(&str, &str)]) -> Words {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `ends_with_term` as it was: every vocabulary word of two or more characters tried.
+    fn ends_with_term_by_scan(s: &str, min_bytes: usize) -> bool {
+        VOCABULARY
+            .words
+            .keys()
+            .any(|w| w.chars().count() >= 2 && w.len() > min_bytes && s.ends_with(w))
+    }
+
+    #[test]
+    fn ends_with_term_looks_up_tails_as_the_scan_did() {
+        let mut checked = 0;
+        let mut found = 0;
+        for &w in VOCABULARY.words.keys() {
+            for front in ["", "一楼", "A", "文三路"] {
+                let s = format!("{front}{w}");
+                for min in [0, 3, 5, 6, w.len().saturating_sub(1), w.len()] {
+                    let want = ends_with_term_by_scan(&s, min);
+                    assert_eq!(ends_with_term(&s, min), want, "{s:?} {min}");
+                    checked += 1;
+                    found += usize::from(want);
+                }
+            }
+        }
+        // both answers occur
+        assert!(found > 100 && found + 100 < checked, "{found} of {checked}");
+        assert!(ends_with_term("一楼麻将馆", 3));
+        assert!(!ends_with_term("麻", 0));
+    }
 
     #[test]
     fn key_terms_table() {

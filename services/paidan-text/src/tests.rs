@@ -172,3 +172,18 @@ fn nfkc_fast_equals_nfkc() {
         assert_eq!(got, want, "{s:?}");
     }
 }
+
+#[test]
+fn known_tags_are_sorted_and_looked_up() {
+    assert!(
+        KNOWN_TAGS.windows(2).all(|w| w[0] < w[1]),
+        "binary search needs order"
+    );
+    // (tag, static tag): every known one is itself, an unknown one is "x"
+    for t in KNOWN_TAGS {
+        assert_eq!(static_tag(&t.to_string()), *t);
+    }
+    for (tag, want) in [("nz", "nz"), ("zz", "x"), ("", "x"), ("N", "x")] {
+        assert_eq!(static_tag(tag), want, "{tag}");
+    }
+}
