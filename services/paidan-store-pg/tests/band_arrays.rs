@@ -87,8 +87,9 @@ fn band_rows_of_schema_5_move_into_the_arrays_and_are_still_found() {
             vec![(&a, 4), (&b, 2), (&c, 1)],
         ),
         ("330106", vec![0, 98, 99, 0], 0, vec![(&b, 2)]),
-        // a query key given twice is counted twice, as the band rows counted it
-        ("330106", vec![40, 40], 0, vec![(&a, 2)]),
+        // a query key given twice counts once (distinct shared bands: the trait's rule, as the
+        // sled store counts; the band rows counted it twice)
+        ("330106", vec![40, 40], 0, vec![(&a, 1)]),
         // a span that starts after a and b: only c
         ("330106", vec![10, 20, 30, 40], 2, vec![(&c, 1)]),
         ("330102", vec![10, 20, 30, 40], 0, vec![(&other, 4)]),
