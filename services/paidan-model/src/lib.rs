@@ -10,6 +10,7 @@ pub mod cv;
 pub mod data;
 pub mod error;
 pub mod features;
+mod huge;
 pub mod linear;
 pub mod model;
 mod par;

@@ -482,7 +482,7 @@ impl LinearServing {
                 *s = max / f32::from(i16::MAX);
             }
         }
-        let mut table = vec![0i16; rows * width];
+        let mut table = crate::huge::filled(rows * width, 0i16);
         for f in 0..rows {
             for c in 0..k {
                 table[f * width + c] = (m.weight[f * k + c] / scale[c]).round() as i16;
