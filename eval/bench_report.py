@@ -258,8 +258,8 @@ def main():
             w(f"| {r['threads']} | {fmt(r['n'])} | {fmt(r['seconds'], 2)} | {fmt(r['complaints_per_sec'])} | {r.get('batch', '')} |")
         w("")
         w("Whole triage path per complaint (`Classifier::triage_batch`): normalise, PII masking, jieba segmentation, "
-          "featurisation, the embedding-bag model (plain f32 serving copy of the candle weights), temperature "
-          "calibration, ranking and review flags.")
+          "featurisation and the model of `model_dir` (for the shipped tf-idf + linear SVM: n-gram hashing, "
+          "tf-idf, a 16-bit weight table numbered most frequent n-gram first), calibration, ranking and review flags.")
     else:
         w("not measured")
     w("")
