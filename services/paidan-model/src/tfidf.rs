@@ -171,65 +171,45 @@ pub fn hashes_of_with(
 }
 
 /// Kept n-gram hash → feature id: open addressing with linear probing over a power-of-two table
-/// of 8-byte cells, indexed by the hash's low bits (the hashes are already mixed). A cell packs
-/// the hash's high bits with the id (`hash >> id_bits << id_bits | id`): half the bytes of a
-/// (hash, id) pair, so the table (4 MB at 200,000 n-grams) stays in the last-level cache next to
-/// the weights. Two hashes are taken as equal when their top `64 - id_bits` bits are (46 bits at
-/// 200,000 n-grams): a foreign n-gram matches a kept one with probability ~2⁻⁴⁶ per probe, far
-/// below anything that shows in a complaint's vector. A lookup is one cache line;
-/// [`HashIndex::prefetch`] lets a caller fetch it ahead, since a complaint's n-grams land all
-/// over the table.
+/// of (hash, id) pairs, indexed by the hash's low bits (the hashes are already mixed). A lookup
+/// is one cache line; [`HashIndex::prefetch`] lets a caller fetch it ahead, since the table is
+/// larger than the caches and a complaint's n-grams land all over it. The table asks for huge
+/// pages (`crate::huge`). (Cells of 8 bytes — the hash's high bits and the id — were tried:
+/// half the bytes, no speed measured, and two kept n-grams sharing their high bits, a chance of
+/// ~3 in 10,000 per 200,000-n-gram model, would have shared a row; the full hash is compared.)
 #[derive(Debug, Clone)]
 struct HashIndex {
-    cells: Vec<u64>,
+    slots: Vec<(u64, u32)>,
     mask: usize,
-    id_bits: u32,
 }
+
+const EMPTY: u32 = u32::MAX;
 
 impl HashIndex {
     fn new(hashes: &[u64]) -> HashIndex {
         let cap = (hashes.len() * 2).next_power_of_two().max(16);
-        // Ids 0..len fit below the all-ones id, which marks an empty cell.
-        let id_bits = (usize::BITS - hashes.len().leading_zeros()).max(1);
-        let mut cells = crate::huge::filled(cap, u64::MAX);
+        let mut slots = crate::huge::filled(cap, (0u64, EMPTY));
         let mask = cap - 1;
-        let ix = HashIndex {
-            cells: Vec::new(),
-            mask,
-            id_bits,
-        };
         for (id, &h) in hashes.iter().enumerate() {
-            let tag = ix.tag(h);
             let mut i = h as usize & mask;
-            while cells[i] != u64::MAX && cells[i] & !ix.id_mask() != tag {
+            while slots[i].1 != EMPTY && slots[i].0 != h {
                 i = (i + 1) & mask;
             }
-            cells[i] = tag | id as u64;
+            slots[i] = (h, id as u32);
         }
-        HashIndex { cells, ..ix }
-    }
-
-    #[inline(always)]
-    fn id_mask(&self) -> u64 {
-        (1u64 << self.id_bits) - 1
-    }
-
-    #[inline(always)]
-    fn tag(&self, h: u64) -> u64 {
-        h & !self.id_mask()
+        HashIndex { slots, mask }
     }
 
     #[inline]
     fn get(&self, h: u64) -> Option<u32> {
-        let (tag, ids) = (self.tag(h), self.id_mask());
         let mut i = h as usize & self.mask;
         loop {
-            let c = self.cells[i];
-            if c == u64::MAX {
+            let (k, v) = self.slots[i];
+            if v == EMPTY {
                 return None;
             }
-            if c & !ids == tag {
-                return Some((c & ids) as u32);
+            if k == h {
+                return Some(v);
             }
             i = (i + 1) & self.mask;
         }
@@ -239,12 +219,12 @@ impl HashIndex {
     fn prefetch(&self, h: u64) {
         #[cfg(target_arch = "x86_64")]
         {
-            let p = &self.cells[h as usize & self.mask];
+            let p = &self.slots[h as usize & self.mask];
             // SAFETY: a prefetch hint on a live element; nothing is dereferenced.
             #[allow(unsafe_code)]
             unsafe {
                 use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-                _mm_prefetch::<_MM_HINT_T0>((p as *const u64).cast::<i8>());
+                _mm_prefetch::<_MM_HINT_T0>((p as *const (u64, u32)).cast::<i8>());
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -437,7 +417,7 @@ mod tests {
 
     #[test]
     fn hash_index_finds_every_kept_hash_and_nothing_else() {
-        // Sizes around the id-width steps (the empty cell is the all-ones id).
+        // Sizes around powers of two (the table's capacity steps).
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         let mut next = || {
             x ^= x << 13;
