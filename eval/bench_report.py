@@ -252,10 +252,11 @@ def main():
     w("```")
     w("")
     if bt:
-        w("| threads | complaints | seconds | complaints/s | batch |")
-        w("|---|---|---|---|---|")
+        w("| threads | complaints | seconds | complaints/s | batch | runs (median kept) |")
+        w("|---|---|---|---|---|---|")
         for r in [x for x in (bt1, bt) if x]:
-            w(f"| {r['threads']} | {fmt(r['n'])} | {fmt(r['seconds'], 2)} | {fmt(r['complaints_per_sec'])} | {r.get('batch', '')} |")
+            runs = ", ".join(fmt(v) for v in r.get("all_complaints_per_sec", [])) or "1"
+            w(f"| {r['threads']} | {fmt(r['n'])} | {fmt(r['seconds'], 2)} | {fmt(r['complaints_per_sec'])} | {r.get('batch', '')} | {runs} |")
         w("")
         w("Whole triage path per complaint (`Classifier::triage_batch`): normalise, PII masking, jieba segmentation, "
           "featurisation and the model of `model_dir` (for the shipped tf-idf + linear SVM: n-gram hashing, "
