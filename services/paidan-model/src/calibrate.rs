@@ -321,6 +321,35 @@ pub(crate) fn choose_route_below(rows: &[(f32, bool, bool)]) -> f32 {
     best.1
 }
 
+/// Floor of the routing-table mass in [`apply_category_prior`]: a department that no likely
+/// category routes to keeps a little weight, so a confident department head can still win.
+pub const PRIOR_FLOOR: f32 = 0.02;
+
+/// Department jointly with category: `q(d) ∝ p_dep(d) · (PRIOR_FLOOR + m(d))^beta`, where `m(d)` is
+/// the category probability mass whose routing-table department is `d` (`routes[c]` = index of
+/// category `c`'s department, None when the table names none). `beta = 0` leaves `p_dep` as it is.
+pub fn apply_category_prior(p_dep: &mut [f32], p_cat: &[f32], routes: &[Option<usize>], beta: f32) {
+    if beta <= 0.0 {
+        return;
+    }
+    let mut mass = vec![0f32; p_dep.len()];
+    for (pc, r) in p_cat.iter().zip(routes) {
+        if let Some(d) = r
+            && *d < mass.len()
+        {
+            mass[*d] += pc;
+        }
+    }
+    let mut sum = 0f32;
+    for (p, m) in p_dep.iter_mut().zip(&mass) {
+        *p *= (PRIOR_FLOOR + m).powf(beta);
+        sum += *p;
+    }
+    if sum > 0.0 {
+        p_dep.iter_mut().for_each(|p| *p /= sum);
+    }
+}
+
 #[cfg(test)]
 mod coverage_tests {
     use super::*;
@@ -350,34 +379,5 @@ mod coverage_tests {
                 "{rows:?} {target}: {c:?}"
             );
         }
-    }
-}
-
-/// Floor of the routing-table mass in [`apply_category_prior`]: a department that no likely
-/// category routes to keeps a little weight, so a confident department head can still win.
-pub const PRIOR_FLOOR: f32 = 0.02;
-
-/// Department jointly with category: `q(d) ∝ p_dep(d) · (PRIOR_FLOOR + m(d))^beta`, where `m(d)` is
-/// the category probability mass whose routing-table department is `d` (`routes[c]` = index of
-/// category `c`'s department, None when the table names none). `beta = 0` leaves `p_dep` as it is.
-pub fn apply_category_prior(p_dep: &mut [f32], p_cat: &[f32], routes: &[Option<usize>], beta: f32) {
-    if beta <= 0.0 {
-        return;
-    }
-    let mut mass = vec![0f32; p_dep.len()];
-    for (pc, r) in p_cat.iter().zip(routes) {
-        if let Some(d) = r
-            && *d < mass.len()
-        {
-            mass[*d] += pc;
-        }
-    }
-    let mut sum = 0f32;
-    for (p, m) in p_dep.iter_mut().zip(&mass) {
-        *p *= (PRIOR_FLOOR + m).powf(beta);
-        sum += *p;
-    }
-    if sum > 0.0 {
-        p_dep.iter_mut().for_each(|p| *p /= sum);
     }
 }

@@ -9,6 +9,9 @@ use crate::error::ModelError;
 use crate::linear::{LinearDoc, LinearModel, LinearOptions, LinearServing, fit};
 use crate::tfidf::{TfidfConfig, TfidfFeaturizer, hashes_of};
 
+/// A complaint's logits: (category head, department head).
+pub type HeadLogits = (Vec<f32>, Vec<f32>);
+
 /// Everything that decides a linear model besides the data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct LinearRecipe {
@@ -98,8 +101,8 @@ pub fn out_of_fold(
     seed: u64,
     threads: usize,
     on_fold: &(dyn Fn(usize) + Sync),
-) -> Result<Vec<Option<(Vec<f32>, Vec<f32>)>>, ModelError> {
-    let run_fold = |f: usize| -> Result<Vec<(usize, (Vec<f32>, Vec<f32>))>, ModelError> {
+) -> Result<Vec<Option<HeadLogits>>, ModelError> {
+    let run_fold = |f: usize| -> Result<Vec<(usize, HeadLogits)>, ModelError> {
         let train: Vec<usize> = (0..hashes.len()).filter(|&i| fold[i] != Some(f)).collect();
         let h: Vec<&[u64]> = train.iter().map(|&i| hashes[i].as_slice()).collect();
         let t: Vec<Target> = train.iter().map(|&i| targets[i]).collect();

@@ -538,7 +538,8 @@ fn routing_cut_is_separate_from_the_review_rule() {
 #[test]
 fn route_below_table() {
     // (confidence, head right, table right)
-    let cases: &[(&[(f32, bool, bool)], f32)] = &[
+    type Rows<'a> = &'a [(f32, bool, bool)];
+    let cases: &[(Rows<'_>, f32)] = &[
         (&[], 0.0),
         (&[(0.9, true, false), (0.3, true, false)], 0.0),
         (

@@ -132,20 +132,24 @@ pub fn choose_category_prior(
     best
 }
 
-/// Scores out-of-fold predictions: head figures, routing-table cut, automation coverage at each
-/// target, per-set accuracy.
-pub fn score_oof(
-    set: &LoadedSet,
-    oof: &[Option<(Vec<f32>, Vec<f32>)>],
-    targets: &[f64],
-) -> (
+/// What [`score_oof`] returns: the category and department head figures, the routing-table cut
+/// (accuracy, cut), automation coverage per target, per-set accuracy, and the calibration.
+pub type OofScores = (
     Option<CvHead>,
     Option<CvHead>,
     Option<(f64, f32)>,
     Vec<Coverage>,
     BTreeMap<String, CvSet>,
     OofCalibration,
-) {
+);
+
+/// Scores out-of-fold predictions: head figures, routing-table cut, automation coverage at each
+/// target, per-set accuracy.
+pub fn score_oof(
+    set: &LoadedSet,
+    oof: &[Option<(Vec<f32>, Vec<f32>)>],
+    targets: &[f64],
+) -> OofScores {
     let scored: Vec<usize> = (0..set.items.len())
         .filter(|&i| set.items[i].eval && oof[i].is_some())
         .collect();

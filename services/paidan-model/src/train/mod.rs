@@ -515,7 +515,7 @@ pub fn train(
     let dense = crate::model::ServingModel::new(&load_model(&opts.out, &cfg)?)?;
     let mut cal_heads: [Option<HeadCalibration>; 2] = [None, None];
     let mut metrics = SplitMetrics::default();
-    for head in 0..2 {
+    for (head, cal) in cal_heads.iter_mut().enumerate() {
         let mut logits = Vec::new();
         let mut gold = Vec::new();
         let mut sure = Vec::new();
@@ -551,7 +551,7 @@ pub fn train(
             })
             .collect();
         let rule = choose_rule(&rows, opts.target_accuracy);
-        cal_heads[head] = Some(HeadCalibration {
+        *cal = Some(HeadCalibration {
             temperature: t,
             threshold: rule.threshold,
             margin: rule.margin,
