@@ -59,7 +59,6 @@ median_triage() { # OUT_JSON [bench-triage args...]: runs TRIAGE_RUNS times, kee
 import json, sys
 out, n = sys.argv[1], int(sys.argv[2])
 runs = [json.load(open(f"{out}.run{i}")) for i in range(1, n + 1)]
-rates = sorted(r["complaints_per_sec"] for r in runs)
 keep = sorted(runs, key=lambda r: r["complaints_per_sec"])[(n - 1) // 2]
 keep["runs"] = n
 keep["all_complaints_per_sec"] = [round(r["complaints_per_sec"]) for r in runs]

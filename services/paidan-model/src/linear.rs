@@ -465,12 +465,8 @@ fn sum_rows(table: &[i16], w: usize, x: &SparseVec, sum: &mut [f32]) {
         }
         let at = f as usize * w;
         let row = &table[at..at + w];
-        for (blk, sb) in row.chunks_exact(LANES).zip(sum.chunks_exact_mut(LANES)) {
-            add_scaled(
-                sb.try_into().expect("a chunk of LANES"),
-                blk.try_into().expect("a chunk of LANES"),
-                v,
-            );
+        for (s, &q) in sum.iter_mut().zip(row) {
+            *s += v * f32::from(q);
         }
     }
 }
@@ -488,14 +484,6 @@ fn sum_rows_avx2(table: &[i16], w: usize, x: &SparseVec, sum: &mut [f32]) {
 
 /// Columns of the serving table are padded to a multiple of this.
 const LANES: usize = 16;
-
-/// `s += v × q`, one block of a row.
-#[inline(always)]
-fn add_scaled(s: &mut [f32; LANES], q: &[i16; LANES], v: f32) {
-    for j in 0..LANES {
-        s[j] += v * f32::from(q[j]);
-    }
-}
 
 /// The serving form of a [`LinearModel`]: weights as 16-bit fixed point with one scale per
 /// column (a quarter of the f32 table), summed in f32 weighted by the tf-idf values.
