@@ -19,18 +19,17 @@
 //! Only masters being handled (accepted, dispatched, in progress, in review) are watched: a
 //! linked report has no deadline of its own, a resolved case is done.
 //!
-//! Finding the cases ([`Intake::watch_deadlines`]): each pass lists the cases in the four
-//! handling statuses through the store's status index (sled: the attribute index; PostgreSQL: the
-//! indexed status column) and checks each in memory; resolved, followed-up and closed cases —
-//! most of a store — are never read. A pass therefore costs one read of every case being handled
-//! (thousands: milliseconds on sled) and one transaction per event owed. A due index (due instant
-//! → case, kept in the case's transaction) would make it the cases due soon only; it is the step
-//! to take when open cases reach the hundreds of thousands.
+//! Finding the cases ([`Intake::watch_deadlines`]): each pass asks the store for the cases with a
+//! pending deadline ([`CaseRecord::deadline_pending`]: a master being handled whose deadline has
+//! not had its overdue event) due by the pass's horizon — the latest instant any jurisdiction's
+//! calendar calls "due soon" — and checks each in memory. sled keeps an index of them
+//! (`idx_due`), so a pass reads the cases due soon or overdue and not yet told, never every open
+//! case; PostgreSQL lists the cases in the four handling statuses through its indexed status
+//! column and filters them. One transaction per event owed.
 
-use paidan_store::{
-    CaseEdit, CaseFilter, CaseReader, CaseRecord, CaseStatus, EventKind, Millis, StatusChange,
-    StoreError,
-};
+/// The statuses of a case being handled (what the watch watches).
+pub use paidan_store::HANDLING;
+use paidan_store::{CaseEdit, CaseReader, CaseRecord, EventKind, Millis, StatusChange, StoreError};
 
 use crate::dispatch::Catalogue;
 use crate::rules::Act;
@@ -38,14 +37,6 @@ use crate::{Intake, Result};
 
 /// Who the watch's history lines name.
 pub const WATCH_ACTOR: &str = "paidan:deadline-watch";
-
-/// The statuses of a case being handled (what the watch lists).
-pub const HANDLING: [CaseStatus; 4] = [
-    CaseStatus::Accepted,
-    CaseStatus::Dispatched,
-    CaseStatus::InProgress,
-    CaseStatus::Rejected,
-];
 
 /// A deadline event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -70,17 +61,28 @@ pub fn owed(
     due_soon_days: u32,
     catalogue: &Catalogue,
 ) -> Option<(Notice, Millis)> {
-    let due = c.dispatch.due_at?;
-    if c.duplicate_of.is_some() || !HANDLING.contains(&c.status) {
-        return None;
-    }
+    let due = c.deadline_pending()?;
     if due <= now {
-        return (c.dispatch.overdue_sent_for != Some(due)).then_some((Notice::Overdue, due));
+        return Some((Notice::Overdue, due));
     }
     let calendar = catalogue.for_jurisdiction(&c.jurisdiction).calendar();
     let soon = due <= calendar.due_at(now, due_soon_days);
     (soon && c.dispatch.due_soon_sent_for != Some(due) && c.dispatch.overdue_sent_for != Some(due))
         .then_some((Notice::DueSoon, due))
+}
+
+/// The latest deadline [`owed`] can find due soon at `now`: the end of the `due_soon_days`-th
+/// working day after today by the calendar that reaches furthest (the catalogue's own or a
+/// jurisdiction's). A pass reads the cases with a pending deadline up to it.
+pub fn horizon(catalogue: &Catalogue, now: Millis, due_soon_days: u32) -> Millis {
+    catalogue
+        .jurisdictions()
+        .map(|j| catalogue.for_jurisdiction(j))
+        .chain(std::iter::once(catalogue))
+        .map(|c| c.calendar().due_at(now, due_soon_days))
+        .max()
+        .unwrap_or(now)
+        .max(now)
 }
 
 /// The rule: case `id`'s owed deadline event at `act.at`, marked on the case, with a history
@@ -143,26 +145,11 @@ impl Intake {
         let sent = self
             .blocking(move |s| {
                 let mut owed_by = Vec::new();
-                for status in HANDLING {
-                    let filter = CaseFilter {
-                        status: Some(status),
-                        ..CaseFilter::default()
-                    };
-                    let mut token: Option<String> = None;
-                    loop {
-                        let page = s.list_cases(&filter, 1000, token.as_deref())?;
-                        owed_by.extend(
-                            page.cases
-                                .iter()
-                                .filter(|c| owed(c, now, due_soon_days, &catalogue).is_some())
-                                .map(|c| c.id.clone()),
-                        );
-                        token = page.next_token;
-                        if token.is_none() {
-                            break;
-                        }
+                s.for_each_deadline_pending(horizon(&catalogue, now, due_soon_days), &mut |c| {
+                    if owed(&c, now, due_soon_days, &catalogue).is_some() {
+                        owed_by.push(c.id);
                     }
-                }
+                })?;
                 let mut sent = Vec::new();
                 for id in owed_by {
                     let act = Act {

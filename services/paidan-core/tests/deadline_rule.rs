@@ -257,3 +257,38 @@ async fn one_event_per_case_per_deadline_over_passes_and_a_new_one_after_an_exte
     intake.set_catalogue(catalogue());
     assert_eq!(intake.watch_deadlines(now + 1, 1).await.unwrap(), vec![]);
 }
+
+/// A pass reads as far as the calendar that reaches furthest: 海口市's local holiday (05-06)
+/// puts its "due soon" horizon a day after the file's, and its case due then is told; the same
+/// deadline elsewhere is not due soon yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_reaches_the_furthest_calendars_horizon() {
+    let cat = catalogue();
+    let now = now();
+    assert_eq!(
+        paidan_core::deadlines::horizon(&cat, now, 1),
+        ms(datetime!(2026-05-08 00:00 +8))
+    );
+    assert_eq!(
+        cat.calendar().due_at(now, 1),
+        ms(datetime!(2026-05-07 00:00 +8)),
+        "the file's own calendar stops a day earlier"
+    );
+    let store: Arc<dyn Store> = Arc::new(SledStore::open_temporary().unwrap());
+    let intake = Intake::new(store.clone(), None, IntakeConfig::default());
+    intake.set_catalogue(cat);
+    let mut ids = Vec::new();
+    for (i, j) in ["海口市", "330106"].into_iter().enumerate() {
+        let mut n = new_case(&Spec {
+            request_id: &format!("h{i}"),
+            jurisdiction: j,
+            ..Spec::default()
+        });
+        n.record.dispatch.due_at = Some(ms(datetime!(2026-05-08 00:00 +8)));
+        ids.push(store.insert_case(n).unwrap().case.id);
+    }
+    assert_eq!(
+        intake.watch_deadlines(now, 1).await.unwrap(),
+        vec![(ids[0].clone(), Notice::DueSoon)]
+    );
+}

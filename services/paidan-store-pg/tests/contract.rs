@@ -92,6 +92,10 @@ const CHECKS: &[(&str, Check)] = &[
         "figures change with every case write and survive a restart",
         figures_counted,
     ),
+    (
+        "pending deadlines come by deadline and follow every write",
+        deadlines_pending,
+    ),
 ];
 
 fn run(store: &str, make: &dyn Fn() -> Box<dyn Backend>) {
@@ -1251,4 +1255,104 @@ fn figures_counted(b: &dyn Backend) {
             .map(|f| f.n)
     };
     assert_eq!(received(&raced), Some(2 + 32));
+}
+
+/// `Store::for_each_deadline_pending`: masters being handled whose deadline has had no overdue
+/// event, up to the instant asked, earliest first; every write that changes what is pending
+/// (a deadline set or moved, the overdue mark, a status, a link, a restart) is followed.
+fn deadlines_pending(b: &dyn Backend) {
+    const H: Millis = 3_600_000;
+    let pending = |store: &dyn Store, until: Millis| {
+        let mut got = Vec::new();
+        store
+            .for_each_deadline_pending(until, &mut |c| {
+                got.push((c.id.clone(), c.deadline_pending().unwrap()))
+            })
+            .unwrap();
+        got
+    };
+    let edit = |store: &dyn Store, id: &str, f: &dyn Fn(&mut CaseRecord)| {
+        store
+            .edit_cases(&|r| {
+                let mut c = r.case(id)?;
+                f(&mut c);
+                let mut e = CaseEdit::at(T0 + H);
+                e.cases.push(c);
+                Ok(e)
+            })
+            .unwrap();
+    };
+    let new = |store: &dyn Store, rid: &str, due: Option<Millis>| {
+        let mut n = new_case(&Spec {
+            request_id: rid,
+            ..Spec::default()
+        });
+        n.record.dispatch.due_at = due;
+        store.insert_case(n).unwrap().case.id
+    };
+    let (a, c, d, e);
+    {
+        let store = b.open();
+        let store = &*store;
+        assert_eq!(
+            pending(store, Millis::MAX),
+            vec![],
+            "an empty store owes nothing"
+        );
+        a = new(store, "d1", Some(T0 + 5 * H));
+        let bb = new(store, "d2", None); // no deadline: never pending
+        c = new(store, "d3", Some(T0 + 2 * H));
+        d = new(store, "d4", Some(T0 + 9 * H));
+        e = new(store, "d5", Some(T0 + 2 * H));
+        // a report linked to a master has no deadline of its own
+        let mut n = new_case(&Spec {
+            request_id: "d6",
+            ..Spec::default()
+        });
+        n.record.dispatch.due_at = Some(T0 + H);
+        n.link_to = Some(Link {
+            master_id: a.clone(),
+            score: 0.9,
+            text_excerpt: String::new(),
+        });
+        store.insert_case(n).unwrap();
+        let mut ce = vec![(c.clone(), T0 + 2 * H), (e.clone(), T0 + 2 * H)];
+        ce.sort();
+        let mut want = ce.clone();
+        want.push((a.clone(), T0 + 5 * H));
+        assert_eq!(
+            pending(store, T0 + 5 * H),
+            want,
+            "earliest first, up to the instant asked"
+        );
+        assert_eq!(pending(store, T0 + 2 * H - 1), vec![]);
+        // the overdue mark takes c out; the due-soon mark does not take e out
+        edit(store, &c, &|x| {
+            x.dispatch.overdue_sent_for = x.dispatch.due_at
+        });
+        edit(store, &e, &|x| {
+            x.dispatch.due_soon_sent_for = x.dispatch.due_at
+        });
+        // resolving takes a out; moving d's deadline earlier brings it in
+        edit(store, &a, &|x| x.status = CaseStatus::Resolved);
+        edit(store, &d, &|x| x.dispatch.due_at = Some(T0 + 3 * H));
+        // a returned case (退回) is still being handled
+        edit(store, &bb, &|x| x.status = CaseStatus::Rejected);
+        assert_eq!(
+            pending(store, T0 + 24 * H),
+            vec![(e.clone(), T0 + 2 * H), (d.clone(), T0 + 3 * H)]
+        );
+        // an extension: c's new deadline is pending again (its old mark is for the old one)
+        edit(store, &c, &|x| x.dispatch.due_at = Some(T0 + 4 * H));
+    }
+    let store = b.open();
+    assert_eq!(
+        pending(&*store, T0 + 24 * H),
+        vec![
+            (e.clone(), T0 + 2 * H),
+            (d.clone(), T0 + 3 * H),
+            (c.clone(), T0 + 4 * H)
+        ],
+        "after a restart"
+    );
 }

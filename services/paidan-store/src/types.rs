@@ -40,7 +40,21 @@ impl CaseStatus {
     pub fn is_open(self) -> bool {
         !matches!(self, CaseStatus::Closed)
     }
+
+    /// Being handled: its deadline runs (see [`HANDLING`]).
+    pub fn is_handling(self) -> bool {
+        HANDLING.contains(&self)
+    }
 }
+
+/// The statuses of a case being handled — accepted, dispatched, in progress, returned — whose
+/// deadline runs; resolved, followed-up and closed cases are done.
+pub const HANDLING: [CaseStatus; 4] = [
+    CaseStatus::Accepted,
+    CaseStatus::Dispatched,
+    CaseStatus::InProgress,
+    CaseStatus::Rejected,
+];
 
 /// What the caller asks for (诉求类型); numbers match `paidan.v1.RequestType`. The dispatch
 /// catalogue may give a type its own deadline (a consultation is answered at once).
@@ -374,6 +388,18 @@ impl CaseRecord {
     /// Reports of this matter including the master itself.
     pub fn report_count(&self) -> u32 {
         1 + self.reports.len() as u32
+    }
+
+    /// The deadline a deadline watch still owes this case an event for: a master being handled
+    /// whose `due_at` has not had its overdue event yet (it may have had its due-soon one). The
+    /// stores index cases by it ([`crate::Store::for_each_deadline_pending`]), so a watch pass
+    /// reads only the cases whose deadline is near, never every open case.
+    pub fn deadline_pending(&self) -> Option<Millis> {
+        let due = self.dispatch.due_at?;
+        (self.duplicate_of.is_none()
+            && self.status.is_handling()
+            && self.dispatch.overdue_sent_for != Some(due))
+        .then_some(due)
     }
 
     /// Time of the latest report of the matter (the master's own or a linked one).

@@ -978,3 +978,48 @@ fn an_edit_is_written_whole_or_not_at_all() {
     assert_eq!(store.outbox_len(false).unwrap(), before.2 + 2);
     store.check_consistency().unwrap();
 }
+
+/// A store written before it kept the deadline index (no `idx_due`, no `meta/deadlines_built`)
+/// builds the index once when opened; the consistency check compares it with the cases.
+#[test]
+fn a_store_without_the_deadline_index_builds_it_at_open() {
+    let (dir, store) = open();
+    let mut ids = Vec::new();
+    for (i, due) in [Some(T0 + 3 * MIN), None, Some(T0 + MIN)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut n = new_case(&Spec {
+            request_id: &format!("r{i}"),
+            ..Spec::default()
+        });
+        n.record.dispatch.due_at = due;
+        ids.push(store.insert_case(n).unwrap().case.id);
+    }
+    let pending = |store: &SledStore| {
+        let mut got = Vec::new();
+        store
+            .for_each_deadline_pending(Millis::MAX, &mut |c| got.push(c.id))
+            .unwrap();
+        got
+    };
+    assert_eq!(pending(&store), [ids[2].clone(), ids[0].clone()]);
+    // back to what an older build left
+    store.db().open_tree("idx_due").unwrap().clear().unwrap();
+    store
+        .db()
+        .open_tree("meta")
+        .unwrap()
+        .remove("deadlines_built")
+        .unwrap();
+    store.db().flush().unwrap();
+    assert_eq!(pending(&store), Vec::<String>::new());
+    assert!(
+        store.check_consistency().is_err(),
+        "the check sees the missing keys"
+    );
+    drop(store);
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(pending(&store), [ids[2].clone(), ids[0].clone()]);
+    store.check_consistency().unwrap();
+}

@@ -17,7 +17,7 @@ pub mod guess;
 pub use calendar::Calendar;
 pub use catalogue::{Catalogue, CatalogueError, CategoryRule, Deadlines, Dispatch};
 
-use paidan_store::{CaseDispatch, CaseRecord, CaseStatus, Millis, RequestType, Urgency};
+use paidan_store::{CaseDispatch, CaseRecord, Millis, RequestType, Urgency};
 
 /// What the operator set on a complaint about its dispatch (each `None` when left unset: then
 /// paidan guesses it from the text and marks it as guessed).
@@ -85,13 +85,7 @@ impl DueFilter {
         let Some(due) = c.dispatch.due_at else {
             return !self.is_set();
         };
-        let handling = matches!(
-            c.status,
-            CaseStatus::Accepted
-                | CaseStatus::Dispatched
-                | CaseStatus::InProgress
-                | CaseStatus::Rejected
-        );
+        let handling = c.status.is_handling();
         self.overdue_at.is_none_or(|now| handling && due < now)
             && self.due_before.is_none_or(|t| due < t)
     }

@@ -15,6 +15,7 @@
 //! | `migrate`   | schema 1 → 2 → 3 → 4 at open, and the consistency check                           |
 //! | `audit`     | the audit trail                                                                |
 //! | `figures`   | the figures' counters: changed in `W::put_case`, built once at open, summed by hour range |
+//! | `deadlines` | `idx_due`, the cases a deadline watch owes an event: changed in `W::put_case`, built once at open, read by deadline |
 //!
 //! Why split so: every change of a case goes through `W` (one transaction for the case, its
 //! indexes, its dedup entry and its outbox event), so that invariant is read in one file; the
@@ -37,8 +38,9 @@
 //! | `outbox_queue`  | case id                                        | `Vec<u64>`: pending seqs                |
 //! | `outbox_due`    | enc(next_attempt_at) ‖ seq                     | empty; only each case's head            |
 //! | `dead_letters`  | seq u64 BE                                     | `OutboxEntryV4`, case always set        |
-//! | `meta`          | name                                           | `schema_version` u32 BE; `outbox_len`, `dead_len`, `band_index_snapshot` (token) u64 BE; `figures_built` |
+//! | `meta`          | name                                           | `schema_version` u32 BE; `outbox_len`, `dead_len`, `band_index_snapshot` (token) u64 BE; `figures_built`; `deadlines_built` |
 //! | `figures`       | enc(hour) ‖ counter ‖ dim ‖ len ‖ jurisdiction ‖ name | i64 BE: the counter (`figures.rs`)  |
+//! | `idx_due`       | enc(due_at) ‖ case id                          | empty; only cases with a [`deadline_pending`](CaseRecord::deadline_pending) |
 //! | `audit`         | u64 BE (`generate_id`, monotonic)              | [`AuditEventV2`](crate::record::AuditEventV2); not in case transactions |
 //!
 //! Values are postcard (schema 4, the number in `meta/schema_version`). Postcard is positional,
@@ -82,6 +84,7 @@ use crate::{CaseEdit, CaseReader, Result, Store, StoreError};
 
 mod audit;
 mod cases;
+mod deadlines;
 mod dedup;
 mod edit;
 mod entry;
@@ -97,7 +100,7 @@ use tx::{Tx, W, tx_err};
 /// Current on-disk layout version, stored in `meta/schema_version`.
 pub const SCHEMA_VERSION: u32 = 4;
 
-const TREE_NAMES: [&str; 14] = [
+const TREE_NAMES: [&str; 15] = [
     "cases",
     "request_ids",
     "idx_time",
@@ -111,6 +114,7 @@ const TREE_NAMES: [&str; 14] = [
     "dead_letters",
     "meta",
     "figures",
+    "idx_due",
     "audit",
 ];
 const CASES: usize = 0;
@@ -127,8 +131,10 @@ const DEAD_LETTERS: usize = 10;
 const META: usize = 11;
 /// The figures' counters (`figures.rs`), changed with the case in its transaction.
 const FIGURES: usize = 12;
+/// The cases a deadline watch owes an event, by deadline (`deadlines.rs`).
+const IDX_DUE: usize = 13;
 /// The audit trail: outside the case transactions (an audit entry follows the change it records).
-const AUDIT: usize = 13;
+const AUDIT: usize = 14;
 /// The trees a case transaction spans: all but `audit`.
 const TX_TREES: usize = AUDIT;
 
@@ -342,6 +348,7 @@ impl SledStore {
             }
         }
         figures::build_once(&db, &trees)?;
+        deadlines::build_once(&db, &trees)?;
         let started = std::time::Instant::now();
         let snapshot = match dir {
             Some(dir) => take_band_snapshot(&db, &trees[META], dir, opts.dedup_keep_ms)?,
@@ -439,6 +446,14 @@ impl Store for SledStore {
         page_token: Option<&str>,
     ) -> Result<Page> {
         cases::list_cases(self, filter, page_size, page_token)
+    }
+
+    fn for_each_deadline_pending(
+        &self,
+        until: Millis,
+        f: &mut dyn FnMut(CaseRecord),
+    ) -> Result<()> {
+        deadlines::for_each_pending(self, until, f)
     }
 
     fn edit_cases(

@@ -93,6 +93,17 @@ impl W<'_> {
             self.t(IDX_TIME)
                 .insert(time_key(&[], new.received_at, id), new_master.as_bytes())?;
         }
+        // The deadline index follows the case (`deadlines.rs`).
+        let old_due = old.and_then(CaseRecord::deadline_pending);
+        let new_due = new.deadline_pending();
+        if old_due != new_due {
+            if let Some(d) = old_due {
+                self.t(IDX_DUE).remove(time_key(&[], d, id))?;
+            }
+            if let Some(d) = new_due {
+                self.t(IDX_DUE).insert(time_key(&[], d, id), &[][..])?;
+            }
+        }
         let new_prefixes = case_attr_prefixes(new);
         let old_prefixes = old.map(case_attr_prefixes).unwrap_or_default();
         let received_changed = old.is_some_and(|o| o.received_at != new.received_at);
