@@ -394,3 +394,49 @@ fn a_snapshot_of_a_large_index_reads_back_without_spare_capacity() {
         "the original's slot vector grew by doubling"
     );
 }
+
+#[test]
+fn a_jump_of_the_newest_time_sweeps_in_proportion_to_what_it_evicts() {
+    // 400,000 cases × 2 keys, then one case 100 days later: every other case falls behind the
+    // horizon and leaves, EVICT_BATCH a call. Sweeping a shard after every call would scan
+    // 6,250 × 1/64 of the table (~78 M cells for 0.8 M stale ones); with the stale share a step
+    // runs once stale cells are 1/16 of the table, so the cells scanned stay within ~16 per
+    // stale cell, whatever the size of the index.
+    let mut ix = BandIndex::new(10 * DAY, Millis::MIN);
+    let t = 1_000 * DAY;
+    let n = 400_000u64;
+    for c in 0..n {
+        let keys = [mix(c * 4), mix(c * 4 + 1)];
+        assert!(ix.insert(c, &keys, t + c as Millis, t + c as Millis));
+    }
+    assert!(ix.insert(n, &[mix(n * 4)], t + 100 * DAY, t + 100 * DAY));
+    let (mut calls, mut scanned) = (0u64, 0usize);
+    loop {
+        let shard = ix.sweep_next;
+        let cells = ix.postings.shards[shard].cells.len();
+        let evicted = ix.evict(EVICT_BATCH);
+        if ix.sweep_next != shard {
+            scanned += cells;
+        }
+        if evicted == 0 {
+            break;
+        }
+        calls += 1;
+    }
+    assert_eq!(ix.len(), 1);
+    assert_eq!(calls, n.div_ceil(EVICT_BATCH as u64));
+    let created = 2 * n as usize;
+    assert!(
+        scanned <= 18 * created + 2 * ix.postings.bytes() / 8 / 64,
+        "scanned {scanned} cells for {created} stale ones"
+    );
+    // nothing evicted is found, and a round of the sweep clears what is left
+    for c in (0..n).step_by(997) {
+        let mut m = FastMap::default();
+        ix.candidates(&[mix(c * 4), mix(c * 4 + 1)], 0, Millis::MAX, &mut m);
+        assert!(m.is_empty(), "case {c}");
+    }
+    sweep_all(&mut ix);
+    assert_eq!(ix.stale_cells(), 0);
+    assert_eq!(ix.postings_stats().0, 1);
+}
