@@ -20,41 +20,30 @@ pub(super) const META_DEADLINES_BUILT: &[u8] = b"deadlines_built";
 /// At open, before any write: unless `meta/deadlines_built` says it was done, index every stored
 /// case with a pending deadline into an empty `idx_due`, then mark it done.
 pub(super) fn build_once(db: &sled::Db, trees: &[Tree]) -> Result<()> {
-    if trees[META]
-        .get(META_DEADLINES_BUILT)
-        .map_err(storage)?
-        .is_some()
-    {
-        return Ok(());
-    }
-    let started = std::time::Instant::now();
-    trees[IDX_DUE].clear().map_err(storage)?;
-    let (mut cases, mut indexed) = (0u64, 0u64);
-    let mut batch = sled::Batch::default();
-    for kv in trees[CASES].iter() {
-        let (k, v) = kv.map_err(storage)?;
-        let c: CaseRecord = decode(TREE_NAMES[CASES], &k, &v)?;
-        cases += 1;
-        if let Some(due) = c.deadline_pending() {
-            batch.insert(time_key(&[], due, &c.id), &[][..]);
-            indexed += 1;
+    super::build_once(db, trees, META_DEADLINES_BUILT, IDX_DUE, || {
+        let started = std::time::Instant::now();
+        let (mut cases, mut indexed) = (0u64, 0u64);
+        let mut batch = sled::Batch::default();
+        for kv in trees[CASES].iter() {
+            let (k, v) = kv.map_err(storage)?;
+            let c: CaseRecord = decode(TREE_NAMES[CASES], &k, &v)?;
+            cases += 1;
+            if let Some(due) = c.deadline_pending() {
+                batch.insert(time_key(&[], due, &c.id), &[][..]);
+                indexed += 1;
+            }
         }
-    }
-    trees[IDX_DUE].apply_batch(batch).map_err(storage)?;
-    db.flush().map_err(storage)?;
-    trees[META]
-        .insert(META_DEADLINES_BUILT, &[1u8][..])
-        .map_err(storage)?;
-    db.flush().map_err(storage)?;
-    if cases > 0 {
-        tracing::info!(
-            cases,
-            indexed,
-            ms = started.elapsed().as_millis() as u64,
-            "deadline index built from the stored cases"
-        );
-    }
-    Ok(())
+        trees[IDX_DUE].apply_batch(batch).map_err(storage)?;
+        if cases > 0 {
+            tracing::info!(
+                cases,
+                indexed,
+                ms = started.elapsed().as_millis() as u64,
+                "deadline index built from the stored cases"
+            );
+        }
+        Ok(())
+    })
 }
 
 /// [`Store::for_each_deadline_pending`]: a range scan of `idx_due` up to `until`, each case read

@@ -89,40 +89,29 @@ pub(super) fn apply(w: &W<'_>, old: Option<&CaseRecord>, new: &CaseRecord) -> Tx
 /// At open, before any write: unless `meta/figures_built` says it was done, count every stored
 /// case into an empty `figures` tree, then mark it done.
 pub(super) fn build_once(db: &sled::Db, trees: &[Tree]) -> Result<()> {
-    if trees[META]
-        .get(META_FIGURES_BUILT)
-        .map_err(storage)?
-        .is_some()
-    {
-        return Ok(());
-    }
-    let started = std::time::Instant::now();
-    trees[FIGURES].clear().map_err(storage)?;
-    let mut totals = BTreeMap::new();
-    let mut cases = 0u64;
-    for kv in trees[CASES].iter() {
-        let (k, v) = kv.map_err(storage)?;
-        let c: CaseRecord = decode(TREE_NAMES[CASES], &k, &v)?;
-        figures::add_case(&mut totals, &c);
-        cases += 1;
-    }
-    let mut batch = sled::Batch::default();
-    for (k, n) in &totals {
-        batch.insert(key(k), &n.to_be_bytes());
-    }
-    trees[FIGURES].apply_batch(batch).map_err(storage)?;
-    db.flush().map_err(storage)?;
-    trees[META]
-        .insert(META_FIGURES_BUILT, &[1u8][..])
-        .map_err(storage)?;
-    db.flush().map_err(storage)?;
-    tracing::info!(
-        cases,
-        counters = totals.len(),
-        ms = started.elapsed().as_millis() as u64,
-        "figures built from the stored cases"
-    );
-    Ok(())
+    super::build_once(db, trees, META_FIGURES_BUILT, FIGURES, || {
+        let started = std::time::Instant::now();
+        let mut totals = BTreeMap::new();
+        let mut cases = 0u64;
+        for kv in trees[CASES].iter() {
+            let (k, v) = kv.map_err(storage)?;
+            let c: CaseRecord = decode(TREE_NAMES[CASES], &k, &v)?;
+            figures::add_case(&mut totals, &c);
+            cases += 1;
+        }
+        let mut batch = sled::Batch::default();
+        for (k, n) in &totals {
+            batch.insert(key(k), &n.to_be_bytes());
+        }
+        trees[FIGURES].apply_batch(batch).map_err(storage)?;
+        tracing::info!(
+            cases,
+            counters = totals.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "figures built from the stored cases"
+        );
+        Ok(())
+    })
 }
 
 /// The counters in the query's buckets, summed.

@@ -97,6 +97,27 @@ use dedup::{load_band_index, take_band_snapshot};
 use migrate::{migrate_v1, migrate_v2, migrate_v3};
 use tx::{Tx, W, tx_err};
 
+/// At open, before any write: unless `meta/<marker>` says it was done, empty `tree` and run
+/// `build` to fill it from the stored cases, flush, then write the marker. A build cut short by
+/// a crash runs again, from an empty tree, at the next open (the figures, the deadline index).
+fn build_once(
+    db: &sled::Db,
+    trees: &[Tree],
+    marker: &[u8],
+    tree: usize,
+    build: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    if trees[META].get(marker).map_err(storage)?.is_some() {
+        return Ok(());
+    }
+    trees[tree].clear().map_err(storage)?;
+    build()?;
+    db.flush().map_err(storage)?;
+    trees[META].insert(marker, &[1u8][..]).map_err(storage)?;
+    db.flush().map_err(storage)?;
+    Ok(())
+}
+
 /// Current on-disk layout version, stored in `meta/schema_version`.
 pub const SCHEMA_VERSION: u32 = 4;
 
