@@ -23,9 +23,9 @@
 //! pending deadline ([`CaseRecord::deadline_pending`]: a master being handled whose deadline has
 //! not had its overdue event) due by the pass's horizon — the latest instant any jurisdiction's
 //! calendar calls "due soon" — and checks each in memory. sled keeps an index of them
-//! (`idx_due`), so a pass reads the cases due soon or overdue and not yet told, never every open
-//! case; PostgreSQL lists the cases in the four handling statuses through its indexed status
-//! column and filters them. One transaction per event owed.
+//! (`idx_due`) and PostgreSQL a column under a partial index (`deadline_pending`), so a pass
+//! reads the cases due soon or overdue and not yet told, never every open case. One transaction
+//! per event owed.
 
 /// The statuses of a case being handled (what the watch watches).
 pub use paidan_store::HANDLING;

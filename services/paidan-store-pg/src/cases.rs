@@ -43,7 +43,8 @@ pub(crate) fn put_case<C: GenericClient>(
     new: bool,
 ) -> Tx<()> {
     let request_id = Some(c.request_id.as_str()).filter(|r| !r.is_empty());
-    let params: [&(dyn ToSql + Sync); 11] = [
+    let deadline = c.deadline_pending();
+    let params: [&(dyn ToSql + Sync); 12] = [
         &c.id,
         &request_id,
         &c.jurisdiction,
@@ -55,15 +56,16 @@ pub(crate) fn put_case<C: GenericClient>(
         &c.duplicate_of,
         &c.last_report_at(),
         &record::encode_case(c),
+        &deadline,
     ];
     let sql = if new {
         "INSERT INTO cases (id, request_id, jurisdiction, status, category, department, channel,
-                            received_at, duplicate_of, last_report_at, record)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                            received_at, duplicate_of, last_report_at, record, deadline_pending)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     } else {
         "UPDATE cases SET request_id = $2, jurisdiction = $3, status = $4, category = $5,
                           department = $6, channel = $7, received_at = $8, duplicate_of = $9,
-                          last_report_at = $10, record = $11
+                          last_report_at = $10, record = $11, deadline_pending = $12
          WHERE id = $1"
     };
     t.execute(sql, &params)?;
@@ -227,6 +229,73 @@ fn decode_page_token(token: &str) -> Option<(Millis, String)> {
         (u64::from_be_bytes(bytes) ^ (1u64 << 63)) as i64,
         id.to_string(),
     ))
+}
+
+/// [`Store::for_each_deadline_pending`](paidan_store::Store::for_each_deadline_pending): the
+/// cases whose `deadline_pending` column is at or before `until` (its partial index), earliest
+/// first; each passed only if its record still says so.
+pub(crate) fn for_each_deadline_pending(
+    s: &PgStore,
+    until: Millis,
+    f: &mut dyn FnMut(CaseRecord),
+) -> Result<()> {
+    let rows = s.with(|c| {
+        c.query(
+            "SELECT id, record FROM cases WHERE deadline_pending <= $1
+             ORDER BY deadline_pending, id",
+            &[&until],
+        )
+    })?;
+    for r in &rows {
+        let c = record::decode_case(&format!("cases/{}", r.get::<_, &str>(0)), r.get(1))?;
+        if c.deadline_pending().is_some_and(|d| d <= until) {
+            f(c);
+        }
+    }
+    Ok(())
+}
+
+/// At open: unless `deadlines_built` has its row, fill `deadline_pending` from every stored case
+/// that can have one (a master in a handling status) and add the row, in one transaction. Nodes
+/// opening together take turns (an advisory lock; the later ones find the row); `cases` is
+/// locked against other writers meanwhile, so no case changes between its read and its update.
+pub(crate) fn deadlines_build_once(s: &PgStore) -> Result<()> {
+    s.tx(|t| {
+        t.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('paidan_deadlines:' || current_schema()))",
+            &[],
+        )?;
+        if t.query_opt("SELECT 1 FROM deadlines_built", &[])?.is_some() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        t.execute("LOCK TABLE cases IN SHARE ROW EXCLUSIVE MODE", &[])?;
+        let handling: Vec<i16> = HANDLING.iter().map(|s| *s as i16).collect();
+        let rows = t.query(
+            "SELECT id, record FROM cases WHERE duplicate_of IS NULL AND status = ANY($1)",
+            &[&handling],
+        )?;
+        let mut indexed = 0u64;
+        for row in &rows {
+            let id: &str = row.get(0);
+            let c = record::decode_case(&format!("cases/{id}"), row.get(1))?;
+            if let Some(due) = c.deadline_pending() {
+                t.execute(
+                    "UPDATE cases SET deadline_pending = $2 WHERE id = $1",
+                    &[&id, &due],
+                )?;
+                indexed += 1;
+            }
+        }
+        t.execute("INSERT INTO deadlines_built (one) VALUES (true)", &[])?;
+        tracing::info!(
+            cases = rows.len(),
+            indexed,
+            ms = started.elapsed().as_millis() as u64,
+            "deadline column filled from the stored cases"
+        );
+        Ok(())
+    })
 }
 
 #[cfg(test)]

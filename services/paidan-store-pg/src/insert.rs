@@ -214,8 +214,8 @@ pub(crate) fn insert_in<C: GenericClient>(
 
 const WRITE_NEW: &str = "WITH c AS (
     INSERT INTO cases (id, request_id, jurisdiction, status, category, department, channel,
-                       received_at, duplicate_of, last_report_at, record)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)),
+                       received_at, duplicate_of, last_report_at, record, deadline_pending)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $18)),
   o AS (
     INSERT INTO outbox (seq, case_id, sequence, kind, occurred_at, payload, enqueued_at,
                         next_attempt_at, partition)
@@ -224,8 +224,8 @@ const WRITE_NEW: &str = "WITH c AS (
 
 const WRITE_NEW_DEDUP: &str = ",
   e AS (
-    INSERT INTO dedup_entries (case_id, jurisdiction, entry, bands) VALUES ($1, $18, $19, $20)
-    ON CONFLICT (case_id) DO UPDATE SET jurisdiction = $18, entry = $19, bands = $20)";
+    INSERT INTO dedup_entries (case_id, jurisdiction, entry, bands) VALUES ($1, $19, $20, $21)
+    ON CONFLICT (case_id) DO UPDATE SET jurisdiction = $19, entry = $20, bands = $21)";
 
 /// A new (unlinked) case in one statement: its row (as `cases::put_case` writes it), its
 /// `Created` event with the case as its payload and the NOTIFY (as `outbox::write_events`), and
@@ -242,6 +242,7 @@ fn write_new<C: GenericClient>(
     let (status, channel) = (c.status as i16, c.channel as i16);
     let (kind, last_report_at) = (EventKind::Created as i16, c.last_report_at());
     let notify = partition.to_string();
+    let deadline = c.deadline_pending();
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![
         &c.id,
         &request_id,
@@ -260,6 +261,7 @@ fn write_new<C: GenericClient>(
         &partition,
         &CHANNEL,
         &notify,
+        &deadline,
     ];
     let entry = dedup.map(record::encode_dedup_entry);
     let bands: Vec<i64> =

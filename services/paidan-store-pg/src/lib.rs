@@ -186,6 +186,7 @@ impl PgStore {
         };
         migrate::migrate(&mut store.conn()?.client)?;
         figures::build_once(&store)?;
+        cases::deadlines_build_once(&store)?;
         Ok(store)
     }
 
@@ -330,6 +331,14 @@ impl Store for PgStore {
         page_token: Option<&str>,
     ) -> Result<Page> {
         cases::list_cases(self, filter, page_size, page_token)
+    }
+
+    fn for_each_deadline_pending(
+        &self,
+        until: Millis,
+        f: &mut dyn FnMut(CaseRecord),
+    ) -> Result<()> {
+        cases::for_each_deadline_pending(self, until, f)
     }
 
     fn edit_cases(

@@ -49,10 +49,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "dedup_band_arrays",
         sql: include_str!("../migrations/0006_dedup_band_arrays.sql"),
     },
+    Migration {
+        version: 7,
+        name: "deadline_pending",
+        sql: include_str!("../migrations/0007_deadline_pending.sql"),
+    },
 ];
 
 /// The schema version this build writes: the number of its newest migration.
-pub const SCHEMA_VERSION: i32 = 6;
+pub const SCHEMA_VERSION: i32 = 7;
 
 /// The versions of this build's migrations, in order (what a database it migrated has applied).
 pub fn migration_versions() -> Vec<i32> {

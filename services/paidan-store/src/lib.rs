@@ -90,9 +90,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<(String, u32)>>;
     fn dedup_entry(&self, case_id: &str) -> Result<Option<DedupEntry>>;
     /// Call `f` with every case whose [`CaseRecord::deadline_pending`] is at or before `until`,
-    /// earliest deadline first (then by id). sled keeps an index of it (`idx_due`), so the cost
-    /// is the cases due by `until`; this default lists the cases in the [`HANDLING`] statuses
-    /// through [`Store::list_cases`] and filters them (the cost is every case being handled).
+    /// earliest deadline first (then by id). sled keeps an index of it (`idx_due`), PostgreSQL a
+    /// column under a partial index (`deadline_pending`), so the cost is the cases due by
+    /// `until`; this default, for a store without either, lists the cases in the [`HANDLING`]
+    /// statuses through [`Store::list_cases`] and filters them (the cost is every case being
+    /// handled).
     fn for_each_deadline_pending(
         &self,
         until: Millis,
