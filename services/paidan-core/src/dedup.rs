@@ -100,10 +100,9 @@ impl Deduplicator {
     ) -> Result<Vec<Candidate>> {
         let decision = &self.settings.decision;
         let prune = only_duplicates && paidan_dedup::Weights::default().age_per_doubling <= 0.0;
-        // Candidates are judged by the heads of their cases (status, master, last report), not
-        // the whole records; the masters' texts are read for the rows returned only, and masked
-        // then (masking every scored master's text was ~6 % of a lookup).
-        let mut out: Vec<Candidate> = Vec::new();
+        // Candidates, each with its master's full text: the masked excerpt is made only for the
+        // rows returned (masking every scored master's text was ~6 % of a lookup).
+        let mut out: Vec<(Candidate, String)> = Vec::new();
         // Only matters reported within the window can match (see the gap rule below).
         let (since, until) = (
             at.saturating_sub(decision.window_ms),
@@ -136,15 +135,15 @@ impl Deduplicator {
                     continue;
                 }
             }
-            let Some(head) = store.case_head(&id)? else {
+            let Some(case) = store.get_case(&id)? else {
                 continue;
             };
-            let (master_id, master) = match head.duplicate_of {
-                Some(m) => match store.case_head(&m)? {
-                    Some(h) => (m, h),
+            let master = match &case.duplicate_of {
+                Some(m) => match store.get_case(m)? {
+                    Some(m) => m,
                     None => continue,
                 },
-                None => (id.clone(), head),
+                None => case,
             };
             if !master.status.is_open() {
                 continue;
@@ -153,7 +152,7 @@ impl Deduplicator {
             // master's latest report — so a matter that keeps being reported stays linkable.
             let (first, last) = (
                 entry.received_at,
-                master.last_report_at.max(entry.received_at),
+                master.last_report_at().max(entry.received_at),
             );
             let gap = if at < first {
                 first - at
@@ -170,30 +169,28 @@ impl Deduplicator {
             };
             let score = paidan_dedup::score(fp, &other, &ctx);
             let cand = Candidate {
-                master_id,
+                master_id: master.id,
                 matched_id: id,
                 score: score.score,
                 is_duplicate: decision.is_duplicate(&score),
                 text_excerpt: String::new(),
             };
-            match out.iter_mut().find(|c| c.master_id == cand.master_id) {
-                Some(c) if c.score < cand.score => *c = cand,
+            match out.iter_mut().find(|(c, _)| c.master_id == cand.master_id) {
+                Some((c, _)) if c.score < cand.score => *c = cand,
                 Some(_) => {}
-                None => out.push(cand),
+                None => out.push((cand, master.text)),
             }
         }
-        out.sort_by(|a, b| b.score.total_cmp(&a.score));
+        out.sort_by(|a, b| b.0.score.total_cmp(&a.0.score));
         out.truncate(limit);
-        let mut rows = Vec::with_capacity(out.len());
-        for mut c in out {
-            // A master gone between its head and now (it cannot be: cases are never deleted)
-            // leaves the row without an excerpt rather than failing the lookup.
-            let text = store.get_case(&c.master_id)?.map(|m| m.text);
-            c.is_duplicate &= self.settings.enabled;
-            c.text_excerpt = excerpt(&paidan_text::mask_pii(text.as_deref().unwrap_or("")), 80);
-            rows.push(c);
-        }
-        Ok(rows)
+        Ok(out
+            .into_iter()
+            .map(|(mut c, text)| {
+                c.is_duplicate &= self.settings.enabled;
+                c.text_excerpt = excerpt(&paidan_text::mask_pii(&text), 80);
+                c
+            })
+            .collect())
     }
 
     /// The open master case this report should be linked to, if any.

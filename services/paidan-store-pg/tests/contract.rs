@@ -96,7 +96,6 @@ const CHECKS: &[(&str, Check)] = &[
         "pending deadlines come by deadline and follow every write",
         deadlines_pending,
     ),
-    ("case heads follow their cases", case_heads),
 ];
 
 fn run(store: &str, make: &dyn Fn() -> Box<dyn Backend>) {
@@ -1356,54 +1355,4 @@ fn deadlines_pending(b: &dyn Backend) {
         ],
         "after a restart"
     );
-}
-
-/// `Store::case_head` says what the whole case says (status, master, last report of the matter)
-/// after every kind of write, and across a restart.
-fn case_heads(b: &dyn Backend) {
-    let same = |store: &dyn Store, id: &str| {
-        let head = store.case_head(id).unwrap().expect("a head");
-        assert_eq!(
-            head,
-            store.get_case(id).unwrap().unwrap().head(),
-            "case {id}"
-        );
-        head
-    };
-    let (master, report);
-    {
-        let store = b.open();
-        let store = &*store;
-        assert_eq!(store.case_head("PD999999999999").unwrap(), None);
-        master = insert(store, &Spec::default()).id;
-        assert_eq!(same(store, &master).last_report_at, T0);
-        report = linked(
-            store,
-            &Spec {
-                received_at: T0 + 5 * MIN,
-                ..Spec::default()
-            },
-            &master,
-            0.9,
-        )
-        .id;
-        assert_eq!(same(store, &master).last_report_at, T0 + 5 * MIN);
-        assert_eq!(
-            same(store, &report).duplicate_of.as_deref(),
-            Some(master.as_str())
-        );
-        store
-            .edit_cases(&|r| {
-                let mut c = r.case(&master)?;
-                c.status = CaseStatus::Closed;
-                let mut e = CaseEdit::at(T0 + 9 * MIN);
-                e.cases.push(c);
-                Ok(e)
-            })
-            .unwrap();
-        assert_eq!(same(store, &master).status, CaseStatus::Closed);
-    }
-    let store = b.open();
-    assert_eq!(same(&*store, &master).status, CaseStatus::Closed);
-    same(&*store, &report);
 }

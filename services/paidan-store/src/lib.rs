@@ -89,11 +89,6 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<(String, u32)>>;
     fn dedup_entry(&self, case_id: &str) -> Result<Option<DedupEntry>>;
-    /// The head of case `id` ([`CaseHead`]); sled reads it from `case_heads`, this default from
-    /// the whole case.
-    fn case_head(&self, id: &str) -> Result<Option<CaseHead>> {
-        Ok(self.get_case(id)?.map(|c| c.head()))
-    }
     /// Call `f` with every case whose [`CaseRecord::deadline_pending`] is at or before `until`,
     /// earliest deadline first (then by id). sled keeps an index of it (`idx_due`), PostgreSQL a
     /// column under a partial index (`deadline_pending`), so the cost is the cases due by

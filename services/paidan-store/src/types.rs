@@ -41,16 +41,6 @@ impl CaseStatus {
         !matches!(self, CaseStatus::Closed)
     }
 
-    /// The status of `code` (its `as u8` number), None for any other byte.
-    pub fn from_code(code: u8) -> Option<CaseStatus> {
-        use CaseStatus::*;
-        [
-            Accepted, Dispatched, InProgress, Resolved, FollowedUp, Closed, Rejected,
-        ]
-        .into_iter()
-        .find(|s| *s as u8 == code)
-    }
-
     /// Being handled: its deadline runs (see [`HANDLING`]).
     pub fn is_handling(self) -> bool {
         HANDLING.contains(&self)
@@ -400,15 +390,6 @@ impl CaseRecord {
         1 + self.reports.len() as u32
     }
 
-    /// What a duplicate lookup needs of a case it met (see [`CaseHead`]).
-    pub fn head(&self) -> CaseHead {
-        CaseHead {
-            status: self.status,
-            duplicate_of: self.duplicate_of.clone(),
-            last_report_at: self.last_report_at(),
-        }
-    }
-
     /// The deadline a deadline watch still owes this case an event for: a master being handled
     /// whose `due_at` has not had its overdue event yet (it may have had its due-soon one). The
     /// stores index cases by it ([`crate::Store::for_each_deadline_pending`]), so a watch pass
@@ -428,17 +409,6 @@ impl CaseRecord {
             .map(|r| r.received_at)
             .fold(self.received_at, Millis::max)
     }
-}
-
-/// What a duplicate lookup reads of each case it meets: whether it is open, its master (on a
-/// linked report), and when its matter was last reported (on a master). Kept apart from the
-/// whole record by a store that can (sled's `case_heads`), so a lookup over hundreds of band
-/// candidates does not read and decode hundreds of whole cases.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CaseHead {
-    pub status: CaseStatus,
-    pub duplicate_of: Option<String>,
-    pub last_report_at: Millis,
 }
 
 /// What the dedup index keeps for an indexed case: the band keys it sits under (so they can be

@@ -181,7 +181,6 @@ impl SledStore {
         let mut want_counts: HashMap<Vec<u8>, u64> = HashMap::new();
         let mut want_rids: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
         let mut want_due: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
-        let mut want_heads: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
         let mut n = 0;
         for kv in self.tree(CASES).iter() {
             let (k, v) = kv.map_err(storage)?;
@@ -201,10 +200,6 @@ impl SledStore {
                 want_attr.insert(time_key(&p, c.received_at, &c.id));
                 *want_counts.entry(p).or_default() += 1;
             }
-            want_heads.insert(
-                c.id.clone().into_bytes(),
-                super::heads::encode_head(&c.head()),
-            );
             if let Some(k) = super::deadlines::want_key(&c) {
                 want_due.insert(k, Vec::new());
             }
@@ -256,7 +251,6 @@ impl SledStore {
             .collect();
         check_map(IDX_COUNTS, &counts)?;
         check_map(IDX_DUE, &want_due)?;
-        check_map(CASE_HEADS, &want_heads)?;
         // dedup: every entry belongs to an existing, open case (same received_at); the band
         // index holds exactly the entries from its horizon on, under their keys
         let bands = self.bands_read();
@@ -342,17 +336,17 @@ impl SledStore {
                 .push(e.seq);
             entries.insert(e.seq, e);
         }
-        let mut want_first: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+        let mut want_heads: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
         let want_q: HashMap<Vec<u8>, Vec<u8>> = want_queues
             .into_iter()
             .map(|(id, q)| {
                 let head = &entries[&q[0]];
-                want_first.insert(due_key(head.next_attempt_at, head.seq), Vec::new());
+                want_heads.insert(due_key(head.next_attempt_at, head.seq), Vec::new());
                 (id.into_bytes(), encode(&q))
             })
             .collect();
         check_map(OUTBOX_QUEUE, &want_q)?;
-        check_map(OUTBOX_DUE, &want_first)?;
+        check_map(OUTBOX_DUE, &want_heads)?;
         let mut newest: HashMap<&str, u64> = HashMap::new();
         for e in entries.values() {
             let m = newest.entry(e.case_id.as_str()).or_default();

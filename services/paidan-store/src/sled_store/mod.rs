@@ -15,7 +15,6 @@
 //! | `migrate`   | schema 1 → 2 → 3 → 4 at open, and the consistency check                           |
 //! | `audit`     | the audit trail                                                                |
 //! | `figures`   | the figures' counters: changed in `W::put_case`, built once at open, summed by hour range |
-//! | `heads`     | `case_heads`, what a duplicate lookup reads of a case: changed in `W::put_case`, built once at open |
 //! | `deadlines` | `idx_due`, the cases a deadline watch owes an event: changed in `W::put_case`, built once at open, read by deadline |
 //!
 //! Why split so: every change of a case goes through `W` (one transaction for the case, its
@@ -39,10 +38,9 @@
 //! | `outbox_queue`  | case id                                        | `Vec<u64>`: pending seqs                |
 //! | `outbox_due`    | enc(next_attempt_at) ‖ seq                     | empty; only each case's head            |
 //! | `dead_letters`  | seq u64 BE                                     | `OutboxEntryV4`, case always set        |
-//! | `meta`          | name                                           | `schema_version` u32 BE; `outbox_len`, `dead_len`, `band_index_snapshot` (token) u64 BE; `figures_built`; `deadlines_built`; `heads_built` |
+//! | `meta`          | name                                           | `schema_version` u32 BE; `outbox_len`, `dead_len`, `band_index_snapshot` (token) u64 BE; `figures_built`; `deadlines_built` |
 //! | `figures`       | enc(hour) ‖ counter ‖ dim ‖ len ‖ jurisdiction ‖ name | i64 BE: the counter (`figures.rs`)  |
 //! | `idx_due`       | enc(due_at) ‖ case id                          | empty; only cases with a [`deadline_pending`](CaseRecord::deadline_pending) |
-//! | `case_heads`    | case id                                        | status u8 ‖ enc(last_report_at) ‖ master id (empty on a master) |
 //! | `audit`         | u64 BE (`generate_id`, monotonic)              | [`AuditEventV2`](crate::record::AuditEventV2); not in case transactions |
 //!
 //! Values are postcard (schema 4, the number in `meta/schema_version`). Postcard is positional,
@@ -91,7 +89,6 @@ mod dedup;
 mod edit;
 mod entry;
 mod figures;
-mod heads;
 mod migrate;
 mod outbox;
 mod tx;
@@ -124,7 +121,7 @@ fn build_once(
 /// Current on-disk layout version, stored in `meta/schema_version`.
 pub const SCHEMA_VERSION: u32 = 4;
 
-const TREE_NAMES: [&str; 16] = [
+const TREE_NAMES: [&str; 15] = [
     "cases",
     "request_ids",
     "idx_time",
@@ -139,7 +136,6 @@ const TREE_NAMES: [&str; 16] = [
     "meta",
     "figures",
     "idx_due",
-    "case_heads",
     "audit",
 ];
 const CASES: usize = 0;
@@ -158,10 +154,8 @@ const META: usize = 11;
 const FIGURES: usize = 12;
 /// The cases a deadline watch owes an event, by deadline (`deadlines.rs`).
 const IDX_DUE: usize = 13;
-/// What a duplicate lookup reads of a case, apart from the record (`heads.rs`).
-const CASE_HEADS: usize = 14;
 /// The audit trail: outside the case transactions (an audit entry follows the change it records).
-const AUDIT: usize = 15;
+const AUDIT: usize = 14;
 /// The trees a case transaction spans: all but `audit`.
 const TX_TREES: usize = AUDIT;
 
@@ -376,7 +370,6 @@ impl SledStore {
         }
         figures::build_once(&db, &trees)?;
         deadlines::build_once(&db, &trees)?;
-        heads::build_once(&db, &trees)?;
         let started = std::time::Instant::now();
         let snapshot = match dir {
             Some(dir) => take_band_snapshot(&db, &trees[META], dir, opts.dedup_keep_ms)?,
@@ -474,10 +467,6 @@ impl Store for SledStore {
         page_token: Option<&str>,
     ) -> Result<Page> {
         cases::list_cases(self, filter, page_size, page_token)
-    }
-
-    fn case_head(&self, id: &str) -> Result<Option<CaseHead>> {
-        heads::case_head(self, id)
     }
 
     fn for_each_deadline_pending(

@@ -93,12 +93,6 @@ impl W<'_> {
             self.t(IDX_TIME)
                 .insert(time_key(&[], new.received_at, id), new_master.as_bytes())?;
         }
-        // The head follows the case (`heads.rs`).
-        let head = new.head();
-        if old.map(CaseRecord::head).as_ref() != Some(&head) {
-            self.t(CASE_HEADS)
-                .insert(id.as_bytes(), super::heads::encode_head(&head))?;
-        }
         // The deadline index follows the case (`deadlines.rs`).
         let old_due = old.and_then(CaseRecord::deadline_pending);
         let new_due = new.deadline_pending();
