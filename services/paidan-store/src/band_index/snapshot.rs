@@ -9,9 +9,12 @@ use super::*;
 
 /// Snapshot file format: magic, then little-endian fields, then a CRC-32 of everything before it.
 /// Version 2: posting keys no longer depend on the band's position. Version 3: slots carry their
-/// cell count and may be evicted (cells not swept yet), and the sweep's next shard is kept. An
-/// older snapshot is refused, so the index is rebuilt from the entries.
-pub(super) const SNAPSHOT_MAGIC: &[u8; 8] = b"PDBIX\x00\x00\x03";
+/// cell count and may be evicted (cells not swept yet), and the sweep's next shard is kept.
+/// Version 4: the same fields, the shards' cells in Robin Hood order. A version-3 snapshot
+/// (linear probing, with tombstones) is read and its shards' cells put again, in tables of the
+/// size a growth would give; an older one is refused, so the index is rebuilt from the entries.
+pub(super) const SNAPSHOT_MAGIC: &[u8; 8] = b"PDBIX\x00\x00\x04";
+const SNAPSHOT_MAGIC_V3: &[u8; 8] = b"PDBIX\x00\x00\x03";
 
 /// Most slots, and most cells of one shard, reserved ahead of reading them (16 Mi: 128 MiB of
 /// cells). A shard of a real index is far below it (at 1M stored cases about 0.6 Mi cells).
@@ -144,7 +147,8 @@ impl BandIndex {
         };
         let mut magic = [0u8; 8];
         r.read_exact(&mut magic)?;
-        if &magic != SNAPSHOT_MAGIC {
+        let linear = &magic == SNAPSHOT_MAGIC_V3;
+        if &magic != SNAPSHOT_MAGIC && !linear {
             return Err(bad("not a band index snapshot (or another format version)"));
         }
         if get_u64(&mut r)? != token || get_u64(&mut r)? as Millis != keep_ms.max(0) {
@@ -247,6 +251,10 @@ impl BandIndex {
             }
             if live != sh.live {
                 return Err(bad("shard live count does not match its cells"));
+            }
+            if linear {
+                // put again at the size a growth would give (the load of the new probing)
+                sh.resize(((sh.live + 1) * 100 / GROW_TO).max(16));
             }
             sh.cells.shrink_to_fit();
         }
