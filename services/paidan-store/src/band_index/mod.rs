@@ -17,10 +17,10 @@
 //! damaged or stale, the index is rebuilt from the entries of the last `keep_ms`.
 //!
 //! Memory: one 8-byte cell (32 bits of the key's hash, the slot) per band key of every indexed
-//! case, in an open-addressing table at most 85 % full, and a slot per case. The keys of a case
-//! are not kept: closing or merging a case has them at hand (from its dedup entry in the same
-//! edit), and evicting a case behind the horizon does not need them — its cells are left behind
-//! and swept shard by shard (see `Entry`), so eviction reads nothing from the store.
+//! case, in a Robin Hood table at most 90 % full (see `Table`), and a slot per case. The keys of
+//! a case are not kept: closing or merging a case has them at hand (from its dedup entry in the
+//! same edit), and evicting a case behind the horizon does not need them — its cells are left
+//! behind and swept shard by shard (see `Entry`), so eviction reads nothing from the store.
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
