@@ -233,6 +233,43 @@ impl Shard {
         self.used -= 1;
     }
 
+    /// Remove every cell `drop` says, in one pass: each kept cell moves back to its home or
+    /// just after the kept cell before it, whichever is later (what deleting the others one by
+    /// one with backward shifts would leave, without shifting a run once per deleted cell).
+    /// Calls `dropped` with each removed cell.
+    fn remove_where(&mut self, drop: impl Fn(u64) -> bool, mut dropped: impl FnMut(u64)) {
+        let n = self.cells.len();
+        // Start just after an empty cell (the load is below 100 %): no run crosses it.
+        let Some(start) = self.cells.iter().position(|&c| c == EMPTY) else {
+            return;
+        };
+        let at = |r: usize| (start + r) % n;
+        // `write`: the first position (relative to `start`) a kept cell may move back to.
+        let mut write = 1;
+        for r in 1..n {
+            let i = at(r);
+            let c = self.cells[i];
+            if c == EMPTY {
+                write = r + 1;
+                continue;
+            }
+            if drop(c) {
+                self.cells[i] = EMPTY;
+                self.live -= 1;
+                self.used -= 1;
+                dropped(c);
+                continue;
+            }
+            let home = r - self.dist(c, i);
+            let to = home.max(write);
+            if to != r {
+                self.cells[at(to)] = c;
+                self.cells[i] = EMPTY;
+            }
+            write = to + 1;
+        }
+    }
+
     fn find(&self, h: u32, mut f: impl FnMut(u32)) {
         if self.cells.is_empty() {
             return;
@@ -587,23 +624,15 @@ impl BandIndex {
         let shard = &mut self.postings.shards[at];
         let stale = &self.stale;
         let mut cleared: Vec<u32> = Vec::new();
-        // A deletion shifts later cells back into `i`, so `i` is looked at again; a shift that
-        // wraps past the end brings cells from the start, which were looked at already (live).
-        let mut i = 0;
-        while i < shard.cells.len() {
-            let c = shard.cells[i];
-            let slot = c as u32;
-            if c != EMPTY
-                && stale
+        shard.remove_where(
+            |c| {
+                let slot = c as u32;
+                stale
                     .get(slot as usize / 64)
                     .is_some_and(|w| w & (1 << (slot % 64)) != 0)
-            {
-                shard.delete_at(i);
-                cleared.push(slot);
-            } else {
-                i += 1;
-            }
-        }
+            },
+            |c| cleared.push(c as u32),
+        );
         self.stale_cells -= cleared.len();
         for slot in cleared {
             if let Entry::Evicted { cells } = &mut self.slots[slot as usize] {

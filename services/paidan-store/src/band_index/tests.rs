@@ -445,8 +445,9 @@ fn a_jump_of_the_newest_time_sweeps_in_proportion_to_what_it_evicts() {
 fn robin_hood_cells_are_found_exactly_through_collisions_wraps_and_removals() {
     // Every key in one shard (the same top bits). Two mixes: 60 hashes with up to 40 slots each
     // (long runs of equal homes) and 3,000 hashes with up to 3 (dense, abutting runs); runs wrap
-    // past the shard's end, the shard grows, removals come in between. After every batch the
-    // table answers exactly what a plain set of (hash, slot) pairs holds.
+    // past the shard's end, the shard grows, removals come in between, one by one and as the
+    // sweep does them (a pass removing every cell of some slots). After every batch the table
+    // answers exactly what a plain set of (hash, slot) pairs holds.
     let key = |h: u32| (u64::from(h & 0x03FF_FFFF | 0x2C00_0000) << 32) | 0xABCD;
     for (n_hashes, n_slots, steps) in [(60u64, 40u64, 20_000), (3_000, 3, 40_000)] {
         let mut t = Table::new();
@@ -473,7 +474,17 @@ fn robin_hood_cells_are_found_exactly_through_collisions_wraps_and_removals() {
                     "step {step}: removed a cell it never had"
                 );
             }
-            if step % 1_000 == 0 || step + 50 > steps {
+            if step % 2_500 == 1_250 {
+                // what the sweep does: every cell of some slots leaves in one pass
+                let gone = |c: u64| (c as u32) % 5 == (step / 2_500) as u32 % 5;
+                let shard = &mut t.shards[0x2C00_0000 >> (32 - SHARD_BITS)];
+                let mut dropped = 0;
+                shard.remove_where(gone, |_| dropped += 1);
+                let before = model.len();
+                model.retain(|&(h, s)| !gone(u64::from(h) << 32 | u64::from(s)));
+                assert_eq!(dropped, before - model.len(), "step {step}");
+            }
+            if step % 1_000 == 0 || step % 2_500 == 1_250 || step + 50 > steps {
                 for &h in &hashes {
                     let k = key(h);
                     let mut got = Vec::new();
