@@ -260,14 +260,7 @@ pub(crate) fn for_each_deadline_pending(
 /// opening together take turns (an advisory lock; the later ones find the row); `cases` is
 /// locked against other writers meanwhile, so no case changes between its read and its update.
 pub(crate) fn deadlines_build_once(s: &PgStore) -> Result<()> {
-    s.tx(|t| {
-        t.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('paidan_deadlines:' || current_schema()))",
-            &[],
-        )?;
-        if t.query_opt("SELECT 1 FROM deadlines_built", &[])?.is_some() {
-            return Ok(());
-        }
+    s.build_once("paidan_deadlines", "deadlines_built", |t| {
         let started = std::time::Instant::now();
         t.execute("LOCK TABLE cases IN SHARE ROW EXCLUSIVE MODE", &[])?;
         let handling: Vec<i16> = HANDLING.iter().map(|s| *s as i16).collect();
@@ -287,7 +280,6 @@ pub(crate) fn deadlines_build_once(s: &PgStore) -> Result<()> {
                 indexed += 1;
             }
         }
-        t.execute("INSERT INTO deadlines_built (one) VALUES (true)", &[])?;
         tracing::info!(
             cases = rows.len(),
             indexed,

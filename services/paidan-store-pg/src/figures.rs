@@ -60,14 +60,7 @@ pub(crate) fn apply(t: &mut Txn<'_, '_>, old: Option<&CaseRecord>, new: &CaseRec
 /// a case written meanwhile is counted either by the build (committed before it) or by its own
 /// transaction (waiting for the build, then adding to it), never twice.
 pub(crate) fn build_once(s: &PgStore) -> Result<()> {
-    s.tx(|t| {
-        t.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('paidan_figures:' || current_schema()))",
-            &[],
-        )?;
-        if t.query_opt("SELECT 1 FROM figures_built", &[])?.is_some() {
-            return Ok(());
-        }
+    s.build_once("paidan_figures", "figures_built", |t| {
         let started = std::time::Instant::now();
         t.execute("LOCK TABLE figures IN EXCLUSIVE MODE", &[])?;
         t.execute("DELETE FROM figures", &[])?;
@@ -82,7 +75,6 @@ pub(crate) fn build_once(s: &PgStore) -> Result<()> {
         for chunk in all.chunks(10_000) {
             upsert(t, chunk.iter().copied())?;
         }
-        t.execute("INSERT INTO figures_built (one) VALUES (true)", &[])?;
         tracing::info!(
             cases = rows.len(),
             counters = totals.len(),

@@ -210,6 +210,35 @@ impl PgStore {
             .map_err(|e| StoreError::Storage(format!("no PostgreSQL connection: {e}")))
     }
 
+    /// At open, once per database: unless the one-row table `built` has its row, run `build` and
+    /// add the row, in one transaction. Nodes opening together take turns on an advisory lock
+    /// named after `name` and the schema; the later ones find the row (the figures, the deadline
+    /// column).
+    pub(crate) fn build_once(
+        &self,
+        name: &str,
+        built: &str,
+        mut build: impl FnMut(&mut session::Txn<'_, '_>) -> Tx<()>,
+    ) -> Result<()> {
+        let lock = format!("{name}:");
+        let (check, mark) = (
+            format!("SELECT 1 FROM {built}"),
+            format!("INSERT INTO {built} (one) VALUES (true)"),
+        );
+        self.tx(|t| {
+            t.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1 || current_schema()))",
+                &[&lock],
+            )?;
+            if t.query_opt(&check, &[])?.is_some() {
+                return Ok(());
+            }
+            build(t)?;
+            t.execute(&mark, &[])?;
+            Ok(())
+        })
+    }
+
     /// Run `f` in one transaction and commit; a conflict the server asks to retry runs it again.
     pub(crate) fn tx<T>(
         &self,
