@@ -1023,3 +1023,19 @@ fn a_store_without_the_deadline_index_builds_it_at_open() {
     assert_eq!(pending(&store), [ids[2].clone(), ids[0].clone()]);
     store.check_consistency().unwrap();
 }
+
+/// sled lets go of its directory lock only when the last handle and its threads are gone; an
+/// open meanwhile waits for it (up to 10 s) instead of failing at once.
+#[test]
+fn an_open_waits_for_the_lock_of_a_handle_still_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::Config::new().path(dir.path()).open().unwrap();
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(db);
+    });
+    let store = SledStore::open(dir.path());
+    holder.join().unwrap();
+    let store = store.expect("opened once the other handle let go");
+    assert_eq!(store.check_consistency().unwrap(), 0);
+}

@@ -242,6 +242,15 @@ fn key_str(key: &[u8]) -> String {
 }
 
 /// Read a stored value: postcard of its storage record, converted to the domain type.
+/// Whether opening failed because another handle still holds the directory's lock. sled 0.34
+/// reports it as `ErrorKind::Other` with the lock's own error in the message ("could not acquire
+/// lock on …: … WouldBlock …"), not as `WouldBlock`: matching the kind alone never retried.
+fn is_lock_held(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock
+        || (e.kind() == std::io::ErrorKind::Other
+            && e.to_string().starts_with("could not acquire lock"))
+}
+
 fn decode<T: Stored>(tree: &str, key: &[u8], bytes: &[u8]) -> Result<T> {
     postcard::from_bytes::<T::Record>(bytes)
         .map(Into::into)
@@ -298,8 +307,7 @@ impl SledStore {
             {
                 Ok(db) => return SledStore::from_db(db, opts, Some(path)),
                 Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        && std::time::Instant::now() < deadline =>
+                    if is_lock_held(&e) && std::time::Instant::now() < deadline =>
                 {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
