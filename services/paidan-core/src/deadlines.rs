@@ -67,8 +67,8 @@ pub fn owed(
     }
     let calendar = catalogue.for_jurisdiction(&c.jurisdiction).calendar();
     let soon = due <= calendar.due_at(now, due_soon_days);
-    (soon && c.dispatch.due_soon_sent_for != Some(due) && c.dispatch.overdue_sent_for != Some(due))
-        .then_some((Notice::DueSoon, due))
+    // (a deadline pending has had no overdue event)
+    (soon && c.dispatch.due_soon_sent_for != Some(due)).then_some((Notice::DueSoon, due))
 }
 
 /// The latest deadline [`owed`] can find due soon at `now`: the end of the `due_soon_days`-th

@@ -57,6 +57,13 @@ impl Store for Faulty {
     fn list_cases(&self, f: &CaseFilter, n: usize, t: Option<&str>) -> paidan_store::Result<Page> {
         self.inner.list_cases(f, n, t)
     }
+    fn for_each_deadline_pending(
+        &self,
+        until: Millis,
+        f: &mut dyn FnMut(CaseRecord),
+    ) -> paidan_store::Result<()> {
+        self.inner.for_each_deadline_pending(until, f)
+    }
     fn edit_cases(
         &self,
         rule: &dyn Fn(&mut dyn CaseReader) -> paidan_store::Result<CaseEdit>,

@@ -90,40 +90,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<(String, u32)>>;
     fn dedup_entry(&self, case_id: &str) -> Result<Option<DedupEntry>>;
     /// Call `f` with every case whose [`CaseRecord::deadline_pending`] is at or before `until`,
-    /// earliest deadline first (then by id). sled keeps an index of it (`idx_due`), PostgreSQL a
-    /// column under a partial index (`deadline_pending`), so the cost is the cases due by
-    /// `until`; this default, for a store without either, lists the cases in the [`HANDLING`]
-    /// statuses through [`Store::list_cases`] and filters them (the cost is every case being
-    /// handled).
-    fn for_each_deadline_pending(
-        &self,
-        until: Millis,
-        f: &mut dyn FnMut(CaseRecord),
-    ) -> Result<()> {
-        let mut due = Vec::new();
-        for status in HANDLING {
-            let filter = CaseFilter {
-                status: Some(status),
-                ..CaseFilter::default()
-            };
-            let mut token: Option<String> = None;
-            loop {
-                let page = self.list_cases(&filter, 1000, token.as_deref())?;
-                due.extend(
-                    page.cases.into_iter().filter_map(|c| {
-                        c.deadline_pending().filter(|d| *d <= until).map(|d| (d, c))
-                    }),
-                );
-                token = page.next_token;
-                if token.is_none() {
-                    break;
-                }
-            }
-        }
-        due.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
-        due.into_iter().for_each(|(_, c)| f(c));
-        Ok(())
-    }
+    /// earliest deadline first (then by id). Each store keeps that value indexed — sled in
+    /// `idx_due`, PostgreSQL in a column under a partial index (`deadline_pending`) — so the cost
+    /// is the cases due by `until`, not every case being handled.
+    fn for_each_deadline_pending(&self, until: Millis, f: &mut dyn FnMut(CaseRecord))
+    -> Result<()>;
     /// Newest received first.
     fn list_cases(
         &self,
