@@ -3,6 +3,7 @@
 //! Candidates come only from shared band keys (sub-linear), are scored with the same decision
 //! code that `paidan eval-dedup` measures, and resolve to the open master case of their matter.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use paidan_dedup::{DedupConfig, Fingerprint, MatchContext};
@@ -118,6 +119,7 @@ impl Deduplicator {
         if only_duplicates {
             crate::metrics::dedup_candidates(band_candidates.len());
         }
+        let mut masters: HashMap<String, Option<Arc<CaseRecord>>> = HashMap::new();
         for (id, _shared) in band_candidates {
             let Some(entry) = store.dedup_entry(&id)? else {
                 continue;
@@ -135,15 +137,33 @@ impl Deduplicator {
                     continue;
                 }
             }
-            let Some(case) = store.get_case(&id)? else {
-                continue;
+            // A matter's master is read once per lookup: the candidates of a matter reported
+            // many times are mostly its reports, and the master is the record that grows.
+            let master = match masters.get(&id) {
+                Some(m) => m.clone(),
+                None => {
+                    let Some(case) = store.get_case(&id)? else {
+                        continue;
+                    };
+                    match case.duplicate_of.clone() {
+                        Some(m) => match masters.get(&m) {
+                            Some(known) => known.clone(),
+                            None => {
+                                let found = store.get_case(&m)?.map(Arc::new);
+                                masters.insert(m, found.clone());
+                                found
+                            }
+                        },
+                        None => {
+                            let case = Arc::new(case);
+                            masters.insert(id.clone(), Some(case.clone()));
+                            Some(case)
+                        }
+                    }
+                }
             };
-            let master = match &case.duplicate_of {
-                Some(m) => match store.get_case(m)? {
-                    Some(m) => m,
-                    None => continue,
-                },
-                None => case,
+            let Some(master) = master else {
+                continue;
             };
             if !master.status.is_open() {
                 continue;
@@ -169,7 +189,7 @@ impl Deduplicator {
             };
             let score = paidan_dedup::score(fp, &other, &ctx);
             let cand = Candidate {
-                master_id: master.id,
+                master_id: master.id.clone(),
                 matched_id: id,
                 score: score.score,
                 is_duplicate: decision.is_duplicate(&score),
@@ -178,7 +198,7 @@ impl Deduplicator {
             match out.iter_mut().find(|(c, _)| c.master_id == cand.master_id) {
                 Some((c, _)) if c.score < cand.score => *c = cand,
                 Some(_) => {}
-                None => out.push((cand, master.text)),
+                None => out.push((cand, master.text.clone())),
             }
         }
         out.sort_by(|a, b| b.0.score.total_cmp(&a.0.score));
