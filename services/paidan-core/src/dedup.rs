@@ -234,3 +234,100 @@ impl Deduplicator {
         Ok(found)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use paidan_store::*;
+
+    use super::*;
+    use crate::test_store::Probe;
+
+    const AT: Millis = 1_767_225_600_000;
+    const TEXT: &str =
+        "幸福家园小区从今天早上开始停水，到现在还没有来水，也没有任何通知，请尽快处理。";
+
+    fn case(request_id: &str, received_at: Millis) -> CaseRecord {
+        let label = |code: &str| LabelRecord {
+            code: code.into(),
+            name: code.into(),
+            confidence: 0.9,
+        };
+        CaseRecord {
+            id: String::new(),
+            request_id: request_id.into(),
+            request_digest: request_id.into(),
+            channel: Channel::Hotline12345,
+            received_at,
+            created_at: received_at,
+            jurisdiction: "海口市".into(),
+            caller_phone: String::new(),
+            title: "停水".into(),
+            text: TEXT.into(),
+            address: String::new(),
+            location: None,
+            triage: TriageRecord {
+                category: label("CAT.WATER"),
+                department: label("DEPT.WATER"),
+                category_alternatives: vec![],
+                department_alternatives: vec![],
+                needs_review: false,
+                review_reasons: vec![],
+                model_version: "m".into(),
+            },
+            category: "CAT.WATER".into(),
+            department: "DEPT.WATER".into(),
+            status: CaseStatus::Accepted,
+            history: vec![],
+            corrections: vec![],
+            duplicate_of: None,
+            duplicate_score: 0.0,
+            reports: vec![],
+            forwarding: ForwardingRecord::new(),
+            dispatch: Default::default(),
+        }
+    }
+
+    /// A matter reported many times: every band candidate is the master or one of its reports,
+    /// and the lookup resolves them all to the master while reading the master once (the record
+    /// that grows with the matter), and still finds it.
+    #[test]
+    fn a_lookup_reads_a_matters_master_once() {
+        let store = Arc::new(Probe::new(SledStore::open_temporary().unwrap()));
+        let dedup = Deduplicator::new(store.clone(), DedupSettings::default());
+        let fp = dedup.fingerprint("停水", TEXT, "");
+        let mut master_id = String::new();
+        for i in 0..12 {
+            let rec = case(&format!("r-{i}"), AT + i * 60_000);
+            let link_to = (i > 0).then(|| Link {
+                master_id: master_id.clone(),
+                score: 0.9,
+                text_excerpt: String::new(),
+            });
+            let mut entry = dedup.entry(&fp, &rec);
+            entry.received_at = rec.received_at;
+            let inserted = store
+                .insert_case(NewCase {
+                    record: rec,
+                    dedup: Some(entry),
+                    link_to,
+                })
+                .unwrap();
+            if i == 0 {
+                master_id = inserted.case.id.clone();
+            }
+        }
+        assert_eq!(
+            store.get_case(&master_id).unwrap().unwrap().reports.len(),
+            11
+        );
+        let before = store.reads_of(&master_id);
+
+        let found = dedup
+            .best_open_match(store.as_ref(), &fp, "海口市", "CAT.WATER", AT + 3_600_000)
+            .unwrap()
+            .expect("the matter is found");
+        assert_eq!(found.master_id, master_id);
+        assert!(found.is_duplicate);
+        assert_eq!(store.reads_of(&master_id) - before, 1);
+    }
+}

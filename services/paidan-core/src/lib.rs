@@ -21,6 +21,8 @@ pub mod places;
 mod registry;
 pub mod returns;
 pub mod rules;
+#[cfg(test)]
+mod test_store;
 pub mod validate;
 mod writer;
 
