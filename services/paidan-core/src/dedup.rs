@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use paidan_dedup::{DedupConfig, Fingerprint, MatchContext};
-use paidan_store::{CaseRecord, DedupEntry, Millis, Store};
+use paidan_store::{CaseHead, CaseRecord, DedupEntry, Millis, Store};
 
 use crate::error::{CoreError, Result};
 use paidan_text::excerpt;
@@ -119,7 +119,7 @@ impl Deduplicator {
         if only_duplicates {
             crate::metrics::dedup_candidates(band_candidates.len());
         }
-        let mut masters: HashMap<String, Option<Arc<CaseRecord>>> = HashMap::new();
+        let mut masters: HashMap<String, Option<Arc<CaseHead>>> = HashMap::new();
         for (id, _shared) in band_candidates {
             let Some(entry) = store.dedup_entry(&id)? else {
                 continue;
@@ -137,34 +137,35 @@ impl Deduplicator {
                     continue;
                 }
             }
-            // A matter's master is read once per lookup: the candidates of a matter reported
-            // many times are mostly its reports, and the master is the record that grows.
-            let master = match masters.get(&id) {
+            // Heads only (a master without its report links), and a matter's master once per
+            // lookup: the candidates of a matter reported many times are mostly its reports.
+            let head = match masters.get(&id) {
                 Some(m) => m.clone(),
                 None => {
-                    let Some(case) = store.get_case(&id)? else {
+                    let Some(head) = store.get_case_head(&id)? else {
                         continue;
                     };
-                    match case.duplicate_of.clone() {
+                    match head.case.duplicate_of.clone() {
                         Some(m) => match masters.get(&m) {
                             Some(known) => known.clone(),
                             None => {
-                                let found = store.get_case(&m)?.map(Arc::new);
+                                let found = store.get_case_head(&m)?.map(Arc::new);
                                 masters.insert(m, found.clone());
                                 found
                             }
                         },
                         None => {
-                            let case = Arc::new(case);
-                            masters.insert(id.clone(), Some(case.clone()));
-                            Some(case)
+                            let head = Arc::new(head);
+                            masters.insert(id.clone(), Some(head.clone()));
+                            Some(head)
                         }
                     }
                 }
             };
-            let Some(master) = master else {
+            let Some(head) = head else {
                 continue;
             };
+            let master = &head.case;
             if !master.status.is_open() {
                 continue;
             }
@@ -172,7 +173,7 @@ impl Deduplicator {
             // master's latest report — so a matter that keeps being reported stays linkable.
             let (first, last) = (
                 entry.received_at,
-                master.last_report_at().max(entry.received_at),
+                head.last_report_at.max(entry.received_at),
             );
             let gap = if at < first {
                 first - at

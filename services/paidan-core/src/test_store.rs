@@ -31,7 +31,7 @@ impl Probe {
         }
     }
 
-    /// How many times `get_case` read case `id`.
+    /// How many times `get_case` or `get_case_head` read case `id`.
     pub fn reads_of(&self, id: &str) -> usize {
         self.case_reads
             .lock()
@@ -68,6 +68,10 @@ impl Store for Probe {
             .entry(id.to_string())
             .or_default() += 1;
         self.inner.get_case(id)
+    }
+    fn get_case_head(&self, id: &str) -> paidan_store::Result<Option<CaseHead>> {
+        *self.case_reads.lock().unwrap().entry(id.to_string()).or_default() += 1;
+        self.inner.get_case_head(id)
     }
     fn dedup_candidates(
         &self,

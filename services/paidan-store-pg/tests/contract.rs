@@ -96,6 +96,10 @@ const CHECKS: &[(&str, Check)] = &[
         "pending deadlines come by deadline and follow every write",
         deadlines_pending,
     ),
+    (
+        "each event keeps its matter's reports as they stood",
+        payload_reports,
+    ),
 ];
 
 fn run(store: &str, make: &dyn Fn() -> Box<dyn Backend>) {
@@ -1355,4 +1359,73 @@ fn deadlines_pending(b: &dyn Backend) {
         ],
         "after a restart"
     );
+}
+
+/// A matter's events each carry its reports as they stood at the event, while later reports are
+/// linked, a report is unlinked and the matter is reported again (sled keeps the links apart from
+/// the master and its pending events point at a version of them; PostgreSQL copies the case),
+/// across a restart, and a dead letter keeps its own.
+fn payload_reports(b: &dyn Backend) {
+    let report = |n: i64| Spec {
+        request_id: ["r-1", "r-2", "r-3", "r-4"][n as usize - 1],
+        received_at: T0 + n * MIN,
+        ..Spec::default()
+    };
+    let (m, r);
+    {
+        let store = b.open();
+        let store = &*store;
+        m = insert(store, &Spec::default());
+        r = [1, 2, 3].map(|n| linked(store, &report(n), &m.id, 0.9).id);
+        // unlink the first report: the master loses it, the report stands alone
+        store
+            .edit_cases(&|rd| {
+                let mut master = rd.case(&m.id)?;
+                let mut first = rd.case(&r[0])?;
+                master.reports.retain(|l| l.case_id != r[0]);
+                first.duplicate_of = None;
+                let mut edit = CaseEdit::at(T0 + 10 * MIN);
+                edit.cases = vec![master, first];
+                edit.event(&m.id, EventKind::Updated);
+                Ok(edit)
+            })
+            .unwrap();
+    }
+    let store = b.open();
+    let store = &*store;
+    let r4 = linked(store, &report(4), &m.id, 0.9).id;
+    let want: Vec<Vec<&str>> = vec![
+        vec![],
+        vec![&r[0]],
+        vec![&r[0], &r[1]],
+        vec![&r[0], &r[1], &r[2]],
+        vec![&r[1], &r[2]],
+        vec![&r[1], &r[2], &r4],
+    ];
+    let payloads = |entries: Vec<OutboxEntry>| -> Vec<Vec<String>> {
+        entries
+            .into_iter()
+            .filter(|e| e.case_id == m.id)
+            .map(|e| e.case.reports.into_iter().map(|l| l.case_id).collect())
+            .collect()
+    };
+    assert_eq!(payloads(store.outbox_list(false, 100).unwrap()), want);
+    let master = store.get_case(&m.id).unwrap().unwrap();
+    assert_eq!(
+        master.reports.iter().map(|l| l.case_id.as_str()).collect::<Vec<_>>(),
+        want[5]
+    );
+    assert_eq!(master.last_report_at(), T0 + 4 * MIN);
+    let head = store.get_case_head(&m.id).unwrap().unwrap();
+    assert!(head.case.reports.is_empty());
+    assert_eq!((head.report_count, head.last_report_at), (4, T0 + 4 * MIN));
+    // the master's first event fails for good: its dead letter keeps no reports, the next
+    // events keep theirs
+    let first = store.outbox_due(T0 + 100 * MIN, 100).unwrap();
+    let first = first.iter().find(|e| e.case_id == m.id).unwrap();
+    store
+        .outbox_failed(first.seq, "rejected", T0 + 100 * MIN, true)
+        .unwrap();
+    assert_eq!(payloads(store.outbox_list(true, 100).unwrap()), want[..1]);
+    assert_eq!(payloads(store.outbox_list(false, 100).unwrap()), want[1..]);
 }

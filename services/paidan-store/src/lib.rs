@@ -77,6 +77,12 @@ pub trait Store: Send + Sync + 'static {
     /// transaction.
     fn insert_case(&self, new: NewCase) -> Result<Inserted>;
     fn get_case(&self, id: &str) -> Result<Option<CaseRecord>>;
+    /// Case `id` without its report links (see [`CaseHead`]): what a duplicate lookup reads of
+    /// each candidate and its master. A store that keeps a matter's links apart from its master
+    /// reads a head in the same time however many reports the matter has.
+    fn get_case_head(&self, id: &str) -> Result<Option<CaseHead>> {
+        Ok(self.get_case(id)?.map(CaseHead::of))
+    }
     /// Open cases of `jurisdiction` received in `[since, until]` that share at least one band
     /// with `bands` (the same value, wherever it sits in either list), with the number of distinct
     /// shared bands, most shared first (then newest id first), at most `limit`.

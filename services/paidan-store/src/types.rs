@@ -411,6 +411,31 @@ impl CaseRecord {
     }
 }
 
+/// A case without its report links, and the two figures of its matter that a duplicate lookup
+/// needs ([`crate::Store::get_case_head`]). `case.reports` is empty: not loaded, whatever the
+/// matter holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CaseHead {
+    pub case: CaseRecord,
+    /// [`CaseRecord::report_count`] of the whole case.
+    pub report_count: u32,
+    /// [`CaseRecord::last_report_at`] of the whole case.
+    pub last_report_at: Millis,
+}
+
+impl CaseHead {
+    /// The head of a case read whole.
+    pub fn of(mut case: CaseRecord) -> CaseHead {
+        let (report_count, last_report_at) = (case.report_count(), case.last_report_at());
+        case.reports.clear();
+        CaseHead {
+            case,
+            report_count,
+            last_report_at,
+        }
+    }
+}
+
 /// What the dedup index keeps for an indexed case: the band keys it sits under (so they can be
 /// removed) and the opaque fingerprint bytes of `paidan-dedup`. The field order is part of the
 /// stored format: opening the store reads the leading `jurisdiction` and `bands` alone.

@@ -279,11 +279,9 @@ fn golden_audit_event() {
 fn golden_meta_values() {
     assert_eq!(read_hex("meta_schema_version"), 2u32.to_be_bytes());
     assert_eq!(read_hex("meta_schema_version_v3"), 3u32.to_be_bytes());
-    assert_eq!(
-        read_hex("meta_schema_version_v4"),
-        SCHEMA_VERSION.to_be_bytes()
-    );
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(read_hex("meta_schema_version_v4"), 4u32.to_be_bytes());
+    // Schema 5 reads every schema 4 value as it is (see `record::links`).
+    assert_eq!(SCHEMA_VERSION, 5);
     assert_eq!(read_hex("meta_outbox_len"), 4u64.to_be_bytes());
     assert_eq!(read_hex("meta_dead_len"), 1u64.to_be_bytes());
 }
@@ -547,12 +545,39 @@ fn golden_v4_bytes_open_as_a_store() {
                 .unwrap()
                 .unwrap()
                 .as_ref(),
-            4u32.to_be_bytes()
+            SCHEMA_VERSION.to_be_bytes()
         );
         assert_eq!(
             store.get_case("PD000000000000").unwrap().unwrap().dispatch,
             master_dispatch_v4()
         );
+        // Schema 5 reads the master's links from its schema 4 record, and moves them to rows at
+        // its next write: a new link follows the old one, and both read back in order.
+        let embedded = store.get_case("PD000000000000").unwrap().unwrap().reports;
+        assert_eq!(
+            embedded.iter().map(|r| r.case_id.as_str()).collect::<Vec<_>>(),
+            ["PD000000000002"]
+        );
+        let new = linked(
+            &store,
+            &Spec {
+                request_id: "req-after-v5",
+                received_at: T0 + 9 * MIN,
+                ..Spec::default()
+            },
+            "PD000000000000",
+            0.9,
+        );
+        let master = store.get_case("PD000000000000").unwrap().unwrap();
+        assert_eq!(master.reports[0], embedded[0]);
+        assert_eq!(
+            master.reports.iter().map(|r| r.case_id.as_str()).collect::<Vec<_>>(),
+            ["PD000000000002", new.id.as_str()]
+        );
+        assert_eq!(master.last_report_at(), T0 + 9 * MIN);
+        let head = store.get_case_head("PD000000000000").unwrap().unwrap();
+        assert!(head.case.reports.is_empty());
+        assert_eq!((head.report_count, head.last_report_at), (3, T0 + 9 * MIN));
     }
 }
 

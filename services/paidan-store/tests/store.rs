@@ -1039,3 +1039,51 @@ fn an_open_waits_for_the_lock_of_a_handle_still_held() {
     let store = store.expect("opened once the other handle let go");
     assert_eq!(store.check_consistency().unwrap(), 0);
 }
+
+/// A link costs the same for the 300th caller of a matter as for the first: the master's stored
+/// value grows by its report's case number only (its links are rows of `case_links`), and no
+/// outbox entry copies the links (a pending event keeps their version). Schema 4 stored every
+/// link in the master and froze a copy of it per pending event: O(reports²) of disk.
+#[test]
+fn a_link_writes_a_row_not_the_matter() {
+    let store = SledStore::open_temporary().unwrap();
+    let m = insert(&store, &Spec::default());
+    let master_bytes = |store: &SledStore| {
+        let cases = store.db().open_tree("cases").unwrap();
+        cases.get(m.id.as_bytes()).unwrap().unwrap().len()
+    };
+    let link = |n: i64| {
+        let rid = format!("r-{n}");
+        let spec = Spec {
+            request_id: &rid,
+            received_at: T0 + n * MIN,
+            text: "又是夜间施工，吵得睡不着，已经是第好几次反映了，请尽快处理",
+            ..Spec::default()
+        };
+        linked(&store, &spec, &m.id, 0.9);
+    };
+    for n in 1..=10 {
+        link(n);
+    }
+    let after_10 = master_bytes(&store);
+    for n in 11..=300 {
+        link(n);
+    }
+    let after_300 = master_bytes(&store);
+    assert!(
+        after_300 - after_10 <= 290 * 4,
+        "the master grew from {after_10} to {after_300} bytes over 290 links"
+    );
+    // no sink: all 301 events of the master are pending, each with its payload
+    let outbox = store.db().open_tree("outbox").unwrap();
+    assert_eq!(outbox.len(), 301);
+    let largest = outbox.iter().map(|kv| kv.unwrap().1.len()).max().unwrap();
+    assert!(
+        largest <= after_300 + 64,
+        "an outbox entry of {largest} bytes copies links (master: {after_300} bytes)"
+    );
+    let whole = store.get_case(&m.id).unwrap().unwrap();
+    assert_eq!(whole.reports.len(), 300);
+    assert_eq!(whole.last_report_at(), T0 + 300 * MIN);
+    store.check_consistency().unwrap();
+}

@@ -343,7 +343,9 @@ impl From<CaseV2> for CaseRecord {
 }
 
 mod dispatch;
+mod links;
 pub use dispatch::*;
+pub use links::*;
 
 /// A dedup entry (`dedup_entries`). Opening the store reads the leading `(jurisdiction, bands)`
 /// alone, so these two stay first.

@@ -39,25 +39,29 @@ pub(super) fn insert_case(s: &SledStore, new: NewCase) -> Result<Inserted> {
         let at = rec.created_at;
         match &new.link_to {
             Some(link) => {
-                let mut master = w.case(&link.master_id)?;
+                // The master's head only: a link adds a row, whatever the matter's size.
+                let mut master = w.stored_or_missing(&link.master_id)?;
                 // Link to the root of the matter, never to another linked report.
-                if let Some(root) = master.duplicate_of.clone() {
-                    master = w.case(&root)?;
+                if let Some(root) = master.rec.duplicate_of.clone() {
+                    master = w.stored_or_missing(&root)?;
                 }
                 let old_master = master.clone();
-                rec.duplicate_of = Some(master.id.clone());
+                rec.duplicate_of = Some(master.rec.id.clone());
                 rec.duplicate_score = link.score;
                 rec.forwarding.state = ForwardingState::NotForwarded;
-                master.reports.push(ReportLink {
-                    case_id: rec.id.clone(),
-                    request_id: rec.request_id.clone(),
-                    received_at: rec.received_at,
-                    score: link.score,
-                    text_excerpt: link.text_excerpt.clone(),
-                });
-                w.enqueue(&mut master, EventKind::DuplicateLinked, at)?;
-                w.put_case(Some(&old_master), &master)?;
-                linked_master = Some(Box::new(master));
+                w.add_link(
+                    &mut master,
+                    ReportLink {
+                        case_id: rec.id.clone(),
+                        request_id: rec.request_id.clone(),
+                        received_at: rec.received_at,
+                        score: link.score,
+                        text_excerpt: link.text_excerpt.clone(),
+                    },
+                )?;
+                w.enqueue(&mut master.rec, EventKind::DuplicateLinked, at)?;
+                w.put_value(Some(&old_master), &master)?;
+                linked_master = Some(master.span());
             }
             None => {
                 rec.duplicate_of = None;
@@ -87,9 +91,7 @@ pub(super) fn insert_case(s: &SledStore, new: NewCase) -> Result<Inserted> {
                 .map(|d| posting_keys(&d.jurisdiction, &d.bands));
             let mut b = s.bands_write();
             if let (Some(keys), Some(n)) = (&keys, case_num(&case.id)) {
-                let active = master
-                    .as_ref()
-                    .map_or(case.received_at, |m| m.last_report_at());
+                let active = master.as_ref().map_or(case.received_at, |m| m.last);
                 b.insert(n, keys, case.received_at, active);
             }
             if let Some(m) = &master
@@ -98,7 +100,7 @@ pub(super) fn insert_case(s: &SledStore, new: NewCase) -> Result<Inserted> {
                 // The case is stored; only older reports of its matter stay out of the
                 // in-memory index until the next open (which must rebuild, not load).
                 s.index_degraded.store(true, Ordering::Relaxed);
-                tracing::warn!(error = %e, master = %m.id, "band index refresh failed");
+                tracing::warn!(error = %e, master = %m.master, "band index refresh failed");
             }
             evict(&mut b);
             Inserted {
@@ -281,17 +283,11 @@ impl SledStore {
         Ok(crate::case_id_of(n))
     }
 
-    pub(super) fn load_case(&self, id: &[u8]) -> Result<Option<CaseRecord>> {
-        match self.tree(CASES).get(id).map_err(storage)? {
-            None => Ok(None),
-            Some(v) => decode("cases", id, &v).map(Some),
-        }
-    }
 }
 
 pub(super) enum InsertOutcome {
-    /// The new case, and the master it was linked to (as written).
-    Created(CaseRecord, Option<Box<CaseRecord>>),
+    /// The new case, and the span of the matter it was linked to (as written).
+    Created(CaseRecord, Option<MatterSpan>),
     Existing(CaseRecord),
 }
 

@@ -26,7 +26,7 @@ pub(super) fn build_once(db: &sled::Db, trees: &[Tree]) -> Result<()> {
         let mut batch = sled::Batch::default();
         for kv in trees[CASES].iter() {
             let (k, v) = kv.map_err(storage)?;
-            let c: CaseRecord = decode(TREE_NAMES[CASES], &k, &v)?;
+            let c = decode_case_value(&k, &v)?.rec;
             cases += 1;
             if let Some(due) = c.deadline_pending() {
                 batch.insert(time_key(&[], due, &c.id), &[][..]);

@@ -231,8 +231,8 @@ pub(super) fn load_band_index(trees: &[Tree], keep_ms: Millis) -> Result<BandInd
     }
     for m in masters {
         if let Some(v) = trees[CASES].get(&m).map_err(storage)? {
-            match decode::<CaseRecord>("cases", &m, &v) {
-                Ok(master) => refresh_matter(trees, &mut ix, &master)?,
+            match decode_case_value(&m, &v) {
+                Ok(master) => refresh_matter(trees, &mut ix, &master.span())?,
                 Err(e) => tracing::warn!(error = %e, "matter left out of the band index"),
             }
         }
@@ -240,23 +240,18 @@ pub(super) fn load_band_index(trees: &[Tree], keep_ms: Millis) -> Result<BandInd
     Ok(ix)
 }
 
-/// `master`'s matter was reported at `master.last_report_at()`: widen the spans of its cases in
-/// the band index, loading those not indexed (older than the horizon) when that reaches it.
-pub(super) fn refresh_matter(
-    trees: &[Tree],
-    ix: &mut BandIndex,
-    master: &CaseRecord,
-) -> Result<()> {
-    let last = master.last_report_at();
-    let ids = std::iter::once(master.id.as_str())
-        .chain(master.reports.iter().map(|r| r.case_id.as_str()));
-    for id in ids {
-        let Some(n) = case_num(id) else {
-            continue;
-        };
+/// The matter was reported at `span.last`: widen the spans of its cases in the band index,
+/// loading those not indexed (older than the horizon) when that reaches it.
+pub(super) fn refresh_matter(trees: &[Tree], ix: &mut BandIndex, span: &MatterSpan) -> Result<()> {
+    let last = span.last;
+    let numbers = case_num(&span.master)
+        .into_iter()
+        .chain(span.numbers.iter().copied());
+    for n in numbers {
         if ix.bump(n, last) || last < ix.horizon() {
             continue;
         }
+        let id = case_id_of(n);
         if let Some(v) = trees[DEDUP_ENTRIES].get(id.as_bytes()).map_err(storage)? {
             let d: DedupEntry = decode("dedup_entries", id.as_bytes(), &v)?;
             ix.insert(

@@ -44,8 +44,8 @@ impl CaseReader for TxReader<'_, '_> {
 struct AfterCommit {
     /// (case id, its entry) of cases that left the open states.
     unindexed: Vec<(String, DedupEntry)>,
-    /// Masters that gained reports.
-    refresh: Vec<CaseRecord>,
+    /// Matters whose masters gained reports.
+    refresh: Vec<MatterSpan>,
 }
 
 pub(super) fn edit_cases(
@@ -77,10 +77,10 @@ pub(super) fn edit_cases(
             b.remove(n, &posting_keys(&d.jurisdiction, &d.bands));
         }
     }
-    for master in &after.refresh {
-        if let Err(e) = refresh_matter(&s.trees, &mut b, master) {
+    for span in &after.refresh {
+        if let Err(e) = refresh_matter(&s.trees, &mut b, span) {
             s.index_degraded.store(true, Ordering::Relaxed);
-            tracing::warn!(error = %e, master = %master.id, "band index refresh failed");
+            tracing::warn!(error = %e, master = %span.master, "band index refresh failed");
         }
     }
     if !after.refresh.is_empty() {
@@ -139,7 +139,7 @@ fn apply(w: &W<'_>, before: &[CaseRecord], edit: CaseEdit) -> Tx<(Vec<CaseRecord
             .iter()
             .any(|l| !old.reports.iter().any(|o| o.case_id == l.case_id));
         if c.duplicate_of.is_none() && gained {
-            after.refresh.push(c.clone());
+            after.refresh.push(MatterSpan::of(c));
         }
         w.put_case(Some(old), c)?;
     }

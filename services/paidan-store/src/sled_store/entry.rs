@@ -14,6 +14,9 @@ pub(super) struct StoredEntry {
     pub(super) kind: EventKind,
     pub(super) occurred_at: Millis,
     pub(super) case: Option<CaseRecord>,
+    /// With a frozen `case` whose links are rows: the version they stood at (`case.reports` is
+    /// then empty as stored, and filled from the rows when the entry is read whole).
+    pub(super) links_at: Option<u32>,
     pub(super) delivered_to: Vec<String>,
     pub(super) attempts: u32,
     pub(super) last_error: String,
@@ -22,6 +25,12 @@ pub(super) struct StoredEntry {
 }
 
 impl StoredEntry {
+    /// Keep `v` as this entry's payload: the record, and its links' version if they are rows.
+    pub(super) fn freeze(&mut self, v: CaseValue) {
+        self.links_at = v.links.map(|h| h.next);
+        self.case = Some(v.rec);
+    }
+
     pub(super) fn into_entry(self, case: CaseRecord) -> OutboxEntry {
         OutboxEntry {
             seq: self.seq,
@@ -114,6 +123,7 @@ impl From<OutboxEntryV2> for StoredEntry {
             kind: e.kind.into(),
             occurred_at: e.occurred_at,
             case: e.case.map(Into::into),
+            links_at: None,
             delivered_to: e.delivered_to,
             attempts: e.attempts,
             last_error: e.last_error,

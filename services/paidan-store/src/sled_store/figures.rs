@@ -95,7 +95,7 @@ pub(super) fn build_once(db: &sled::Db, trees: &[Tree]) -> Result<()> {
         let mut cases = 0u64;
         for kv in trees[CASES].iter() {
             let (k, v) = kv.map_err(storage)?;
-            let c: CaseRecord = decode(TREE_NAMES[CASES], &k, &v)?;
+            let c = decode_case_value(&k, &v)?.rec;
             figures::add_case(&mut totals, &c);
             cases += 1;
         }

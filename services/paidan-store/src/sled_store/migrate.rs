@@ -14,6 +14,7 @@ use crate::record::{
 const SCHEMA_2: u32 = 2;
 /// Schema 3, the version [`migrate_v2`] writes.
 const SCHEMA_3: u32 = 3;
+const SCHEMA_4: u32 = 4;
 
 /// A value that reads as `T` with no bytes over.
 fn exact<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
@@ -160,7 +161,7 @@ pub(super) fn migrate_v3(db: &sled::Db, trees: &[Tree]) -> Result<()> {
     }
     db.flush().map_err(storage)?;
     trees[META]
-        .insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
+        .insert(META_SCHEMA, &SCHEMA_4.to_be_bytes())
         .map_err(storage)?;
     db.flush().map_err(storage)?;
     tracing::info!(
@@ -168,6 +169,19 @@ pub(super) fn migrate_v3(db: &sled::Db, trees: &[Tree]) -> Result<()> {
         seconds = started.elapsed().as_secs_f64(),
         "store migrated to schema 4"
     );
+    Ok(())
+}
+
+/// Schema 4 → 5: nothing to convert. Schema 5 reads every schema 4 value as it is (a master with
+/// its links in its record, a frozen payload with its links copied) and moves a master's links to
+/// `case_links` at its next write (`links.rs`). Only the version changes, so that a schema 4
+/// build refuses the store instead of reading a master's head as a master without links.
+pub(super) fn migrate_v4(db: &sled::Db, trees: &[Tree]) -> Result<()> {
+    trees[META]
+        .insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
+        .map_err(storage)?;
+    db.flush().map_err(storage)?;
+    tracing::info!("store at schema 5 (report links apart from their master)");
     Ok(())
 }
 
@@ -184,7 +198,10 @@ impl SledStore {
         let mut n = 0;
         for kv in self.tree(CASES).iter() {
             let (k, v) = kv.map_err(storage)?;
-            let c: CaseRecord = decode("cases", &k, &v)?;
+            let value = decode_case_value(&k, &v)?;
+            // A master's links apart: its rows give its head.
+            self.check_links(&value)?;
+            let c = value.rec;
             if c.id.as_bytes() != k.as_ref() {
                 return Err(corrupt(
                     format!("cases/{}", key_str(&k)),
@@ -329,7 +346,7 @@ impl SledStore {
         let mut entries: HashMap<u64, StoredEntry> = HashMap::new();
         for kv in self.tree(OUTBOX).iter() {
             let (k, v) = kv.map_err(storage)?;
-            let e: StoredEntry = decode("outbox", &k, &v)?;
+            let e = decode_entry("outbox", &k, &v)?;
             want_queues
                 .entry(e.case_id.clone())
                 .or_default()
@@ -362,7 +379,7 @@ impl SledStore {
         }
         for kv in self.tree(DEAD_LETTERS).iter() {
             let (k, v) = kv.map_err(storage)?;
-            let e: StoredEntry = decode("dead_letters", &k, &v)?;
+            let e = decode_entry("dead_letters", &k, &v)?;
             if e.case.is_none() {
                 return Err(corrupt(
                     format!("dead_letters/{}", e.seq),

@@ -89,12 +89,14 @@ mod dedup;
 mod edit;
 mod entry;
 mod figures;
+mod links;
 mod migrate;
 mod outbox;
 mod tx;
 
 use dedup::{load_band_index, take_band_snapshot};
-use migrate::{migrate_v1, migrate_v2, migrate_v3};
+use links::{CaseValue, MatterSpan, decode_case_value, decode_entry, encode_case_value, encode_entry};
+use migrate::{migrate_v1, migrate_v2, migrate_v3, migrate_v4};
 use tx::{Tx, W, tx_err};
 
 /// At open, before any write: unless `meta/<marker>` says it was done, empty `tree` and run
@@ -119,9 +121,9 @@ fn build_once(
 }
 
 /// Current on-disk layout version, stored in `meta/schema_version`.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
-const TREE_NAMES: [&str; 15] = [
+const TREE_NAMES: [&str; 16] = [
     "cases",
     "request_ids",
     "idx_time",
@@ -136,6 +138,7 @@ const TREE_NAMES: [&str; 15] = [
     "meta",
     "figures",
     "idx_due",
+    "case_links",
     "audit",
 ];
 const CASES: usize = 0;
@@ -154,8 +157,10 @@ const META: usize = 11;
 const FIGURES: usize = 12;
 /// The cases a deadline watch owes an event, by deadline (`deadlines.rs`).
 const IDX_DUE: usize = 13;
+/// A master's report links (`links.rs`), written with the master in its transaction.
+const CASE_LINKS: usize = 14;
 /// The audit trail: outside the case transactions (an audit entry follows the change it records).
-const AUDIT: usize = 14;
+const AUDIT: usize = 15;
 /// The trees a case transaction spans: all but `audit`.
 const TX_TREES: usize = AUDIT;
 
@@ -355,21 +360,27 @@ impl SledStore {
                     })?;
                 match version {
                     SCHEMA_VERSION => {}
-                    3 => migrate_v3(&db, &trees)?,
+                    4 => migrate_v4(&db, &trees)?,
+                    3 => {
+                        migrate_v3(&db, &trees)?;
+                        migrate_v4(&db, &trees)?;
+                    }
                     2 => {
                         migrate_v2(&db, &trees)?;
                         migrate_v3(&db, &trees)?;
+                        migrate_v4(&db, &trees)?;
                     }
                     1 => {
                         migrate_v1(&db, &trees)?;
                         migrate_v2(&db, &trees)?;
                         migrate_v3(&db, &trees)?;
+                        migrate_v4(&db, &trees)?;
                     }
                     _ => {
                         return Err(StoreError::Corrupt {
                             key: "meta/schema_version".into(),
                             reason: format!(
-                                "store has schema version {version}, this build reads {SCHEMA_VERSION} (and migrates 1, 2 and 3)"
+                                "store has schema version {version}, this build reads {SCHEMA_VERSION} (and migrates 1, 2, 3 and 4)"
                             ),
                         });
                     }
@@ -466,6 +477,10 @@ impl Store for SledStore {
 
     fn get_case(&self, id: &str) -> Result<Option<CaseRecord>> {
         cases::get_case(self, id)
+    }
+
+    fn get_case_head(&self, id: &str) -> Result<Option<CaseHead>> {
+        Ok(self.load_value(id.as_bytes())?.map(CaseValue::head))
     }
 
     fn list_cases(

@@ -52,15 +52,15 @@ pub(super) fn outbox_delivered(
             e.delivered_to.push(sink.to_string());
         }
         if !all_sinks.iter().all(|s| e.delivered_to.contains(s)) {
-            w.t(OUTBOX).insert(&enc_u64(seq), encode(&e))?;
+            w.t(OUTBOX).insert(&enc_u64(seq), encode_entry(&e))?;
             return Ok(false);
         }
         w.t(OUTBOX).remove(&enc_u64(seq))?;
         w.queue_remove(&e)?;
         w.add_counter(META, META_OUTBOX_LEN, -1)?;
-        if let Some(old) = w.get_val::<CaseRecord>(CASES, e.case_id.as_bytes())? {
+        if let Some(old) = w.stored(&e.case_id)? {
             let mut c = old.clone();
-            let f = &mut c.forwarding;
+            let f = &mut c.rec.forwarding;
             f.events_delivered += 1;
             f.events_pending = f.events_pending.saturating_sub(1);
             f.delivered_at = Some(at);
@@ -69,7 +69,7 @@ pub(super) fn outbox_delivered(
             if f.events_pending == 0 {
                 f.state = ForwardingState::Delivered;
             }
-            w.put_case(Some(&old), &c)?;
+            w.put_value(Some(&old), &c)?;
         }
         Ok(true)
     })
@@ -94,32 +94,32 @@ pub(super) fn outbox_failed(
         if dead {
             // A dead letter keeps its payload whatever happens to the case later.
             if e.case.is_none() {
-                e.case = Some(w.case(&e.case_id)?);
+                e.freeze(w.stored_or_missing(&e.case_id)?);
             }
             w.t(OUTBOX).remove(&enc_u64(seq))?;
             w.queue_remove(&old_e)?;
-            w.t(DEAD_LETTERS).insert(&enc_u64(seq), encode(&e))?;
+            w.t(DEAD_LETTERS).insert(&enc_u64(seq), encode_entry(&e))?;
             w.add_counter(META, META_OUTBOX_LEN, -1)?;
             w.add_counter(META, META_DEAD_LEN, 1)?;
         } else {
             e.next_attempt_at = next_attempt_at;
-            w.t(OUTBOX).insert(&enc_u64(seq), encode(&e))?;
+            w.t(OUTBOX).insert(&enc_u64(seq), encode_entry(&e))?;
             let due_old = due_key(old_e.next_attempt_at, seq);
             if w.t(OUTBOX_DUE).remove(due_old)?.is_some() {
                 w.t(OUTBOX_DUE)
                     .insert(due_key(e.next_attempt_at, seq), &[][..])?;
             }
         }
-        if let Some(old) = w.get_val::<CaseRecord>(CASES, e.case_id.as_bytes())? {
+        if let Some(old) = w.stored(&e.case_id)? {
             let mut c = old.clone();
-            let f = &mut c.forwarding;
+            let f = &mut c.rec.forwarding;
             f.attempts = e.attempts;
             f.last_error = e.last_error.clone();
             if dead {
                 f.events_pending = f.events_pending.saturating_sub(1);
                 f.state = ForwardingState::Dead;
             }
-            w.put_case(Some(&old), &c)?;
+            w.put_value(Some(&old), &c)?;
         }
         Ok(())
     })
@@ -157,16 +157,17 @@ pub(super) fn outbox_retry_dead(s: &SledStore, keys: &[String], now: Millis) -> 
             w.t(DEAD_LETTERS).remove(&enc_u64(e.seq))?;
             e.attempts = 0;
             e.next_attempt_at = now;
-            w.t(OUTBOX).insert(&enc_u64(e.seq), encode(&e))?;
+            w.t(OUTBOX).insert(&enc_u64(e.seq), encode_entry(&e))?;
             w.queue_insert(&e)?;
             w.add_counter(META, META_OUTBOX_LEN, 1)?;
             w.add_counter(META, META_DEAD_LEN, -1)?;
-            if let Some(old) = w.get_val::<CaseRecord>(CASES, e.case_id.as_bytes())? {
+            if let Some(old) = w.stored(&e.case_id)? {
                 let mut c = old.clone();
-                c.forwarding.events_pending += 1;
-                c.forwarding.state = ForwardingState::Pending;
-                c.forwarding.attempts = 0;
-                w.put_case(Some(&old), &c)?;
+                let f = &mut c.rec.forwarding;
+                f.events_pending += 1;
+                f.state = ForwardingState::Pending;
+                f.attempts = 0;
+                w.put_value(Some(&old), &c)?;
             }
             Ok(true)
         })?;
@@ -206,7 +207,7 @@ impl SledStore {
         let mut out = Vec::new();
         for kv in self.tree(DEAD_LETTERS).iter() {
             let (k, v) = kv.map_err(storage)?;
-            let e: StoredEntry = decode("dead_letters", &k, &v)?;
+            let e = decode_entry("dead_letters", &k, &v)?;
             let seq = e.seq.to_string();
             if keys.is_empty() || keys.iter().any(|k| *k == e.idempotency_key || *k == seq) {
                 out.push(e);

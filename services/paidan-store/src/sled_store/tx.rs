@@ -48,13 +48,6 @@ impl W<'_> {
         }
     }
 
-    pub(super) fn case(&self, id: &str) -> Tx<CaseRecord> {
-        match self.get_val::<CaseRecord>(CASES, id.as_bytes())? {
-            Some(c) => Ok(c),
-            None => abort(StoreError::NotFound(id.to_string())),
-        }
-    }
-
     pub(super) fn add_counter(&self, tree: usize, key: &[u8], delta: i64) -> Tx<()> {
         let cur = match self.t(tree).get(key)? {
             None => 0,
@@ -72,16 +65,35 @@ impl W<'_> {
         Ok(())
     }
 
-    /// Write `new` and bring every index in line with it (`old` = what was stored before).
+    /// Write `new`, whole (its links as `reports`), and bring every index in line with it
+    /// (`old` = what was stored before, read in this transaction).
     pub(super) fn put_case(&self, old: Option<&CaseRecord>, new: &CaseRecord) -> Tx<()> {
-        let id = new.id.as_str();
+        let stored = match old {
+            Some(_) => self.stored(&new.id)?,
+            None => None,
+        };
+        let links = self.write_links(&new.id, stored.as_ref(), &new.reports)?;
+        let mut rec = new.clone();
+        if links.is_some() {
+            rec.reports.clear();
+        }
+        self.put_value(stored.as_ref(), &CaseValue { rec, links })
+    }
+
+    /// Write the stored value `new` (its links already in their rows) and bring every index in
+    /// line with it (`old` = the value stored before). The writes that do not change a case's
+    /// links (a link's master, the forwarding record) use this with the head alone.
+    pub(super) fn put_value(&self, old: Option<&CaseValue>, new: &CaseValue) -> Tx<()> {
+        let id = new.rec.id.as_str();
         if let Some(o) = old
             && o != new
         {
             // An earlier event whose payload is the stored case keeps that state.
             self.freeze_live(id, Some(o))?;
         }
-        self.t(CASES).insert(id.as_bytes(), encode(new))?;
+        self.t(CASES)
+            .insert(id.as_bytes(), encode_case_value(new))?;
+        let (old, new) = (old.map(|o| &o.rec), &new.rec);
         // The figures change with the case, in this transaction.
         super::figures::apply(self, old, new)?;
         let new_master = new.duplicate_of.clone().unwrap_or_default();
@@ -127,7 +139,9 @@ impl W<'_> {
     /// The stored case is about to change: if its newest pending event (from an earlier
     /// transaction) still refers to it, store a copy in the entry. `snapshot` is the stored case
     /// when the caller has it at hand.
-    pub(super) fn freeze_live(&self, case_id: &str, snapshot: Option<&CaseRecord>) -> Tx<()> {
+    /// The copy is the stored record; a master's links are not copied but kept as the version
+    /// they stood at (`links_at`), which their rows can always give back.
+    pub(super) fn freeze_live(&self, case_id: &str, snapshot: Option<&CaseValue>) -> Tx<()> {
         let q = self.queue(case_id)?;
         let Some(&last) = q.last() else {
             return Ok(());
@@ -141,18 +155,25 @@ impl W<'_> {
         if e.case.is_some() {
             return Ok(());
         }
-        e.case = Some(match snapshot {
-            Some(c) => c.clone(),
-            None => self.case(case_id)?,
-        });
-        self.t(OUTBOX).insert(&enc_u64(last), encode(&e))?;
+        let v = match snapshot {
+            Some(v) => v.clone(),
+            None => self.stored_or_missing(case_id)?,
+        };
+        e.freeze(v);
+        self.t(OUTBOX).insert(&enc_u64(last), encode_entry(&e))?;
         Ok(())
     }
 
-    /// The entry with its payload: the stored case when the entry refers to it.
+    /// The entry with its payload: the stored case when the entry refers to it, else its frozen
+    /// copy with the links of its version.
     pub(super) fn materialize(&self, mut e: StoredEntry) -> Tx<OutboxEntry> {
         let case = match e.case.take() {
-            Some(c) => c,
+            Some(mut c) => {
+                if let Some(v) = e.links_at {
+                    c.reports = self.links_before(&e.case_id, v)?;
+                }
+                c
+            }
             None => self.case(&e.case_id)?,
         };
         Ok(e.into_entry(case))
@@ -175,7 +196,14 @@ impl W<'_> {
     }
 
     pub(super) fn entry(&self, tree: usize, seq: u64) -> Tx<Option<StoredEntry>> {
-        self.get_val(tree, &enc_u64(seq))
+        let key = enc_u64(seq);
+        match self.t(tree).get(key)? {
+            None => Ok(None),
+            Some(b) => match decode_entry(TREE_NAMES[tree], &key, &b) {
+                Ok(e) => Ok(Some(e)),
+                Err(e) => abort(e),
+            },
+        }
     }
 
     /// Insert `seq` into its case's queue (sorted); keep `outbox_due` holding exactly the head.
@@ -248,13 +276,14 @@ impl W<'_> {
             kind,
             occurred_at: at,
             case: None,
+            links_at: None,
             delivered_to: Vec::new(),
             attempts: 0,
             last_error: String::new(),
             enqueued_at: at,
             next_attempt_at: at,
         };
-        self.t(OUTBOX).insert(&enc_u64(seq), encode(&entry))?;
+        self.t(OUTBOX).insert(&enc_u64(seq), encode_entry(&entry))?;
         self.fresh.borrow_mut().push(seq);
         self.queue_insert(&entry)?;
         self.add_counter(META, META_OUTBOX_LEN, 1)
