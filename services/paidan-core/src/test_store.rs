@@ -70,7 +70,12 @@ impl Store for Probe {
         self.inner.get_case(id)
     }
     fn get_case_head(&self, id: &str) -> paidan_store::Result<Option<CaseHead>> {
-        *self.case_reads.lock().unwrap().entry(id.to_string()).or_default() += 1;
+        *self
+            .case_reads
+            .lock()
+            .unwrap()
+            .entry(id.to_string())
+            .or_default() += 1;
         self.inner.get_case_head(id)
     }
     fn dedup_candidates(

@@ -1412,7 +1412,11 @@ fn payload_reports(b: &dyn Backend) {
     assert_eq!(payloads(store.outbox_list(false, 100).unwrap()), want);
     let master = store.get_case(&m.id).unwrap().unwrap();
     assert_eq!(
-        master.reports.iter().map(|l| l.case_id.as_str()).collect::<Vec<_>>(),
+        master
+            .reports
+            .iter()
+            .map(|l| l.case_id.as_str())
+            .collect::<Vec<_>>(),
         want[5]
     );
     assert_eq!(master.last_report_at(), T0 + 4 * MIN);

@@ -555,7 +555,10 @@ fn golden_v4_bytes_open_as_a_store() {
         // its next write: a new link follows the old one, and both read back in order.
         let embedded = store.get_case("PD000000000000").unwrap().unwrap().reports;
         assert_eq!(
-            embedded.iter().map(|r| r.case_id.as_str()).collect::<Vec<_>>(),
+            embedded
+                .iter()
+                .map(|r| r.case_id.as_str())
+                .collect::<Vec<_>>(),
             ["PD000000000002"]
         );
         let new = linked(
@@ -571,7 +574,11 @@ fn golden_v4_bytes_open_as_a_store() {
         let master = store.get_case("PD000000000000").unwrap().unwrap();
         assert_eq!(master.reports[0], embedded[0]);
         assert_eq!(
-            master.reports.iter().map(|r| r.case_id.as_str()).collect::<Vec<_>>(),
+            master
+                .reports
+                .iter()
+                .map(|r| r.case_id.as_str())
+                .collect::<Vec<_>>(),
             ["PD000000000002", new.id.as_str()]
         );
         assert_eq!(master.last_report_at(), T0 + 9 * MIN);

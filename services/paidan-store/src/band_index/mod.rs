@@ -158,12 +158,47 @@ impl Shard {
     }
 
     /// Put every live cell into a table of `len` cells (more than there are live cells).
+    ///
+    /// In one pass: a Robin Hood table holds its runs in the order of their homes, and a home in
+    /// the new table follows the same order, so the cells, taken from the smallest home up, each
+    /// go to their new home or just after the cell before, whichever is later (what `put` would
+    /// give them). `put`, one by one, walks the whole run of its key for every cell: a key with
+    /// thousands of postings (one matter reported thousands of times) made a growth of its shard
+    /// quadratic. What does not fit that order (the cells that wrap past the end, a version 3
+    /// snapshot's linear-probing cells) is put one by one.
     fn resize(&mut self, len: usize) {
         let old = std::mem::replace(&mut self.cells, vec![EMPTY; len]);
         self.live = 0;
         self.used = 0;
-        for c in old {
-            if c != EMPTY && c != TOMB {
+        let n = old.len();
+        // From just after an empty cell (no run crosses it) once around: homes ascend, then
+        // drop once to the smallest; start there.
+        let start = old.iter().position(|&c| c == EMPTY).map_or(0, |p| p + 1);
+        let mut order: Vec<u64> = (0..n)
+            .map(|r| old[(start + r) % n.max(1)])
+            .filter(|&c| c != EMPTY && c != TOMB)
+            .collect();
+        drop(old);
+        let rot = |c: u64| ((c >> 32) as u32).rotate_left(SHARD_BITS);
+        if let Some(i) = order.windows(2).position(|w| rot(w[1]) < rot(w[0])) {
+            order.rotate_left(i + 1);
+        }
+        let mut write = 0;
+        let mut last = 0;
+        let mut in_order = true;
+        for c in order {
+            let home = self.home((c >> 32) as u32);
+            if in_order && (home < last || home.max(write) >= len) {
+                in_order = false;
+            }
+            if in_order {
+                let to = home.max(write);
+                self.cells[to] = c;
+                self.live += 1;
+                self.used += 1;
+                write = to + 1;
+                last = home;
+            } else {
                 self.put(c);
             }
         }

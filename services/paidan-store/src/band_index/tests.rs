@@ -443,13 +443,18 @@ fn a_jump_of_the_newest_time_sweeps_in_proportion_to_what_it_evicts() {
 
 #[test]
 fn robin_hood_cells_are_found_exactly_through_collisions_wraps_and_removals() {
-    // Every key in one shard (the same top bits). Two mixes: 60 hashes with up to 40 slots each
-    // (long runs of equal homes) and 3,000 hashes with up to 3 (dense, abutting runs); runs wrap
+    // Every key in one shard (the same top bits). Three mixes: 60 hashes with up to 40 slots each
+    // (long runs of equal homes), 3,000 hashes with up to 3 (dense, abutting runs), and 4 hashes
+    // with up to 3,000 (one matter reported thousands of times: growths move whole runs); runs wrap
     // past the shard's end, the shard grows, removals come in between, one by one and as the
     // sweep does them (a pass removing every cell of some slots). After every batch the table
     // answers exactly what a plain set of (hash, slot) pairs holds.
     let key = |h: u32| (u64::from(h & 0x03FF_FFFF | 0x2C00_0000) << 32) | 0xABCD;
-    for (n_hashes, n_slots, steps) in [(60u64, 40u64, 20_000), (3_000, 3, 40_000)] {
+    for (n_hashes, n_slots, steps) in [
+        (60u64, 40u64, 20_000),
+        (3_000, 3, 40_000),
+        (4, 3_000, 20_000),
+    ] {
         let mut t = Table::new();
         let mut model: std::collections::BTreeSet<(u32, u32)> = Default::default();
         let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ n_hashes;

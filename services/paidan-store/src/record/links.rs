@@ -54,6 +54,6 @@ pub struct OutboxLinksV5 {
 impl LinkRowV5 {
     /// Part of the state before version `v`, having been added at version `added`.
     pub fn visible(&self, added: u32, v: u32) -> bool {
-        added < v && !self.removed_at.is_some_and(|r| r < v)
+        added < v && self.removed_at.is_none_or(|r| r >= v)
     }
 }

@@ -282,7 +282,6 @@ impl SledStore {
         let n = self.db.generate_id().map_err(storage)?;
         Ok(crate::case_id_of(n))
     }
-
 }
 
 pub(super) enum InsertOutcome {

@@ -26,6 +26,25 @@ pub(super) fn dedup_candidates(
         b.candidates(&keys, since, until, &mut shared);
         b.horizon()
     };
+    // Most shared first, then newest: ranked on case numbers (`PD` and twelve digits, so the
+    // same order as their ids), and only the ones returned are named. A matter reported
+    // thousands of times makes every one of its reports a candidate.
+    let rank = |a: &(u64, u32), b: &(u64, u32)| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0));
+    if since >= horizon {
+        let mut ranked: Vec<(u64, u32)> = shared.into_iter().collect();
+        if ranked.len() > limit {
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            ranked.select_nth_unstable_by(limit, rank);
+            ranked.truncate(limit);
+        }
+        ranked.sort_unstable_by(rank);
+        return Ok(ranked
+            .into_iter()
+            .map(|(n, c)| (case_id_of(n), c))
+            .collect());
+    }
     let mut out: Vec<(String, u32)> = shared
         .into_iter()
         .map(|(n, c)| (case_id_of(n), c))

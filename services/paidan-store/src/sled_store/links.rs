@@ -99,8 +99,8 @@ fn corrupt_case(key: &[u8], reason: String) -> StoreError {
 
 /// Read a `cases` value: its [`CaseV4`] bytes, then the links' head if there is one.
 pub(super) fn decode_case_value(key: &[u8], bytes: &[u8]) -> Result<CaseValue> {
-    let (v4, rest) = postcard::take_from_bytes::<CaseV4>(bytes)
-        .map_err(|e| corrupt_case(key, e.to_string()))?;
+    let (v4, rest) =
+        postcard::take_from_bytes::<CaseV4>(bytes).map_err(|e| corrupt_case(key, e.to_string()))?;
     let links = if rest.is_empty() {
         None
     } else {
@@ -140,9 +140,8 @@ pub(super) fn decode_entry(tree: &str, key: &[u8], bytes: &[u8]) -> Result<Store
         key: format!("{tree}/{}", key_str(key)),
         reason,
     };
-    let (v4, rest) =
-        postcard::take_from_bytes::<<StoredEntry as Stored>::Record>(bytes)
-            .map_err(|e| corrupt(e.to_string()))?;
+    let (v4, rest) = postcard::take_from_bytes::<<StoredEntry as Stored>::Record>(bytes)
+        .map_err(|e| corrupt(e.to_string()))?;
     let mut e: StoredEntry = v4.into();
     if !rest.is_empty() {
         let (l, rest) = postcard::take_from_bytes::<OutboxLinksV5>(rest)
@@ -208,10 +207,7 @@ fn head_of(next: u32, links: &[ReportLink]) -> CaseLinksV5 {
         next,
         count: links.len() as u32,
         last_report_at: links.iter().map(|l| l.received_at).max().unwrap_or(0),
-        numbers: links
-            .iter()
-            .filter_map(|l| case_num(&l.case_id))
-            .collect(),
+        numbers: links.iter().filter_map(|l| case_num(&l.case_id)).collect(),
     }
 }
 
@@ -329,9 +325,9 @@ impl W<'_> {
                 .get(k)
                 .map_err(ConflictableTransactionError::from)
         })?
-            .into_iter()
-            .filter(|(added, r)| r.visible(*added, h.next))
-            .collect();
+        .into_iter()
+        .filter(|(added, r)| r.visible(*added, h.next))
+        .collect();
         let kept: Vec<usize> = (0..live.len())
             .filter(|&i| {
                 reports
@@ -384,7 +380,9 @@ impl SledStore {
             return Ok(None);
         };
         if let Some(h) = links {
-            let rows = rows(&rec.id, h.next, |k| self.tree(CASE_LINKS).get(k).map_err(storage))?;
+            let rows = rows(&rec.id, h.next, |k| {
+                self.tree(CASE_LINKS).get(k).map_err(storage)
+            })?;
             rec.reports = visible(rows, h.next);
         }
         Ok(Some(rec))
@@ -395,7 +393,9 @@ impl SledStore {
         let Some(h) = &v.links else {
             return Ok(());
         };
-        let rows = rows(&v.rec.id, h.next, |k| self.tree(CASE_LINKS).get(k).map_err(storage))?;
+        let rows = rows(&v.rec.id, h.next, |k| {
+            self.tree(CASE_LINKS).get(k).map_err(storage)
+        })?;
         let want = head_of(h.next, &visible(rows, h.next));
         if &want != h {
             return Err(StoreError::Corrupt {

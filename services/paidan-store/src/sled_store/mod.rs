@@ -95,7 +95,9 @@ mod outbox;
 mod tx;
 
 use dedup::{load_band_index, take_band_snapshot};
-use links::{CaseValue, MatterSpan, decode_case_value, decode_entry, encode_case_value, encode_entry};
+use links::{
+    CaseValue, MatterSpan, decode_case_value, decode_entry, encode_case_value, encode_entry,
+};
 use migrate::{migrate_v1, migrate_v2, migrate_v3, migrate_v4};
 use tx::{Tx, W, tx_err};
 
