@@ -12,7 +12,8 @@
 //! | `entry`     | `StoredEntry`, the outbox entry as stored (used by `tx`, `outbox`, `migrate`)   |
 //! | `outbox`    | due entries, delivery per sink, failures, dead letters                         |
 //! | `dedup`     | dedup entries and the in-memory band index (load, refresh, evict, snapshot, lookup) |
-//! | `migrate`   | schema 1 → 2 → 3 → 4 at open, and the consistency check                           |
+//! | `links`     | a master's report links as rows apart from its record (schema 5), the `cases` value as stored |
+//! | `migrate`   | schema 1 → 2 → 3 → 4 → 5 at open, and the consistency check                       |
 //! | `audit`     | the audit trail                                                                |
 //! | `figures`   | the figures' counters: changed in `W::put_case`, built once at open, summed by hour range |
 //! | `deadlines` | `idx_due`, the cases a deadline watch owes an event: changed in `W::put_case`, built once at open, read by deadline |
@@ -27,23 +28,25 @@
 //!
 //! | tree            | key                                            | value                                   |
 //! |-----------------|------------------------------------------------|-----------------------------------------|
-//! | `cases`         | case id                                        | [`CaseV4`](crate::record::CaseV4)       |
+//! | `cases`         | case id                                        | [`CaseV4`](crate::record::CaseV4), then a master's [`CaseLinksV5`](crate::record::CaseLinksV5) head |
 //! | `request_ids`   | request id                                     | case id                                 |
 //! | `idx_time`      | enc(received_at) ‖ case id                     | master id (empty on a master)           |
 //! | `idx_attr`      | tag ‖ len ‖ value ‖ enc(received_at) ‖ case id | empty                                   |
 //! | `idx_counts`    | tag ‖ len ‖ value                              | u64 BE: cases under the value           |
 //! | `dedup_entries` | case id                                        | [`DedupEntryV2`](crate::record::DedupEntryV2) |
 //! | `corrections`   | u64 BE (monotonic)                             | [`CorrectionV2`](crate::record::CorrectionV2) |
-//! | `outbox`        | seq u64 BE                                     | [`OutboxEntryV4`](crate::record::OutboxEntryV4) |
+//! | `outbox`        | seq u64 BE                                     | [`OutboxEntryV4`](crate::record::OutboxEntryV4), then [`OutboxLinksV5`](crate::record::OutboxLinksV5) if its frozen payload's links are rows |
 //! | `outbox_queue`  | case id                                        | `Vec<u64>`: pending seqs                |
 //! | `outbox_due`    | enc(next_attempt_at) ‖ seq                     | empty; only each case's head            |
 //! | `dead_letters`  | seq u64 BE                                     | `OutboxEntryV4`, case always set        |
 //! | `meta`          | name                                           | `schema_version` u32 BE; `outbox_len`, `dead_len`, `band_index_snapshot` (token) u64 BE; `figures_built`; `deadlines_built` |
 //! | `figures`       | enc(hour) ‖ counter ‖ dim ‖ len ‖ jurisdiction ‖ name | i64 BE: the counter (`figures.rs`)  |
 //! | `idx_due`       | enc(due_at) ‖ case id                          | empty; only cases with a [`deadline_pending`](CaseRecord::deadline_pending) |
+//! | `case_links`    | master id ‖ 0 ‖ version u32 BE                 | [`LinkRowV5`](crate::record::LinkRowV5): a report link, and the version that removed it |
 //! | `audit`         | u64 BE (`generate_id`, monotonic)              | [`AuditEventV2`](crate::record::AuditEventV2); not in case transactions |
 //!
-//! Values are postcard (schema 4, the number in `meta/schema_version`). Postcard is positional,
+//! Values are postcard (schema 5, the number in `meta/schema_version`; schema 5 only adds
+//! optional trailing bytes and `case_links`, see [`crate::record::links`]). Postcard is positional,
 //! so the values are written as the storage records of [`crate::record`], never as the domain types:
 //! a domain type may change freely, a record only with a new schema version and a migration.
 //! `tests/golden.rs` holds the bytes of every record as schema 2 and schema 3 wrote them. Schema 1
