@@ -16,6 +16,7 @@ mod band_index;
 mod edit;
 pub mod figures;
 mod keys;
+pub mod links;
 pub mod record;
 mod sled_store;
 mod types;

@@ -61,7 +61,7 @@ pub(super) fn insert_case(s: &SledStore, new: NewCase) -> Result<Inserted> {
                 )?;
                 w.enqueue(&mut master.rec, EventKind::DuplicateLinked, at)?;
                 w.put_value(Some(&old_master), &master)?;
-                linked_master = Some(master.span());
+                linked_master = Some(MatterSpan::of(&master));
             }
             None => {
                 rec.duplicate_of = None;

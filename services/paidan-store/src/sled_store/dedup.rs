@@ -251,7 +251,7 @@ pub(super) fn load_band_index(trees: &[Tree], keep_ms: Millis) -> Result<BandInd
     for m in masters {
         if let Some(v) = trees[CASES].get(&m).map_err(storage)? {
             match decode_case_value(&m, &v) {
-                Ok(master) => refresh_matter(trees, &mut ix, &master.span())?,
+                Ok(master) => refresh_matter(trees, &mut ix, &MatterSpan::of(&master))?,
                 Err(e) => tracing::warn!(error = %e, "matter left out of the band index"),
             }
         }

@@ -1,6 +1,7 @@
-//! A master's report links apart from its record (schema 5, see [`crate::record::links`]):
-//! the `cases` value as the store reads and writes it ([`CaseValue`]: the record, and the links'
-//! head when they are rows), the `case_links` rows, and the matter's span for the band index.
+//! A master's report links apart from its record, on sled (schema 5, see
+//! [`crate::record::links`] and [`crate::links`]): the rows of `case_links`, read and written
+//! inside a case's transaction, the `cases` and outbox values with their optional trailing
+//! bytes, and the matter's span for the band index.
 //!
 //! Why: a link must cost the same for the first caller of a matter as for the thousandth. Adding
 //! a link writes one row and rewrites a small head ([`W::add_link`]); freezing a master's earlier
@@ -15,16 +16,9 @@ use sled::transaction::ConflictableTransactionError;
 use super::entry::StoredEntry;
 use super::tx::*;
 use super::*;
-use crate::record::{CaseLinksV5, CaseV4, LinkRowV5, OutboxLinksV5, ReportLinkV2};
-
-/// A stored `cases` value. With `links`, the report links are rows and `rec.reports` is empty
-/// (not loaded); without, they are in `rec.reports` (every case that never had a link, and a
-/// master schema 4 wrote until its next write).
-#[derive(Clone, Debug, PartialEq)]
-pub(super) struct CaseValue {
-    pub(super) rec: CaseRecord,
-    pub(super) links: Option<CaseLinksV5>,
-}
+pub(super) use crate::links::CaseValue;
+use crate::links::{head_of, plan, visible};
+use crate::record::{LinkRowV5, OutboxLinksV5};
 
 /// What the band index needs of a matter that was reported again: its master, its latest report,
 /// and the case numbers of its linked reports.
@@ -35,103 +29,21 @@ pub(super) struct MatterSpan {
 }
 
 impl MatterSpan {
-    /// The span of a master read whole.
-    pub(super) fn of(master: &CaseRecord) -> MatterSpan {
+    pub(super) fn of(v: &CaseValue) -> MatterSpan {
         MatterSpan {
-            master: master.id.clone(),
-            last: master.last_report_at(),
-            numbers: master
-                .reports
-                .iter()
-                .filter_map(|r| case_num(&r.case_id))
-                .collect(),
+            master: v.rec.id.clone(),
+            last: v.last_report_at(),
+            numbers: v.numbers(),
         }
     }
 }
 
-impl CaseValue {
-    /// Time of the matter's latest report (see [`CaseRecord::last_report_at`]).
-    pub(super) fn last_report_at(&self) -> Millis {
-        match &self.links {
-            Some(h) => h.last_report_at.max(self.rec.received_at),
-            None => self.rec.last_report_at(),
-        }
-    }
-
-    /// Reports of the matter, the master included (see [`CaseRecord::report_count`]).
-    pub(super) fn report_count(&self) -> u32 {
-        match &self.links {
-            Some(h) => 1 + h.count,
-            None => self.rec.report_count(),
-        }
-    }
-
-    pub(super) fn span(&self) -> MatterSpan {
-        match &self.links {
-            Some(h) => MatterSpan {
-                master: self.rec.id.clone(),
-                last: self.last_report_at(),
-                numbers: h.numbers.clone(),
-            },
-            None => MatterSpan::of(&self.rec),
-        }
-    }
-
-    /// The domain's head of the case: the record without its links, and the two figures of its
-    /// matter a duplicate lookup needs.
-    pub(super) fn head(mut self) -> CaseHead {
-        let (last_report_at, report_count) = (self.last_report_at(), self.report_count());
-        self.rec.reports.clear();
-        CaseHead {
-            case: self.rec,
-            report_count,
-            last_report_at,
-        }
-    }
-}
-
-fn corrupt_case(key: &[u8], reason: String) -> StoreError {
-    StoreError::Corrupt {
-        key: format!("cases/{}", key_str(key)),
-        reason,
-    }
-}
-
-/// Read a `cases` value: its [`CaseV4`] bytes, then the links' head if there is one.
+/// Read a `cases` value: its [`crate::record::CaseV4`] bytes, then the links' head if any.
 pub(super) fn decode_case_value(key: &[u8], bytes: &[u8]) -> Result<CaseValue> {
-    let (v4, rest) =
-        postcard::take_from_bytes::<CaseV4>(bytes).map_err(|e| corrupt_case(key, e.to_string()))?;
-    let links = if rest.is_empty() {
-        None
-    } else {
-        let (h, rest) = postcard::take_from_bytes::<CaseLinksV5>(rest)
-            .map_err(|e| corrupt_case(key, format!("report links head: {e}")))?;
-        if !rest.is_empty() {
-            return Err(corrupt_case(
-                key,
-                format!("{} bytes after the report links head", rest.len()),
-            ));
-        }
-        Some(h)
-    };
-    let rec: CaseRecord = v4.into();
-    if links.is_some() && !rec.reports.is_empty() {
-        return Err(corrupt_case(
-            key,
-            "report links both in the record and apart".into(),
-        ));
-    }
-    Ok(CaseValue { rec, links })
+    crate::links::decode_case_value(&format!("cases/{}", key_str(key)), bytes)
 }
 
-pub(super) fn encode_case_value(v: &CaseValue) -> Vec<u8> {
-    let mut out = encode(&v.rec);
-    if let Some(h) = &v.links {
-        debug_assert!(v.rec.reports.is_empty(), "links apart and in the record");
-        out.extend(encode_record(h));
-    }
-    out
-}
+pub(super) use crate::links::encode_case_value;
 
 /// Read an outbox entry or dead letter: its [`crate::record::OutboxEntryV4`] bytes, then the
 /// version its frozen payload's links stood at, if they are rows.
@@ -193,24 +105,6 @@ fn rows<E: From<StoreError>>(
     Ok(out)
 }
 
-/// The links of the state before version `v`, in link order.
-fn visible(rows: Vec<(u32, LinkRowV5)>, v: u32) -> Vec<ReportLink> {
-    rows.into_iter()
-        .filter(|(added, r)| r.visible(*added, v))
-        .map(|(_, r)| r.link.into())
-        .collect()
-}
-
-/// The head of `links` as they stand (count, latest time, numbers), keeping `next`.
-fn head_of(next: u32, links: &[ReportLink]) -> CaseLinksV5 {
-    CaseLinksV5 {
-        next,
-        count: links.len() as u32,
-        last_report_at: links.iter().map(|l| l.received_at).max().unwrap_or(0),
-        numbers: links.iter().filter_map(|l| case_num(&l.case_id)).collect(),
-    }
-}
-
 impl From<StoreError> for ConflictableTransactionError<StoreError> {
     fn from(e: StoreError) -> Self {
         ConflictableTransactionError::Abort(e)
@@ -239,129 +133,57 @@ impl W<'_> {
 
     /// Case `id` whole: its links read from their rows.
     pub(super) fn case(&self, id: &str) -> Tx<CaseRecord> {
-        let v = self.stored_or_missing(id)?;
-        self.whole(v)
-    }
-
-    pub(super) fn whole(&self, v: CaseValue) -> Tx<CaseRecord> {
-        let CaseValue { mut rec, links } = v;
+        let CaseValue { mut rec, links } = self.stored_or_missing(id)?;
         if let Some(h) = links {
             rec.reports = self.links_before(&rec.id, h.next)?;
         }
         Ok(rec)
     }
 
-    /// `master`'s links in the state before version `v`.
-    pub(super) fn links_before(&self, master: &str, v: u32) -> Tx<Vec<ReportLink>> {
-        let rows = rows(master, v, |k| {
+    fn rows(&self, master: &str, next: u32) -> Tx<Vec<(u32, LinkRowV5)>> {
+        rows(master, next, |k| {
             self.t(CASE_LINKS)
                 .get(k)
                 .map_err(ConflictableTransactionError::from)
-        })?;
-        Ok(visible(rows, v))
+        })
     }
 
-    fn put_row(&self, master: &str, version: u32, row: &LinkRowV5) -> Tx<()> {
-        self.t(CASE_LINKS)
-            .insert(link_key(master, version), encode_record(row))?;
+    /// `master`'s links in the state before version `v`.
+    pub(super) fn links_before(&self, master: &str, v: u32) -> Tx<Vec<ReportLink>> {
+        Ok(visible(&self.rows(master, v)?, v))
+    }
+
+    fn put_rows(&self, master: &str, rows: &[(u32, LinkRowV5)]) -> Tx<()> {
+        for (v, r) in rows {
+            self.t(CASE_LINKS)
+                .insert(link_key(master, *v), encode_record(r))?;
+        }
         Ok(())
     }
 
-    fn add_row(&self, master: &str, version: u32, link: &ReportLink) -> Tx<()> {
-        self.put_row(
-            master,
-            version,
-            &LinkRowV5 {
-                link: ReportLinkV2::from(link.clone()),
-                removed_at: None,
-            },
-        )
-    }
-
-    /// Add `link` to `master` (its stored value): one row and the head. A master whose links
-    /// were in its record (schema 4) has them moved to rows first, once.
+    /// Add `link` to `master` (its stored value): one row and the head (a master whose links
+    /// were in its record has them moved to rows first, once).
     pub(super) fn add_link(&self, master: &mut CaseValue, link: ReportLink) -> Tx<()> {
-        let id = master.rec.id.clone();
-        let mut h = match master.links.take() {
-            Some(h) => h,
-            None => {
-                let embedded = std::mem::take(&mut master.rec.reports);
-                for (v, l) in embedded.iter().enumerate() {
-                    self.add_row(&id, v as u32, l)?;
-                }
-                head_of(embedded.len() as u32, &embedded)
-            }
-        };
-        self.add_row(&id, h.next, &link)?;
-        h.next += 1;
-        h.count += 1;
-        h.last_report_at = h.last_report_at.max(link.received_at);
-        h.numbers.extend(case_num(&link.case_id));
-        master.links = Some(h);
-        Ok(())
+        let rows = crate::links::add_link(master, &link);
+        self.put_rows(&master.rec.id.clone(), &rows)
     }
 
     /// Bring `id`'s rows in line with `reports` (a whole case being written) and return the head
-    /// to store, or None to keep the links in the record (no link ever). Unchanged links keep
-    /// their rows; a removed one gets `removed_at`, an added one a new row; a change that is not
-    /// "keep some in order, then append" removes them all and adds them again in the new order.
+    /// to store (see [`crate::links::plan`]).
     pub(super) fn write_links(
         &self,
         id: &str,
         stored: Option<&CaseValue>,
         reports: &[ReportLink],
-    ) -> Tx<Option<CaseLinksV5>> {
-        let Some(mut h) = stored.and_then(|s| s.links.clone()) else {
-            if reports.is_empty() {
-                return Ok(None);
-            }
-            for (v, l) in reports.iter().enumerate() {
-                self.add_row(id, v as u32, l)?;
-            }
-            return Ok(Some(head_of(reports.len() as u32, reports)));
+    ) -> Tx<Option<crate::record::CaseLinksV5>> {
+        let head = stored.and_then(|s| s.links.as_ref());
+        let rows = match head {
+            Some(h) => self.rows(id, h.next)?,
+            None => Vec::new(),
         };
-        let live: Vec<(u32, LinkRowV5)> = rows(id, h.next, |k| {
-            self.t(CASE_LINKS)
-                .get(k)
-                .map_err(ConflictableTransactionError::from)
-        })?
-        .into_iter()
-        .filter(|(added, r)| r.visible(*added, h.next))
-        .collect();
-        let kept: Vec<usize> = (0..live.len())
-            .filter(|&i| {
-                reports
-                    .iter()
-                    .any(|l| ReportLinkV2::from(l.clone()) == live[i].1.link)
-            })
-            .collect();
-        let in_order = kept.iter().enumerate().all(|(j, &i)| {
-            reports
-                .get(j)
-                .is_some_and(|l| ReportLinkV2::from(l.clone()) == live[i].1.link)
-        });
-        let (keep, added) = if in_order {
-            let n = kept.len();
-            (kept, &reports[n..])
-        } else {
-            (Vec::new(), reports)
-        };
-        if keep.len() == live.len() && added.is_empty() {
-            return Ok(Some(h));
-        }
-        for (i, (added_at, row)) in live.iter().enumerate() {
-            if !keep.contains(&i) {
-                let mut row = row.clone();
-                row.removed_at = Some(h.next);
-                h.next += 1;
-                self.put_row(id, *added_at, &row)?;
-            }
-        }
-        for l in added {
-            self.add_row(id, h.next, l)?;
-            h.next += 1;
-        }
-        Ok(Some(head_of(h.next, reports)))
+        let p = plan(head, &rows, reports);
+        self.put_rows(id, &p.rows)?;
+        Ok(p.head)
     }
 }
 
@@ -383,7 +205,7 @@ impl SledStore {
             let rows = rows(&rec.id, h.next, |k| {
                 self.tree(CASE_LINKS).get(k).map_err(storage)
             })?;
-            rec.reports = visible(rows, h.next);
+            rec.reports = visible(&rows, h.next);
         }
         Ok(Some(rec))
     }
@@ -396,7 +218,7 @@ impl SledStore {
         let rows = rows(&v.rec.id, h.next, |k| {
             self.tree(CASE_LINKS).get(k).map_err(storage)
         })?;
-        let want = head_of(h.next, &visible(rows, h.next));
+        let want = head_of(h.next, &visible(&rows, h.next));
         if &want != h {
             return Err(StoreError::Corrupt {
                 key: format!("cases/{}", v.rec.id),
