@@ -1,6 +1,8 @@
 //! Cases: the row (typed columns derived from the case, the case itself as its record bytes),
 //! reads, the filtered list, hot issues and the corrections log (inserting one: `insert`).
 
+use paidan_store::links::{self, CaseValue};
+use paidan_store::record::LinkRowV5;
 use paidan_store::*;
 use postgres::GenericClient;
 use postgres::types::ToSql;
@@ -11,12 +13,13 @@ use crate::{PgStore, Tx, TxError};
 const DEFAULT_PAGE_SIZE: usize = 50;
 const MAX_PAGE_SIZE: usize = 1000;
 
-/// The stored case `id`, locked for this transaction when `lock` (`FOR UPDATE`).
-pub(crate) fn read_case<C: GenericClient>(
+/// The stored value of case `id` (a master's links not loaded: see [`paidan_store::links`]),
+/// locked for this transaction when `lock` (`FOR UPDATE`).
+pub(crate) fn read_value<C: GenericClient>(
     c: &mut Session<'_, C>,
     id: &str,
     lock: bool,
-) -> Tx<Option<CaseRecord>> {
+) -> Tx<Option<CaseValue>> {
     let sql = if lock {
         "SELECT record FROM cases WHERE id = $1 FOR UPDATE"
     } else {
@@ -24,11 +27,75 @@ pub(crate) fn read_case<C: GenericClient>(
     };
     match c.query_opt(sql, &[&id])? {
         None => Ok(None),
-        Some(row) => Ok(Some(record::decode_case(
+        Some(row) => Ok(Some(links::decode_case_value(
             &format!("cases/{id}"),
             row.get(0),
         )?)),
     }
+}
+
+/// The stored case `id` whole (its links read from their rows), locked for this transaction
+/// when `lock` (`FOR UPDATE`).
+pub(crate) fn read_case<C: GenericClient>(
+    c: &mut Session<'_, C>,
+    id: &str,
+    lock: bool,
+) -> Tx<Option<CaseRecord>> {
+    match read_value(c, id, lock)? {
+        None => Ok(None),
+        Some(v) => whole(c, v).map(Some),
+    }
+}
+
+/// A stored value whole: a master's links read from their rows, as its head's version shows
+/// them (also for an outbox payload, whose head is the one its transaction wrote).
+pub(crate) fn whole<C: GenericClient>(c: &mut Session<'_, C>, v: CaseValue) -> Tx<CaseRecord> {
+    let CaseValue { mut rec, links } = v;
+    if let Some(h) = links {
+        rec.reports = links::visible(&link_rows(c, &rec.id)?, h.next);
+    }
+    Ok(rec)
+}
+
+/// The case whole from its `id` and stored `record` bytes.
+pub(crate) fn whole_from<C: GenericClient>(
+    c: &mut Session<'_, C>,
+    id: &str,
+    record: &[u8],
+) -> Tx<CaseRecord> {
+    let v = links::decode_case_value(&format!("cases/{id}"), record)?;
+    whole(c, v)
+}
+
+/// Every link row of `master` (removed ones too), with its version.
+fn link_rows<C: GenericClient>(c: &mut Session<'_, C>, master: &str) -> Tx<Vec<(u32, LinkRowV5)>> {
+    c.query(
+        "SELECT version, row FROM case_links WHERE master = $1",
+        &[&master],
+    )?
+    .iter()
+    .map(|r| {
+        let version: i32 = r.get(0);
+        let row = links::decode_row(&format!("case_links/{master}/{version}"), r.get(1))?;
+        Ok((version as u32, row))
+    })
+    .collect()
+}
+
+/// Write link rows of `master` (new ones, or removed ones again with `removed_at`).
+pub(crate) fn put_rows<C: GenericClient>(
+    t: &mut Session<'_, C>,
+    master: &str,
+    rows: &[(u32, LinkRowV5)],
+) -> Tx<()> {
+    for (v, row) in rows {
+        t.execute(
+            "INSERT INTO case_links (master, version, row) VALUES ($1, $2, $3)
+             ON CONFLICT (master, version) DO UPDATE SET row = EXCLUDED.row",
+            &[&master, &(*v as i32), &links::encode_row(row)],
+        )?;
+    }
+    Ok(())
 }
 
 /// The locked case, or `NotFound`.
@@ -36,12 +103,48 @@ pub(crate) fn lock_case<C: GenericClient>(t: &mut Session<'_, C>, id: &str) -> T
     read_case(t, id, true)?.ok_or_else(|| TxError::Store(StoreError::NotFound(id.to_string())))
 }
 
-/// Write a case row: every column derived from `c`, the case as its record bytes.
+/// The locked case's stored value, or `NotFound`.
+pub(crate) fn lock_value<C: GenericClient>(t: &mut Session<'_, C>, id: &str) -> Tx<CaseValue> {
+    read_value(t, id, true)?.ok_or_else(|| TxError::Store(StoreError::NotFound(id.to_string())))
+}
+
+/// Write the whole case `c` (its links as `reports`): a master's rows brought in line with them
+/// ([`links::plan`]), then its row. Returns the value written (an event's payload).
 pub(crate) fn put_case<C: GenericClient>(
     t: &mut Session<'_, C>,
     c: &CaseRecord,
     new: bool,
+) -> Tx<CaseValue> {
+    let head = match new {
+        true => None,
+        false => read_value(t, &c.id, false)?.and_then(|v| v.links),
+    };
+    let rows = match &head {
+        Some(_) => link_rows(t, &c.id)?,
+        None => Vec::new(),
+    };
+    let plan = links::plan(head.as_ref(), &rows, &c.reports);
+    put_rows(t, &c.id, &plan.rows)?;
+    let mut rec = c.clone();
+    if plan.head.is_some() {
+        rec.reports.clear();
+    }
+    let v = CaseValue {
+        rec,
+        links: plan.head,
+    };
+    put_value(t, &v, new)?;
+    Ok(v)
+}
+
+/// Write a case row from its stored value (its links, if apart, already in their rows): every
+/// column derived from the case, the value as its record bytes.
+pub(crate) fn put_value<C: GenericClient>(
+    t: &mut Session<'_, C>,
+    v: &CaseValue,
+    new: bool,
 ) -> Tx<()> {
+    let c = &v.rec;
     let request_id = Some(c.request_id.as_str()).filter(|r| !r.is_empty());
     let deadline = c.deadline_pending();
     let params: [&(dyn ToSql + Sync); 12] = [
@@ -54,8 +157,8 @@ pub(crate) fn put_case<C: GenericClient>(
         &(c.channel as i16),
         &c.received_at,
         &c.duplicate_of,
-        &c.last_report_at(),
-        &record::encode_case(c),
+        &v.last_report_at(),
+        &links::encode_case_value(v),
         &deadline,
     ];
     let sql = if new {
@@ -74,6 +177,10 @@ pub(crate) fn put_case<C: GenericClient>(
 
 pub(crate) fn get_case(s: &PgStore, id: &str) -> Result<Option<CaseRecord>> {
     s.read(|c| read_case(c, id, false))
+}
+
+pub(crate) fn get_case_head(s: &PgStore, id: &str) -> Result<Option<CaseHead>> {
+    s.read(|c| Ok(read_value(c, id, false)?.map(CaseValue::head)))
 }
 
 pub(crate) fn list_cases(
@@ -126,13 +233,15 @@ pub(crate) fn list_cases(
         Box::new(page_size as i64 + 1),
     );
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
-    let rows = s.with(|c| c.query(&sql, &refs))?;
-    let more = rows.len() > page_size;
-    let cases = rows
-        .iter()
-        .take(page_size)
-        .map(|r| record::decode_case(&format!("cases/{}", r.get::<_, &str>(0)), r.get(1)))
-        .collect::<Result<Vec<_>>>()?;
+    let (cases, more) = s.read(|c| {
+        let rows = c.query(&sql, &refs)?;
+        let cases = rows
+            .iter()
+            .take(page_size)
+            .map(|r| whole_from(c, r.get(0), r.get(1)))
+            .collect::<Tx<Vec<_>>>()?;
+        Ok((cases, rows.len() > page_size))
+    })?;
     let next_token = match (more, cases.last()) {
         (true, Some(c)) => Some(encode_page_token(c.received_at, &c.id)),
         _ => None,
@@ -151,8 +260,8 @@ pub(crate) fn hot_issues(
     if until <= since || limit == 0 {
         return Ok(Vec::new());
     }
-    let rows = s.with(|c| {
-        c.query(
+    s.read(|c| {
+        let rows = c.query(
             "SELECT m.id, m.record, x.n, x.first, x.last
              FROM (SELECT coalesce(duplicate_of, id) AS master, count(*) AS n,
                           min(received_at) AS first, max(received_at) AS last
@@ -170,19 +279,18 @@ pub(crate) fn hot_issues(
                 &category,
                 &(limit.min(i64::MAX as usize) as i64),
             ],
-        )
-    })?;
-    rows.iter()
-        .map(|r| {
-            let id: &str = r.get(0);
-            Ok(HotIssue {
-                master: record::decode_case(&format!("cases/{id}"), r.get(1))?,
-                report_count: r.get::<_, i64>(2) as u32,
-                first_report_at: r.get(3),
-                last_report_at: r.get(4),
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(HotIssue {
+                    master: whole_from(c, r.get(0), r.get(1))?,
+                    report_count: r.get::<_, i64>(2) as u32,
+                    first_report_at: r.get(3),
+                    last_report_at: r.get(4),
+                })
             })
-        })
-        .collect()
+            .collect()
+    })
 }
 
 pub(crate) fn corrections(s: &PgStore) -> Result<Vec<CorrectionRecord>> {
@@ -239,15 +347,17 @@ pub(crate) fn for_each_deadline_pending(
     until: Millis,
     f: &mut dyn FnMut(CaseRecord),
 ) -> Result<()> {
-    let rows = s.with(|c| {
+    let cases = s.read(|c| {
         c.query(
             "SELECT id, record FROM cases WHERE deadline_pending <= $1
              ORDER BY deadline_pending, id",
             &[&until],
-        )
+        )?
+        .iter()
+        .map(|r| whole_from(c, r.get(0), r.get(1)))
+        .collect::<Tx<Vec<_>>>()
     })?;
-    for r in &rows {
-        let c = record::decode_case(&format!("cases/{}", r.get::<_, &str>(0)), r.get(1))?;
+    for c in cases {
         if c.deadline_pending().is_some_and(|d| d <= until) {
             f(c);
         }
@@ -271,7 +381,8 @@ pub(crate) fn deadlines_build_once(s: &PgStore) -> Result<()> {
         let mut indexed = 0u64;
         for row in &rows {
             let id: &str = row.get(0);
-            let c = record::decode_case(&format!("cases/{id}"), row.get(1))?;
+            // The deadline is the record's: the links are not needed.
+            let c = links::decode_case_value(&format!("cases/{id}"), row.get(1))?.rec;
             if let Some(due) = c.deadline_pending() {
                 t.execute(
                     "UPDATE cases SET deadline_pending = $2 WHERE id = $1",

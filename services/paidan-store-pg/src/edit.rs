@@ -102,6 +102,7 @@ fn apply(
             &[&correction.case_id, &record::encode_correction(correction)],
         )?;
     }
+    let mut written = Vec::with_capacity(cases.len());
     for c in &cases {
         let Some(old) = before.iter().find(|b| b.id == c.id) else {
             continue;
@@ -114,10 +115,10 @@ fn apply(
             d.category = c.category.clone();
             put_entry(t, &c.id, &d)?;
         }
-        put_case(t, c, false)?;
+        written.push(put_case(t, c, false)?);
         // The figures change with the case, in this transaction.
         crate::figures::apply(t, Some(old), c)?;
     }
-    write_events(t, &enqueued, &cases)?;
+    write_events(t, &enqueued, &written)?;
     Ok(cases)
 }

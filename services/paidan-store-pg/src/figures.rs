@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use paidan_store::figures::{self, Counter, Dim, FigureKey, FigureQuery, FigureSum};
-use paidan_store::{CaseRecord, Result, StoreError, record};
+use paidan_store::{CaseRecord, Result, StoreError};
 
 use crate::session::Txn;
 use crate::{PgStore, Tx};
@@ -68,7 +68,8 @@ pub(crate) fn build_once(s: &PgStore) -> Result<()> {
         let rows = t.query("SELECT id, record FROM cases", &[])?;
         for row in &rows {
             let id: &str = row.get(0);
-            let c = record::decode_case(&format!("cases/{id}"), row.get(1))?;
+            // What a case counts for is in its record: the links are not needed.
+            let c = paidan_store::links::decode_case_value(&format!("cases/{id}"), row.get(1))?.rec;
             figures::add_case(&mut totals, &c);
         }
         let all: Vec<_> = totals.iter().map(|(k, n)| (k, *n)).collect();

@@ -15,11 +15,12 @@ use paidan_store::*;
 use postgres::GenericClient;
 use postgres::types::ToSql;
 
-use crate::cases::{lock_case, put_case};
+use crate::cases::{lock_value, put_case, put_rows, put_value, whole_from};
 use crate::lease::{Lease, partition_of};
 use crate::outbox::{CHANNEL, enqueue, write_events};
 use crate::session::Session;
 use crate::{PgStore, Tx};
+use paidan_store::links;
 
 /// Merged per key and in key order, so one UPSERT writes them (a key twice in one
 /// `INSERT … ON CONFLICT` is an error) and writers touch shared counters in one order.
@@ -121,7 +122,7 @@ fn check_and_number<C: GenericClient>(
         Some(None) => t.query_one(CHECK_ONLY, &[&rid])?,
     };
     if let Some(id) = row.get::<_, Option<String>>(0) {
-        let case = record::decode_case(&format!("cases/{id}"), row.get(1))?;
+        let case = whole_from(t, &id, row.get(1))?;
         return Ok(Checked::Stored(id, Box::new(case)));
     }
     match (row.get::<_, Option<i64>>(2), lease) {
@@ -172,27 +173,32 @@ pub(crate) fn insert_in<C: GenericClient>(
     let mut deltas = Deltas::new();
     match &new.link_to {
         Some(link) => {
-            let mut master = lock_case(t, &link.master_id)?;
+            // The master's head only: a link adds a row, whatever the matter's size.
+            let mut master = lock_value(t, &link.master_id)?;
             // Link to the root of the matter, never to another linked report.
-            if let Some(root) = master.duplicate_of.clone() {
-                master = lock_case(t, &root)?;
+            if let Some(root) = master.rec.duplicate_of.clone() {
+                master = lock_value(t, &root)?;
             }
-            let before = master.clone();
-            rec.duplicate_of = Some(master.id.clone());
+            let before = master.rec.clone();
+            rec.duplicate_of = Some(master.rec.id.clone());
             rec.duplicate_score = link.score;
             rec.forwarding.state = ForwardingState::NotForwarded;
-            master.reports.push(ReportLink {
-                case_id: rec.id.clone(),
-                request_id: rec.request_id.clone(),
-                received_at: rec.received_at,
-                score: link.score,
-                text_excerpt: link.text_excerpt.clone(),
-            });
-            let event = enqueue(&mut master, EventKind::DuplicateLinked, at);
+            let rows = links::add_link(
+                &mut master,
+                &ReportLink {
+                    case_id: rec.id.clone(),
+                    request_id: rec.request_id.clone(),
+                    received_at: rec.received_at,
+                    score: link.score,
+                    text_excerpt: link.text_excerpt.clone(),
+                },
+            );
+            let event = enqueue(&mut master.rec, EventKind::DuplicateLinked, at);
             put_case(t, &rec, true)?;
-            put_case(t, &master, false)?;
+            put_rows(t, &master.rec.id, &rows)?;
+            put_value(t, &master, false)?;
             add_deltas(&mut deltas, figures::deltas(None, &rec));
-            add_deltas(&mut deltas, figures::deltas(Some(&before), &master));
+            add_deltas(&mut deltas, figures::deltas(Some(&before), &master.rec));
             write_events(t, &[event], std::slice::from_ref(&master))?;
             if let Some(d) = &dedup {
                 crate::dedup::put_entry(t, &rec.id, d)?;

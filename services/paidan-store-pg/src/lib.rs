@@ -332,6 +332,13 @@ impl Store for PgStore {
         }
     }
 
+    fn get_case_head(&self, id: &str) -> Result<Option<CaseHead>> {
+        match self.get_case_head_in_round(id) {
+            Some(done) => done,
+            None => cases::get_case_head(self, id),
+        }
+    }
+
     fn dedup_candidates(
         &self,
         jurisdiction: &str,

@@ -54,10 +54,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "deadline_pending",
         sql: include_str!("../migrations/0007_deadline_pending.sql"),
     },
+    Migration {
+        version: 8,
+        name: "case_links",
+        sql: include_str!("../migrations/0008_case_links.sql"),
+    },
 ];
 
 /// The schema version this build writes: the number of its newest migration.
-pub const SCHEMA_VERSION: i32 = 7;
+pub const SCHEMA_VERSION: i32 = 8;
 
 /// The versions of this build's migrations, in order (what a database it migrated has applied).
 pub fn migration_versions() -> Vec<i32> {

@@ -20,9 +20,10 @@ use crate::session::Txn;
 use paidan_store::*;
 use postgres::types::ToSql;
 
-use crate::cases::{put_case, read_case};
+use crate::cases::{put_value, read_value, whole};
 use crate::lease::partition_of;
 use crate::{PgStore, Tx};
+use paidan_store::links::{self, CaseValue};
 
 /// The `LISTEN` channel of outbox events; the payload is the partition.
 pub const CHANNEL: &str = "paidan_outbox";
@@ -57,16 +58,17 @@ pub(crate) fn enqueue(case: &mut CaseRecord, kind: EventKind, at: Millis) -> New
 pub(crate) fn write_events<C: postgres::GenericClient>(
     t: &mut crate::session::Session<'_, C>,
     events: &[NewEvent],
-    cases: &[CaseRecord],
+    cases: &[CaseValue],
 ) -> Tx<()> {
     for e in events {
-        let Some(case) = cases.iter().find(|c| c.id == e.case_id) else {
+        let Some(value) = cases.iter().find(|c| c.rec.id == e.case_id) else {
             return Err(StoreError::Invalid(format!(
                 "an event for case {}, which the change does not write",
                 e.case_id
             ))
             .into());
         };
+        let case = &value.rec;
         let partition = partition_of(&case.jurisdiction) as i16;
         // The NOTIFY rides in the same statement (one round trip); it is delivered at COMMIT,
         // only if the transaction commits, and repeats within a transaction are folded into one.
@@ -80,7 +82,8 @@ pub(crate) fn write_events<C: postgres::GenericClient>(
                 &e.sequence,
                 &(e.kind as i16),
                 &e.at,
-                &record::encode_case(case),
+                // A master's links apart are not copied: its head's version names them.
+                &links::encode_case_value(value),
                 &partition,
                 &CHANNEL,
                 &partition.to_string(),
@@ -105,7 +108,10 @@ fn kind_of(n: i16) -> Option<EventKind> {
     })
 }
 
-fn entry(row: &postgres::Row) -> Result<OutboxEntry> {
+fn entry<C: postgres::GenericClient>(
+    c: &mut crate::session::Session<'_, C>,
+    row: &postgres::Row,
+) -> Tx<OutboxEntry> {
     let seq: i64 = row.get(0);
     let case_id: String = row.get(1);
     let sequence: i64 = row.get(2);
@@ -119,7 +125,10 @@ fn entry(row: &postgres::Row) -> Result<OutboxEntry> {
         sequence: sequence as u64,
         kind,
         occurred_at: row.get(4),
-        case: record::decode_case(&format!("outbox/{seq}"), row.get(5))?,
+        case: whole(
+            c,
+            links::decode_case_value(&format!("outbox/{seq}"), row.get(5))?,
+        )?,
         case_id,
         delivered_to: row.get(6),
         attempts: row.get::<_, i32>(7) as u32,
@@ -134,10 +143,7 @@ fn query_entries(
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<OutboxEntry>> {
-    s.with(|c| c.query(sql, params))?
-        .iter()
-        .map(entry)
-        .collect()
+    s.read(|c| c.query(sql, params)?.iter().map(|r| entry(c, r)).collect())
 }
 
 fn limit(n: usize) -> i64 {
@@ -228,9 +234,10 @@ fn update_forwarding(
     case_id: &str,
     f: impl FnOnce(&mut ForwardingRecord),
 ) -> Tx<()> {
-    if let Some(mut c) = read_case(t, case_id, true)? {
-        f(&mut c.forwarding);
-        put_case(t, &c, false)?;
+    // The head alone: the links do not change.
+    if let Some(mut v) = read_value(t, case_id, true)? {
+        f(&mut v.rec.forwarding);
+        put_value(t, &v, false)?;
     }
     Ok(())
 }

@@ -339,11 +339,25 @@ impl PgStore {
         })
     }
 
-    /// On the round's thread: the case as the round sees it.
+    /// On the round's thread: the case as the round sees it (a master's links read from their
+    /// rows).
     pub(crate) fn get_case_in_round(&self, id: &str) -> Option<Result<Option<CaseRecord>>> {
-        self.in_round(|slot| match slot.cases.get(id) {
-            Some(bytes) => record::decode_case(&format!("cases/{id}"), bytes).map(Some),
+        self.in_round(|slot| match slot.cases.get(id).cloned() {
+            Some(bytes) => slot.run(|t| crate::cases::whole_from(t, id, &bytes).map(Some)),
             None => slot.run(|t| crate::cases::read_case(t, id, false)),
+        })
+    }
+
+    /// On the round's thread: the case without its links as the round sees it (what a lookup
+    /// reads of its candidates and their masters: from the candidate query when it returned it).
+    pub(crate) fn get_case_head_in_round(&self, id: &str) -> Option<Result<Option<CaseHead>>> {
+        self.in_round(|slot| match slot.cases.get(id) {
+            Some(bytes) => paidan_store::links::decode_case_value(&format!("cases/{id}"), bytes)
+                .map(|v| Some(v.head())),
+            None => slot.run(|t| {
+                Ok(crate::cases::read_value(t, id, false)?
+                    .map(paidan_store::links::CaseValue::head))
+            }),
         })
     }
 

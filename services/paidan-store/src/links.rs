@@ -245,3 +245,13 @@ pub fn plan(head: Option<&CaseLinksV5>, rows: &[(u32, LinkRowV5)], reports: &[Re
         head: Some(head_of(next, reports)),
     }
 }
+
+/// The bytes of a link row ([`LinkRowV5`], postcard).
+pub fn encode_row(row: &LinkRowV5) -> Vec<u8> {
+    postcard::to_stdvec(row).expect("a link row serialises")
+}
+
+/// A link row from its bytes; `what` names it in errors.
+pub fn decode_row(what: &str, bytes: &[u8]) -> Result<LinkRowV5> {
+    postcard::from_bytes(bytes).map_err(|e| corrupt(what, e.to_string()))
+}
