@@ -255,3 +255,124 @@ pub fn encode_row(row: &LinkRowV5) -> Vec<u8> {
 pub fn decode_row(what: &str, bytes: &[u8]) -> Result<LinkRowV5> {
     postcard::from_bytes(bytes).map_err(|e| corrupt(what, e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(id: &str, at: Millis) -> ReportLink {
+        ReportLink {
+            case_id: id.into(),
+            request_id: String::new(),
+            received_at: at,
+            score: 0.9,
+            text_excerpt: String::new(),
+        }
+    }
+
+    /// Apply a plan to a row set, as a store does.
+    fn apply(rows: &mut Vec<(u32, LinkRowV5)>, p: &Plan) {
+        for (v, r) in &p.rows {
+            match rows.iter_mut().find(|(w, _)| w == v) {
+                Some(x) => x.1 = r.clone(),
+                None => rows.push((*v, r.clone())),
+            }
+        }
+    }
+
+    fn ids(links: &[ReportLink]) -> Vec<&str> {
+        links.iter().map(|l| l.case_id.as_str()).collect()
+    }
+
+    /// Whole-case writes one after another (`check(reports written, rows written, head.next)`),
+    /// each read back at its own version afterwards: what every earlier version showed stays.
+    #[test]
+    fn every_version_reads_back_as_it_was_written() {
+        let (a, b, c, d) = (
+            link("PD000000000001", 1),
+            link("PD000000000002", 2),
+            link("PD000000000003", 3),
+            link("PD000000000004", 4),
+        );
+        // (the case's links as written, rows the write touches, the head's next version after)
+        let steps: &[(Vec<ReportLink>, usize, u32)] = &[
+            (vec![], 0, 0),                                // never linked: no head
+            (vec![a.clone(), b.clone()], 2, 2),            // first links: rows 0, 1
+            (vec![a.clone(), b.clone()], 0, 2),            // unchanged: nothing written
+            (vec![a.clone(), b.clone(), c.clone()], 1, 3), // appended: row 2
+            (vec![a.clone(), c.clone()], 1, 4),            // b unlinked: its row marked at 3
+            (vec![c.clone(), a.clone(), d.clone()], 5, 9), // reordered: 2 out, 3 in again
+        ];
+        let mut rows: Vec<(u32, LinkRowV5)> = Vec::new();
+        let mut head: Option<CaseLinksV5> = None;
+        let mut seen: Vec<(u32, Vec<ReportLink>)> = Vec::new();
+        for (i, (reports, touched, next)) in steps.iter().enumerate() {
+            let p = plan(head.as_ref(), &rows, reports);
+            assert_eq!(p.rows.len(), *touched, "step {i}");
+            apply(&mut rows, &p);
+            head = p.head;
+            assert_eq!(head.as_ref().map_or(0, |h| h.next), *next, "step {i}");
+            if let Some(h) = &head {
+                assert_eq!(visible(&rows, h.next), *reports, "step {i}");
+                assert_eq!(*h, head_of(h.next, reports), "step {i}");
+                seen.push((h.next, reports.clone()));
+            }
+        }
+        for (v, want) in &seen {
+            assert_eq!(ids(&visible(&rows, *v)), ids(want), "version {v}");
+        }
+    }
+
+    /// A link added to a master whose links were in its record moves them to rows first.
+    #[test]
+    fn a_link_moves_embedded_links_to_rows_once() {
+        let label = |code: &str| crate::LabelRecord {
+            code: code.into(),
+            name: code.into(),
+            confidence: 0.9,
+        };
+        let rec = CaseRecord {
+            id: "PD000000000000".into(),
+            request_id: String::new(),
+            request_digest: String::new(),
+            channel: crate::Channel::Hotline12345,
+            received_at: 0,
+            created_at: 0,
+            jurisdiction: "海口市".into(),
+            caller_phone: String::new(),
+            title: String::new(),
+            text: "停水".into(),
+            address: String::new(),
+            location: None,
+            triage: crate::TriageRecord {
+                category: label("CAT.WATER"),
+                department: label("DEPT.WATER"),
+                category_alternatives: vec![],
+                department_alternatives: vec![],
+                needs_review: false,
+                review_reasons: vec![],
+                model_version: "m".into(),
+            },
+            category: "CAT.WATER".into(),
+            department: "DEPT.WATER".into(),
+            status: crate::CaseStatus::Accepted,
+            history: vec![],
+            corrections: vec![],
+            duplicate_of: None,
+            duplicate_score: 0.0,
+            reports: vec![link("PD000000000001", 1), link("PD000000000002", 2)],
+            forwarding: crate::ForwardingRecord::new(),
+            dispatch: Default::default(),
+        };
+        let mut v = CaseValue::plain(rec);
+        let rows = add_link(&mut v, &link("PD000000000003", 3));
+        assert_eq!(rows.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [0, 1, 2]);
+        assert!(v.rec.reports.is_empty());
+        let h = v.links.clone().unwrap();
+        assert_eq!((h.next, h.count, h.last_report_at), (3, 2 + 1, 3));
+        assert_eq!(h.numbers, [1, 2, 3]);
+        let rows = add_link(&mut v, &link("PD000000000004", 4));
+        assert_eq!(rows.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [3]);
+        assert_eq!((v.report_count(), v.last_report_at()), (5, 4));
+    }
+}
