@@ -6,7 +6,7 @@
 #
 # Run from anywhere:   bash eval/bench.sh
 # Knobs (environment): PASSES=20 TRIAGE_RUNS=5 CLIENTS=32 DURATION=15s DEDUP_SIZES=10000,100000 (1000000: ~9.4 GB and ~7 min on a quiet 2-core machine to build the kept index the first time) SKIP_BASELINE=1
-#                      SKIP_DEDUP=1 SKIP_CRITERION=1 BENCH_OUT=target/bench-run
+#                      SKIP_DEDUP=1 SKIP_CRITERION=1 SKIP_HOT=1 HOT_ROUNDS=4 BENCH_OUT=target/bench-run
 #                      BIG_SIZES=5000000 (lookup only, on a second kept store grown from a copy of the
 #                      DEDUP_SIZES one: ~47 GB and ~35 min on a quiet machine the first time; unset: skipped)
 # Criterion stage benches are separate (slow):  cargo bench -p paidan-bench
@@ -111,6 +111,30 @@ printf '{"vm_rss_kb": %s, "vm_hwm_kb": %s, "data_dir_bytes": %s}\n' \
     "$(rss_kb "$SERVER_PID" VmRSS)" "$(rss_kb "$SERVER_PID" VmHWM)" "$(du -sb "$DATA_DIR" | cut -f1)" \
     > "$OUT/server_rss.json"
 stop_server
+
+if [[ -z "${SKIP_HOT:-}" ]]; then
+    # One matter reported thousands of times (eval/hot-matter.sh): a fresh store, 8 clients
+    # submitting five wordings of one water cut, HOT_ROUNDS rounds; a cost that grows with the
+    # matter shows as falling rounds.
+    HOT_ROUNDS=${HOT_ROUNDS:-4}
+    log "one matter reported thousands of times: $HOT_ROUNDS rounds of $DURATION, 8 clients"
+    HOT_DIR=$(mktemp -d /tmp/paidan-bench-hot.XXXXXX)
+    start_server "$HOT_DIR"
+    : >"$OUT/hot_matter.jsonl"
+    for r in $(seq "$HOT_ROUNDS"); do
+        "$BIN" loadgen --addr "$ADDR" --rpc submit --clients 8 --duration "$DURATION" --warmup 0s \
+            --data eval/sets/hot_matter.jsonl --jurisdiction 海口市 --json "$OUT/hot_round.json" >/dev/null
+        python3 - "$OUT/hot_round.json" "$r" "$(du -sb "$HOT_DIR" | cut -f1)" >>"$OUT/hot_matter.jsonl" <<'PY'
+import json, sys
+l = json.load(open(sys.argv[1]))
+print(json.dumps({"round": int(sys.argv[2]), "requests": l["requests"], "rps": l["rps"],
+                  "p50_ms": l["p50_ms"], "p99_ms": l["p99_ms"], "errors": l["errors"],
+                  "store_bytes": int(sys.argv[3])}))
+PY
+    done
+    stop_server
+    rm -rf "$HOT_DIR" "$OUT/hot_round.json"
+fi
 
 if [[ -z "${SKIP_DEDUP:-}" ]]; then
     INDEX_DIR="$OUT/dedup-index"

@@ -323,6 +323,30 @@ def main():
              if rssb.get("rss_anon_kb") is not None else ""))
     w("")
 
+    hot_path = Path(d) / "hot_matter.jsonl"
+    hot = [json.loads(x) for x in hot_path.read_text().splitlines() if x.strip()] if hot_path.exists() else []
+    w("## One matter reported thousands of times")
+    w("")
+    w("```sh")
+    w("bash eval/hot-matter.sh 4 target/release/paidan      # the same, builds side by side; STORE=pg for PostgreSQL")
+    w("```")
+    w("")
+    w("A fresh store with no forwarding sink (events wait in the outbox), 8 clients submitting five wordings of one "
+      "water cut (`eval/sets/hot_matter.jsonl`) round after round: every report after the first is linked to one "
+      "master. A cost per link that grows with the matter shows as falling rounds (no target; see the notes).")
+    w("")
+    if hot:
+        w("| round | reports linked by its end | req/s | p50 ms | p99 ms | errors | store MB |")
+        w("|---|---|---|---|---|---|---|")
+        total = 0
+        for h in hot:
+            total += h["requests"]
+            w(f"| {h['round']} | {fmt(total)} | {fmt(h['rps'])} | {h['p50_ms']:.1f} | {h['p99_ms']:.1f} | "
+              f"{h['errors']} | {fmt(h['store_bytes'] / 1e6)} |")
+    else:
+        w("not measured")
+    w("")
+
     w("## Dedup lookup at 10k / 100k / 1M indexed cases")
     w("")
     w("```sh")
