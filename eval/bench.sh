@@ -222,6 +222,6 @@ fi
 printf '{"start": "%s", "end": "%s"}\n' "$LOAD_START" "$(cut -d' ' -f1-3 /proc/loadavg)" > "$OUT/loadavg.json"
 log "writing eval/BENCHMARKS.md (raw results in eval/bench-results/)"
 mkdir -p eval/bench-results
-cp "$OUT"/*.json eval/bench-results/
+cp "$OUT"/*.json "$OUT"/hot_matter.jsonl eval/bench-results/ 2>/dev/null || cp "$OUT"/*.json eval/bench-results/
 python3 eval/bench_report.py --dir "$OUT" --out eval/BENCHMARKS.md
 log "done"
