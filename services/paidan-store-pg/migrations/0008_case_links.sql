@@ -1,7 +1,7 @@
--- A master's report links as rows of their own (issue 19: a link is O(1)). Until now a master's
--- record held every link of its matter, so each new report of a matter rewrote a record growing
--- with it, and its event copied that record into the outbox: thousands of callers about one
--- water cut cost O(reports) a link and O(reports²) of outbox. Now a master's `record` is its
+-- A master's report links as rows of their own (issue 19: a link no longer rewrites its
+-- matter). Until now a master's record held every link of its matter, so each new report of a
+-- matter rewrote a record growing with it, and its event copied that record into the outbox:
+-- thousands of callers about one water cut cost O(reports) a link and O(reports²) of outbox. Now a master's `record` is its
 -- CaseV4 bytes followed by a small head (`paidan_store::record::CaseLinksV5`: the next version,
 -- the count, the latest time), and its links are rows here, one per version; an event's payload
 -- is the master as its transaction wrote it, head included, whose version names the links it

@@ -1,4 +1,5 @@
-//! Schema 5 (issue 19: a link is O(1)): a matter's report links kept apart from its master.
+//! Schema 5 (issue 19: a link no longer rewrites its matter): a matter's report links kept apart
+//! from its master.
 //!
 //! Up to schema 4 a master carried every [`ReportLink`](crate::ReportLink) of its matter in its own record, so each
 //! new report decoded and rewrote a record that grows with the matter, and froze one more copy of

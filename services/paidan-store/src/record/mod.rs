@@ -45,9 +45,10 @@
 //! and resumes as `migrate_v2` does. The event kind gained two variants at its end (DueSoon,
 //! Overdue), which leaves every older value's bytes as they were.
 //!
-//! Schema 5 (a link is O(1), [`links`]) keeps a master's report links as rows of their own: a
-//! master is its [`CaseV4`] bytes (no links in them) followed by a [`CaseLinksV5`] head, a frozen
-//! outbox payload whose links are rows is followed by an [`OutboxLinksV5`]. Both are optional
+//! Schema 5 (a link no longer rewrites its matter, [`links`]) keeps a master's report links as
+//! rows of their own: a master is its [`CaseV4`] bytes (no links in them) followed by a
+//! [`CaseLinksV5`] head, a frozen outbox payload whose links are rows is followed by an
+//! [`OutboxLinksV5`]. Both are optional
 //! trailing bytes, so every schema 4 value is read as it is and nothing is converted at open.
 //!
 //! Schema 1 stored the same structs as JSON (field names), with outbox entries as

@@ -3,8 +3,9 @@
 //! inside a case's transaction, the `cases` and outbox values with their optional trailing
 //! bytes, and the matter's span for the band index.
 //!
-//! Why: a link must cost the same for the first caller of a matter as for the thousandth. Adding
-//! a link writes one row and rewrites a small head ([`W::add_link`]); freezing a master's earlier
+//! Why: the thousandth caller of a matter must not rewrite the links of the 999 before. Adding a
+//! link writes one row and rewrites a small head ([`W::add_link`]; the head's case numbers, a few
+//! bytes a report, are what still grows); freezing a master's earlier
 //! event keeps the links' version, not a copy of them ([`super::tx::W::freeze_live`]). Reading a
 //! whole master ([`W::case`], [`SledStore::load_case`]) reads its rows, one get per version: the
 //! API, the domain rules and the forwarder want the list; the duplicate lookup and the writes
