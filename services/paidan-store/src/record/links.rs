@@ -1,14 +1,14 @@
 //! Schema 5 (issue 19: a link no longer rewrites its matter): a matter's report links kept apart
 //! from its master.
 //!
-//! Up to schema 4 a master carried every [`ReportLink`](crate::ReportLink) of its matter in its own record, so each
-//! new report decoded and rewrote a record that grows with the matter, and froze one more copy of
-//! it into the outbox when the previous event was still pending: thousands of callers about one
-//! water cut cost O(reports) per link and O(reports²) of disk. From schema 5 a master's links are
-//! rows of their own (`case_links`: [`LinkRowV5`] under `master id ‖ 0 ‖ version`), and the master
-//! keeps a small [`CaseLinksV5`] head after its [`CaseV4`](super::CaseV4) bytes. A frozen outbox payload refers
-//! to the links by the version it stood at ([`OutboxLinksV5`] after its [`OutboxEntryV4`](super::OutboxEntryV4) bytes)
-//! instead of copying them.
+//! Up to schema 4 a master carried every [`ReportLink`](crate::ReportLink) of its matter in its own
+//! record, so each new report decoded and rewrote a record that grows with the matter, and froze
+//! one more copy of it into the outbox when the previous event was still pending: thousands of
+//! callers about one water cut cost O(reports) per link and O(reports²) of disk. From schema 5 a
+//! master's links are rows of their own (`case_links`: [`LinkRowV5`] under `master id ‖ 0 ‖
+//! version`), and the master keeps a small [`CaseLinksV5`] head after its [`CaseV4`](super::CaseV4)
+//! bytes. A frozen outbox payload refers to the links by the version it stood at ([`OutboxLinksV5`]
+//! after its [`OutboxEntryV4`](super::OutboxEntryV4) bytes) instead of copying them.
 //!
 //! Both additions are optional trailing bytes: a value without them is read as schema 4 wrote it
 //! (a master with its links embedded, a frozen payload with its links copied). Nothing is
