@@ -100,6 +100,10 @@ const CHECKS: &[(&str, Check)] = &[
         "each event keeps its matter's reports as they stood",
         payload_reports,
     ),
+    (
+        "the candidate cut keeps the most shared, then the newest",
+        candidate_cut,
+    ),
 ];
 
 fn run(store: &str, make: &dyn Fn() -> Box<dyn Backend>) {
@@ -1432,4 +1436,42 @@ fn payload_reports(b: &dyn Backend) {
         .unwrap();
     assert_eq!(payloads(store.outbox_list(true, 100).unwrap()), want[..1]);
     assert_eq!(payloads(store.outbox_list(false, 100).unwrap()), want[1..]);
+}
+
+/// More candidates than the limit (a matter reported many times makes every report one): the cut
+/// keeps the most shared bands first and, among equals, the newest case, in that order — the
+/// whole ranking of 40 cases cut at every limit.
+fn candidate_cut(b: &dyn Backend) {
+    let store = b.open();
+    let store = &*store;
+    // case i shares 1 + i % 4 of the query's bands
+    let query: Vec<u64> = vec![1, 2, 3, 4];
+    let mut all: Vec<(String, u32)> = (0..40)
+        .map(|i| {
+            let shared = 1 + i % 4;
+            let mut bands: Vec<u64> = query[..shared].to_vec();
+            bands.push(1_000 + i as u64);
+            let id = store
+                .insert_case(with_bands(&Spec::default(), bands))
+                .unwrap()
+                .case
+                .id;
+            (id, shared as u32)
+        })
+        .collect();
+    all.sort_by(|x, y| y.1.cmp(&x.1).then(y.0.cmp(&x.0)));
+    // a range inside the recent window (sled: the in-memory index alone) and one reaching back
+    // past any horizon (sled: the index and the older entries' scan)
+    for (since, until) in [(T0 - MIN, T0 + MIN), (i64::MIN, i64::MAX)] {
+        for limit in [0, 1, 7, 10, 11, 39, 40, 100] {
+            let got = store
+                .dedup_candidates("330106", &query, since, until, limit)
+                .unwrap();
+            assert_eq!(
+                got,
+                all[..limit.min(all.len())],
+                "limit {limit}, since {since}"
+            );
+        }
+    }
 }
