@@ -64,7 +64,8 @@ impl CaseValue {
     }
 }
 
-fn numbers(links: &[ReportLink]) -> Vec<u64> {
+/// The case numbers of `links`, in their order.
+pub fn numbers(links: &[ReportLink]) -> Vec<u64> {
     links
         .iter()
         .filter_map(|l| case_number(&l.case_id))

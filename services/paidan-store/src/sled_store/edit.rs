@@ -139,9 +139,7 @@ fn apply(w: &W<'_>, before: &[CaseRecord], edit: CaseEdit) -> Tx<(Vec<CaseRecord
             .iter()
             .any(|l| !old.reports.iter().any(|o| o.case_id == l.case_id));
         if c.duplicate_of.is_none() && gained {
-            after
-                .refresh
-                .push(MatterSpan::of(&CaseValue::plain(c.clone())));
+            after.refresh.push(MatterSpan::of_case(c));
         }
         w.put_case(Some(old), c)?;
     }

@@ -37,6 +37,15 @@ impl MatterSpan {
             numbers: v.numbers(),
         }
     }
+
+    /// The span of a master read whole (its links in `reports`).
+    pub(super) fn of_case(c: &CaseRecord) -> MatterSpan {
+        MatterSpan {
+            master: c.id.clone(),
+            last: c.last_report_at(),
+            numbers: crate::links::numbers(&c.reports),
+        }
+    }
 }
 
 /// Read a `cases` value: its [`crate::record::CaseV4`] bytes, then the links' head if any.
@@ -84,13 +93,6 @@ fn link_key(master: &str, version: u32) -> Vec<u8> {
     k
 }
 
-fn decode_row(master: &str, version: u32, bytes: &[u8]) -> Result<LinkRowV5> {
-    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt {
-        key: format!("case_links/{master}/{version}"),
-        reason: e.to_string(),
-    })
-}
-
 /// The rows of `master` below version `next`, through `get` (a tree or a transaction's tree).
 fn rows<E: From<StoreError>>(
     master: &str,
@@ -100,7 +102,8 @@ fn rows<E: From<StoreError>>(
     let mut out = Vec::new();
     for v in 0..next {
         if let Some(b) = get(&link_key(master, v))? {
-            out.push((v, decode_row(master, v, &b)?));
+            let row = crate::links::decode_row(&format!("case_links/{master}/{v}"), &b)?;
+            out.push((v, row));
         }
     }
     Ok(out)
@@ -157,7 +160,7 @@ impl W<'_> {
     fn put_rows(&self, master: &str, rows: &[(u32, LinkRowV5)]) -> Tx<()> {
         for (v, r) in rows {
             self.t(CASE_LINKS)
-                .insert(link_key(master, *v), encode_record(r))?;
+                .insert(link_key(master, *v), crate::links::encode_row(r))?;
         }
         Ok(())
     }
