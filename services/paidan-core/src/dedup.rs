@@ -241,50 +241,21 @@ mod tests {
     use paidan_store::*;
 
     use super::*;
-    use crate::test_store::Probe;
+    use crate::test_store::{Probe, record};
 
     const AT: Millis = 1_767_225_600_000;
     const TEXT: &str =
         "幸福家园小区从今天早上开始停水，到现在还没有来水，也没有任何通知，请尽快处理。";
 
     fn case(request_id: &str, received_at: Millis) -> CaseRecord {
-        let label = |code: &str| LabelRecord {
-            code: code.into(),
-            name: code.into(),
-            confidence: 0.9,
-        };
         CaseRecord {
-            id: String::new(),
-            request_id: request_id.into(),
             request_digest: request_id.into(),
-            channel: Channel::Hotline12345,
-            received_at,
-            created_at: received_at,
             jurisdiction: "海口市".into(),
-            caller_phone: String::new(),
             title: "停水".into(),
             text: TEXT.into(),
-            address: String::new(),
-            location: None,
-            triage: TriageRecord {
-                category: label("CAT.WATER"),
-                department: label("DEPT.WATER"),
-                category_alternatives: vec![],
-                department_alternatives: vec![],
-                needs_review: false,
-                review_reasons: vec![],
-                model_version: "m".into(),
-            },
             category: "CAT.WATER".into(),
             department: "DEPT.WATER".into(),
-            status: CaseStatus::Accepted,
-            history: vec![],
-            corrections: vec![],
-            duplicate_of: None,
-            duplicate_score: 0.0,
-            reports: vec![],
-            forwarding: ForwardingRecord::new(),
-            dispatch: Default::default(),
+            ..record(request_id, received_at)
         }
     }
 

@@ -1,6 +1,6 @@
 //! A real sled store behind the [`Store`] trait that tests can make fail and watch: the round
 //! calls can be made to fail (as a PostgreSQL round's BEGIN or COMMIT can), and the calls are
-//! counted (rounds begun and flushed, case reads by id).
+//! counted (rounds begun and flushed, case reads by id); and [`record`], a case to store.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -155,5 +155,52 @@ impl Store for Probe {
     }
     fn audit_log(&self, l: usize) -> paidan_store::Result<Vec<AuditEvent>> {
         self.inner.audit_log(l)
+    }
+}
+
+/// A stored case as the intake builds one, with test defaults (a noise complaint routed to the
+/// environment department, accepted, not forwarded yet): the writer's and the lookup's tests
+/// change only what they vary.
+pub(crate) fn record(request_id: &str, received_at: Millis) -> CaseRecord {
+    CaseRecord {
+        id: String::new(),
+        request_id: request_id.into(),
+        request_digest: "d".into(),
+        channel: Channel::Hotline12345,
+        received_at,
+        created_at: received_at,
+        jurisdiction: "330106".into(),
+        caller_phone: String::new(),
+        title: "噪音".into(),
+        text: "楼下工地夜间施工噪音扰民".into(),
+        address: String::new(),
+        location: None,
+        triage: TriageRecord {
+            category: label("CAT.NOISE"),
+            department: label("DEPT.ENV"),
+            category_alternatives: vec![],
+            department_alternatives: vec![],
+            needs_review: false,
+            review_reasons: vec![],
+            model_version: "m".into(),
+        },
+        category: "CAT.NOISE".into(),
+        department: "DEPT.ENV".into(),
+        status: CaseStatus::Accepted,
+        history: vec![],
+        corrections: vec![],
+        duplicate_of: None,
+        duplicate_score: 0.0,
+        reports: vec![],
+        forwarding: ForwardingRecord::new(),
+        dispatch: Default::default(),
+    }
+}
+
+fn label(code: &str) -> LabelRecord {
+    LabelRecord {
+        code: code.into(),
+        name: code.into(),
+        confidence: 0.9,
     }
 }

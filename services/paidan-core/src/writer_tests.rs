@@ -10,52 +10,11 @@ use paidan_store::*;
 
 use super::SubmitWriter;
 use crate::error::CoreError;
-use crate::test_store::Probe;
-
-fn label(code: &str) -> LabelRecord {
-    LabelRecord {
-        code: code.into(),
-        name: code.into(),
-        confidence: 0.9,
-    }
-}
+use crate::test_store::{Probe, record};
 
 fn new_case(request_id: &str) -> NewCase {
-    let record = CaseRecord {
-        id: String::new(),
-        request_id: request_id.into(),
-        request_digest: "d".into(),
-        channel: Channel::Hotline12345,
-        received_at: 1_767_225_600_000,
-        created_at: 1_767_225_600_000,
-        jurisdiction: "330106".into(),
-        caller_phone: String::new(),
-        title: "噪音".into(),
-        text: "楼下工地夜间施工噪音扰民".into(),
-        address: String::new(),
-        location: None,
-        triage: TriageRecord {
-            category: label("CAT.NOISE"),
-            department: label("DEPT.ENV"),
-            category_alternatives: vec![],
-            department_alternatives: vec![],
-            needs_review: false,
-            review_reasons: vec![],
-            model_version: "m".into(),
-        },
-        category: "CAT.NOISE".into(),
-        department: "DEPT.ENV".into(),
-        status: CaseStatus::Accepted,
-        history: vec![],
-        corrections: vec![],
-        duplicate_of: None,
-        duplicate_score: 0.0,
-        reports: vec![],
-        forwarding: ForwardingRecord::new(),
-        dispatch: Default::default(),
-    };
     NewCase {
-        record,
+        record: record(request_id, 1_767_225_600_000),
         dedup: None,
         link_to: None,
     }
