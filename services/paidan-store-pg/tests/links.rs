@@ -20,6 +20,16 @@ fn sql(
     c.query(statement, params).expect(statement)
 }
 
+/// Rows `master` has in `case_links`.
+fn link_rows(url: &str, master: &str) -> i64 {
+    sql(
+        url,
+        "SELECT count(*) FROM case_links WHERE master = $1",
+        &[&master],
+    )[0]
+    .get(0)
+}
+
 fn report(store: &dyn Store, n: i64, master: &str) -> CaseRecord {
     let rid = format!("r-{n}");
     let spec = Spec {
@@ -67,13 +77,7 @@ fn a_link_writes_a_row_not_the_matter() {
         largest <= after_200 + 64,
         "an event payload of {largest} bytes copies links (master: {after_200} bytes)"
     );
-    let links: i64 = sql(
-        &db.url,
-        "SELECT count(*) FROM case_links WHERE master = $1",
-        &[&m.id],
-    )[0]
-    .get(0);
-    assert_eq!(links, 200);
+    assert_eq!(link_rows(&db.url, &m.id), 200);
     let whole = store.get_case(&m.id).unwrap().unwrap();
     assert_eq!(whole.reports.len(), 200);
     assert_eq!(whole.last_report_at(), T0 + 200 * MIN);
@@ -116,13 +120,7 @@ fn a_master_with_its_links_in_its_record_moves_them_at_its_next_link() {
             .collect::<Vec<_>>(),
         [first.id.as_str(), second.id.as_str()]
     );
-    let links: i64 = sql(
-        &db.url,
-        "SELECT count(*) FROM case_links WHERE master = $1",
-        &[&m.id],
-    )[0]
-    .get(0);
-    assert_eq!(links, 2);
+    assert_eq!(link_rows(&db.url, &m.id), 2);
     // the new link's event shows both links: the one moved to a row and its own
     let shown: Vec<usize> = store
         .outbox_list(false, 100)
