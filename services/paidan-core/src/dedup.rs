@@ -12,6 +12,37 @@ use paidan_store::{CaseHead, CaseRecord, DedupEntry, Millis, Store};
 use crate::error::{CoreError, Result};
 use paidan_text::excerpt;
 
+/// Bring the store's duplicate index to this build's fingerprint version, whose band layout its
+/// lookups use: every stored entry of an older version is read with its signature and written
+/// back with this version's keys ([`Store::rekey_dedup`]). Call it once at startup, before any
+/// lookup; a store already at this version is not read. An entry that does not decode is left as
+/// it is (its lookup reports it, as before). Returns the entries rewritten.
+pub fn rekey(store: &dyn Store) -> Result<u64> {
+    let version = u32::from(paidan_dedup::FINGERPRINT_VERSION);
+    if store.dedup_key_version()? == version {
+        return Ok(0);
+    }
+    let started = std::time::Instant::now();
+    let rewritten = store.rekey_dedup(version, &|e: &DedupEntry| {
+        if Fingerprint::is_current(&e.fingerprint) {
+            return None;
+        }
+        let fp = Fingerprint::from_bytes(&e.fingerprint).ok()?;
+        Some(DedupEntry {
+            bands: fp.bands().to_vec(),
+            fingerprint: fp.to_bytes(),
+            ..e.clone()
+        })
+    })?;
+    tracing::info!(
+        rewritten,
+        version,
+        ms = started.elapsed().as_millis() as u64,
+        "duplicate index at this build's fingerprint version"
+    );
+    Ok(rewritten)
+}
+
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct DedupSettings {
@@ -301,5 +332,73 @@ mod tests {
         assert_eq!(found.master_id, master_id);
         assert!(found.is_duplicate);
         assert_eq!(store.reads_of(&master_id) - before, 1);
+    }
+
+    /// A store written before fingerprint version 3 holds version-2 keys (42 × 3 text bands),
+    /// which no new report's text bands meet (only its place keys do). The re-key gives every entry this version's keys from
+    /// its signature: the matter is found again, and a second start reads nothing.
+    #[test]
+    fn a_store_of_version_2_keys_finds_its_matters_after_the_rekey() {
+        let store = SledStore::open_temporary().unwrap();
+        let dedup = Deduplicator::new(
+            Arc::new(SledStore::open_temporary().unwrap()),
+            DedupSettings::default(),
+        );
+        let fp = dedup.fingerprint("停水", TEXT, "");
+        let rec = case("r-old", AT);
+        let (bands, fingerprint) = fp.as_version_2();
+        let master = store
+            .insert_case(NewCase {
+                dedup: Some(DedupEntry {
+                    bands,
+                    fingerprint,
+                    ..dedup.entry(&fp, &rec)
+                }),
+                record: rec,
+                link_to: None,
+            })
+            .unwrap()
+            .case
+            .id;
+        let find = || {
+            dedup
+                .best_open_match(&store, &fp, "海口市", "CAT.WATER", AT + 3_600_000)
+                .unwrap()
+                .map(|c| c.master_id)
+        };
+        // The keys the stored entry shares with the new report's.
+        let shared = || {
+            let found = store
+                .dedup_candidates("海口市", fp.bands(), i64::MIN, i64::MAX, 10)
+                .unwrap();
+            found.first().map_or(0, |c| c.1 as usize)
+        };
+        let mut keys = fp.bands().to_vec();
+        keys.sort_unstable();
+        keys.dedup();
+        let text_bands = paidan_dedup::sketch::NUM_BANDS;
+        assert!(keys.len() > text_bands, "the text names a place");
+        assert_eq!(
+            shared(),
+            keys.len() - text_bands,
+            "only the place keys meet"
+        );
+        assert_eq!(store.dedup_key_version().unwrap(), 0);
+
+        assert_eq!(rekey(&store).unwrap(), 1);
+        assert_eq!(shared(), keys.len(), "every key meets");
+        assert_eq!(find(), Some(master.clone()));
+        let entry = store.dedup_entry(&master).unwrap().unwrap();
+        assert_eq!(entry.bands, fp.bands());
+        assert_eq!(entry.fingerprint, fp.to_bytes());
+        assert_eq!(
+            store.dedup_key_version().unwrap(),
+            u32::from(paidan_dedup::FINGERPRINT_VERSION)
+        );
+        assert_eq!(
+            rekey(&store).unwrap(),
+            0,
+            "a store at this version is not read"
+        );
     }
 }

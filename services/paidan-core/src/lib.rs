@@ -27,7 +27,7 @@ pub mod validate;
 mod writer;
 
 pub use commit::GroupCommit;
-pub use dedup::{Candidate, DedupSettings, Deduplicator};
+pub use dedup::{Candidate, DedupSettings, Deduplicator, rekey as rekey_dedup};
 pub use dispatch::{Asked, Catalogue, DueFilter};
 pub use error::{CoreError, Result};
 pub use inference::{InferencePool, TriageText};

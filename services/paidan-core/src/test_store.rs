@@ -60,6 +60,16 @@ impl Store for Probe {
     fn insert_case(&self, new: NewCase) -> paidan_store::Result<Inserted> {
         self.inner.insert_case(new)
     }
+    fn dedup_key_version(&self) -> paidan_store::Result<u32> {
+        self.inner.dedup_key_version()
+    }
+    fn rekey_dedup(
+        &self,
+        version: u32,
+        rekey: &(dyn Fn(&DedupEntry) -> Option<DedupEntry> + Sync),
+    ) -> paidan_store::Result<u64> {
+        self.inner.rekey_dedup(version, rekey)
+    }
     fn get_case(&self, id: &str) -> paidan_store::Result<Option<CaseRecord>> {
         *self
             .case_reads

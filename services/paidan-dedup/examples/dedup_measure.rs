@@ -56,10 +56,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "== LSH candidate recall, fingerprint-version-1 keys ({} pairs) ==",
         rows.len()
     );
-    println!("bands x rows  dup text-band  dup any-key  non-dup any-key");
+    println!(
+        "bands x rows  dup text-band  dup any-key  non-dup any-key  dup this build's keys  non-dup"
+    );
     for r in band_recall(&rows, &layouts) {
         println!(
-            "{:>5} x {:<4}  {:>3}/{} {:.3}  {:>3}/{} {:.3}  {:>3}/{}",
+            "{:>5} x {:<4}  {:>3}/{} {:.3}  {:>3}/{} {:.3}  {:>3}/{}  {:>3}/{} {:.3}  {:>3}/{}",
             r.bands,
             r.rows,
             r.duplicate_text_hit,
@@ -69,6 +71,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             r.duplicate_pairs,
             r.duplicate_any_hit as f64 / r.duplicate_pairs as f64,
             r.other_any_hit,
+            r.other_pairs,
+            r.duplicate_key_hit,
+            r.duplicate_pairs,
+            r.duplicate_key_hit as f64 / r.duplicate_pairs as f64,
+            r.other_key_hit,
             r.other_pairs
         );
     }
@@ -106,6 +113,60 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .sum::<usize>() as f64
             / n as f64,
     );
+    // What a lookup meets by chance: for each message, how many other messages of its source
+    // share a key with it (every key, no cap), per layout. Scaled by the index's size, this is
+    // the band candidates a lookup counts before its cut.
+    println!("\n== other messages of the same source sharing a key, per message ==");
+    println!("bands x rows  keys  text band: mean  p50  p99  max   any key: mean  p99");
+    for &(b, r) in &layouts {
+        let neighbours = |keys: &dyn Fn(usize) -> Vec<u64>| -> Vec<usize> {
+            let mut by_key: HashMap<(String, u64), Vec<usize>> = HashMap::new();
+            for (i, doc) in docs.iter().enumerate() {
+                let mut ks = keys(i);
+                ks.sort_unstable();
+                ks.dedup();
+                for k in ks {
+                    by_key.entry((s(doc, "source"), k)).or_default().push(i);
+                }
+            }
+            let mut seen = vec![usize::MAX; docs.len()];
+            (0..docs.len())
+                .map(|i| {
+                    let mut ks = keys(i);
+                    ks.sort_unstable();
+                    ks.dedup();
+                    let mut n = 0;
+                    for k in ks {
+                        for &j in &by_key[&(s(&docs[i], "source"), k)] {
+                            if j != i && seen[j] != i {
+                                seen[j] = i;
+                                n += 1;
+                            }
+                        }
+                    }
+                    n
+                })
+                .collect()
+        };
+        let stats = |mut v: Vec<usize>| {
+            v.sort_unstable();
+            let mean = v.iter().sum::<usize>() as f64 / v.len().max(1) as f64;
+            let q = |p: f64| v[((v.len() as f64 - 1.0) * p) as usize];
+            (mean, q(0.5), q(0.99), *v.last().unwrap_or(&0))
+        };
+        let text = stats(neighbours(&|i| sketch::band_keys(fps[i].minhash(), b, r)));
+        let any = stats(neighbours(&|i| keys_with_layout(&fps[i], b, r)));
+        let keys = fps
+            .iter()
+            .map(|f| keys_with_layout(f, b, r).len())
+            .sum::<usize>() as f64
+            / n as f64;
+        println!(
+            "{b:>5} x {r:<4}  {keys:>4.1}  {:>16.1}  {:>3}  {:>3}  {:>3}  {:>13.1}  {:>3}",
+            text.0, text.1, text.2, text.3, any.0, any.2
+        );
+    }
+
     let start = Instant::now();
     let mut m = 0usize;
     for i in 0..fps.len().min(2000) {

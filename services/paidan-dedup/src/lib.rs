@@ -59,13 +59,17 @@ pub use entity::{Entity, EntityKind, EntityOverlap};
 pub use eval::{
     BandRecall, CandidateRecall, CvFold, CvMethod, CvReport, DedupEval, Fit, INNER_FOLDS, LAMBDAS,
     Metrics, PairRow, PairSide, SweepPoint, band_recall, cross_validate, eval_pairs,
-    eval_pairs_with, fit_logistic, fit_recipe, grouped_folds, parse_time_ms, read_pairs, render_cv,
-    render_fit, render_text, score_row, shares_any_key, shares_key,
+    eval_pairs_with, fit_logistic, fit_recipe, grouped_folds, keys_with_layout, parse_time_ms,
+    read_pairs, render_cv, render_fit, render_text, score_row, shares_any_key, shares_key,
 };
 
 /// Fingerprint format version written by [`Fingerprint::to_bytes`]. Version 2 added the key
-/// terms and the place keys; [`Fingerprint::from_bytes`] still reads version 1 (no key terms).
-pub const FINGERPRINT_VERSION: u8 = 2;
+/// terms and the place keys; version 3 cut the text bands 12 × 2 instead of 42 × 3
+/// ([`sketch::NUM_BANDS`]). [`Fingerprint::from_bytes`] still reads versions 1 and 2 (version 1
+/// without key terms) and gives them this version's text bands, computed from their signature:
+/// a store re-keys what it holds with `from_bytes` then `to_bytes` (paidan-core's
+/// `dedup::rekey`).
+pub const FINGERPRINT_VERSION: u8 = 3;
 
 /// Milliseconds in a day.
 pub const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -76,7 +80,7 @@ pub enum DedupError {
     #[error("fingerprint bytes are empty")]
     Empty,
     #[error(
-        "fingerprint format version {0} is not supported (expected 1 or {FINGERPRINT_VERSION})"
+        "fingerprint format version {0} is not supported (expected 1 to {FINGERPRINT_VERSION})"
     )]
     Version(u8),
     #[error("fingerprint bytes are corrupt: {0}")]
@@ -216,7 +220,7 @@ impl Fingerprint {
     /// The index keys fingerprint version 1 had (text bands and entity names), for measuring
     /// what the extra keys add.
     pub fn keys_v1(&self) -> Vec<u64> {
-        let mut keys = sketch::band_keys(&self.minhash, sketch::NUM_BANDS, sketch::BAND_ROWS);
+        let mut keys = sketch::band_keys(&self.minhash, sketch::V2_BANDS, sketch::V2_ROWS);
         keys.extend(entity_keys_v1(&self.entities));
         keys
     }
@@ -234,6 +238,7 @@ impl Fingerprint {
         let (&version, rest) = bytes.split_first().ok_or(DedupError::Empty)?;
         match version {
             FINGERPRINT_VERSION => Ok(postcard::from_bytes(rest)?),
+            2 => Ok(postcard::from_bytes::<Fingerprint>(rest)?.with_current_bands()),
             1 => {
                 let v1: FingerprintV1 = postcard::from_bytes(rest)?;
                 Ok(Fingerprint {
@@ -244,10 +249,48 @@ impl Fingerprint {
                     bands: v1.bands,
                     terms: Vec::new(),
                     words: Vec::new(),
-                })
+                }
+                .with_current_bands())
             }
             _ => Err(DedupError::Version(version)),
         }
+    }
+
+    /// What fingerprint version 2 stored for this report: its index keys (text bands 42 × 3,
+    /// then the entity and place keys) and its bytes. A store written before version 3 holds
+    /// these; tests and measurements of the re-key make such a store with it.
+    pub fn as_version_2(&self) -> (Vec<u64>, Vec<u8>) {
+        let text = if sketch::has_bands(&self.minhash) {
+            sketch::NUM_BANDS.min(self.bands.len())
+        } else {
+            0
+        };
+        let mut v2 = self.clone();
+        v2.bands = sketch::band_keys(&self.minhash, sketch::V2_BANDS, sketch::V2_ROWS);
+        v2.bands.extend_from_slice(&self.bands[text..]);
+        let mut bytes = vec![2];
+        bytes.extend(postcard::to_stdvec(&v2).expect("fingerprint serialises"));
+        (v2.bands, bytes)
+    }
+
+    /// Whether `bytes` are in this build's format (what [`Fingerprint::to_bytes`] writes), so a
+    /// store need not re-key them.
+    pub fn is_current(bytes: &[u8]) -> bool {
+        bytes.first() == Some(&FINGERPRINT_VERSION)
+    }
+
+    /// A fingerprint of versions 1 or 2 with its leading text band keys (42 × 3) replaced by
+    /// this version's, computed from the signature; its entity and place keys after them stay.
+    fn with_current_bands(mut self) -> Fingerprint {
+        let old = if sketch::has_bands(&self.minhash) {
+            sketch::V2_BANDS.min(self.bands.len())
+        } else {
+            0
+        };
+        let mut bands = sketch::band_keys(&self.minhash, sketch::NUM_BANDS, sketch::BAND_ROWS);
+        bands.extend_from_slice(&self.bands[old..]);
+        self.bands = bands;
+        self
     }
 }
 

@@ -6,13 +6,18 @@
 
 /// Number of MinHash permutations in a signature.
 pub const NUM_PERM: usize = 128;
-/// LSH bands over the signature (`NUM_BANDS * BAND_ROWS <= NUM_PERM`; the last two
-/// signature values are in no band). 42 × 3 was chosen on the labelled pairs: it recalls 0.980
-/// of the duplicate pairs by shared key (0.957 with 32 × 4) while 3,000 random unlabelled pairs
-/// share none.
-pub const NUM_BANDS: usize = 42;
+/// LSH bands over the signature (`NUM_BANDS * BAND_ROWS <= NUM_PERM`; the signature values past
+/// them are in no band). 12 × 2 since fingerprint version 3: on the labelled dev pairs
+/// (`dedup_tune` + `dedup_more`, 454 duplicates) it keeps 0.938 of the duplicate pairs sharing a
+/// key where 42 × 3 kept 0.949, with 16 keys a case instead of 46 (the band index's memory and
+/// work scale with them). `dedup_measure --layouts` prints the table this was chosen from.
+pub const NUM_BANDS: usize = 12;
 /// Signature rows per LSH band.
-pub const BAND_ROWS: usize = 3;
+pub const BAND_ROWS: usize = 2;
+/// The layout of fingerprint versions 1 and 2 (their stored keys start with these bands).
+pub const V2_BANDS: usize = 42;
+/// Rows per band of fingerprint versions 1 and 2.
+pub const V2_ROWS: usize = 3;
 /// Seed of the permutation family. Changing it invalidates every stored fingerprint.
 pub const SEED: u64 = 0x7061_6964_616e_0001; // "paidan" + 1
 
@@ -140,7 +145,7 @@ pub fn minhash_similarity(a: &[u32], b: &[u32]) -> f32 {
 /// LSH band keys of a signature: `bands` keys, each a hash of (band index, its `rows` values).
 /// Two texts share band `i` iff their signatures agree on all rows of band `i`.
 pub fn band_keys(sig: &[u32], bands: usize, rows: usize) -> Vec<u64> {
-    if sig.iter().all(|v| *v == u32::MAX) {
+    if !has_bands(sig) {
         return Vec::new();
     }
     (0..bands)
@@ -152,6 +157,11 @@ pub fn band_keys(sig: &[u32], bands: usize, rows: usize) -> Vec<u64> {
             h
         })
         .collect()
+}
+
+/// Whether a signature gives band keys: an empty text's (all `u32::MAX`) gives none.
+pub fn has_bands(sig: &[u32]) -> bool {
+    sig.iter().any(|v| *v != u32::MAX)
 }
 
 /// 64-bit SimHash of weighted features (feature hash, weight).

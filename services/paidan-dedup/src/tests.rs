@@ -575,11 +575,36 @@ fn version_1_fingerprints_still_decode_and_score() {
     bytes.extend(postcard::to_stdvec(&v1).unwrap());
     let old = Fingerprint::from_bytes(&bytes).unwrap();
     assert!(old.terms().is_empty());
-    assert_eq!(old.bands(), &now.keys_v1()[..]);
+    // Its text bands are this version's (from its signature), its entity keys its own.
+    let mut keys = sketch::band_keys(now.minhash(), sketch::NUM_BANDS, sketch::BAND_ROWS);
+    keys.extend(entity_keys_v1(now.entities()));
+    assert_eq!(old.bands(), &keys[..]);
     // An old stored case and a new report of the same matter still meet and link.
     assert!(shares_any_key(&old, &now));
     assert!(DedupConfig::default().is_duplicate(&score(&now, &old, &ctx())));
-    assert_eq!(FINGERPRINT_VERSION, 2);
+    assert_eq!(FINGERPRINT_VERSION, 3);
+}
+
+/// A version-2 fingerprint (42 × 3 text bands) reads back as the version-3 fingerprint of the
+/// same report: the same keys and fields, so a re-keyed store finds it like a new one, and an
+/// empty text still has no band keys.
+#[test]
+fn version_2_fingerprints_read_with_this_versions_bands() {
+    for (title, text) in [(SITE, SITE_TEXT), ("", "")] {
+        let now = fp(title, text);
+        let (keys, bytes) = now.as_version_2();
+        if text.is_empty() {
+            assert!(keys.is_empty() && now.bands().is_empty());
+        } else {
+            assert_eq!(keys.len(), now.bands().len() + 30);
+            assert_eq!(keys[..42], sketch::band_keys(now.minhash(), 42, 3)[..]);
+            assert_eq!(keys[42..], now.bands()[12..]);
+        }
+        assert!(!Fingerprint::is_current(&bytes));
+        let read = Fingerprint::from_bytes(&bytes).unwrap();
+        assert_eq!(read, now, "{title}");
+        assert!(Fingerprint::is_current(&read.to_bytes()));
+    }
 }
 
 #[test]

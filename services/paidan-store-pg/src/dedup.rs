@@ -15,6 +15,15 @@
 //!
 //! The time rule is the band index's: a case is a candidate when its matter's activity span —
 //! from the case's own `received_at` to the latest report of its matter — meets `[since, until]`.
+//!
+//! A re-key ([`Store::rekey_dedup`]: a new fingerprint version's band layout) rewrites the
+//! entries and their arrays in place, a page of entries per transaction, then records the
+//! version in `paidan_meta` (migration 9) and drops the owners' indexes. Why in place and not a
+//! new table swapped in: other nodes' inserts and edits may go on meanwhile, and a
+//! compare-and-set per entry keeps each writer's row as it wrote it (re-keyed again if it needs
+//! to be), where a copy would have to chase them.
+
+use std::collections::HashSet;
 
 use crate::session::{Session, Txn};
 use paidan_store::*;
@@ -262,4 +271,176 @@ pub(crate) fn read_entry<C: GenericClient>(
 
 pub(crate) fn dedup_entry(s: &PgStore, case_id: &str) -> Result<Option<DedupEntry>> {
     s.read(|c| read_entry(c, case_id))
+}
+
+/// The `paidan_meta` row of the key version the entries were last re-keyed to.
+const KEY_VERSION: &str = "dedup_key_version";
+
+/// Entries a re-key reads, rewrites and commits at a time.
+const REKEY_PAGE: i64 = 1000;
+
+/// Times a page's entries changed by concurrent writers are read and re-keyed again before the
+/// re-key gives up (leaving the version unrecorded, for the next run to finish).
+const REKEY_PASSES: usize = 8;
+
+pub(crate) fn dedup_key_version(s: &PgStore) -> Result<u32> {
+    let value = s.with(|c| {
+        c.query_opt(
+            "SELECT value FROM paidan_meta WHERE name = $1",
+            &[&KEY_VERSION],
+        )
+        .map(|r| r.map(|r| r.get::<_, i64>(0)))
+    })?;
+    match value {
+        None => Ok(0),
+        Some(v) => u32::try_from(v).map_err(|_| StoreError::Corrupt {
+            key: format!("paidan_meta/{KEY_VERSION}"),
+            reason: format!("{v} is not a key version"),
+        }),
+    }
+}
+
+/// [`Store::rekey_dedup`]: the entries in pages by case id (keyset pagination on the primary
+/// key), each page read, re-keyed and written in one transaction, so a run holds no lock or
+/// snapshot for long and an interrupted one keeps the pages it committed. Then the version, and
+/// every owner's index is dropped (`owned`: rebuilt from the re-keyed rows at the next lookup).
+///
+/// A page is written with one compare-and-set UPDATE: an entry is replaced only if it still
+/// holds the bytes the page read. One a concurrent writer changed meanwhile (an edit of its
+/// category, which keeps its keys) is read again as that writer wrote it and re-keyed from there
+/// (`rekey` keeps it if it already has the new keys); one removed meanwhile (its case closed) is
+/// left gone. An entry that cannot be decoded is left as it is, with a warning.
+pub(crate) fn rekey_dedup(
+    s: &PgStore,
+    version: u32,
+    rekey: &(dyn Fn(&DedupEntry) -> Option<DedupEntry> + Sync),
+) -> Result<u64> {
+    let started = std::time::Instant::now();
+    let (mut after, mut rewritten, mut read) = (String::new(), 0u64, 0u64);
+    loop {
+        let (page, last, n) = s.tx(|t| rekey_page(t, &after, rekey))?;
+        let Some(last) = last else { break };
+        (after, rewritten, read) = (last, rewritten + n, read + page);
+    }
+    s.tx(|t| {
+        t.execute(
+            "INSERT INTO paidan_meta (name, value) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            &[&KEY_VERSION, &i64::from(version)],
+        )?;
+        Ok(())
+    })?;
+    s.owned_invalidate_all();
+    tracing::info!(
+        version,
+        read,
+        rewritten,
+        ms = started.elapsed().as_millis() as u64,
+        "re-keyed the duplicate index"
+    );
+    Ok(rewritten)
+}
+
+/// An entry to rewrite: its case, the bytes it was read with, its replacement.
+struct Rekeyed {
+    case_id: String,
+    old: Vec<u8>,
+    new: DedupEntry,
+}
+
+/// The re-keyed replacement of each of `rows` (case id, entry bytes) that `rekey` changes.
+fn rekeyed(
+    rows: Vec<(String, Vec<u8>)>,
+    rekey: &(dyn Fn(&DedupEntry) -> Option<DedupEntry> + Sync),
+) -> Vec<Rekeyed> {
+    rows.into_iter()
+        .filter_map(|(case_id, old)| {
+            let entry = match decode_entry(&case_id, &old) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(
+                        case_id,
+                        error = %e,
+                        "a dedup entry that cannot be read keeps its keys"
+                    );
+                    return None;
+                }
+            };
+            let new = rekey(&entry).filter(|n| *n != entry)?;
+            Some(Rekeyed { case_id, old, new })
+        })
+        .collect()
+}
+
+/// The page of entries after `after`, re-keyed: (entries read, the last case id read or None
+/// past the last entry, entries rewritten).
+fn rekey_page(
+    t: &mut Txn<'_, '_>,
+    after: &str,
+    rekey: &(dyn Fn(&DedupEntry) -> Option<DedupEntry> + Sync),
+) -> Tx<(u64, Option<String>, u64)> {
+    let rows = t.query(
+        "SELECT case_id, entry FROM dedup_entries WHERE case_id > $1 ORDER BY case_id LIMIT $2",
+        &[&after, &REKEY_PAGE],
+    )?;
+    let page = rows.len() as u64;
+    let Some(last) = rows.last().map(|r| r.get::<_, String>(0)) else {
+        return Ok((0, None, 0));
+    };
+    let mut todo = rekeyed(rows.iter().map(|r| (r.get(0), r.get(1))).collect(), rekey);
+    let mut rewritten = 0u64;
+    for _ in 0..REKEY_PASSES {
+        if todo.is_empty() {
+            return Ok((page, Some(last), rewritten));
+        }
+        let written = write_rekeyed(t, &todo)?;
+        rewritten += written.len() as u64;
+        let written: HashSet<&str> = written.iter().map(String::as_str).collect();
+        let missed: Vec<&str> = todo
+            .iter()
+            .map(|r| r.case_id.as_str())
+            .filter(|id| !written.contains(id))
+            .collect();
+        if missed.is_empty() {
+            return Ok((page, Some(last), rewritten));
+        }
+        // Changed by a concurrent writer since read (READ COMMITTED: this reads its commit).
+        let rows = t.query(
+            "SELECT case_id, entry FROM dedup_entries WHERE case_id = ANY($1)",
+            &[&missed],
+        )?;
+        todo = rekeyed(rows.iter().map(|r| (r.get(0), r.get(1))).collect(), rekey);
+    }
+    Err(StoreError::Storage(format!(
+        "re-keying the duplicate index: {} entries after {after:?} kept changing under it",
+        todo.len()
+    ))
+    .into())
+}
+
+/// Write `todo` in one statement, each entry only where it still holds the bytes it was read
+/// with; the case ids written. Each entry's band keys are a slice of one flat array (`lo..=hi`,
+/// 1-based; an empty slice for an entry without keys), as `put_entry` writes them.
+fn write_rekeyed(t: &mut Txn<'_, '_>, todo: &[Rekeyed]) -> Tx<Vec<String>> {
+    let (mut ids, mut olds, mut news, mut jurisdictions) = (vec![], vec![], vec![], vec![]);
+    let (mut lo, mut hi, mut bands) = (vec![], vec![], Vec::<i64>::new());
+    for r in todo {
+        ids.push(r.case_id.as_str());
+        olds.push(r.old.as_slice());
+        news.push(record::encode_dedup_entry(&r.new));
+        jurisdictions.push(r.new.jurisdiction.as_str());
+        lo.push(bands.len() as i32 + 1);
+        bands.extend(r.new.bands.iter().map(|&b| b as i64));
+        hi.push(bands.len() as i32);
+    }
+    let rows = t.query(
+        "UPDATE dedup_entries e
+         SET jurisdiction = u.jurisdiction, entry = u.new, bands = ($7::bigint[])[u.lo:u.hi]
+         FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[], $5::int4[], $6::int4[])
+              AS u(case_id, old, new, jurisdiction, lo, hi)
+         WHERE e.case_id = u.case_id AND e.entry = u.old
+         RETURNING e.case_id",
+        &[&ids, &olds, &news, &jurisdictions, &lo, &hi, &bands],
+    )?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }

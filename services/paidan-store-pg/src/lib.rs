@@ -24,7 +24,7 @@
 //! | `insert`   | insert: idempotent on the request id, fenced, linking; two statements a new case |
 //! | `edit`     | `edit_cases`: a domain rule's edit, read `FOR UPDATE` and written in one transaction |
 //! | `outbox`   | events, due entries (per-case heads), delivery, failures, dead letters        |
-//! | `dedup`    | dedup entries, their band keys and the candidate query                        |
+//! | `dedup`    | dedup entries, their band keys, the candidate query, the re-key of the keys   |
 //! | `owned`    | the partition owner's in-memory band index: candidates without the GIN probes  |
 //! | `figures`  | the figures' counters: changed in the case's transaction, built once at open, summed per window |
 //! | `round`    | the submit writer's round as one transaction: savepoint per insert, COMMIT at `flush` |
@@ -358,6 +358,18 @@ impl Store for PgStore {
             Some(done) => done,
             None => dedup::dedup_entry(self, case_id),
         }
+    }
+
+    fn dedup_key_version(&self) -> Result<u32> {
+        dedup::dedup_key_version(self)
+    }
+
+    fn rekey_dedup(
+        &self,
+        version: u32,
+        rekey: &(dyn Fn(&DedupEntry) -> Option<DedupEntry> + Sync),
+    ) -> Result<u64> {
+        dedup::rekey_dedup(self, version, rekey)
     }
 
     fn list_cases(

@@ -59,10 +59,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "case_links",
         sql: include_str!("../migrations/0008_case_links.sql"),
     },
+    Migration {
+        version: 9,
+        name: "dedup_key_version",
+        sql: include_str!("../migrations/0009_dedup_key_version.sql"),
+    },
 ];
 
 /// The schema version this build writes: the number of its newest migration.
-pub const SCHEMA_VERSION: i32 = 8;
+pub const SCHEMA_VERSION: i32 = 9;
 
 /// The versions of this build's migrations, in order (what a database it migrated has applied).
 pub fn migration_versions() -> Vec<i32> {

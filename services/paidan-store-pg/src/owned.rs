@@ -3,8 +3,9 @@
 //! those candidates (their entries, spans, cases: primary-key probes), not about ~46 band keys
 //! through the GIN index.
 //!
-//! Why this is exact, not a cache that may miss: band keys are written only by inserts, and in a
-//! cluster only a partition's owner inserts its cases (every insert is fenced by the lease, in its
+//! Why this is exact, not a cache that may miss: band keys are written only by inserts (and by a
+//! re-key, which drops every index when it is done, see below), and in a cluster only a
+//! partition's owner inserts its cases (every insert is fenced by the lease, in its
 //! transaction). So while this node holds a partition at epoch E, every entry of the partition is
 //! either one that existed when E began — read by the rebuild, which runs after the lease at E
 //! was taken, and a takeover waits for the previous owner's open transactions (they share-lock
@@ -18,6 +19,10 @@
 //! forgotten then (lazy removal); the span rule and the existence of the entry are always the
 //! database's answer. A COMMIT whose outcome is unknown drops the partition's index (rebuilt at
 //! the next lookup), so an insert that did commit is never missing from it.
+//!
+//! A re-key ([`paidan_store::Store::rekey_dedup`], `dedup`) replaces the keys of every entry:
+//! once it has committed the last of them it drops every partition's index, and the next lookup
+//! rebuilds it from the re-keyed rows (an index built meanwhile from half-re-keyed rows goes too).
 //!
 //! Without a lease (one node without fencing, tests, a partition held by another node) the
 //! candidate query probes the GIN index as before (`dedup`).
@@ -212,6 +217,13 @@ impl PgStore {
     pub(crate) fn owned_invalidate(&self, partition: u16) {
         let mut parts = self.owned.parts.lock().unwrap_or_else(|e| e.into_inner());
         parts.remove(&partition);
+    }
+
+    /// Drop the index of every partition (the entries' keys were re-keyed): the next lookup
+    /// rebuilds the partitions held from the database.
+    pub(crate) fn owned_invalidate_all(&self) {
+        let mut parts = self.owned.parts.lock().unwrap_or_else(|e| e.into_inner());
+        parts.clear();
     }
 
     /// The database has no entry for these cases of `jurisdiction` any more: forget them.

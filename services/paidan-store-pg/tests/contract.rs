@@ -104,6 +104,10 @@ const CHECKS: &[(&str, Check)] = &[
         "the candidate cut keeps the most shared, then the newest",
         candidate_cut,
     ),
+    (
+        "a re-key replaces every entry's keys, once, across a restart",
+        rekey,
+    ),
 ];
 
 fn run(store: &str, make: &dyn Fn() -> Box<dyn Backend>) {
@@ -1472,6 +1476,87 @@ fn candidate_cut(b: &dyn Backend) {
                 all[..limit.min(all.len())],
                 "limit {limit}, since {since}"
             );
+        }
+    }
+}
+
+/// A re-key (a new fingerprint version's band layout) rewrites the entries it changes, in the
+/// window and behind the band index's horizon; lookups then meet the new keys only, the version
+/// is kept across a restart, and a second run finds nothing left to change.
+fn rekey(b: &dyn Backend) {
+    const DAY: Millis = 24 * 60 * 60 * 1000;
+    let ids = {
+        let store = b.open();
+        assert_eq!(store.dedup_key_version().unwrap(), 0, "a fresh store");
+        let mk = |request_id: &str, bands: Vec<u64>, received_at: Millis| {
+            let spec = Spec {
+                request_id,
+                received_at,
+                ..Spec::default()
+            };
+            store.insert_case(with_bands(&spec, bands)).unwrap().case.id
+        };
+        // The last one is older than any window before the others: a back-dated lookup finds
+        // it by its stored keys, not in the band index.
+        let ids = [
+            mk("r-a", vec![10, 20], T0),
+            mk("r-b", vec![20, 30], T0 + 1),
+            mk("r-old", vec![20, 40], T0 - 900 * DAY),
+        ];
+        // Old keys: +1000, and a fingerprint the re-key knows as done.
+        let rekey = |e: &DedupEntry| {
+            (e.fingerprint == [1, 2, 3]).then(|| DedupEntry {
+                bands: e.bands.iter().map(|b| b + 1000).collect(),
+                fingerprint: vec![3],
+                ..e.clone()
+            })
+        };
+        assert_eq!(store.rekey_dedup(7, &rekey).unwrap(), 3);
+        assert_eq!(store.dedup_key_version().unwrap(), 7);
+        assert_eq!(store.rekey_dedup(7, &rekey).unwrap(), 0, "nothing left");
+        rekeyed(&*store, &ids, "after the re-key");
+        ids
+    };
+    rekeyed(&*b.open(), &ids, "after a restart");
+}
+
+fn rekeyed(store: &dyn Store, ids: &[String], open: &str) {
+    const DAY: Millis = 24 * 60 * 60 * 1000;
+    {
+        let found = |bands: &[u64], since: Millis| {
+            let mut got: Vec<String> = store
+                .dedup_candidates("330106", bands, since, i64::MAX, 10)
+                .unwrap()
+                .into_iter()
+                .map(|c| c.0)
+                .collect();
+            got.sort();
+            got
+        };
+        let all = |ix: &[usize]| {
+            let mut v: Vec<String> = ix.iter().map(|&i| ids[i].to_string()).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(found(&[10, 20, 30, 40], i64::MIN), all(&[]), "{open}: old keys");
+        assert_eq!(found(&[1020], T0 - DAY), all(&[0, 1]), "{open}: in the window");
+        assert_eq!(found(&[1020], i64::MIN), all(&[0, 1, 2]), "{open}: back-dated");
+        assert_eq!(found(&[1040], i64::MIN), all(&[2]), "{open}");
+        let entry = store.dedup_entry(&ids[1]).unwrap().unwrap();
+        assert_eq!((entry.bands, entry.fingerprint), (vec![1020, 1030], vec![3]));
+        assert_eq!(store.dedup_key_version().unwrap(), 7, "{open}");
+        if open == "after a restart" {
+            // A case written after the re-key is found with the others.
+            let spec = Spec {
+                request_id: "r-new",
+                received_at: T0 + 2,
+                ..Spec::default()
+            };
+            let new = store.insert_case(with_bands(&spec, vec![1030])).unwrap().case.id;
+            let mut want = all(&[1]);
+            want.push(new);
+            want.sort();
+            assert_eq!(found(&[1030], T0 - DAY), want);
         }
     }
 }

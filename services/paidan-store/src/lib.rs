@@ -96,6 +96,22 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<(String, u32)>>;
     fn dedup_entry(&self, case_id: &str) -> Result<Option<DedupEntry>>;
+    /// The key version the stored dedup entries were last re-keyed to ([`Store::rekey_dedup`]);
+    /// 0 for a store that never recorded one (every store written before the version existed).
+    fn dedup_key_version(&self) -> Result<u32>;
+    /// Re-key the duplicate index: rewrite every stored dedup entry that `rekey` changes (it
+    /// returns the entry to store in its place, or `None` to keep it), rebuild what the store
+    /// derives from the entries' keys (the band index, the array column), then record `version`.
+    /// The store does not know how keys are made (paidan-dedup does): paidan-core calls this at
+    /// startup, before any lookup, when [`Store::dedup_key_version`] is not its fingerprint
+    /// version. Each entry is rewritten in its own small batch; an interrupted run leaves the
+    /// version unrecorded, and the next call finishes it (`rekey` keeps an entry already
+    /// re-keyed). Returns how many entries were rewritten.
+    fn rekey_dedup(
+        &self,
+        version: u32,
+        rekey: &(dyn Fn(&DedupEntry) -> Option<DedupEntry> + Sync),
+    ) -> Result<u64>;
     /// Call `f` with every case whose [`CaseRecord::deadline_pending`] is at or before `until`,
     /// earliest deadline first (then by id). Each store keeps that value indexed — sled in
     /// `idx_due`, PostgreSQL in a column under a partial index (`deadline_pending`) — so the cost

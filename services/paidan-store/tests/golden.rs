@@ -281,7 +281,7 @@ fn golden_meta_values() {
     assert_eq!(read_hex("meta_schema_version_v3"), 3u32.to_be_bytes());
     assert_eq!(read_hex("meta_schema_version_v4"), 4u32.to_be_bytes());
     // Schema 5 reads every schema 4 value as it is (see `record::links`).
-    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(SCHEMA_VERSION, 6);
     assert_eq!(read_hex("meta_outbox_len"), 4u64.to_be_bytes());
     assert_eq!(read_hex("meta_dead_len"), 1u64.to_be_bytes());
 }

@@ -77,8 +77,16 @@ pub fn open_store(data_dir: &Path, store_url: Option<&str>) -> anyhow::Result<Ar
 /// The store as the server uses it, and the PostgreSQL store as itself (its leases).
 type Stores = (Arc<dyn Store>, Option<Arc<PgStore>>);
 
-/// [`open_store`], with the PostgreSQL store also as itself (the cluster needs its leases).
+/// [`open_store`], with the PostgreSQL store also as itself (the cluster needs its leases). The
+/// duplicate index is brought to this build's fingerprint version before the store is handed on
+/// (`paidan_core::rekey_dedup`).
 fn open_stores(data_dir: &Path, store_url: Option<&str>) -> anyhow::Result<Stores> {
+    let stores = open_unkeyed(data_dir, store_url)?;
+    paidan_core::rekey_dedup(&*stores.0).context("cannot re-key the duplicate index")?;
+    Ok(stores)
+}
+
+fn open_unkeyed(data_dir: &Path, store_url: Option<&str>) -> anyhow::Result<Stores> {
     match store_url.filter(|u| !u.is_empty()) {
         Some(url) => {
             let scheme = url.split_once("://").map_or("", |(s, _)| s);

@@ -156,6 +156,14 @@ fn main() -> anyhow::Result<()> {
             let mut parts = s.split_whitespace();
             match (parts.next().and_then(|n| n.parse().ok()), parts.next()) {
                 (Some(n), Some(f)) if f == format => n,
+                (Some(n), _) if rekeyable(&dir)? => {
+                    eprintln!(
+                        "{} holds an older fingerprint version: re-keyed, {n} cases kept",
+                        dir.display()
+                    );
+                    std::fs::write(&marker, format!("{n} {format}\n"))?;
+                    n
+                }
                 _ => {
                     eprintln!(
                         "{} was built with another fingerprint format: rebuilding",
@@ -171,6 +179,8 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let mut store =
         Arc::new(SledStore::open(&dir).with_context(|| format!("opening {}", dir.display()))?);
+    // As `paidan serve` opens a store: a new one records this build's key version.
+    paidan_core::rekey_dedup(&*store)?;
 
     // Query fingerprints: computed once, outside the timed lookups.
     let t0 = Instant::now();
@@ -296,4 +306,22 @@ fn main() -> anyhow::Result<()> {
         std::fs::write(p, json + "\n")?;
     }
     Ok(())
+}
+
+/// Whether the store in `dir` was written with an older fingerprint version (what changed is the
+/// band layout, which `paidan_core::rekey_dedup` converts in place): re-keys it and says so. A
+/// store at this version whose format digest differs was built by other fingerprint code and is
+/// rebuilt instead.
+fn rekeyable(dir: &std::path::Path) -> anyhow::Result<bool> {
+    let store = SledStore::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    if store.dedup_key_version()? == u32::from(paidan_dedup::FINGERPRINT_VERSION) {
+        return Ok(false);
+    }
+    let t = Instant::now();
+    let n = paidan_core::rekey_dedup(&store)?;
+    eprintln!(
+        "  re-keyed {n} dedup entries in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    Ok(true)
 }

@@ -24,6 +24,16 @@ pub fn shares_key(a: &Fingerprint, b: &Fingerprint, bands: usize, rows: usize) -
     (text, text || entity)
 }
 
+/// This build's index keys of `fp` with its text bands cut in the layout `bands × rows`
+/// instead of [`sketch::NUM_BANDS`] × [`sketch::BAND_ROWS`]: the layout's band keys, then the
+/// entity and place keys.
+pub fn keys_with_layout(fp: &Fingerprint, bands: usize, rows: usize) -> Vec<u64> {
+    let own = sketch::band_keys(fp.minhash(), sketch::NUM_BANDS, sketch::BAND_ROWS).len();
+    let mut keys = sketch::band_keys(fp.minhash(), bands, rows);
+    keys.extend_from_slice(&fp.bands()[own.min(fp.bands().len())..]);
+    keys
+}
+
 /// Candidate-generation recall for one LSH layout.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BandRecall {
@@ -37,6 +47,11 @@ pub struct BandRecall {
     pub other_pairs: usize,
     /// Non-duplicate pairs sharing a text band or an entity-name key.
     pub other_any_hit: usize,
+    /// Duplicate pairs sharing any of this build's keys with the text bands of this layout
+    /// ([`keys_with_layout`]).
+    pub duplicate_key_hit: usize,
+    /// Non-duplicate pairs sharing any of them.
+    pub other_key_hit: usize,
 }
 
 /// For each `(bands, rows)` layout, how many pairs share at least one version-1 key.
@@ -61,16 +76,29 @@ pub fn band_recall(rows: &[PairRow], layouts: &[(usize, usize)]) -> Vec<BandReca
                 duplicate_any_hit: 0,
                 other_pairs: 0,
                 other_any_hit: 0,
+                duplicate_key_hit: 0,
+                other_key_hit: 0,
             };
             for (a, b, dup) in &fps {
                 let (text_hit, any_hit) = shares_key(a, b, bands, rws);
+                let (mut ka, mut kb) = (
+                    keys_with_layout(a, bands, rws),
+                    keys_with_layout(b, bands, rws),
+                );
+                ka.sort_unstable();
+                ka.dedup();
+                kb.sort_unstable();
+                kb.dedup();
+                let key_hit = sketch::intersection_sorted(&ka, &kb) > 0;
                 if *dup {
+                    r.duplicate_key_hit += usize::from(key_hit);
                     r.duplicate_pairs += 1;
                     r.duplicate_text_hit += usize::from(text_hit);
                     r.duplicate_any_hit += usize::from(any_hit);
                 } else {
                     r.other_pairs += 1;
                     r.other_any_hit += usize::from(any_hit);
+                    r.other_key_hit += usize::from(key_hit);
                 }
             }
             r

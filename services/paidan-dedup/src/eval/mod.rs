@@ -143,7 +143,7 @@ fn prepare(rows: &[PairRow]) -> Vec<Prepared> {
                 evidence: evidence(&a, &b, &ctx),
                 trigram_jaccard: sketch::jaccard_sorted(&body(&r.a), &body(&r.b)),
                 candidate: shares_any_key(&a, &b),
-                candidate_v1: shares_key(&a, &b, sketch::NUM_BANDS, sketch::BAND_ROWS).1,
+                candidate_v1: shares_key(&a, &b, sketch::V2_BANDS, sketch::V2_ROWS).1,
                 gap_ms,
                 duplicate: r.duplicate,
                 sure: r.sure.unwrap_or(true),

@@ -449,6 +449,11 @@ impl BandIndex {
         }
     }
 
+    /// How far behind the newest entry the index keeps entries.
+    pub(crate) fn keep_ms(&self) -> Millis {
+        self.keep_ms
+    }
+
     pub(crate) fn horizon(&self) -> Millis {
         self.horizon
     }

@@ -208,6 +208,67 @@ impl SledStore {
     }
 }
 
+/// Entries written per batch by a re-key.
+const REKEY_BATCH: usize = 1_000;
+
+impl SledStore {
+    /// `meta/dedup_key_version`, 0 when never recorded.
+    pub(super) fn key_version(&self) -> Result<u32> {
+        match self.tree(META).get(META_DEDUP_KEYS).map_err(storage)? {
+            None => Ok(0),
+            Some(v) => <[u8; 4]>::try_from(v.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    key: "meta/dedup_key_version".into(),
+                    reason: format!("expected 4 bytes, found {}", v.len()),
+                }),
+        }
+    }
+
+    /// [`Store::rekey_dedup`]: every entry of `dedup_entries` through `rekey`, in batches of
+    /// [`REKEY_BATCH`]; then the band index rebuilt from the rewritten entries (its snapshot was
+    /// taken at open and a crash leaves none, so the next open rebuilds it too), then the version
+    /// recorded and flushed. Writers wait on the dedup writer lock meanwhile.
+    pub(super) fn rekey(
+        &self,
+        version: u32,
+        rekey: &(dyn Fn(&DedupEntry) -> Option<DedupEntry> + Sync),
+    ) -> Result<u64> {
+        let _writer = self.dedup_write_lock();
+        let tree = self.tree(DEDUP_ENTRIES);
+        let (mut rewritten, mut batch, mut pending) = (0u64, sled::Batch::default(), 0usize);
+        for kv in tree.iter() {
+            let (k, v) = kv.map_err(storage)?;
+            let entry: DedupEntry = match decode("dedup_entries", &k, &v) {
+                Ok(e) => e,
+                Err(e) => {
+                    // Left as it is: it surfaces when read, like at open.
+                    tracing::warn!(error = %e, "dedup entry not re-keyed");
+                    continue;
+                }
+            };
+            if let Some(new) = rekey(&entry) {
+                batch.insert(k, encode(&new));
+                rewritten += 1;
+                pending += 1;
+                if pending == REKEY_BATCH {
+                    tree.apply_batch(std::mem::take(&mut batch))
+                        .map_err(storage)?;
+                    pending = 0;
+                }
+            }
+        }
+        tree.apply_batch(batch).map_err(storage)?;
+        let keep_ms = self.bands_read().keep_ms();
+        *self.bands_write() = load_band_index(&self.trees, keep_ms)?;
+        self.tree(META)
+            .insert(META_DEDUP_KEYS, &version.to_be_bytes())
+            .map_err(storage)?;
+        self.db.flush().map_err(storage)?;
+        Ok(rewritten)
+    }
+}
+
 /// Rebuild the in-memory band index: the dedup entries of the cases received since the horizon
 /// (`keep_ms` before the newest case; one range scan of `idx_time`, one get per case), and the
 /// older reports of the matters that linked reports in that range belong to. (A master newer

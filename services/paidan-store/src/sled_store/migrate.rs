@@ -1,4 +1,4 @@
-//! Schema migrations (1 → 2, 2 → 3 and 3 → 4, in place at open) and the consistency check that walks
+//! Schema migrations (1 → 2 → 3 → 4 → 5 → 6, in place at open) and the consistency check that walks
 //! every case and compares its indexes, dedup entry and outbox state with what is stored.
 
 use std::collections::{HashMap, HashSet};
@@ -15,6 +15,7 @@ const SCHEMA_2: u32 = 2;
 /// Schema 3, the version [`migrate_v2`] writes.
 const SCHEMA_3: u32 = 3;
 const SCHEMA_4: u32 = 4;
+const SCHEMA_5: u32 = 5;
 
 /// A value that reads as `T` with no bytes over.
 fn exact<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
@@ -178,10 +179,23 @@ pub(super) fn migrate_v3(db: &sled::Db, trees: &[Tree]) -> Result<()> {
 /// build refuses the store instead of reading a master's head as a master without links.
 pub(super) fn migrate_v4(db: &sled::Db, trees: &[Tree]) -> Result<()> {
     trees[META]
-        .insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
+        .insert(META_SCHEMA, &SCHEMA_5.to_be_bytes())
         .map_err(storage)?;
     db.flush().map_err(storage)?;
     tracing::info!("store at schema 5 (report links apart from their master)");
+    Ok(())
+}
+
+/// Schema 5 → 6: nothing to convert here either. From schema 6 the dedup entries may hold keys
+/// of a newer fingerprint version (`meta/dedup_key_version`, re-keyed by paidan-core at startup
+/// through [`Store::rekey_dedup`]), which a schema 5 build cannot read: the version changes so
+/// that such a build refuses the store instead of failing every duplicate lookup.
+pub(super) fn migrate_v5(db: &sled::Db, trees: &[Tree]) -> Result<()> {
+    trees[META]
+        .insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
+        .map_err(storage)?;
+    db.flush().map_err(storage)?;
+    tracing::info!("store at schema 6 (dedup entries re-keyed at startup)");
     Ok(())
 }
 

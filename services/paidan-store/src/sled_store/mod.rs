@@ -39,7 +39,7 @@
 //! | `outbox_queue`  | case id                                        | `Vec<u64>`: pending seqs                |
 //! | `outbox_due`    | enc(next_attempt_at) ‖ seq                     | empty; only each case's head            |
 //! | `dead_letters`  | seq u64 BE                                     | `OutboxEntryV4`, case always set        |
-//! | `meta`          | name                                           | `schema_version` u32 BE; `outbox_len`, `dead_len`, `band_index_snapshot` (token) u64 BE; `figures_built`; `deadlines_built` |
+//! | `meta`          | name                                           | `schema_version` u32 BE; `dedup_key_version` u32 BE; `outbox_len`, `dead_len`, `band_index_snapshot` (token) u64 BE; `figures_built`; `deadlines_built` |
 //! | `figures`       | enc(hour) ‖ counter ‖ dim ‖ len ‖ jurisdiction ‖ name | i64 BE: the counter (`figures.rs`)  |
 //! | `idx_due`       | enc(due_at) ‖ case id                          | empty; only cases with a [`deadline_pending`](CaseRecord::deadline_pending) |
 //! | `case_links`    | master id ‖ 0 ‖ version u32 BE                 | [`LinkRowV5`](crate::record::LinkRowV5): a report link, and the version that removed it |
@@ -101,7 +101,7 @@ use dedup::{load_band_index, take_band_snapshot};
 use links::{
     CaseValue, MatterSpan, decode_case_value, decode_entry, encode_case_value, encode_entry,
 };
-use migrate::{migrate_v1, migrate_v2, migrate_v3, migrate_v4};
+use migrate::{migrate_v1, migrate_v2, migrate_v3, migrate_v4, migrate_v5};
 use tx::{Tx, W, tx_err};
 
 /// At open, before any write: unless `meta/<marker>` says it was done, empty `tree` and run
@@ -126,7 +126,7 @@ fn build_once(
 }
 
 /// Current on-disk layout version, stored in `meta/schema_version`.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 const TREE_NAMES: [&str; 16] = [
     "cases",
@@ -172,6 +172,9 @@ const TX_TREES: usize = AUDIT;
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_OUTBOX_LEN: &[u8] = b"outbox_len";
 const META_DEAD_LEN: &[u8] = b"dead_len";
+/// The key version of the dedup entries ([`Store::rekey_dedup`]), u32 BE; absent before the
+/// first re-key.
+const META_DEDUP_KEYS: &[u8] = b"dedup_key_version";
 /// Token of the band index snapshot written by the last clean close (absent while open).
 const META_BAND_SNAPSHOT: &[u8] = b"band_index_snapshot";
 /// The band index snapshot, next to sled's own files in the store directory.
@@ -365,27 +368,27 @@ impl SledStore {
                     })?;
                 match version {
                     SCHEMA_VERSION => {}
-                    4 => migrate_v4(&db, &trees)?,
-                    3 => {
-                        migrate_v3(&db, &trees)?;
-                        migrate_v4(&db, &trees)?;
-                    }
-                    2 => {
-                        migrate_v2(&db, &trees)?;
-                        migrate_v3(&db, &trees)?;
-                        migrate_v4(&db, &trees)?;
-                    }
-                    1 => {
-                        migrate_v1(&db, &trees)?;
-                        migrate_v2(&db, &trees)?;
-                        migrate_v3(&db, &trees)?;
-                        migrate_v4(&db, &trees)?;
+                    1..=5 => {
+                        // Each step converts what the one before it wrote.
+                        if version == 1 {
+                            migrate_v1(&db, &trees)?;
+                        }
+                        if version <= 2 {
+                            migrate_v2(&db, &trees)?;
+                        }
+                        if version <= 3 {
+                            migrate_v3(&db, &trees)?;
+                        }
+                        if version <= 4 {
+                            migrate_v4(&db, &trees)?;
+                        }
+                        migrate_v5(&db, &trees)?;
                     }
                     _ => {
                         return Err(StoreError::Corrupt {
                             key: "meta/schema_version".into(),
                             reason: format!(
-                                "store has schema version {version}, this build reads {SCHEMA_VERSION} (and migrates 1, 2, 3 and 4)"
+                                "store has schema version {version}, this build reads {SCHEMA_VERSION} (and migrates 1 to 5)"
                             ),
                         });
                     }
@@ -549,6 +552,18 @@ impl Store for SledStore {
 
     fn dedup_entry(&self, case_id: &str) -> Result<Option<DedupEntry>> {
         dedup::dedup_entry(self, case_id)
+    }
+
+    fn dedup_key_version(&self) -> Result<u32> {
+        self.key_version()
+    }
+
+    fn rekey_dedup(
+        &self,
+        version: u32,
+        rekey: &(dyn Fn(&DedupEntry) -> Option<DedupEntry> + Sync),
+    ) -> Result<u64> {
+        self.rekey(version, rekey)
     }
 
     fn outbox_due(&self, now: Millis, limit: usize) -> Result<Vec<OutboxEntry>> {
