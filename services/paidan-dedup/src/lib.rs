@@ -7,7 +7,8 @@
 //!   sample of its content words (jieba nouns, verbs, adjectives),
 //! - the character bigrams of the title, and
 //! - its index keys. The store files cases under these keys and looks candidates up by a shared
-//!   key only (sub-linear): the LSH band keys (42 bands × 3 rows); one key per specific place
+//!   key only (sub-linear): the LSH band keys (12 bands × 2 rows since fingerprint version 3,
+//!   42 × 3 before: [`sketch::NUM_BANDS`]); one key per specific place
 //!   (estate, organisation, river, site, bus route) and per last two characters of its name; one
 //!   per pair of roads named (a crossing: "解放路与人民路交叉口" and "人民路解放路口" give the same
 //!   key); and one per (road or village, key term) of the first four of each. The place keys
@@ -37,8 +38,9 @@
 //! `--cv 5` instead of `--fit`), 365-day window: macro-F1 **0.896** (precision 0.963, recall 0.957
 //! of the duplicate class); the decision before fingerprint version 2 with its fixed weights on
 //! the same pairs 0.832; character-trigram Jaccard with a threshold chosen on the training folds
-//! 0.720. 581 of the 606 duplicate pairs (0.959) share an index key, 559 (0.922) with the
-//! version-1 keys; counting a non-candidate as a miss, macro-F1 0.885 (old: 0.804). The features
+//! 0.720. 576 of the 606 duplicate pairs (0.950) share an index key (581 with the 42 × 3 bands of
+//! version 2), 559 (0.922) with the version-1 keys; counting a non-candidate as a miss, macro-F1
+//! 0.876 (0.885 with the version-2 keys; old: 0.804). The features
 //! were designed while reading errors of these same pairs, so the figure is somewhat optimistic;
 //! details, caveats and the behaviour on unlabelled candidate pairs in `eval/sets/dedup_README.md`.
 //!

@@ -11,7 +11,7 @@
 //!
 //! Why an array and not a row per key (the `dedup_bands` table up to migration 6): ~46 rows per
 //! case with two btree entries each were most of PostgreSQL's CPU per SubmitComplaint; one heap
-//! tuple and one GIN entry per key cost less to write (a lookup still probes ~46 keys).
+//! tuple and one GIN entry per key cost less to write (a lookup still probes ~46 keys; ~16 since fingerprint version 3).
 //!
 //! The time rule is the band index's: a case is a candidate when its matter's activity span —
 //! from the case's own `received_at` to the latest report of its matter — meets `[since, until]`.
@@ -117,7 +117,7 @@ pub(crate) struct Found {
 /// The band-key part of the candidate query: each case with the number of query keys (as
 /// given) in its set. One GIN probe per query key (`bands @> ARRAY[key]`, the LATERAL subquery,
 /// kept apart by OFFSET 0). Why per key and not one `bands && $2` scan: the planner's estimate
-/// for an overlap with ~46 constant keys is a few percent of the table, so a custom plan (a
+/// for an overlap with ~16–46 constant keys is a few percent of the table, so a custom plan (a
 /// prepared statement's first five) scans every entry (0.5 s at 20,000 entries); a one-key
 /// containment is estimated selective and always probes the index, and it needs no per-hit
 /// count over the two arrays.

@@ -1,6 +1,6 @@
 //! The partition owner's in-memory band index (issue 18 item 2): a node that holds a partition's
 //! lease finds duplicate candidates of its jurisdictions in memory, and asks PostgreSQL only about
-//! those candidates (their entries, spans, cases: primary-key probes), not about ~46 band keys
+//! those candidates (their entries, spans, cases: primary-key probes), not about ~16 band keys
 //! through the GIN index.
 //!
 //! Why this is exact, not a cache that may miss: band keys are written only by inserts (and by a

@@ -1087,3 +1087,77 @@ fn a_link_writes_a_row_not_the_matter() {
     assert_eq!(whole.last_report_at(), T0 + 300 * MIN);
     store.check_consistency().unwrap();
 }
+
+/// sled re-keys into a new tree and switches to it only when every entry is written: a re-key
+/// stopped halfway (here the re-key function panics at the third entry) leaves the store on its
+/// old keys and its old tree, the next run finishes it, and a reopen finds the new tree (the
+/// old one is gone, and no empty `dedup_entries` is made again).
+#[test]
+fn an_interrupted_rekey_leaves_the_old_entries_and_the_next_finishes_it() {
+    let (dir, store) = open();
+    let mut ids = Vec::new();
+    for i in 0..5u64 {
+        let spec = Spec {
+            request_id: &format!("r-{i}"),
+            received_at: T0 + i as Millis,
+            ..Spec::default()
+        };
+        let mut new = new_case(&spec);
+        new.dedup = Some(DedupEntry {
+            jurisdiction: spec.jurisdiction.into(),
+            bands: vec![7, 100 + i],
+            fingerprint: vec![1],
+            received_at: spec.received_at,
+            category: spec.category.into(),
+        });
+        ids.push(store.insert_case(new).unwrap().case.id);
+    }
+    let found = |store: &SledStore, band: u64| {
+        let mut got: Vec<String> = store
+            .dedup_candidates("330106", &[band], i64::MIN, i64::MAX, 10)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.0)
+            .collect();
+        got.sort();
+        got
+    };
+    let seen = &std::sync::atomic::AtomicUsize::new(0);
+    let rekey = |fail_at: usize| {
+        move |e: &DedupEntry| {
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            assert!(n != fail_at, "stopped");
+            (e.fingerprint == [1]).then(|| DedupEntry {
+                bands: e.bands.iter().map(|b| b + 1000).collect(),
+                fingerprint: vec![3],
+                ..e.clone()
+            })
+        }
+    };
+    let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        store.rekey_dedup(3, &rekey(2))
+    }));
+    assert!(stopped.is_err());
+    assert_eq!(store.dedup_key_version().unwrap(), 0);
+    assert_eq!(found(&store, 7), ids, "the old keys still answer");
+    assert_eq!(found(&store, 1007), Vec::<String>::new());
+
+    assert_eq!(store.rekey_dedup(3, &rekey(usize::MAX)).unwrap(), 5);
+    assert_eq!(found(&store, 1007), ids);
+    assert_eq!(found(&store, 7), Vec::<String>::new());
+    drop(store);
+
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.dedup_key_version().unwrap(), 3);
+    assert_eq!(found(&store, 1007), ids);
+    assert_eq!(found(&store, 1102), vec![ids[2].clone()]);
+    let names: Vec<String> = store
+        .db()
+        .tree_names()
+        .iter()
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .filter(|n| n.starts_with("dedup_entries"))
+        .collect();
+    assert_eq!(names, vec!["dedup_entries.1".to_string()]);
+    assert_eq!(store.check_consistency().unwrap(), 5);
+}

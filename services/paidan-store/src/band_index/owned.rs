@@ -7,7 +7,7 @@
 //! candidates' entries and cases), so the owner's index keeps no span: it filters on the
 //! case's own `received_at` (which never changes) and leaves the rest of the rule, and whether
 //! the entry still exists, to the store. What it saves is the part that costs: finding the cases
-//! under ~46 band keys. Cases are forgotten when the store finds their entry gone (a case closed
+//! under ~16 band keys (~46 before fingerprint version 3). Cases are forgotten when the store finds their entry gone (a case closed
 //! on any node), without their keys: their cells leave with the sweep, as evicted ones do.
 
 use super::{BandIndex, FastMap, posting_keys};

@@ -4,7 +4,7 @@
 use super::*;
 
 pub(super) fn append_audit(s: &SledStore, event: &AuditEvent) -> Result<()> {
-    let tree = &s.trees[AUDIT];
+    let tree = s.tree(AUDIT);
     // generate_id is monotonic across restarts, so keys sort in the order events happened.
     let id = s.db.generate_id().map_err(storage)?;
     tree.insert(id.to_be_bytes(), encode(event))
@@ -13,7 +13,7 @@ pub(super) fn append_audit(s: &SledStore, event: &AuditEvent) -> Result<()> {
 }
 
 pub(super) fn audit_log(s: &SledStore, limit: usize) -> Result<Vec<AuditEvent>> {
-    let tree = &s.trees[AUDIT];
+    let tree = s.tree(AUDIT);
     tree.iter()
         .rev()
         .take(limit)

@@ -95,7 +95,7 @@ pub(super) fn insert_case(s: &SledStore, new: NewCase) -> Result<Inserted> {
                 b.insert(n, keys, case.received_at, active);
             }
             if let Some(m) = &master
-                && let Err(e) = refresh_matter(&s.trees, &mut b, m)
+                && let Err(e) = refresh_matter(&s.trees.load(), &mut b, m)
             {
                 // The case is stored; only older reports of its matter stay out of the
                 // in-memory index until the next open (which must rebuild, not load).

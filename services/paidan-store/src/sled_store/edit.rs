@@ -78,7 +78,7 @@ pub(super) fn edit_cases(
         }
     }
     for span in &after.refresh {
-        if let Err(e) = refresh_matter(&s.trees, &mut b, span) {
+        if let Err(e) = refresh_matter(&s.trees.load(), &mut b, span) {
             s.index_degraded.store(true, Ordering::Relaxed);
             tracing::warn!(error = %e, master = %span.master, "band index refresh failed");
         }

@@ -39,7 +39,7 @@
 //! | `outbox_queue`  | case id                                        | `Vec<u64>`: pending seqs                |
 //! | `outbox_due`    | enc(next_attempt_at) ‖ seq                     | empty; only each case's head            |
 //! | `dead_letters`  | seq u64 BE                                     | `OutboxEntryV4`, case always set        |
-//! | `meta`          | name                                           | `schema_version` u32 BE; `dedup_key_version` u32 BE; `outbox_len`, `dead_len`, `band_index_snapshot` (token) u64 BE; `figures_built`; `deadlines_built` |
+//! | `meta`          | name                                           | `schema_version` u32 BE; `dedup_key_version` u32 BE, `dedup_entries_tree` (the dedup entries' tree after a re-key, `dedup_entries.N`); `outbox_len`, `dead_len`, `band_index_snapshot` (token) u64 BE; `figures_built`; `deadlines_built` |
 //! | `figures`       | enc(hour) ‖ counter ‖ dim ‖ len ‖ jurisdiction ‖ name | i64 BE: the counter (`figures.rs`)  |
 //! | `idx_due`       | enc(due_at) ‖ case id                          | empty; only cases with a [`deadline_pending`](CaseRecord::deadline_pending) |
 //! | `case_links`    | master id ‖ 0 ‖ version u32 BE                 | [`LinkRowV5`](crate::record::LinkRowV5): a report link, and the version that removed it |
@@ -175,6 +175,9 @@ const META_DEAD_LEN: &[u8] = b"dead_len";
 /// The key version of the dedup entries ([`Store::rekey_dedup`]), u32 BE; absent before the
 /// first re-key.
 const META_DEDUP_KEYS: &[u8] = b"dedup_key_version";
+/// The name of the tree holding the dedup entries, when a re-key wrote them to a new tree;
+/// absent: `dedup_entries`.
+const META_DEDUP_TREE: &[u8] = b"dedup_entries_tree";
 /// Token of the band index snapshot written by the last clean close (absent while open).
 const META_BAND_SNAPSHOT: &[u8] = b"band_index_snapshot";
 /// The band index snapshot, next to sled's own files in the store directory.
@@ -227,7 +230,9 @@ impl Default for StoreOptions {
 /// A [`Store`] on a sled database.
 pub struct SledStore {
     db: sled::Db,
-    trees: Vec<Tree>,
+    /// The trees, in `TREE_NAMES` order. Swapped whole only by a re-key, which replaces the
+    /// dedup entries' tree with a freshly written one (see `dedup.rs`).
+    trees: arc_swap::ArcSwap<Vec<Tree>>,
     /// In-memory band index (see the module docs).
     bands: RwLock<BandIndex>,
     /// Held by every write that changes dedup entries, from its transaction until the band index
@@ -341,9 +346,18 @@ impl SledStore {
     }
 
     fn from_db(db: sled::Db, opts: &StoreOptions, dir: Option<&Path>) -> Result<SledStore> {
+        // The dedup entries are in the tree the last re-key wrote, if any.
+        let dedup_tree = db
+            .open_tree(TREE_NAMES[META])
+            .and_then(|meta| meta.get(META_DEDUP_TREE))
+            .map_err(storage)?;
         let trees = TREE_NAMES
             .iter()
-            .map(|n| db.open_tree(n))
+            .enumerate()
+            .map(|(i, n)| match &dedup_tree {
+                Some(name) if i == DEDUP_ENTRIES => db.open_tree(name),
+                _ => db.open_tree(n),
+            })
             .collect::<sled::Result<Vec<_>>>()
             .map_err(storage)?;
         let meta = &trees[META];
@@ -415,7 +429,7 @@ impl SledStore {
         );
         Ok(SledStore {
             db,
-            trees,
+            trees: arc_swap::ArcSwap::from_pointee(trees),
             bands: RwLock::new(bands),
             dedup_writer: Mutex::new(()),
             dir: dir.map(Path::to_path_buf),
@@ -424,12 +438,12 @@ impl SledStore {
         })
     }
 
-    fn tree(&self, i: usize) -> &Tree {
-        &self.trees[i]
+    fn tree(&self, i: usize) -> Tree {
+        self.trees.load()[i].clone()
     }
 
     fn tx<T>(&self, f: impl Fn(&W<'_>) -> Tx<T>) -> Result<T> {
-        self.trees[..TX_TREES]
+        self.trees.load()[..TX_TREES]
             .transaction(|v: &Vec<TransactionalTree>| {
                 f(&W {
                     trees: v,
