@@ -1538,12 +1538,27 @@ fn rekeyed(store: &dyn Store, ids: &[String], open: &str) {
             v.sort();
             v
         };
-        assert_eq!(found(&[10, 20, 30, 40], i64::MIN), all(&[]), "{open}: old keys");
-        assert_eq!(found(&[1020], T0 - DAY), all(&[0, 1]), "{open}: in the window");
-        assert_eq!(found(&[1020], i64::MIN), all(&[0, 1, 2]), "{open}: back-dated");
+        assert_eq!(
+            found(&[10, 20, 30, 40], i64::MIN),
+            all(&[]),
+            "{open}: old keys"
+        );
+        assert_eq!(
+            found(&[1020], T0 - DAY),
+            all(&[0, 1]),
+            "{open}: in the window"
+        );
+        assert_eq!(
+            found(&[1020], i64::MIN),
+            all(&[0, 1, 2]),
+            "{open}: back-dated"
+        );
         assert_eq!(found(&[1040], i64::MIN), all(&[2]), "{open}");
         let entry = store.dedup_entry(&ids[1]).unwrap().unwrap();
-        assert_eq!((entry.bands, entry.fingerprint), (vec![1020, 1030], vec![3]));
+        assert_eq!(
+            (entry.bands, entry.fingerprint),
+            (vec![1020, 1030], vec![3])
+        );
         assert_eq!(store.dedup_key_version().unwrap(), 7, "{open}");
         if open == "after a restart" {
             // A case written after the re-key is found with the others.
@@ -1552,7 +1567,11 @@ fn rekeyed(store: &dyn Store, ids: &[String], open: &str) {
                 received_at: T0 + 2,
                 ..Spec::default()
             };
-            let new = store.insert_case(with_bands(&spec, vec![1030])).unwrap().case.id;
+            let new = store
+                .insert_case(with_bands(&spec, vec![1030]))
+                .unwrap()
+                .case
+                .id;
             let mut want = all(&[1]);
             want.push(new);
             want.sort();
