@@ -82,8 +82,30 @@ type Stores = (Arc<dyn Store>, Option<Arc<PgStore>>);
 /// (`paidan_core::rekey_dedup`).
 fn open_stores(data_dir: &Path, store_url: Option<&str>) -> anyhow::Result<Stores> {
     let stores = open_unkeyed(data_dir, store_url)?;
-    paidan_core::rekey_dedup(&*stores.0).context("cannot re-key the duplicate index")?;
+    let rewritten =
+        paidan_core::rekey_dedup(&*stores.0).context("cannot re-key the duplicate index")?;
+    if rewritten > 0 {
+        // The re-key read and wrote every entry. sled keeps much of it until closed, and the
+        // allocator keeps what was freed: a server that re-keyed 100k cases on sled held 394 MB
+        // (287 MB trimmed only) where one opened on the re-keyed store holds 165 MB. Closed,
+        // opened again and trimmed, it holds 193 MB.
+        drop(stores);
+        let reopened = open_unkeyed(data_dir, store_url)?;
+        release_free_memory();
+        return Ok(reopened);
+    }
     Ok(stores)
+}
+
+/// Give the heap's free pages back to the system (glibc keeps them in its arenas otherwise).
+#[allow(unsafe_code)]
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory of the allocator's arenas to the system; it
+    // touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 fn open_unkeyed(data_dir: &Path, store_url: Option<&str>) -> anyhow::Result<Stores> {

@@ -498,3 +498,59 @@ async fn short_reworded_reports_of_one_matter_open_one_case() {
     );
     server.stop().await.unwrap();
 }
+
+/// A store written by a build before fingerprint version 3 (its entries made version-2 here:
+/// 42 × 3 text bands) is re-keyed when the server starts on it, and a new report of a matter in
+/// it is linked. The texts name no place, so only the text bands can meet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_started_on_a_store_of_older_keys_links_its_matters() {
+    const FIRST: &str = "楼下的烧烤店每天晚上油烟直排，油烟味很大，家里不能开窗，请城管尽快处理。";
+    const AGAIN: &str =
+        "楼下的烧烤店每天晚上油烟直排，油烟味特别大，家里不能开窗，请城管处理一下。";
+    let dir = tempfile::tempdir().unwrap();
+    let (server, mut client, _) = common::serving(dir.path()).await;
+    let first = client
+        .submit_complaint(common::complaint("old-1", FIRST))
+        .await
+        .unwrap()
+        .into_inner();
+    server.stop().await.unwrap();
+    {
+        use paidan_store::{DedupEntry, SledStore, Store};
+        let store = SledStore::open(dir.path()).unwrap();
+        let as_before = |e: &DedupEntry| {
+            let fp = paidan_dedup::Fingerprint::from_bytes(&e.fingerprint).ok()?;
+            let (bands, fingerprint) = fp.as_version_2();
+            Some(DedupEntry {
+                bands,
+                fingerprint,
+                ..e.clone()
+            })
+        };
+        assert_eq!(store.rekey_dedup(0, &as_before).unwrap(), 1);
+        let id = &first.case_id;
+        let entry = store.dedup_entry(id).unwrap().unwrap();
+        assert_eq!(entry.fingerprint[0], 2, "a version-2 entry");
+        assert!(
+            store
+                .dedup_candidates("A3区", &entry.bands[..1], i64::MIN, i64::MAX, 5)
+                .unwrap()
+                .iter()
+                .any(|c| &c.0 == id)
+        );
+    }
+    let (server, mut client, _) = common::serving(dir.path()).await;
+    let again = client
+        .submit_complaint(common::complaint("new-1", AGAIN))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.duplicate_of, first.case_id, "{again:?}");
+    server.stop().await.unwrap();
+    let store = paidan_store::SledStore::open(dir.path()).unwrap();
+    use paidan_store::Store;
+    assert_eq!(
+        store.dedup_key_version().unwrap(),
+        u32::from(paidan_dedup::FINGERPRINT_VERSION)
+    );
+}
