@@ -1523,16 +1523,7 @@ fn rekey(b: &dyn Backend) {
 fn rekeyed(store: &dyn Store, ids: &[String], open: &str) {
     const DAY: Millis = 24 * 60 * 60 * 1000;
     {
-        let found = |bands: &[u64], since: Millis| {
-            let mut got: Vec<String> = store
-                .dedup_candidates("330106", bands, since, i64::MAX, 10)
-                .unwrap()
-                .into_iter()
-                .map(|c| c.0)
-                .collect();
-            got.sort();
-            got
-        };
+        let found = |bands: &[u64], since: Millis| candidate_ids(store, bands, since);
         let all = |ix: &[usize]| {
             let mut v: Vec<String> = ix.iter().map(|&i| ids[i].to_string()).collect();
             v.sort();

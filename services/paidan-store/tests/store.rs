@@ -1112,16 +1112,7 @@ fn an_interrupted_rekey_leaves_the_old_entries_and_the_next_finishes_it() {
         });
         ids.push(store.insert_case(new).unwrap().case.id);
     }
-    let found = |store: &SledStore, band: u64| {
-        let mut got: Vec<String> = store
-            .dedup_candidates("330106", &[band], i64::MIN, i64::MAX, 10)
-            .unwrap()
-            .into_iter()
-            .map(|c| c.0)
-            .collect();
-        got.sort();
-        got
-    };
+    let found = |store: &SledStore, band: u64| candidate_ids(store, &[band], i64::MIN);
     let seen = &std::sync::atomic::AtomicUsize::new(0);
     let rekey = |fail_at: usize| {
         move |e: &DedupEntry| {

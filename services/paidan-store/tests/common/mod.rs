@@ -210,3 +210,15 @@ pub fn set_labels(
 fn first(cases: Result<Vec<CaseRecord>>) -> Result<CaseRecord> {
     Ok(cases?.into_iter().next().expect("the edit wrote a case"))
 }
+
+/// Ids of the cases of jurisdiction 330106 sharing a key with `bands` in `[since, ∞)`, sorted.
+pub fn candidate_ids(store: &dyn Store, bands: &[u64], since: Millis) -> Vec<String> {
+    let mut got: Vec<String> = store
+        .dedup_candidates("330106", bands, since, i64::MAX, 10)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.0)
+        .collect();
+    got.sort();
+    got
+}
