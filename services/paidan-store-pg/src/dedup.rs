@@ -11,7 +11,8 @@
 //!
 //! Why an array and not a row per key (the `dedup_bands` table up to migration 6): ~46 rows per
 //! case with two btree entries each were most of PostgreSQL's CPU per SubmitComplaint; one heap
-//! tuple and one GIN entry per key cost less to write (a lookup still probes ~46 keys; ~16 since fingerprint version 3).
+//! tuple and one GIN entry per key cost less to write (a lookup still probes ~46 keys; ~16
+//! since fingerprint version 3).
 //!
 //! The time rule is the band index's: a case is a candidate when its matter's activity span —
 //! from the case's own `received_at` to the latest report of its matter — meets `[since, until]`.
