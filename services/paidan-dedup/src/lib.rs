@@ -262,14 +262,8 @@ impl Fingerprint {
     /// then the entity and place keys) and its bytes. A store written before version 3 holds
     /// these; tests and measurements of the re-key make such a store with it.
     pub fn as_version_2(&self) -> (Vec<u64>, Vec<u8>) {
-        let text = if sketch::has_bands(&self.minhash) {
-            sketch::NUM_BANDS.min(self.bands.len())
-        } else {
-            0
-        };
         let mut v2 = self.clone();
-        v2.bands = sketch::band_keys(&self.minhash, sketch::V2_BANDS, sketch::V2_ROWS);
-        v2.bands.extend_from_slice(&self.bands[text..]);
+        v2.bands = self.keys_with_text_bands(sketch::NUM_BANDS, sketch::V2_BANDS, sketch::V2_ROWS);
         let mut bytes = vec![2];
         bytes.extend(postcard::to_stdvec(&v2).expect("fingerprint serialises"));
         (v2.bands, bytes)
@@ -284,15 +278,23 @@ impl Fingerprint {
     /// A fingerprint of versions 1 or 2 with its leading text band keys (42 × 3) replaced by
     /// this version's, computed from the signature; its entity and place keys after them stay.
     fn with_current_bands(mut self) -> Fingerprint {
-        let old = if sketch::has_bands(&self.minhash) {
-            sketch::V2_BANDS.min(self.bands.len())
+        self.bands =
+            self.keys_with_text_bands(sketch::V2_BANDS, sketch::NUM_BANDS, sketch::BAND_ROWS);
+        self
+    }
+
+    /// This fingerprint's index keys with its leading text bands — `held` of them, as its keys
+    /// were cut — replaced by the `bands × rows` layout's; the entity and place keys after them
+    /// stay. An empty text has no text bands in either.
+    pub(crate) fn keys_with_text_bands(&self, held: usize, bands: usize, rows: usize) -> Vec<u64> {
+        let held = if sketch::has_bands(&self.minhash) {
+            held.min(self.bands.len())
         } else {
             0
         };
-        let mut bands = sketch::band_keys(&self.minhash, sketch::NUM_BANDS, sketch::BAND_ROWS);
-        bands.extend_from_slice(&self.bands[old..]);
-        self.bands = bands;
-        self
+        let mut keys = sketch::band_keys(&self.minhash, bands, rows);
+        keys.extend_from_slice(&self.bands[held..]);
+        keys
     }
 }
 

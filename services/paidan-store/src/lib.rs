@@ -104,9 +104,10 @@ pub trait Store: Send + Sync + 'static {
     /// derives from the entries' keys (the band index, the array column), then record `version`.
     /// The store does not know how keys are made (paidan-dedup does): paidan-core calls this at
     /// startup, before any lookup, when [`Store::dedup_key_version`] is not its fingerprint
-    /// version. Each entry is rewritten in its own small batch; an interrupted run leaves the
-    /// version unrecorded, and the next call finishes it (`rekey` keeps an entry already
-    /// re-keyed). Returns how many entries were rewritten.
+    /// version. The entries are written in batches (sled: into a new tree it then switches to;
+    /// PostgreSQL: in place, a page per transaction); an interrupted run leaves the version
+    /// unrecorded, and the next call finishes it (`rekey` keeps an entry already re-keyed).
+    /// Returns how many entries were rewritten.
     fn rekey_dedup(
         &self,
         version: u32,

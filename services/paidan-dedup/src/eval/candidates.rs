@@ -28,10 +28,7 @@ pub fn shares_key(a: &Fingerprint, b: &Fingerprint, bands: usize, rows: usize) -
 /// instead of [`sketch::NUM_BANDS`] × [`sketch::BAND_ROWS`]: the layout's band keys, then the
 /// entity and place keys.
 pub fn keys_with_layout(fp: &Fingerprint, bands: usize, rows: usize) -> Vec<u64> {
-    let own = sketch::band_keys(fp.minhash(), sketch::NUM_BANDS, sketch::BAND_ROWS).len();
-    let mut keys = sketch::band_keys(fp.minhash(), bands, rows);
-    keys.extend_from_slice(&fp.bands()[own.min(fp.bands().len())..]);
-    keys
+    fp.keys_with_text_bands(sketch::NUM_BANDS, bands, rows)
 }
 
 /// Candidate-generation recall for one LSH layout.

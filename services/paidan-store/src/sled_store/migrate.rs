@@ -178,12 +178,7 @@ pub(super) fn migrate_v3(db: &sled::Db, trees: &[Tree]) -> Result<()> {
 /// `case_links` at its next write (`links.rs`). Only the version changes, so that a schema 4
 /// build refuses the store instead of reading a master's head as a master without links.
 pub(super) fn migrate_v4(db: &sled::Db, trees: &[Tree]) -> Result<()> {
-    trees[META]
-        .insert(META_SCHEMA, &SCHEMA_5.to_be_bytes())
-        .map_err(storage)?;
-    db.flush().map_err(storage)?;
-    tracing::info!("store at schema 5 (report links apart from their master)");
-    Ok(())
+    set_schema(db, trees, SCHEMA_5, "report links apart from their master")
 }
 
 /// Schema 5 → 6: nothing to convert here either. From schema 6 the dedup entries may hold keys
@@ -191,11 +186,21 @@ pub(super) fn migrate_v4(db: &sled::Db, trees: &[Tree]) -> Result<()> {
 /// through [`Store::rekey_dedup`]), which a schema 5 build cannot read: the version changes so
 /// that such a build refuses the store instead of failing every duplicate lookup.
 pub(super) fn migrate_v5(db: &sled::Db, trees: &[Tree]) -> Result<()> {
+    set_schema(
+        db,
+        trees,
+        SCHEMA_VERSION,
+        "dedup entries re-keyed at startup",
+    )
+}
+
+/// A migration that converts nothing: only the version changes (and is flushed).
+fn set_schema(db: &sled::Db, trees: &[Tree], version: u32, what: &str) -> Result<()> {
     trees[META]
-        .insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
+        .insert(META_SCHEMA, &version.to_be_bytes())
         .map_err(storage)?;
     db.flush().map_err(storage)?;
-    tracing::info!("store at schema 6 (dedup entries re-keyed at startup)");
+    tracing::info!(version, "store at schema {version} ({what})");
     Ok(())
 }
 
