@@ -335,8 +335,9 @@ mod tests {
     }
 
     /// A store written before fingerprint version 3 holds version-2 keys (42 × 3 text bands),
-    /// which no new report's text bands meet (only its place keys do). The re-key gives every entry this version's keys from
-    /// its signature: the matter is found again, and a second start reads nothing.
+    /// which no new report's text bands meet (only its place keys do). The re-key gives every
+    /// entry this version's keys from its signature: the matter is found again, and a second
+    /// start reads nothing.
     #[test]
     fn a_store_of_version_2_keys_finds_its_matters_after_the_rekey() {
         let store = SledStore::open_temporary().unwrap();

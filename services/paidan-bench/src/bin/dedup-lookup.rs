@@ -309,7 +309,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Whether the store in `dir` was written with an older fingerprint version (what changed is the
-/// band layout, which `paidan_core::rekey_dedup` converts in place): re-keys it and says so. A
+/// band layout, which `paidan_core::rekey_dedup` converts): re-keys it and says so. A
 /// store at this version whose format digest differs was built by other fingerprint code and is
 /// rebuilt instead.
 fn rekeyable(dir: &std::path::Path) -> anyhow::Result<bool> {
