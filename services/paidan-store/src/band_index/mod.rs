@@ -22,7 +22,7 @@
 //! same edit), and evicting a case behind the horizon does not need them — its cells are left
 //! behind and swept shard by shard (see `Entry`), so eviction reads nothing from the store.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::types::Millis;
@@ -370,32 +370,85 @@ impl Table {
     }
 }
 
+/// A slot's state (the top two bits of [`Slot::word`]). A case evicted behind the horizon leaves
+/// its cells in the posting table (finding them again would need its keys, which only the store
+/// has): its slot becomes `EVICTED`, lookups skip its cells, and the sweep
+/// ([`BandIndex::sweep_step`]) clears them one shard at a time. The slot is free for another case
+/// only when its last cell is gone, so a stale cell never names a live case.
+const FREE: u32 = 0;
+const LIVE: u32 = 1;
+const EVICTED: u32 = 2;
+const STATE_SHIFT: u32 = 30;
+/// Most cells a slot counts (keys of one case beyond it are not indexed; a case has ~16).
+const MAX_CELLS: u32 = (1 << STATE_SHIFT) - 1;
+/// The end of a span that never ends (the owner's index), in [`Slot::active_s`].
+const OPEN_END: u32 = u32::MAX;
+/// Seconds of an hour: the spans' ends are listed by the hour they fall in, for eviction.
+const HOUR_S: u32 = 3600;
+
+/// A span's end as a slot keeps it: whole seconds since the Unix epoch, rounded up, so the span
+/// the index holds is only ever wider than the truth (what the horizon and the lookups need of
+/// it); a time beyond `u32` seconds (the year 2106) is an open end.
+fn end_secs(at: Millis) -> u32 {
+    if at <= 0 {
+        return 0;
+    }
+    let s = (at - 1) / 1000 + 1;
+    u32::try_from(s).map_or(OPEN_END, |s| s)
+}
+
+fn end_millis(s: u32) -> Millis {
+    if s == OPEN_END {
+        Millis::MAX
+    } else {
+        Millis::from(s) * 1000
+    }
+}
+
+/// One case of the index, or a slot waiting for its cells to be swept, or a free one: 24 bytes
+/// (the enum of three variants it replaced took 40, and a map from case numbers to slots and a
+/// B-tree of `(active_at, slot)` another ~60 a case; bench-notes, session 14).
+#[derive(Clone, Copy, Default)]
 struct Slot {
     case: u64,
+    /// Exact: the lookups filter on it and the consistency check compares it with the store.
     received_at: Millis,
-    active_at: Millis,
-    /// Cells this slot has in the posting table (one per key it was inserted under).
-    cells: u32,
+    /// The end of the case's activity span, rounded up to the second (see [`end_secs`]).
+    active_s: u32,
+    /// The state (top two bits: `FREE`, `LIVE`, `EVICTED`) and, below, the cells this slot has
+    /// in the posting table (one per key it was inserted under).
+    word: u32,
 }
 
-/// A slot of the index. A case evicted behind the horizon leaves its cells in the posting table
-/// (finding them again would need its keys, which only the store has): its slot becomes
-/// `Evicted`, lookups skip its cells, and the sweep ([`BandIndex::sweep_step`]) clears them one
-/// shard at a time. The slot is free for another case only when its last cell is gone, so a
-/// stale cell never names a live case.
-enum Entry {
-    Free,
-    Live(Slot),
-    Evicted { cells: u32 },
-}
-
-impl Entry {
-    fn live(&self) -> Option<&Slot> {
-        match self {
-            Entry::Live(s) => Some(s),
-            _ => None,
-        }
+impl Slot {
+    fn state(&self) -> u32 {
+        self.word >> STATE_SHIFT
     }
+
+    fn cells(&self) -> u32 {
+        self.word & MAX_CELLS
+    }
+
+    fn is_live(&self) -> bool {
+        self.state() == LIVE
+    }
+
+    fn active_at(&self) -> Millis {
+        end_millis(self.active_s)
+    }
+
+    fn set(&mut self, state: u32, cells: u32) {
+        self.word = state << STATE_SHIFT | cells.min(MAX_CELLS);
+    }
+}
+
+/// The hour a span's end is listed under (none for an open end: it is never evicted).
+fn hour_of(active_s: u32) -> Option<u32> {
+    (active_s != OPEN_END).then_some(active_s / HOUR_S)
+}
+
+fn case_hash(case: u64) -> u64 {
+    mix(case ^ 0x6361_7365_5f6e_6f21)
 }
 
 /// Inserts between two sweep steps while stale cells remain (eviction calls sweep too).
@@ -412,12 +465,21 @@ const STALE_SHARE: usize = 16;
 pub(crate) struct BandIndex {
     keep_ms: Millis,
     newest: Millis,
-    /// Every open dedup entry with `active_at >= horizon` is indexed here; none older is.
+    /// Every open dedup entry with `active_at >= horizon` is indexed here. Entries older than the
+    /// horizon leave within a few writes of its move (see [`BandIndex::evict`]); until then a
+    /// lookup may find one here as well as in the store, and the store's lookup takes it once.
     horizon: Millis,
-    slots: Vec<Entry>,
+    slots: Vec<Slot>,
     free: Vec<u32>,
-    by_case: FastMap<u64, u32>,
-    by_time: BTreeSet<(Millis, u32)>,
+    /// The live slots, found by their case number (hashed with [`case_hash`], compared through
+    /// `slots`): 4 bytes and a control byte a bucket, where a map holding the case number took 16
+    /// and one.
+    by_case: hashbrown::HashTable<u32>,
+    /// Slots by the hour their span ends in, for eviction. A slot is listed again when a report
+    /// moves its end into a later hour, and a case that leaves (closed, merged, forgotten) stays
+    /// listed: a listing counts only while its slot is live and ends in that hour, and all of an
+    /// hour's listings go when the horizon passes the hour.
+    by_hour: BTreeMap<u32, Vec<u32>>,
     postings: Table,
     /// One bit per slot: set while the slot is `Evicted` (the sweep tests cells against this,
     /// not against `slots`, so it scans a shard without a cache miss per cell).
@@ -439,8 +501,8 @@ impl BandIndex {
             horizon,
             slots: Vec::new(),
             free: Vec::new(),
-            by_case: FastMap::default(),
-            by_time: BTreeSet::new(),
+            by_case: hashbrown::HashTable::new(),
+            by_hour: BTreeMap::new(),
             postings: Table::new(),
             stale: Vec::new(),
             stale_cells: 0,
@@ -462,6 +524,42 @@ impl BandIndex {
         self.by_case.len()
     }
 
+    /// The slot of case `case`, if it is indexed.
+    fn slot_of(&self, case: u64) -> Option<u32> {
+        let slots = &self.slots;
+        self.by_case
+            .find(case_hash(case), |&s| slots[s as usize].case == case)
+            .copied()
+    }
+
+    /// Take case `case` out of `by_case`; its slot, if it was there.
+    fn unmap(&mut self, case: u64) -> Option<u32> {
+        let slots = &self.slots;
+        match self
+            .by_case
+            .find_entry(case_hash(case), |&s| slots[s as usize].case == case)
+        {
+            Ok(e) => Some(e.remove().0),
+            Err(_) => None,
+        }
+    }
+
+    /// Put slot `slot` (live, holding its case) into `by_case` and list it under its hour.
+    fn map(&mut self, slot: u32) {
+        let s = self.slots[slot as usize];
+        let slots = &self.slots;
+        self.by_case.insert_unique(case_hash(s.case), slot, |&x| {
+            case_hash(slots[x as usize].case)
+        });
+        self.list(slot, s.active_s);
+    }
+
+    fn list(&mut self, slot: u32, active_s: u32) {
+        if let Some(h) = hour_of(active_s) {
+            self.by_hour.entry(h).or_default().push(slot);
+        }
+    }
+
     /// (postings of indexed cases, bytes of the posting table). Cells of evicted cases not swept
     /// yet are not postings (they take table bytes until the sweep clears them).
     pub(crate) fn postings_stats(&self) -> (usize, usize) {
@@ -476,18 +574,27 @@ impl BandIndex {
         self.stale_cells
     }
 
-    /// Bytes the index holds: the posting table, the slots and free list, the stale bitmap, and
-    /// estimates of the two maps (hashbrown: a 16-byte entry and a control byte per bucket at
-    /// up to 7/8 load; B-tree: a 16-byte key in nodes about two-thirds full, plus node headers).
+    /// Bytes the index holds: the posting table, the slots and free list, the stale bitmap, the
+    /// case table (hashbrown: a 4-byte slot and a control byte per bucket, buckets a power of two
+    /// at up to 7/8 load) and the hour lists (their vectors, and an estimate of the B-tree's
+    /// nodes: 56 bytes a listed hour).
     pub(crate) fn bytes(&self) -> usize {
-        let by_case = self.by_case.capacity() * 8 / 7 * (16 + 1);
-        let by_time = self.by_time.len() * 16 * 3 / 2 + self.by_time.len() / 7 * 16;
+        let buckets = if self.by_case.capacity() == 0 {
+            0
+        } else {
+            (self.by_case.capacity() * 8 / 7).next_power_of_two()
+        };
+        let by_hour: usize = self
+            .by_hour
+            .values()
+            .map(|v| v.capacity() * 4 + 56)
+            .sum();
         self.postings.bytes()
-            + self.slots.capacity() * std::mem::size_of::<Entry>()
+            + self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.free.capacity() * 4
             + self.stale.capacity() * 8
-            + by_case
-            + by_time
+            + buckets * 5
+            + by_hour
     }
 
     fn set_stale(&mut self, slot: u32, on: bool) {
@@ -513,28 +620,27 @@ impl BandIndex {
         active_at: Millis,
     ) -> bool {
         let active_at = active_at.max(at);
-        if active_at < self.horizon || self.by_case.contains_key(&case) {
+        if active_at < self.horizon || self.slot_of(case).is_some() {
             return false;
         }
+        let keys = &keys[..keys.len().min(MAX_CELLS as usize)];
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
-                self.slots.push(Entry::Free);
+                self.slots.push(Slot::default());
                 (self.slots.len() - 1) as u32
             }
         };
-        debug_assert!(matches!(self.slots[slot as usize], Entry::Free));
+        debug_assert_eq!(self.slots[slot as usize].state(), FREE);
         for &k in keys {
             self.postings.insert(k, slot);
         }
-        self.slots[slot as usize] = Entry::Live(Slot {
-            case,
-            received_at: at,
-            active_at,
-            cells: keys.len() as u32,
-        });
-        self.by_case.insert(case, slot);
-        self.by_time.insert((active_at, slot));
+        let s = &mut self.slots[slot as usize];
+        s.case = case;
+        s.received_at = at;
+        s.active_s = end_secs(active_at);
+        s.set(LIVE, keys.len() as u32);
+        self.map(slot);
         self.newest = self.newest.max(active_at);
         self.since_sweep = self.since_sweep.saturating_add(1);
         true
@@ -543,54 +649,47 @@ impl BandIndex {
     /// The matter of `case` was reported at `at`: widen its span. False when the case is not
     /// indexed (the caller loads it from the store if `at` reaches the horizon).
     pub(crate) fn bump(&mut self, case: u64, at: Millis) -> bool {
-        let Some(&slot) = self.by_case.get(&case) else {
+        let Some(slot) = self.slot_of(case) else {
             return false;
         };
-        let Entry::Live(s) = &mut self.slots[slot as usize] else {
-            return false;
-        };
-        if at > s.active_at {
-            self.by_time.remove(&(s.active_at, slot));
-            s.active_at = at;
-            self.by_time.insert((at, slot));
-            self.newest = self.newest.max(at);
+        let s = &mut self.slots[slot as usize];
+        let end = end_secs(at);
+        if end > s.active_s {
+            let moved = hour_of(end) != hour_of(s.active_s);
+            s.active_s = end;
+            if moved {
+                self.list(slot, end);
+            }
         }
+        self.newest = self.newest.max(at);
         true
     }
 
     /// Drop case `case`, indexed under `keys` (a case closed or merged: the caller has its keys,
     /// so its cells leave now and the slot is free at once).
     pub(crate) fn remove(&mut self, case: u64, keys: &[u64]) -> bool {
-        let Some(slot) = self.by_case.remove(&case) else {
+        let Some(slot) = self.unmap(case) else {
             return false;
         };
-        let mut left = 0;
-        if let Entry::Live(s) = std::mem::replace(&mut self.slots[slot as usize], Entry::Free) {
-            self.by_time.remove(&(s.active_at, slot));
-            left = s.cells;
-        }
+        let mut left = self.slots[slot as usize].cells();
         for &k in keys {
             if left > 0 && self.postings.remove(k, slot) {
                 left -= 1;
             }
         }
-        if left > 0 {
-            // Keys that do not match what was indexed: the rest leave with the sweep.
-            self.retire(slot, left);
-        } else {
-            self.free.push(slot);
-        }
+        // Keys that do not match what was indexed: the rest leave with the sweep.
+        self.retire(slot, left);
         true
     }
 
     /// Slot `slot` is no longer a case's but still has `cells` cells in the table.
     fn retire(&mut self, slot: u32, cells: u32) {
         if cells == 0 {
-            self.slots[slot as usize] = Entry::Free;
+            self.slots[slot as usize].set(FREE, 0);
             self.free.push(slot);
             return;
         }
-        self.slots[slot as usize] = Entry::Evicted { cells };
+        self.slots[slot as usize].set(EVICTED, cells);
         self.set_stale(slot, true);
         self.stale_cells += cells as usize;
     }
@@ -599,13 +698,11 @@ impl BandIndex {
     /// say which keys it had): the slot leaves now, its cells with the sweep, as an eviction's.
     /// False when the case is not indexed.
     pub(crate) fn forget(&mut self, case: u64) -> bool {
-        let Some(slot) = self.by_case.remove(&case) else {
+        let Some(slot) = self.unmap(case) else {
             return false;
         };
-        if let Entry::Live(s) = std::mem::replace(&mut self.slots[slot as usize], Entry::Free) {
-            self.by_time.remove(&(s.active_at, slot));
-            self.retire(slot, s.cells);
-        }
+        let cells = self.slots[slot as usize].cells();
+        self.retire(slot, cells);
         self.since_sweep = self.since_sweep.saturating_add(1);
         true
     }
@@ -618,35 +715,41 @@ impl BandIndex {
         }
     }
 
-    /// Advance the horizon when it is due (amortised in steps of an hour), evicting at most
-    /// `limit` cases behind it: each leaves `by_case` and `by_time` now, its cells later (see
-    /// [`Entry`]); with more than `limit` to go, the horizon stops at the oldest case that stays.
-    /// Then one sweep step if one is due. Reads nothing but the index. Returns how many cases
-    /// were evicted.
+    /// Advance the horizon when it is due (in steps of an hour, to `keep_ms` behind the newest
+    /// end), then evict at most `limit` of the cases whose spans end in the hours it has passed:
+    /// each leaves `by_case` now, its cells later (see [`FREE`]). The rest leave in the next
+    /// calls; until then they are found as well as the store's entries behind the horizon, which
+    /// a lookup takes once. Then one sweep step if one is due. Reads nothing but the index.
+    /// Returns how many cases were evicted (0: none is left to evict).
     pub(crate) fn evict(&mut self, limit: usize) -> usize {
-        let mut evicted = 0;
         let target = self.newest.saturating_sub(self.keep_ms);
         if target > self.horizon.saturating_add(EVICT_STEP_MS) {
-            let mut gone = Vec::new();
-            let horizon = {
-                let mut below = self.by_time.range(..(target, 0));
-                gone.extend(below.by_ref().take(limit).copied());
-                match below.next() {
-                    Some(&(at, _)) => at,
-                    None => target,
-                }
+            self.set_horizon(target);
+        }
+        let mut evicted = 0;
+        // Hours wholly before the horizon: every span listed there ends before it.
+        while evicted < limit {
+            let Some((&h, _)) = self.by_hour.first_key_value() else {
+                break;
             };
-            for (at, slot) in gone {
-                self.by_time.remove(&(at, slot));
-                if let Entry::Live(s) =
-                    std::mem::replace(&mut self.slots[slot as usize], Entry::Free)
-                {
-                    self.by_case.remove(&s.case);
-                    self.retire(slot, s.cells);
+            if end_millis((h + 1).saturating_mul(HOUR_S)) > self.horizon {
+                break;
+            }
+            let mut list = self.by_hour.remove(&h).unwrap_or_default();
+            while evicted < limit {
+                let Some(slot) = list.pop() else { break };
+                let s = self.slots[slot as usize];
+                if s.is_live() && hour_of(s.active_s) == Some(h) {
+                    if let Ok(e) = self.by_case.find_entry(case_hash(s.case), |&x| x == slot) {
+                        e.remove();
+                    }
+                    self.retire(slot, s.cells());
                     evicted += 1;
                 }
             }
-            self.set_horizon(horizon);
+            if !list.is_empty() {
+                self.by_hour.insert(h, list);
+            }
         }
         let worth_it = self.stale_cells * STALE_SHARE >= self.postings.cells();
         if self.stale_cells > 0 && ((evicted > 0 && worth_it) || self.since_sweep >= SWEEP_EVERY) {
@@ -675,12 +778,15 @@ impl BandIndex {
         );
         self.stale_cells -= cleared.len();
         for slot in cleared {
-            if let Entry::Evicted { cells } = &mut self.slots[slot as usize] {
-                *cells -= 1;
-                if *cells == 0 {
-                    self.slots[slot as usize] = Entry::Free;
+            let s = &mut self.slots[slot as usize];
+            if s.state() == EVICTED {
+                let left = s.cells() - 1;
+                if left == 0 {
+                    s.set(FREE, 0);
                     self.set_stale(slot, false);
                     self.free.push(slot);
+                } else {
+                    s.set(EVICTED, left);
                 }
             }
         }
@@ -702,10 +808,8 @@ impl BandIndex {
     ) {
         for &k in keys {
             self.postings.find(k, |slot| {
-                if let Entry::Live(s) = &self.slots[slot as usize]
-                    && s.received_at <= until
-                    && s.active_at >= since
-                {
+                let s = &self.slots[slot as usize];
+                if s.is_live() && s.received_at <= until && s.active_at() >= since {
                     *out.entry(s.case).or_default() += 1;
                 }
             });
@@ -714,7 +818,7 @@ impl BandIndex {
 
     /// Whether `case` is indexed under every one of `keys` (consistency checks).
     pub(crate) fn indexed_under(&self, case: u64, keys: &[u64]) -> bool {
-        let Some(&slot) = self.by_case.get(&case) else {
+        let Some(slot) = self.slot_of(case) else {
             return false;
         };
         keys.iter().all(|&k| {
@@ -724,12 +828,13 @@ impl BandIndex {
         })
     }
 
-    /// Every indexed case: (case number, received_at, active_at). For consistency checks.
+    /// Every indexed case: (case number, received_at, active_at as the index holds it: the
+    /// matter's latest report rounded up to the second). For consistency checks.
     pub(crate) fn entries(&self) -> impl Iterator<Item = (u64, Millis, Millis)> {
         self.slots
             .iter()
-            .filter_map(Entry::live)
-            .map(|s| (s.case, s.received_at, s.active_at))
+            .filter(|s| s.is_live())
+            .map(|s| (s.case, s.received_at, s.active_at()))
     }
 }
 

@@ -81,7 +81,7 @@ fn get_len(r: &mut impl Read, max: u64, what: &str) -> io::Result<usize> {
 
 impl BandIndex {
     /// Write the whole index to `w`, tagged with `token` (which [`BandIndex::read_snapshot`] must
-    /// be given back). The lookup maps (`by_case`, `by_time`) are derived from the slots on read.
+    /// be given back). The lookup maps (`by_case`, `by_hour`) are derived from the slots on read.
     pub(crate) fn write_snapshot(&self, w: impl Write, token: u64) -> io::Result<()> {
         let mut w = Crc {
             inner: io::BufWriter::with_capacity(1 << 20, w),
@@ -94,19 +94,19 @@ impl BandIndex {
         }
         put_u64(&mut w, self.slots.len() as u64)?;
         for s in &self.slots {
-            match s {
-                Entry::Live(s) => {
+            match s.state() {
+                LIVE => {
                     w.write_all(&[1])?;
                     put_u64(&mut w, s.case)?;
                     put_u64(&mut w, s.received_at as u64)?;
-                    put_u64(&mut w, s.active_at as u64)?;
-                    w.write_all(&s.cells.to_le_bytes())?;
+                    put_u64(&mut w, s.active_at() as u64)?;
+                    w.write_all(&s.cells().to_le_bytes())?;
                 }
-                Entry::Evicted { cells } => {
+                EVICTED => {
                     w.write_all(&[2])?;
-                    w.write_all(&cells.to_le_bytes())?;
+                    w.write_all(&s.cells().to_le_bytes())?;
                 }
-                Entry::Free => w.write_all(&[0])?,
+                _ => w.write_all(&[0])?,
             }
         }
         put_u64(&mut w, self.free.len() as u64)?;
@@ -167,34 +167,36 @@ impl BandIndex {
         for i in 0..n_slots {
             let mut tag = [0u8; 1];
             r.read_exact(&mut tag)?;
+            let mut slot = Slot::default();
             match tag[0] {
-                0 => ix.slots.push(Entry::Free),
+                0 => {}
                 1 => {
-                    let case = get_u64(&mut r)?;
-                    let received_at = get_u64(&mut r)? as Millis;
-                    let active_at = get_u64(&mut r)? as Millis;
+                    slot.case = get_u64(&mut r)?;
+                    slot.received_at = get_u64(&mut r)? as Millis;
+                    slot.active_s = end_secs(get_u64(&mut r)? as Millis);
                     let cells = get_u32(&mut r)?;
-                    if ix.by_case.insert(case, i as u32).is_some() {
-                        return Err(bad(&format!("case {case} is in two slots")));
+                    if cells > MAX_CELLS {
+                        return Err(bad(&format!("slot {i} counts {cells} cells")));
                     }
-                    ix.by_time.insert((active_at, i as u32));
-                    ix.slots.push(Entry::Live(Slot {
-                        case,
-                        received_at,
-                        active_at,
-                        cells,
-                    }));
+                    slot.set(LIVE, cells);
                 }
                 2 => {
                     let cells = get_u32(&mut r)?;
-                    if cells == 0 {
-                        return Err(bad(&format!("evicted slot {i} without cells")));
+                    if cells == 0 || cells > MAX_CELLS {
+                        return Err(bad(&format!("evicted slot {i} with {cells} cells")));
                     }
-                    ix.slots.push(Entry::Evicted { cells });
+                    slot.set(EVICTED, cells);
                     ix.set_stale(i as u32, true);
                     ix.stale_cells += cells as usize;
                 }
                 t => return Err(bad(&format!("slot tag {t}"))),
+            }
+            ix.slots.push(slot);
+            if slot.is_live() {
+                if ix.slot_of(slot.case).is_some() {
+                    return Err(bad(&format!("case {} is in two slots", slot.case)));
+                }
+                ix.map(i as u32);
             }
         }
         let n_free = get_len(&mut r, n_slots as u64, "free list length")?;
@@ -202,7 +204,7 @@ impl BandIndex {
             let mut b = [0u8; 4];
             r.read_exact(&mut b)?;
             let f = u32::from_le_bytes(b);
-            if !matches!(ix.slots.get(f as usize), Some(Entry::Free)) {
+            if ix.slots.get(f as usize).is_none_or(|s| s.state() != FREE) {
                 return Err(bad(&format!("free slot {f} is not an empty slot")));
             }
             ix.free.push(f);
@@ -261,12 +263,8 @@ impl BandIndex {
         ix.slots.shrink_to_fit();
         // Every slot has exactly the cells it counts (a free slot none), so a freed slot is
         // never named by a stale cell.
-        for (i, (e, &n)) in ix.slots.iter().zip(&counted).enumerate() {
-            let want = match e {
-                Entry::Free => 0,
-                Entry::Live(s) => s.cells,
-                Entry::Evicted { cells } => *cells,
-            };
+        for (i, (s, &n)) in ix.slots.iter().zip(&counted).enumerate() {
+            let want = s.cells();
             if want != n {
                 return Err(bad(&format!(
                     "slot {i} counts {want} cells, the table has {n}"
