@@ -107,13 +107,121 @@ struct Table {
     shards: Vec<Shard>,
 }
 
-#[derive(Default)]
 struct Shard {
-    cells: Vec<u64>,
+    cells: Cells,
     live: usize,
     /// Cells in use: `live` here (no tombstones); kept for the snapshot format, whose version 3
     /// (linear probing) counted tombstones in it.
     used: usize,
+}
+
+/// Bits of a cell's slot: at most `MAX_SLOTS` slots (a billion cases; at ~190 bytes a case,
+/// beyond the memory of any one node).
+const SLOT_BITS: u32 = 30;
+const SLOT_MASK: u64 = (1 << SLOT_BITS) - 1;
+/// Slots an index holds at most (the last slot number, with all hash bits set, is `EMPTY`).
+pub(crate) const MAX_SLOTS: usize = SLOT_MASK as usize;
+/// Bits of the key hash a cell stores: the 32 of `hash32` less the shard's (implied by the
+/// shard the cell is in).
+const CELL_HASH_MASK: u64 = (1 << (32 - SHARD_BITS)) - 1;
+/// A packed empty cell: all 56 bits set.
+const PACKED_EMPTY: u64 = (1 << 56) - 1;
+/// Bytes of a packed cell.
+const CELL_BYTES: usize = 7;
+
+/// A shard's cells, 7 bytes each: the 26 bits of the key hash below the shard's 6 and a 30-bit
+/// slot. The table is most of the index (~17 cells a case at fingerprint version 3), and a cell
+/// of `u64` spent a byte on bits the shard already says. The code works on unpacked cells
+/// (`hash32 << 32 | slot`, [`EMPTY`] for an empty one): [`Cells::get`] and [`Cells::set`]
+/// convert. One spare byte at the end lets `get` read every cell as an unaligned `u64`.
+#[derive(Debug, PartialEq, Eq)]
+struct Cells {
+    bytes: Vec<u8>,
+    n: usize,
+    /// The shard's bits of every hash in it, in place (`shard << 26`).
+    top: u32,
+}
+
+impl Cells {
+    fn empty(top: u32) -> Cells {
+        Cells {
+            bytes: Vec::new(),
+            n: 0,
+            top,
+        }
+    }
+
+    /// `n` empty cells, no spare capacity.
+    fn filled(top: u32, n: usize) -> Cells {
+        let bytes = if n == 0 {
+            Vec::new()
+        } else {
+            vec![0xFF; n * CELL_BYTES + 1]
+        };
+        Cells { bytes, n, top }
+    }
+
+    fn len(&self) -> usize {
+        self.n
+    }
+
+    fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Cells the buffer has room for.
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.bytes.capacity().saturating_sub(1) / CELL_BYTES
+    }
+
+    /// Bytes the buffer takes.
+    fn bytes(&self) -> usize {
+        self.bytes.capacity()
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> u64 {
+        let at = i * CELL_BYTES;
+        let word: [u8; 8] = self.bytes[at..at + 8].try_into().expect("8 bytes");
+        let p = u64::from_le_bytes(word) & PACKED_EMPTY;
+        if p == PACKED_EMPTY {
+            return EMPTY;
+        }
+        u64::from(self.top | (p >> SLOT_BITS) as u32) << 32 | (p & SLOT_MASK)
+    }
+
+    #[inline]
+    fn set(&mut self, i: usize, c: u64) {
+        let p = if c == EMPTY {
+            PACKED_EMPTY
+        } else {
+            debug_assert_eq!((c >> 32) as u32 & !(CELL_HASH_MASK as u32), self.top);
+            debug_assert!(c & 0xFFFF_FFFF < SLOT_MASK);
+            (c >> 32 & CELL_HASH_MASK) << SLOT_BITS | (c & SLOT_MASK)
+        };
+        let at = i * CELL_BYTES;
+        self.bytes[at..at + CELL_BYTES].copy_from_slice(&p.to_le_bytes()[..CELL_BYTES]);
+    }
+
+    /// The packed bytes of the cells (what the snapshot writes).
+    fn packed(&self) -> &[u8] {
+        &self.bytes[..self.n * CELL_BYTES]
+    }
+
+    /// Cells from their packed bytes (a snapshot's), the spare byte added without spare room.
+    fn from_packed(top: u32, mut bytes: Vec<u8>) -> Cells {
+        let n = bytes.len() / CELL_BYTES;
+        if n > 0 {
+            bytes.reserve_exact(1);
+            bytes.push(0xFF);
+        }
+        Cells { bytes, n, top }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.n).map(|i| self.get(i))
+    }
 }
 
 const EMPTY: u64 = u64::MAX;
@@ -167,7 +275,14 @@ impl Shard {
     /// quadratic. What does not fit that order (the cells that wrap past the end, a version 3
     /// snapshot's linear-probing cells) is put one by one.
     fn resize(&mut self, len: usize) {
-        let old = std::mem::replace(&mut self.cells, vec![EMPTY; len]);
+        let old: Vec<u64> = self.cells.iter().collect();
+        self.put_all(old, len);
+    }
+
+    /// Put `old` (cells in the order of a table, empty ones included) into a table of `len`
+    /// cells, as [`Shard::resize`] says.
+    fn put_all(&mut self, old: Vec<u64>, len: usize) {
+        self.cells = Cells::filled(self.cells.top, len);
         self.live = 0;
         self.used = 0;
         let n = old.len();
@@ -193,7 +308,7 @@ impl Shard {
             }
             if in_order {
                 let to = home.max(write);
-                self.cells[to] = c;
+                self.cells.set(to, c);
                 self.live += 1;
                 self.used += 1;
                 write = to + 1;
@@ -208,9 +323,9 @@ impl Shard {
         let mut i = self.home((cell >> 32) as u32);
         let mut d = 0;
         loop {
-            let c = self.cells[i];
+            let c = self.cells.get(i);
             if c == EMPTY {
-                self.cells[i] = cell;
+                self.cells.set(i, cell);
                 self.live += 1;
                 self.used += 1;
                 return;
@@ -218,7 +333,7 @@ impl Shard {
             // The resident is nearer its home than this cell is to its own: it moves on instead.
             let cd = self.dist(c, i);
             if cd < d {
-                self.cells[i] = cell;
+                self.cells.set(i, cell);
                 cell = c;
                 d = cd;
             }
@@ -235,7 +350,7 @@ impl Shard {
         let mut i = self.home(h);
         let mut d = 0;
         loop {
-            let c = self.cells[i];
+            let c = self.cells.get(i);
             if c == EMPTY {
                 return false;
             }
@@ -256,12 +371,12 @@ impl Shard {
     fn delete_at(&mut self, mut i: usize) {
         loop {
             let j = self.next(i);
-            let c = self.cells[j];
+            let c = self.cells.get(j);
             if c == EMPTY || self.dist(c, j) == 0 {
-                self.cells[i] = EMPTY;
+                self.cells.set(i, EMPTY);
                 break;
             }
-            self.cells[i] = c;
+            self.cells.set(i, c);
             i = j;
         }
         self.live -= 1;
@@ -275,7 +390,7 @@ impl Shard {
     fn remove_where(&mut self, drop: impl Fn(u64) -> bool, mut dropped: impl FnMut(u64)) {
         let n = self.cells.len();
         // Start just after an empty cell (the load is below 100 %): no run crosses it.
-        let Some(start) = self.cells.iter().position(|&c| c == EMPTY) else {
+        let Some(start) = self.cells.iter().position(|c| c == EMPTY) else {
             return;
         };
         let at = |r: usize| (start + r) % n;
@@ -283,13 +398,13 @@ impl Shard {
         let mut write = 1;
         for r in 1..n {
             let i = at(r);
-            let c = self.cells[i];
+            let c = self.cells.get(i);
             if c == EMPTY {
                 write = r + 1;
                 continue;
             }
             if drop(c) {
-                self.cells[i] = EMPTY;
+                self.cells.set(i, EMPTY);
                 self.live -= 1;
                 self.used -= 1;
                 dropped(c);
@@ -298,8 +413,8 @@ impl Shard {
             let home = r - self.dist(c, i);
             let to = home.max(write);
             if to != r {
-                self.cells[at(to)] = c;
-                self.cells[i] = EMPTY;
+                self.cells.set(at(to), c);
+                self.cells.set(i, EMPTY);
             }
             write = to + 1;
         }
@@ -312,7 +427,7 @@ impl Shard {
         let mut i = self.home(h);
         let mut d = 0;
         loop {
-            let c = self.cells[i];
+            let c = self.cells.get(i);
             if c == EMPTY {
                 return;
             }
@@ -330,7 +445,13 @@ impl Shard {
 impl Table {
     fn new() -> Table {
         Table {
-            shards: (0..1 << SHARD_BITS).map(|_| Shard::default()).collect(),
+            shards: (0..1u32 << SHARD_BITS)
+                .map(|i| Shard {
+                    cells: Cells::empty(i << (32 - SHARD_BITS)),
+                    live: 0,
+                    used: 0,
+                })
+                .collect(),
         }
     }
 
@@ -366,7 +487,7 @@ impl Table {
 
     /// Bytes the shards hold (their capacity: what they take, not only what they use).
     fn bytes(&self) -> usize {
-        self.shards.iter().map(|s| s.cells.capacity() * 8).sum()
+        self.shards.iter().map(|s| s.cells.bytes()).sum()
     }
 }
 
@@ -626,6 +747,10 @@ impl BandIndex {
         let keys = &keys[..keys.len().min(MAX_CELLS as usize)];
         let slot = match self.free.pop() {
             Some(s) => s,
+            None if self.slots.len() >= MAX_SLOTS => {
+                tracing::error!(case, "band index is full ({MAX_SLOTS} slots); case not indexed");
+                return false;
+            }
             None => {
                 self.slots.push(Slot::default());
                 (self.slots.len() - 1) as u32

@@ -10,10 +10,13 @@ use super::*;
 /// Snapshot file format: magic, then little-endian fields, then a CRC-32 of everything before it.
 /// Version 2: posting keys no longer depend on the band's position. Version 3: slots carry their
 /// cell count and may be evicted (cells not swept yet), and the sweep's next shard is kept.
-/// Version 4: the same fields, the shards' cells in Robin Hood order. A version-3 snapshot
-/// (linear probing, with tombstones) is read and its shards' cells put again, in tables of the
-/// size a growth would give; an older one is refused, so the index is rebuilt from the entries.
-pub(super) const SNAPSHOT_MAGIC: &[u8; 8] = b"PDBIX\x00\x00\x04";
+/// Version 4: the same fields, the shards' cells in Robin Hood order. Version 5: the cells packed
+/// in 7 bytes (see `Cells`). A version-4 snapshot is read and its cells packed where they are; a
+/// version-3 one (linear probing, with tombstones) is read and its shards' cells put again, in
+/// tables of the size a growth would give; an older one is refused, so the index is rebuilt from
+/// the entries.
+pub(super) const SNAPSHOT_MAGIC: &[u8; 8] = b"PDBIX\x00\x00\x05";
+const SNAPSHOT_MAGIC_V4: &[u8; 8] = b"PDBIX\x00\x00\x04";
 const SNAPSHOT_MAGIC_V3: &[u8; 8] = b"PDBIX\x00\x00\x03";
 
 /// Most slots, and most cells of one shard, reserved ahead of reading them (16 Mi: 128 MiB of
@@ -83,11 +86,26 @@ impl BandIndex {
     /// Write the whole index to `w`, tagged with `token` (which [`BandIndex::read_snapshot`] must
     /// be given back). The lookup maps (`by_case`, `by_hour`) are derived from the slots on read.
     pub(crate) fn write_snapshot(&self, w: impl Write, token: u64) -> io::Result<()> {
+        self.write_snapshot_as(w, token, 5)
+    }
+
+    /// [`BandIndex::write_snapshot`] in format `version`: 5, or 4 (8-byte cells; what the build
+    /// before wrote, for the tests of reading it).
+    pub(super) fn write_snapshot_as(
+        &self,
+        w: impl Write,
+        token: u64,
+        version: u8,
+    ) -> io::Result<()> {
         let mut w = Crc {
             inner: io::BufWriter::with_capacity(1 << 20, w),
             crc: crc32fast::Hasher::new(),
         };
-        w.write_all(SNAPSHOT_MAGIC)?;
+        w.write_all(if version == 5 {
+            SNAPSHOT_MAGIC
+        } else {
+            SNAPSHOT_MAGIC_V4
+        })?;
         put_u64(&mut w, token)?;
         for v in [self.keep_ms, self.newest, self.horizon] {
             put_u64(&mut w, v as u64)?;
@@ -119,13 +137,11 @@ impl BandIndex {
             put_u64(&mut w, sh.live as u64)?;
             put_u64(&mut w, sh.used as u64)?;
             put_u64(&mut w, sh.cells.len() as u64)?;
-            let mut buf = Vec::with_capacity(8 * 8192);
-            for chunk in sh.cells.chunks(8192) {
-                buf.clear();
-                chunk
-                    .iter()
-                    .for_each(|c| buf.extend_from_slice(&c.to_le_bytes()));
-                w.write_all(&buf)?;
+            if version == 5 {
+                w.write_all(sh.cells.packed())?;
+            } else {
+                let cells: Vec<u8> = sh.cells.iter().flat_map(u64::to_le_bytes).collect();
+                w.write_all(&cells)?;
             }
         }
         let crc = w.crc.clone().finalize();
@@ -147,10 +163,12 @@ impl BandIndex {
         };
         let mut magic = [0u8; 8];
         r.read_exact(&mut magic)?;
-        let linear = &magic == SNAPSHOT_MAGIC_V3;
-        if &magic != SNAPSHOT_MAGIC && !linear {
-            return Err(bad("not a band index snapshot (or another format version)"));
-        }
+        let version = match &magic {
+            m if m == SNAPSHOT_MAGIC => 5,
+            m if m == SNAPSHOT_MAGIC_V4 => 4,
+            m if m == SNAPSHOT_MAGIC_V3 => 3,
+            _ => return Err(bad("not a band index snapshot (or another format version)")),
+        };
         if get_u64(&mut r)? != token || get_u64(&mut r)? as Millis != keep_ms.max(0) {
             return Ok(None);
         }
@@ -232,19 +250,46 @@ impl BandIndex {
                 return Err(bad("shard counts do not fit its size"));
             }
             // Read in bounded pieces: a damaged size fails on a short file, not on allocation.
-            sh.cells.reserve_exact(n.min(PRESIZE_CAP));
+            let width = if version == 5 { CELL_BYTES } else { 8 };
+            let mut bytes: Vec<u8> = Vec::new();
+            if n > 0 {
+                bytes.reserve_exact(n.min(PRESIZE_CAP) * width + 1);
+            }
             let mut buf = vec![0u8; 8 * 8192];
-            while sh.cells.len() < n {
-                let take = (n - sh.cells.len()).min(8192);
-                r.read_exact(&mut buf[..8 * take])?;
-                sh.cells.extend(
-                    buf[..8 * take]
-                        .chunks_exact(8)
-                        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
-                );
+            while bytes.len() < n * width {
+                let take = (n - bytes.len() / width).min(8192) * width;
+                r.read_exact(&mut buf[..take])?;
+                bytes.extend_from_slice(&buf[..take]);
+            }
+            let top = sh.cells.top;
+            if version == 5 {
+                sh.cells = Cells::from_packed(top, bytes);
+            } else {
+                // 8-byte cells (`hash32 << 32 | slot`): the same positions packed, or (version
+                // 3, linear probing) put again.
+                let old: Vec<u64> = bytes
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+                    .collect();
+                drop(bytes);
+                for &c in old.iter().filter(|&&c| c != EMPTY && c != TOMB) {
+                    if (c >> 32) as u32 & !(CELL_HASH_MASK as u32) != top
+                        || c & 0xFFFF_FFFF >= SLOT_MASK
+                    {
+                        return Err(bad(&format!("posting {c:#x} does not fit its shard")));
+                    }
+                }
+                if version == 3 {
+                    sh.put_all(old, ((sh.live + 1) * 100 / GROW_TO).max(16));
+                } else {
+                    sh.cells = Cells::filled(top, n);
+                    for (i, c) in old.into_iter().enumerate() {
+                        sh.cells.set(i, c);
+                    }
+                }
             }
             let mut live = 0;
-            for &c in sh.cells.iter().filter(|&&c| c != EMPTY && c != TOMB) {
+            for c in sh.cells.iter().filter(|&c| c != EMPTY) {
                 live += 1;
                 match counted.get_mut(c as u32 as usize) {
                     Some(n) => *n += 1,
@@ -254,11 +299,6 @@ impl BandIndex {
             if live != sh.live {
                 return Err(bad("shard live count does not match its cells"));
             }
-            if linear {
-                // put again at the size a growth would give (the load of the new probing)
-                sh.resize(((sh.live + 1) * 100 / GROW_TO).max(16));
-            }
-            sh.cells.shrink_to_fit();
         }
         ix.slots.shrink_to_fit();
         // Every slot has exactly the cells it counts (a free slot none), so a freed slot is

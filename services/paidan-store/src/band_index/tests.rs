@@ -512,15 +512,16 @@ fn robin_hood_cells_are_found_exactly_through_collisions_wraps_and_removals() {
 #[test]
 fn a_version_3_snapshot_is_read_into_robin_hood_order() {
     // A snapshot of the linear-probing build (magic version 3) is still read: its cells are put
-    // again, and the index answers as before. Made here from a version-4 one by its magic (and
-    // checksum): the cells of any layout are put again the same way.
+    // again, and the index answers as before. Made here from a version-4 one (8-byte cells, as
+    // version 3 had) by its magic (and checksum): the cells of any layout are put again the same
+    // way.
     let mut ix = BandIndex::new(30 * DAY, Millis::MIN);
     let t = 1_000 * DAY;
     for c in 1..2_000u64 {
         add(&mut ix, c, "A", &[c % 97, c % 89 + 1_000, c], t, t);
     }
     let mut bytes = Vec::new();
-    ix.write_snapshot(&mut bytes, 7).unwrap();
+    ix.write_snapshot_as(&mut bytes, 7, 4).unwrap();
     bytes[..8].copy_from_slice(b"PDBIX\x00\x00\x03");
     let body = bytes.len() - 4;
     let crc = crc32fast::hash(&bytes[..body]);
@@ -536,4 +537,179 @@ fn a_version_3_snapshot_is_read_into_robin_hood_order() {
         );
     }
     assert_eq!(back.postings_stats().0, ix.postings_stats().0);
+}
+
+#[test]
+fn a_version_4_snapshot_is_read_with_its_cells_packed_in_place() {
+    // The build before wrote 8-byte cells (`hash32 << 32 | slot`); this one packs them in 7 bytes
+    // where they are (the homes do not change), so a store upgraded over a clean close keeps
+    // its snapshot instead of rebuilding the index.
+    let mut ix = BandIndex::new(30 * DAY, Millis::MIN);
+    let t = 1_000 * DAY;
+    for c in 1..3_000u64 {
+        add(&mut ix, c, "A", &[c % 97, c % 89 + 1_000, c], t, t + c as Millis);
+    }
+    for c in (1..3_000u64).step_by(7) {
+        assert!(ix.forget(c));
+    }
+    let mut v4 = Vec::new();
+    ix.write_snapshot_as(&mut v4, 7, 4).unwrap();
+    let mut v5 = Vec::new();
+    ix.write_snapshot(&mut v5, 7).unwrap();
+    assert!(v5.len() < v4.len() * 7 / 8 + 64 * 1024, "{} {}", v5.len(), v4.len());
+    for bytes in [&v4, &v5] {
+        let back = BandIndex::read_snapshot(&bytes[..], 7, 30 * DAY)
+            .unwrap()
+            .expect("read");
+        for (a, b) in back.postings.shards.iter().zip(&ix.postings.shards) {
+            assert_eq!(a.cells, b.cells);
+        }
+        assert_eq!(back.stale_cells(), ix.stale_cells());
+        assert_eq!(
+            back.entries().collect::<Vec<_>>(),
+            ix.entries().collect::<Vec<_>>()
+        );
+    }
+    // a version-4 cell that cannot be packed (a slot beyond 30 bits) is damage, not a wrong index
+    let mut bad = Vec::new();
+    let mut one = BandIndex::new(30 * DAY, Millis::MIN);
+    add(&mut one, 1, "A", &[5], t, t);
+    one.write_snapshot_as(&mut bad, 7, 4).unwrap();
+    let body = bad.len() - 4;
+    let cell = u64::from(hash32(posting_keys("A", &[5])[0])) << 32;
+    let at = (0..body - 8)
+        .find(|&i| bad[i..i + 8] == cell.to_le_bytes())
+        .expect("the cell of slot 0");
+    bad[at + 3] = 0x40; // slot |= 1 << 30
+    let crc = crc32fast::hash(&bad[..body]);
+    bad[body..].copy_from_slice(&crc.to_le_bytes());
+    let err = BandIndex::read_snapshot(&bad[..], 7, 30 * DAY).err().expect("refused");
+    assert!(err.to_string().contains("does not fit its shard"), "{err}");
+}
+
+#[test]
+fn packed_cells_keep_every_hash_and_slot_they_are_given() {
+    // (hash32 within shard 11, slot): the extremes of both fields survive the 7-byte packing,
+    // and a cell never reads as empty unless it was emptied.
+    let top = 11u32 << (32 - SHARD_BITS);
+    let mut cells = Cells::filled(top, 8);
+    let cases: [(u32, u64); 6] = [
+        (0, 0),
+        (CELL_HASH_MASK as u32, 0),
+        (0, SLOT_MASK - 1),
+        (CELL_HASH_MASK as u32, SLOT_MASK - 1),
+        (0x0155_5555, 0x2AAA_AAAA),
+        (1, 1),
+    ];
+    for (i, &(h, slot)) in cases.iter().enumerate() {
+        cells.set(i, u64::from(top | h) << 32 | slot);
+    }
+    for (i, &(h, slot)) in cases.iter().enumerate() {
+        assert_eq!(cells.get(i), u64::from(top | h) << 32 | slot, "cell {i}");
+    }
+    assert_eq!((cells.get(6), cells.get(7)), (EMPTY, EMPTY));
+    cells.set(3, EMPTY);
+    assert_eq!(cells.get(3), EMPTY);
+    assert_eq!(cells.get(4), u64::from(top | 0x0155_5555) << 32 | 0x2AAA_AAAA);
+    assert_eq!(cells.bytes(), 8 * 7 + 1);
+}
+
+#[test]
+fn spans_are_kept_to_the_second_and_only_ever_wider() {
+    // The index keeps a span's end in whole seconds, rounded up: a lookup never misses a case it
+    // should find, and one from just after the true end may find it (the caller's exact rule
+    // rejects it). The start stays exact.
+    let mut ix = BandIndex::new(30 * DAY, Millis::MIN);
+    let t = 1_000 * DAY; // a whole second
+    add(&mut ix, 1, "A", &[1], t + 10, t + 10);
+    add(&mut ix, 2, "A", &[1], t + 1_000, t + 1_000);
+    add(&mut ix, 3, "A", &[1], t + 1_001, t + 1_999);
+    // (since, until, found)
+    let table: &[(Millis, Millis, &[u64])] = &[
+        (t + 10, t + 10, &[1]),
+        (t + 11, Millis::MAX, &[1, 2, 3]), // 1's end held as t + 1 s
+        (t + 1_001, Millis::MAX, &[3]), // 2 ends on a whole second: held as it is
+        (t + 2_000, Millis::MAX, &[3]),
+        (t + 2_001, Millis::MAX, &[]),
+        (0, t + 9, &[]), // received_at exact
+        (0, t + 1_000, &[1, 2]),
+    ];
+    for &(since, until, want) in table {
+        let got: Vec<u64> = found(&ix, "A", &[1], since, until)
+            .into_iter()
+            .map(|p| p.0)
+            .collect();
+        assert_eq!(got, want, "[{since}, {until}]");
+    }
+    let held: Vec<(u64, Millis, Millis)> = ix.entries().collect();
+    assert_eq!(
+        held,
+        vec![
+            (1, t + 10, t + 1_000),
+            (2, t + 1_000, t + 1_000),
+            (3, t + 1_001, t + 2_000)
+        ]
+    );
+    // a bump within the held second changes nothing; one past it widens the span
+    assert!(ix.bump(1, t + 999));
+    assert_eq!(found(&ix, "A", &[1], t + 1_001, t + 1_001), vec![(3, 1)]);
+    assert!(ix.bump(1, t + 1_001));
+    assert_eq!(
+        found(&ix, "A", &[1], t + 1_001, t + 1_001),
+        vec![(1, 1), (3, 1)]
+    );
+    // times before 1970 and beyond 2106 stay conservative
+    assert_eq!((end_secs(-5_000), end_secs(0), end_secs(1)), (0, 0, 1));
+    assert_eq!(end_millis(end_secs(Millis::MAX)), Millis::MAX);
+    assert_eq!(end_millis(end_secs(4_294_967_294_001)), Millis::MAX);
+}
+
+#[test]
+fn the_hour_lists_evict_exactly_the_spans_that_end_behind_the_horizon() {
+    // A case whose matter is reported again hours later is listed again and stays; a case that
+    // left (closed) and whose slot another case took does not take that case with it when its
+    // old hour is evicted.
+    let mut ix = BandIndex::new(10 * DAY, Millis::MIN);
+    let t = 1_000 * DAY;
+    let h = 3_600_000;
+    add(&mut ix, 1, "A", &[1], t, t);
+    add(&mut ix, 2, "A", &[2], t, t);
+    add(&mut ix, 3, "A", &[3], t + h, t + h);
+    assert!(ix.bump(2, t + 3 * DAY));
+    // case 3 closes (its keys at hand): its slot is free at once and case 4 takes it, ending
+    // after the horizon to come
+    assert!(ix.remove(3, &posting_keys("A", &[3])));
+    add(&mut ix, 4, "A", &[4], t + 2 * DAY, t + 2 * DAY);
+    assert_eq!(ix.slots.len(), 3, "case 4 reuses case 3's slot");
+    // the newest end moves 11.5 days past t: the horizon goes to t + 1.5 days
+    add(&mut ix, 5, "A", &[5], t + 11 * DAY + 12 * h, t + 11 * DAY + 12 * h);
+    evict(&mut ix);
+    assert_eq!(ix.horizon(), t + DAY + 12 * h);
+    let mut left: Vec<u64> = ix.entries().map(|e| e.0).collect();
+    left.sort_unstable();
+    assert_eq!(left, vec![2, 4, 5]);
+    // and the lists of the hours it passed are gone
+    assert!(ix.by_hour.keys().all(|&hr| end_millis((hr + 1) * HOUR_S) > ix.horizon()));
+}
+
+#[test]
+fn an_index_of_city_cases_takes_under_200_bytes_a_case() {
+    // 60,000 cases of 17 keys each (what fingerprint version 3 gives a case: 12 text bands and
+    // ~5 place keys), at a day's rate of a large city, some reported again: the posting table
+    // (7 bytes a cell, at 75–90 % load), the 24-byte slots, the case table and the hour lists.
+    let mut ix = BandIndex::new(366 * DAY, Millis::MIN);
+    let t = 1_000 * DAY;
+    for c in 0..60_000u64 {
+        let at = t + (c * 1_571) as Millis;
+        let keys: Vec<u64> = (0..17).map(|k| mix(c * 32 + k)).collect();
+        assert!(ix.insert(c, &keys, at, at));
+        if c % 5 == 0 && c >= 5_000 {
+            assert!(ix.bump(c - 5_000, at));
+        }
+        ix.evict(EVICT_BATCH);
+    }
+    let per_case = ix.bytes() as f64 / ix.len() as f64;
+    let table = ix.postings.bytes() as f64 / ix.len() as f64;
+    assert!(per_case < 200.0, "{per_case:.0} bytes a case ({table:.0} of them the table)");
+    assert!(per_case - table < 50.0, "{:.0} bytes a case beside the table", per_case - table);
 }
