@@ -4,23 +4,28 @@
 //! its own `received_at`. Every indexed entry carries its *activity span*: from its own
 //! `received_at` to `active_at`, the latest report of its matter as far as the index knows (at
 //! least the true one: the store bumps it when a report is linked or cases are merged, and never
-//! lowers it, so the span may be wider than the truth, never narrower). The index holds the
-//! entries whose `active_at` is at or after a *horizon* that trails the newest `active_at` by
-//! `keep_ms` (the window plus slack). Older entries stay in sled (`dedup_entries`); a lookup whose
-//! time range reaches below the horizon (a back-dated report) finds them with a range scan of the
-//! jurisdiction's time index instead. Both together give every entry whose span meets the range;
-//! the caller applies the exact window rule to what it gets.
+//! lowers it, so the span may be wider than the truth, never narrower; the index keeps its end
+//! rounded up to the second). The index holds the entries whose `active_at` is at or after a
+//! *horizon* that trails the newest `active_at` by `keep_ms` (the window plus slack); those it
+//! passes leave within a few writes (and may be found here meanwhile, as well as in the store).
+//! Older entries stay in sled (`dedup_entries`); a lookup whose time range reaches below the
+//! horizon (a back-dated report) finds them with a range scan of the jurisdiction's time index
+//! instead. Both together give every entry whose span meets the range; the caller takes each
+//! once and applies the exact window rule to what it gets.
 //!
 //! The index is derived data: `dedup_entries` is the truth (written in the same transaction as the
 //! case). A clean close writes the index to a snapshot file ([`BandIndex::write_snapshot`],
 //! CRC-checked) and the next open loads it; after a crash, or when the snapshot is missing,
 //! damaged or stale, the index is rebuilt from the entries of the last `keep_ms`.
 //!
-//! Memory: one 8-byte cell (32 bits of the key's hash, the slot) per band key of every indexed
-//! case, in a Robin Hood table at most 90 % full (see `Table`), and a slot per case. The keys of
-//! a case are not kept: closing or merging a case has them at hand (from its dedup entry in the
+//! Memory (~190 bytes a windowed case at fingerprint version 3; bench-notes, session 14): one
+//! 7-byte cell (26 bits of the key's hash beside the shard's, the slot) per band key of every
+//! indexed case, in a Robin Hood table at most 90 % full (see `Table` and `Cells`); a 24-byte
+//! slot per case; a hash table of slot numbers to find a case's slot (5 bytes a bucket); and the
+//! slots listed by the hour their span ends in, for eviction (4 bytes a listing). The keys of a
+//! case are not kept: closing or merging a case has them at hand (from its dedup entry in the
 //! same edit), and evicting a case behind the horizon does not need them — its cells are left
-//! behind and swept shard by shard (see `Entry`), so eviction reads nothing from the store.
+//! behind and swept shard by shard (see `FREE`), so eviction reads nothing from the store.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
