@@ -1,5 +1,6 @@
 //! Per-stage cost of the text path on real complaints (eval/sets/load_texts.jsonl):
-//! normalise, PII masking for features, jieba segmentation, dedup fingerprint.
+//! normalise, PII masking for features, jieba segmentation, the places a text names (what
+//! Triage and SubmitComplaint answer with, on the request's thread), dedup fingerprint.
 //!
 //! Each iteration processes the same 256 real texts (mean ~330 characters); throughput is in
 //! complaints per second.
@@ -43,6 +44,17 @@ fn text_stages(c: &mut Criterion) {
         b.iter(|| {
             for t in &normalised {
                 black_box(seg.cut(black_box(t)));
+            }
+        })
+    });
+    let bodies: Vec<String> = texts
+        .iter()
+        .map(|t| normalize(&format!("{}。{}", t.title, t.text)))
+        .collect();
+    g.bench_function("places", |b| {
+        b.iter(|| {
+            for t in &bodies {
+                black_box(paidan_dedup::entity::places(black_box(t)));
             }
         })
     });

@@ -237,8 +237,34 @@ static SUFFIX_RE: LazyLock<Regex> = LazyLock::new(|| {
 });
 static ADMIN_CODE_RE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[A-Z][0-9]{0,2}[市区县]").expect("static admin regex"));
+/// What `han2_then(text, '区')` finds, as the regex it replaced (kept for the test of that).
+#[cfg(test)]
 static NAMED_DISTRICT_RE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\p{Han}{2}区").expect("static district regex"));
+static TWO_HAN_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\A\p{Han}{2}\z").expect("static two-han regex"));
+
+/// The matches of `\p{Han}{2}` followed by `suffix` in `text` (`NAMED_DISTRICT_RE`,
+/// `NAMED_COUNTY_RE`), leftmost first and not overlapping, as the regex's `find_iter` gives
+/// them: (start, the three characters). Found from where `suffix` occurs, checking the two
+/// characters before it; the regex ran its DFA over every character of the text, most of the
+/// time spent finding places (bench `text/places`). `tests::han_pairs_are_found_as_the_regex_finds_them`.
+fn han2_then(text: &str, suffix: char) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    for (at, _) in text.match_indices(suffix) {
+        let mut before = text[from..at].char_indices().rev().take(2).map(|(i, _)| from + i);
+        let (Some(_), Some(start)) = (before.next(), before.next()) else {
+            continue;
+        };
+        if TWO_HAN_RE.is_match(&text[start..at]) {
+            let end = at + suffix.len_utf8();
+            out.push((start, &text[start..end]));
+            from = end;
+        }
+    }
+    out
+}
 static ROUTE_RE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"([0-9]{1,4})(?:路公交|路车|路公共|号线)").expect("static route regex")
 });
@@ -436,15 +462,15 @@ fn admin_units(text: &str) -> Vec<(EntityKind, usize, String)> {
             out.push((kind, m.start(), m.as_str().to_string()));
         }
     }
-    for m in NAMED_DISTRICT_RE.find_iter(text) {
-        let mut chars = m.as_str().chars();
+    for (start, m) in han2_then(text, '区') {
+        let mut chars = m.chars();
         let (first, second) = (chars.next(), chars.next());
         if let (Some(first), Some(second)) = (first, second)
             && !NOT_DISTRICT_TAIL.contains(second)
             && !BOUNDARY.contains(first)
-            && is_district_name(m.as_str())
+            && is_district_name(m)
         {
-            out.push((EntityKind::Admin, m.start(), m.as_str().to_string()));
+            out.push((EntityKind::Admin, start, m.to_string()));
         }
     }
     out
@@ -518,6 +544,8 @@ const RESIDENTIAL: &[&str] = &[
     "苑",
 ];
 
+/// What `han2_then(text, '县')` finds, as the regex it replaced (kept for the test of that).
+#[cfg(test)]
 static NAMED_COUNTY_RE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\p{Han}{2}县").expect("static county regex"));
 static BUILDING_RE: LazyLock<Regex> = LazyLock::new(|| {
@@ -555,10 +583,10 @@ pub fn places(text: &str) -> Vec<Place> {
             found.push((PlaceKind::District, at, name));
         }
     }
-    for m in NAMED_COUNTY_RE.find_iter(text) {
-        let first = m.as_str().chars().next().unwrap_or('的');
-        if !BOUNDARY.contains(first) && is_district_name(m.as_str()) {
-            found.push((PlaceKind::District, m.start(), m.as_str().to_string()));
+    for (start, m) in han2_then(text, '县') {
+        let first = m.chars().next().unwrap_or('的');
+        if !BOUNDARY.contains(first) && is_district_name(m) {
+            found.push((PlaceKind::District, start, m.to_string()));
         }
     }
     for m in BUILDING_RE.find_iter(text) {
@@ -668,6 +696,53 @@ pub fn overlap(a: &[Entity], b: &[Entity]) -> EntityOverlap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn han_pairs_are_found_as_the_regex_finds_them() {
+        // Every text of the repo's sets (titles and texts, normalised and not) and a table of
+        // edges: runs of the suffix, non-Han characters before it, the text's start, a
+        // four-byte Han character, overlapping candidates.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../eval/sets");
+        let mut texts: Vec<String> = [
+            "区", "小区", "美兰区", "县县县", "甲乙县丙县", "A区B区", "老城区区区", "𠀋𠀋区",
+            "1号区", "区美兰区龙华区", "海口市美兰区和龙华区的小区", "，美区", "琼山区。秀英区",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for f in ["load_texts.jsonl", "city_test.jsonl", "dedup_tune.jsonl", "dedup_more.jsonl"] {
+            let body = std::fs::read_to_string(dir.join(f)).expect("eval set");
+            for line in body.lines() {
+                let v: serde_json::Value = serde_json::from_str(line).expect("json line");
+                let mut strings = Vec::new();
+                collect_strings(&v, &mut strings);
+                for t in strings {
+                    texts.push(paidan_text::normalize(&t));
+                    texts.push(t);
+                }
+            }
+        }
+        assert!(texts.len() > 5_000, "{}", texts.len());
+        let mut found = 0;
+        for t in &texts {
+            for (suffix, re) in [('区', &*NAMED_DISTRICT_RE), ('县', &*NAMED_COUNTY_RE)] {
+                let want: Vec<(usize, &str)> =
+                    re.find_iter(t).map(|m| (m.start(), m.as_str())).collect();
+                found += want.len();
+                assert_eq!(han2_then(t, suffix), want, "{t}");
+            }
+        }
+        assert!(found > 1_000, "{found}");
+    }
+
+    fn collect_strings(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s.clone()),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|x| collect_strings(x, out)),
+            _ => {}
+        }
+    }
 
     fn names(text: &str, kind: EntityKind) -> Vec<String> {
         extract(text)
