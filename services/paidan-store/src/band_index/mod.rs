@@ -640,7 +640,7 @@ pub(crate) struct BandIndex {
     /// hour's listings go when the horizon passes the hour.
     by_hour: BTreeMap<u32, Vec<u32>>,
     postings: Table,
-    /// One bit per slot: set while the slot is `Evicted` (the sweep tests cells against this,
+    /// One bit per slot: set while the slot is `EVICTED` (the sweep tests cells against this,
     /// not against `slots`, so it scans a shard without a cache miss per cell).
     stale: Vec<u64>,
     /// Cells of evicted slots still in the table.
