@@ -19,6 +19,9 @@ pub struct FileConfig {
     /// The case store on PostgreSQL (`postgres://user:password@host:port/database`); sled in
     /// `data_dir` when unset.
     pub store_url: Option<String>,
+    /// sled's page cache in MiB (default 128, at least 8): how much of the embedded store's pages
+    /// it keeps in memory. Less memory, more reads from disk; not used on PostgreSQL.
+    pub store_cache_mb: Option<u64>,
     /// This node's name in a cluster over one PostgreSQL store (default: hostname:port).
     pub node_id: Option<String>,
     /// Where the other nodes reach this node's gRPC server (default: the address it listens on).
@@ -102,6 +105,14 @@ impl FileConfig {
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         let mut cfg: FileConfig = toml::from_str(&text)
             .with_context(|| format!("config file {} is invalid", path.display()))?;
+        if let Some(mb) = cfg.store_cache_mb {
+            anyhow::ensure!(
+                (MIN_STORE_CACHE_MB..=MAX_STORE_CACHE_MB).contains(&mb),
+                "config file {}: store_cache_mb is {mb}; give a size in MiB from \
+                 {MIN_STORE_CACHE_MB} to {MAX_STORE_CACHE_MB} (default {DEFAULT_STORE_CACHE_MB})",
+                path.display()
+            );
+        }
         let dir = path.parent().unwrap_or(Path::new("."));
         cfg.tls = cfg.tls.map(|t| t.relative_to(dir));
         Ok(cfg)
@@ -115,6 +126,8 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     /// PostgreSQL instead of sled in `data_dir`; `--store-url` wins over the file.
     pub store_url: Option<String>,
+    /// sled's page cache, MiB.
+    pub store_cache_mb: u64,
     /// This node's id in a cluster (PostgreSQL store only); `None`: hostname:port once bound.
     pub node_id: Option<String>,
     /// The address other nodes forward to (`host:port`); `None`: the bound gRPC address.
@@ -140,6 +153,11 @@ pub struct ServeConfig {
 }
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:50051";
+/// sled's page cache: the store's default (`StoreOptions::default`), and the range a config may
+/// set (below 8 MiB sled reads nearly every page from disk; above 64 GiB is a typo).
+pub const DEFAULT_STORE_CACHE_MB: u64 = 128;
+pub const MIN_STORE_CACHE_MB: u64 = 8;
+pub const MAX_STORE_CACHE_MB: u64 = 64 * 1024;
 pub const DEFAULT_DATA_DIR: &str = "./data";
 pub const DEFAULT_MODEL_DIR: &str = "models/default";
 
@@ -168,6 +186,7 @@ impl ServeConfig {
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             store_url: file.store_url,
+            store_cache_mb: file.store_cache_mb.unwrap_or(DEFAULT_STORE_CACHE_MB),
             node_id: file.node_id,
             advertise_addr: file.advertise_addr,
             model_dir,
@@ -209,5 +228,42 @@ impl ServeConfig {
         })?;
         Catalogue::load(path, &taxonomy)
             .map_err(|e| anyhow::anyhow!("invalid dispatch catalogue: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `store_cache_mb` in a config file: (file text, the resolved MiB or the error's words).
+    #[test]
+    fn the_store_cache_is_read_from_the_file_and_checked() {
+        let table: &[(&str, Result<u64, &str>)] = &[
+            ("", Ok(DEFAULT_STORE_CACHE_MB)),
+            ("store_cache_mb = 32", Ok(32)),
+            ("store_cache_mb = 8", Ok(8)),
+            ("store_cache_mb = 65536", Ok(65536)),
+            ("store_cache_mb = 4", Err("store_cache_mb is 4; give a size in MiB from 8 to 65536")),
+            ("store_cache_mb = 0", Err("store_cache_mb is 0; give a size in MiB from 8 to 65536")),
+            ("store_cache_mb = 65537", Err("store_cache_mb is 65537")),
+            ("store_cache_mb = -1", Err("is invalid")),
+            ("store_cache_mb = \"64MB\"", Err("is invalid")),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("paidan.toml");
+        for (text, want) in table {
+            std::fs::write(&path, text).unwrap();
+            match (FileConfig::load(&path), want) {
+                (Ok(file), Ok(mb)) => {
+                    let cfg = ServeConfig::resolve(file, None, None, None, None);
+                    assert_eq!(cfg.store_cache_mb, *mb, "{text}");
+                }
+                (Err(e), Err(words)) => {
+                    let msg = format!("{e:#}");
+                    assert!(msg.contains(words), "{text}: {msg}");
+                }
+                (got, want) => panic!("{text}: got {got:?}, want {want:?}"),
+            }
+        }
     }
 }

@@ -16,7 +16,7 @@ use anyhow::Context;
 use paidan_core::Intake;
 use paidan_proto::v1::admin_server::AdminServer;
 use paidan_proto::v1::intake_server::IntakeServer;
-use paidan_store::{SledStore, Store};
+use paidan_store::{SledStore, Store, StoreOptions};
 use paidan_store_pg::PgStore;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
@@ -71,7 +71,7 @@ impl ServerHandle {
 /// (created when missing). The URL is never logged or shown in errors (it may hold a password).
 /// Blocks (connects, migrates, opens): call it off the async runtime.
 pub fn open_store(data_dir: &Path, store_url: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(open_stores(data_dir, store_url)?.0)
+    Ok(open_stores(data_dir, store_url, &StoreOptions::default())?.0)
 }
 
 /// The store as the server uses it, and the PostgreSQL store as itself (its leases).
@@ -80,8 +80,12 @@ type Stores = (Arc<dyn Store>, Option<Arc<PgStore>>);
 /// [`open_store`], with the PostgreSQL store also as itself (the cluster needs its leases). The
 /// duplicate index is brought to this build's fingerprint version before the store is handed on
 /// (`paidan_core::rekey_dedup`).
-fn open_stores(data_dir: &Path, store_url: Option<&str>) -> anyhow::Result<Stores> {
-    let stores = open_unkeyed(data_dir, store_url)?;
+fn open_stores(
+    data_dir: &Path,
+    store_url: Option<&str>,
+    sled: &StoreOptions,
+) -> anyhow::Result<Stores> {
+    let stores = open_unkeyed(data_dir, store_url, sled)?;
     let rewritten =
         paidan_core::rekey_dedup(&*stores.0).context("cannot re-key the duplicate index")?;
     if rewritten > 0 {
@@ -90,7 +94,7 @@ fn open_stores(data_dir: &Path, store_url: Option<&str>) -> anyhow::Result<Store
         // (287 MB trimmed only) where one opened on the re-keyed store holds 165 MB. Closed,
         // opened again and trimmed, it holds 193 MB.
         drop(stores);
-        let reopened = open_unkeyed(data_dir, store_url)?;
+        let reopened = open_unkeyed(data_dir, store_url, sled)?;
         release_free_memory();
         return Ok(reopened);
     }
@@ -108,7 +112,11 @@ fn release_free_memory() {
     }
 }
 
-fn open_unkeyed(data_dir: &Path, store_url: Option<&str>) -> anyhow::Result<Stores> {
+fn open_unkeyed(
+    data_dir: &Path,
+    store_url: Option<&str>,
+    sled: &StoreOptions,
+) -> anyhow::Result<Stores> {
     match store_url.filter(|u| !u.is_empty()) {
         Some(url) => {
             let scheme = url.split_once("://").map_or("", |(s, _)| s);
@@ -124,7 +132,7 @@ fn open_unkeyed(data_dir: &Path, store_url: Option<&str>) -> anyhow::Result<Stor
         None => {
             std::fs::create_dir_all(data_dir)
                 .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-            let store = SledStore::open(data_dir)
+            let store = SledStore::open_with(data_dir, sled)
                 .with_context(|| format!("cannot open the case store in {}", data_dir.display()))?;
             Ok((Arc::new(store), None))
         }
@@ -136,7 +144,11 @@ fn open_unkeyed(data_dir: &Path, store_url: Option<&str>) -> anyhow::Result<Stor
 pub async fn start(cfg: ServeConfig, signals: bool) -> anyhow::Result<ServerHandle> {
     let (store, pg) = {
         let (dir, url) = (cfg.data_dir.clone(), cfg.store_url.clone());
-        tokio::task::spawn_blocking(move || open_stores(&dir, url.as_deref())).await??
+        let sled = StoreOptions {
+            cache_capacity: cfg.store_cache_mb * 1024 * 1024,
+            ..StoreOptions::default()
+        };
+        tokio::task::spawn_blocking(move || open_stores(&dir, url.as_deref(), &sled)).await??
     };
     let forwarder = match &cfg.forward {
         Some(fc) if !fc.sinks.is_empty() => Some(
