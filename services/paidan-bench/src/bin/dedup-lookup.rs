@@ -13,6 +13,10 @@
 //! cargo run --release -p paidan-bench --bin dedup-lookup -- --sizes 10000,100000,1000000 --json out.json
 //! ```
 
+/// The server's allocator (`services/paidan/src/main.rs`), so what is measured here is what serves.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;

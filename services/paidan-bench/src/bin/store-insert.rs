@@ -17,6 +17,10 @@
 //! fingerprinting is not part of the figure. No flush inside the loop (group commit amortises it);
 //! one flush after it, so the disk growth counts what the inserts logged.
 
+/// The server's allocator (`services/paidan/src/main.rs`), so what is measured here is what serves.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::path::Path;
 use std::time::Instant;
 
