@@ -253,7 +253,11 @@ fn han2_then(text: &str, suffix: char) -> Vec<(usize, &str)> {
     let mut out = Vec::new();
     let mut from = 0;
     for (at, _) in text.match_indices(suffix) {
-        let mut before = text[from..at].char_indices().rev().take(2).map(|(i, _)| from + i);
+        let mut before = text[from..at]
+            .char_indices()
+            .rev()
+            .take(2)
+            .map(|(i, _)| from + i);
         let (Some(_), Some(start)) = (before.next(), before.next()) else {
             continue;
         };
@@ -704,13 +708,29 @@ mod tests {
         // four-byte Han character, overlapping candidates.
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../eval/sets");
         let mut texts: Vec<String> = [
-            "区", "小区", "美兰区", "县县县", "甲乙县丙县", "A区B区", "老城区区区", "𠀋𠀋区",
-            "1号区", "区美兰区龙华区", "海口市美兰区和龙华区的小区", "，美区", "琼山区。秀英区",
+            "区",
+            "小区",
+            "美兰区",
+            "县县县",
+            "甲乙县丙县",
+            "A区B区",
+            "老城区区区",
+            "𠀋𠀋区",
+            "1号区",
+            "区美兰区龙华区",
+            "海口市美兰区和龙华区的小区",
+            "，美区",
+            "琼山区。秀英区",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
-        for f in ["load_texts.jsonl", "city_test.jsonl", "dedup_tune.jsonl", "dedup_more.jsonl"] {
+        for f in [
+            "load_texts.jsonl",
+            "city_test.jsonl",
+            "dedup_tune.jsonl",
+            "dedup_more.jsonl",
+        ] {
             let body = std::fs::read_to_string(dir.join(f)).expect("eval set");
             for line in body.lines() {
                 let v: serde_json::Value = serde_json::from_str(line).expect("json line");

@@ -243,8 +243,14 @@ mod tests {
             ("store_cache_mb = 32", Ok(32)),
             ("store_cache_mb = 8", Ok(8)),
             ("store_cache_mb = 65536", Ok(65536)),
-            ("store_cache_mb = 4", Err("store_cache_mb is 4; give a size in MiB from 8 to 65536")),
-            ("store_cache_mb = 0", Err("store_cache_mb is 0; give a size in MiB from 8 to 65536")),
+            (
+                "store_cache_mb = 4",
+                Err("store_cache_mb is 4; give a size in MiB from 8 to 65536"),
+            ),
+            (
+                "store_cache_mb = 0",
+                Err("store_cache_mb is 0; give a size in MiB from 8 to 65536"),
+            ),
             ("store_cache_mb = 65537", Err("store_cache_mb is 65537")),
             ("store_cache_mb = -1", Err("is invalid")),
             ("store_cache_mb = \"64MB\"", Err("is invalid")),

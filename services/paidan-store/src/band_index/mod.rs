@@ -743,11 +743,7 @@ impl BandIndex {
         } else {
             (self.by_case.capacity() * 8 / 7).next_power_of_two()
         };
-        let by_hour: usize = self
-            .by_hour
-            .values()
-            .map(|v| v.capacity() * 4 + 56)
-            .sum();
+        let by_hour: usize = self.by_hour.values().map(|v| v.capacity() * 4 + 56).sum();
         self.postings.bytes()
             + self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.free.capacity() * 4
@@ -786,7 +782,10 @@ impl BandIndex {
         let slot = match self.free.pop() {
             Some(s) => s,
             None if self.slots.len() >= MAX_SLOTS => {
-                tracing::error!(case, "band index is full ({MAX_SLOTS} slots); case not indexed");
+                tracing::error!(
+                    case,
+                    "band index is full ({MAX_SLOTS} slots); case not indexed"
+                );
                 return false;
             }
             None => {

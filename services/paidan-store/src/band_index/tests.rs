@@ -547,7 +547,14 @@ fn a_version_4_snapshot_is_read_with_its_cells_packed_in_place() {
     let mut ix = BandIndex::new(30 * DAY, Millis::MIN);
     let t = 1_000 * DAY;
     for c in 1..3_000u64 {
-        add(&mut ix, c, "A", &[c % 97, c % 89 + 1_000, c], t, t + c as Millis);
+        add(
+            &mut ix,
+            c,
+            "A",
+            &[c % 97, c % 89 + 1_000, c],
+            t,
+            t + c as Millis,
+        );
     }
     for c in (1..3_000u64).step_by(7) {
         assert!(ix.forget(c));
@@ -556,7 +563,12 @@ fn a_version_4_snapshot_is_read_with_its_cells_packed_in_place() {
     ix.write_snapshot_as(&mut v4, 7, 4).unwrap();
     let mut v5 = Vec::new();
     ix.write_snapshot(&mut v5, 7).unwrap();
-    assert!(v5.len() < v4.len() * 7 / 8 + 64 * 1024, "{} {}", v5.len(), v4.len());
+    assert!(
+        v5.len() < v4.len() * 7 / 8 + 64 * 1024,
+        "{} {}",
+        v5.len(),
+        v4.len()
+    );
     for bytes in [&v4, &v5] {
         let back = BandIndex::read_snapshot(&bytes[..], 7, 30 * DAY)
             .unwrap()
@@ -583,7 +595,9 @@ fn a_version_4_snapshot_is_read_with_its_cells_packed_in_place() {
     bad[at + 3] = 0x40; // slot |= 1 << 30
     let crc = crc32fast::hash(&bad[..body]);
     bad[body..].copy_from_slice(&crc.to_le_bytes());
-    let err = BandIndex::read_snapshot(&bad[..], 7, 30 * DAY).err().expect("refused");
+    let err = BandIndex::read_snapshot(&bad[..], 7, 30 * DAY)
+        .err()
+        .expect("refused");
     assert!(err.to_string().contains("does not fit its shard"), "{err}");
 }
 
@@ -610,7 +624,10 @@ fn packed_cells_keep_every_hash_and_slot_they_are_given() {
     assert_eq!((cells.get(6), cells.get(7)), (EMPTY, EMPTY));
     cells.set(3, EMPTY);
     assert_eq!(cells.get(3), EMPTY);
-    assert_eq!(cells.get(4), u64::from(top | 0x0155_5555) << 32 | 0x2AAA_AAAA);
+    assert_eq!(
+        cells.get(4),
+        u64::from(top | 0x0155_5555) << 32 | 0x2AAA_AAAA
+    );
     assert_eq!(cells.bytes(), 8 * 7 + 1);
 }
 
@@ -628,7 +645,7 @@ fn spans_are_kept_to_the_second_and_only_ever_wider() {
     let table: &[(Millis, Millis, &[u64])] = &[
         (t + 10, t + 10, &[1]),
         (t + 11, Millis::MAX, &[1, 2, 3]), // 1's end held as t + 1 s
-        (t + 1_001, Millis::MAX, &[3]), // 2 ends on a whole second: held as it is
+        (t + 1_001, Millis::MAX, &[3]),    // 2 ends on a whole second: held as it is
         (t + 2_000, Millis::MAX, &[3]),
         (t + 2_001, Millis::MAX, &[]),
         (0, t + 9, &[]), // received_at exact
@@ -682,14 +699,25 @@ fn the_hour_lists_evict_exactly_the_spans_that_end_behind_the_horizon() {
     add(&mut ix, 4, "A", &[4], t + 2 * DAY, t + 2 * DAY);
     assert_eq!(ix.slots.len(), 3, "case 4 reuses case 3's slot");
     // the newest end moves 11.5 days past t: the horizon goes to t + 1.5 days
-    add(&mut ix, 5, "A", &[5], t + 11 * DAY + 12 * h, t + 11 * DAY + 12 * h);
+    add(
+        &mut ix,
+        5,
+        "A",
+        &[5],
+        t + 11 * DAY + 12 * h,
+        t + 11 * DAY + 12 * h,
+    );
     evict(&mut ix);
     assert_eq!(ix.horizon(), t + DAY + 12 * h);
     let mut left: Vec<u64> = ix.entries().map(|e| e.0).collect();
     left.sort_unstable();
     assert_eq!(left, vec![2, 4, 5]);
     // and the lists of the hours it passed are gone
-    assert!(ix.by_hour.keys().all(|&hr| end_millis((hr + 1) * HOUR_S) > ix.horizon()));
+    assert!(
+        ix.by_hour
+            .keys()
+            .all(|&hr| end_millis((hr + 1) * HOUR_S) > ix.horizon())
+    );
 }
 
 #[test]
@@ -710,6 +738,13 @@ fn an_index_of_city_cases_takes_under_200_bytes_a_case() {
     }
     let per_case = ix.bytes() as f64 / ix.len() as f64;
     let table = ix.postings.bytes() as f64 / ix.len() as f64;
-    assert!(per_case < 200.0, "{per_case:.0} bytes a case ({table:.0} of them the table)");
-    assert!(per_case - table < 50.0, "{:.0} bytes a case beside the table", per_case - table);
+    assert!(
+        per_case < 200.0,
+        "{per_case:.0} bytes a case ({table:.0} of them the table)"
+    );
+    assert!(
+        per_case - table < 50.0,
+        "{:.0} bytes a case beside the table",
+        per_case - table
+    );
 }
