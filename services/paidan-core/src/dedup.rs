@@ -113,13 +113,16 @@ impl Deduplicator {
         at: Millis,
         limit: usize,
     ) -> Result<Vec<Candidate>> {
-        self.ranked_inner(store, fp, jurisdiction, category, at, limit, false)
+        self.ranked_inner(store, fp, jurisdiction, category, at, limit)
     }
 
-    /// `ranked`; with `only_duplicates`, candidates that cannot reach the threshold even at the
-    /// smallest gap their own time allows are dropped before their cases are read (the score
-    /// only falls as the gap grows), which leaves the best duplicate unchanged.
-    #[allow(clippy::too_many_arguments)]
+    /// The window of received instants a match may come from (see the gap rule in
+    /// [`matter_gap`]).
+    fn window(&self, at: Millis) -> (Millis, Millis) {
+        let window = self.settings.decision.window_ms;
+        (at.saturating_sub(window), at.saturating_add(window))
+    }
+
     fn ranked_inner(
         &self,
         store: &dyn Store,
@@ -128,18 +131,12 @@ impl Deduplicator {
         category: Option<&str>,
         at: Millis,
         limit: usize,
-        only_duplicates: bool,
     ) -> Result<Vec<Candidate>> {
         let decision = &self.settings.decision;
-        let prune = only_duplicates && paidan_dedup::Weights::default().age_per_doubling <= 0.0;
         // Candidates, each with its master's full text: the masked excerpt is made only for the
         // rows returned (masking every scored master's text was ~6 % of a lookup).
         let mut out: Vec<(Candidate, String)> = Vec::new();
-        // Only matters reported within the window can match (see the gap rule below).
-        let (since, until) = (
-            at.saturating_sub(decision.window_ms),
-            at.saturating_add(decision.window_ms),
-        );
+        let (since, until) = self.window(at);
         let band_candidates = store.dedup_candidates(
             jurisdiction,
             fp.bands(),
@@ -147,79 +144,25 @@ impl Deduplicator {
             until,
             self.settings.max_candidates,
         )?;
-        if only_duplicates {
-            crate::metrics::dedup_candidates(band_candidates.len());
-        }
         let mut masters: HashMap<String, Option<Arc<CaseHead>>> = HashMap::new();
         for (id, _shared) in band_candidates {
             let Some(entry) = store.dedup_entry(&id)? else {
                 continue;
             };
-            let other = Fingerprint::from_bytes(&entry.fingerprint).map_err(|e| {
-                CoreError::Storage(format!("dedup fingerprint of case {id} is unreadable: {e}"))
-            })?;
-            if prune {
-                let best_case = MatchContext {
-                    same_category: category.is_none_or(|c| c == entry.category),
-                    gap_ms: (entry.received_at - at).max(0),
-                    same_jurisdiction: true,
-                };
-                if !decision.is_duplicate(&paidan_dedup::score(fp, &other, &best_case)) {
-                    continue;
-                }
-            }
-            // Heads only (a master without its report links), and a matter's master once per
-            // lookup: the candidates of a matter reported many times are mostly its reports.
-            let head = match masters.get(&id) {
-                Some(m) => m.clone(),
-                None => {
-                    let Some(head) = store.get_case_head(&id)? else {
-                        continue;
-                    };
-                    match head.case.duplicate_of.clone() {
-                        Some(m) => match masters.get(&m) {
-                            Some(known) => known.clone(),
-                            None => {
-                                let found = store.get_case_head(&m)?.map(Arc::new);
-                                masters.insert(m, found.clone());
-                                found
-                            }
-                        },
-                        None => {
-                            let head = Arc::new(head);
-                            masters.insert(id.clone(), Some(head.clone()));
-                            Some(head)
-                        }
-                    }
-                }
-            };
-            let Some(head) = head else {
+            let other = decode_fingerprint(&id, &entry)?;
+            let Some(head) = open_master(store, &id, &mut masters)? else {
                 continue;
             };
-            let master = &head.case;
-            if !master.status.is_open() {
+            let Some(gap) = matter_gap(&entry, &head, at, decision.window_ms) else {
                 continue;
-            }
-            // The window runs from the matter's activity span — from the matched report to the
-            // master's latest report — so a matter that keeps being reported stays linkable.
-            let (first, last) = (
-                entry.received_at,
-                head.last_report_at.max(entry.received_at),
-            );
-            let gap = if at < first {
-                first - at
-            } else {
-                at.saturating_sub(last).max(0)
             };
-            if gap > decision.window_ms {
-                continue;
-            }
             let ctx = MatchContext {
                 same_category: category.is_none_or(|c| c == entry.category),
                 gap_ms: gap,
                 same_jurisdiction: true,
             };
             let score = paidan_dedup::score(fp, &other, &ctx);
+            let master = &head.case;
             let cand = Candidate {
                 master_id: master.id.clone(),
                 matched_id: id,
@@ -237,15 +180,28 @@ impl Deduplicator {
         out.truncate(limit);
         Ok(out
             .into_iter()
-            .map(|(mut c, text)| {
-                c.is_duplicate &= self.settings.enabled;
-                c.text_excerpt = excerpt(&paidan_text::mask_pii(&text), 80);
-                c
-            })
+            .map(|(c, text)| self.finish(c, &text))
             .collect())
     }
 
-    /// The open master case this report should be linked to, if any.
+    fn finish(&self, mut c: Candidate, master_text: &str) -> Candidate {
+        c.is_duplicate &= self.settings.enabled;
+        c.text_excerpt = excerpt(&paidan_text::mask_pii(master_text), 80);
+        c
+    }
+
+    /// The open master case this report should be linked to, if any: of the band candidates
+    /// whose matter is open and within the window, the one scoring highest, if it reaches the
+    /// threshold (ties: the candidate with the higher ceiling, then the one the store ranked
+    /// first).
+    ///
+    /// Every candidate's fingerprint is read and scored first at the smallest gap its own
+    /// received instant allows: its *ceiling*, since the score only falls as the gap grows
+    /// (`Weights::age_per_doubling <= 0`). One under the threshold is dropped before any case
+    /// is read. The rest are resolved to their masters best ceiling first, and the walk stops
+    /// once no ceiling left can beat the best score found: the case heads of candidates that
+    /// cannot win are not read (a matter reported many times makes most candidates its own
+    /// reports, all with the top ceiling).
     pub fn best_open_match(
         &self,
         store: &dyn Store,
@@ -258,13 +214,151 @@ impl Deduplicator {
             return Ok(None);
         }
         let started = std::time::Instant::now();
-        let found = self
-            .ranked_inner(store, fp, jurisdiction, Some(category), at, 1, true)?
-            .into_iter()
-            .find(|c| c.is_duplicate);
+        let found = self.best_duplicate(store, fp, jurisdiction, category, at)?;
         crate::metrics::dedup_lookup(found.is_some(), started.elapsed());
         Ok(found)
     }
+
+    fn best_duplicate(
+        &self,
+        store: &dyn Store,
+        fp: &Fingerprint,
+        jurisdiction: &str,
+        category: &str,
+        at: Millis,
+    ) -> Result<Option<Candidate>> {
+        let decision = &self.settings.decision;
+        let (since, until) = self.window(at);
+        let band_candidates = store.dedup_candidates(
+            jurisdiction,
+            fp.bands(),
+            since,
+            until,
+            self.settings.max_candidates,
+        )?;
+        crate::metrics::dedup_candidates(band_candidates.len());
+        // With a score that could rise with the gap there is no ceiling: every candidate is
+        // resolved, in the store's order.
+        let bounded = paidan_dedup::Weights::default().age_per_doubling <= 0.0;
+        let mut ceilings = Vec::with_capacity(band_candidates.len());
+        for (id, _shared) in band_candidates {
+            let Some(entry) = store.dedup_entry(&id)? else {
+                continue;
+            };
+            let other = decode_fingerprint(&id, &entry)?;
+            let same_category = category == entry.category;
+            let ceiling = if bounded {
+                let at_best = paidan_dedup::score(
+                    fp,
+                    &other,
+                    &MatchContext {
+                        same_category,
+                        gap_ms: (entry.received_at - at).max(0),
+                        same_jurisdiction: true,
+                    },
+                );
+                if !decision.is_duplicate(&at_best) {
+                    continue;
+                }
+                at_best.score
+            } else {
+                f32::INFINITY
+            };
+            ceilings.push((ceiling, id, entry, other, same_category));
+        }
+        // Stable: equal ceilings keep the store's order.
+        ceilings.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut masters: HashMap<String, Option<Arc<CaseHead>>> = HashMap::new();
+        let mut best: Option<(Candidate, Arc<CaseHead>)> = None;
+        for (ceiling, id, entry, other, same_category) in ceilings {
+            if best.as_ref().is_some_and(|(b, _)| ceiling <= b.score) {
+                break;
+            }
+            let Some(head) = open_master(store, &id, &mut masters)? else {
+                continue;
+            };
+            let Some(gap) = matter_gap(&entry, &head, at, decision.window_ms) else {
+                continue;
+            };
+            let ctx = MatchContext {
+                same_category,
+                gap_ms: gap,
+                same_jurisdiction: true,
+            };
+            let score = paidan_dedup::score(fp, &other, &ctx);
+            if !decision.is_duplicate(&score)
+                || best.as_ref().is_some_and(|(b, _)| score.score <= b.score)
+            {
+                continue;
+            }
+            let cand = Candidate {
+                master_id: head.case.id.clone(),
+                matched_id: id,
+                score: score.score,
+                is_duplicate: true,
+                text_excerpt: String::new(),
+            };
+            best = Some((cand, head));
+        }
+        Ok(best.map(|(c, head)| self.finish(c, &head.case.text)))
+    }
+}
+
+fn decode_fingerprint(id: &str, entry: &DedupEntry) -> Result<Fingerprint> {
+    Fingerprint::from_bytes(&entry.fingerprint).map_err(|e| {
+        CoreError::Storage(format!("dedup fingerprint of case {id} is unreadable: {e}"))
+    })
+}
+
+/// The open master of the matter case `id` belongs to: the case's head, or its master's when
+/// it is a linked report; `None` when either is gone or the master is closed. Heads only (a
+/// master without its report links), and a matter's master once per lookup (`masters`): the
+/// candidates of a matter reported many times are mostly its reports.
+fn open_master(
+    store: &dyn Store,
+    id: &str,
+    masters: &mut HashMap<String, Option<Arc<CaseHead>>>,
+) -> Result<Option<Arc<CaseHead>>> {
+    let head = match masters.get(id) {
+        Some(m) => m.clone(),
+        None => {
+            let Some(head) = store.get_case_head(id)? else {
+                return Ok(None);
+            };
+            match head.case.duplicate_of.clone() {
+                Some(m) => match masters.get(&m) {
+                    Some(known) => known.clone(),
+                    None => {
+                        let found = store.get_case_head(&m)?.map(Arc::new);
+                        masters.insert(m, found.clone());
+                        found
+                    }
+                },
+                None => {
+                    let head = Arc::new(head);
+                    masters.insert(id.to_string(), Some(head.clone()));
+                    Some(head)
+                }
+            }
+        }
+    };
+    Ok(head.filter(|h| h.case.status.is_open()))
+}
+
+/// The gap between a report at `at` and the matter of `entry` (master `head`), or `None` past
+/// the window. The window runs from the matter's activity span — from the matched report to the
+/// master's latest report — so a matter that keeps being reported stays linkable.
+fn matter_gap(entry: &DedupEntry, head: &CaseHead, at: Millis, window_ms: i64) -> Option<Millis> {
+    let (first, last) = (
+        entry.received_at,
+        head.last_report_at.max(entry.received_at),
+    );
+    let gap = if at < first {
+        first - at
+    } else {
+        at.saturating_sub(last).max(0)
+    };
+    (gap <= window_ms).then_some(gap)
 }
 
 #[cfg(test)]
@@ -324,6 +418,7 @@ mod tests {
             11
         );
         let before = store.reads_of(&master_id);
+        let all_before = store.all_case_reads();
 
         let found = dedup
             .best_open_match(store.as_ref(), &fp, "海口市", "CAT.WATER", AT + 3_600_000)
@@ -332,6 +427,23 @@ mod tests {
         assert_eq!(found.master_id, master_id);
         assert!(found.is_duplicate);
         assert_eq!(store.reads_of(&master_id) - before, 1);
+        // Twelve candidates with one ceiling: the first resolved scores it, and no other can
+        // beat it, so only its head and its master's are read.
+        assert_eq!(store.all_case_reads() - all_before, 2);
+        // `ranked` (every master's best row) still resolves them all, and agrees.
+        let ranked = dedup
+            .ranked(
+                store.as_ref(),
+                &fp,
+                "海口市",
+                Some("CAT.WATER"),
+                AT + 3_600_000,
+                5,
+            )
+            .unwrap();
+        assert_eq!(ranked.len(), 1);
+        assert_eq!(ranked[0].master_id, found.master_id);
+        assert_eq!(ranked[0].score, found.score);
     }
 
     /// A store written before fingerprint version 3 holds version-2 keys (42 × 3 text bands),

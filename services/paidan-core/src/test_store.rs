@@ -40,6 +40,11 @@ impl Probe {
             .copied()
             .unwrap_or(0)
     }
+
+    /// How many case reads (`get_case`, `get_case_head`) there were, of any case.
+    pub fn all_case_reads(&self) -> usize {
+        self.case_reads.lock().unwrap().values().sum()
+    }
 }
 
 impl Store for Probe {
