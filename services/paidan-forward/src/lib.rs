@@ -4,6 +4,7 @@
 //!   [`Sink`] at least once, with exponential backoff + full jitter, dead letters and metrics.
 //! - [`GrpcSink`] calls the platform's `paidan.v1.CaseSink/Deliver`; [`WebhookSink`] POSTs the
 //!   signed JSON [`WebhookEvent`] (see [`event`]).
+//!
 //! The stand-in platform that tests and demos forward to (the receiver) lives in the dev-only
 //! paidan-testkit crate, with the crash tests' forward worker.
 
