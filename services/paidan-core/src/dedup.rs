@@ -116,11 +116,23 @@ impl Deduplicator {
         self.ranked_inner(store, fp, jurisdiction, category, at, limit)
     }
 
-    /// The window of received instants a match may come from (see the gap rule in
-    /// [`matter_gap`]).
-    fn window(&self, at: Millis) -> (Millis, Millis) {
+    /// The cases sharing band keys with `fp`, received within the window around `at` (see the
+    /// gap rule in [`matter_gap`]), most keys shared first, at most `max_candidates`.
+    fn band_candidates(
+        &self,
+        store: &dyn Store,
+        fp: &Fingerprint,
+        jurisdiction: &str,
+        at: Millis,
+    ) -> Result<Vec<(String, u32)>> {
         let window = self.settings.decision.window_ms;
-        (at.saturating_sub(window), at.saturating_add(window))
+        Ok(store.dedup_candidates(
+            jurisdiction,
+            fp.bands(),
+            at.saturating_sub(window),
+            at.saturating_add(window),
+            self.settings.max_candidates,
+        )?)
     }
 
     fn ranked_inner(
@@ -136,14 +148,7 @@ impl Deduplicator {
         // Candidates, each with its master's full text: the masked excerpt is made only for the
         // rows returned (masking every scored master's text was ~6 % of a lookup).
         let mut out: Vec<(Candidate, String)> = Vec::new();
-        let (since, until) = self.window(at);
-        let band_candidates = store.dedup_candidates(
-            jurisdiction,
-            fp.bands(),
-            since,
-            until,
-            self.settings.max_candidates,
-        )?;
+        let band_candidates = self.band_candidates(store, fp, jurisdiction, at)?;
         let mut masters: HashMap<String, Option<Arc<CaseHead>>> = HashMap::new();
         for (id, _shared) in band_candidates {
             let Some(entry) = store.dedup_entry(&id)? else {
@@ -228,14 +233,7 @@ impl Deduplicator {
         at: Millis,
     ) -> Result<Option<Candidate>> {
         let decision = &self.settings.decision;
-        let (since, until) = self.window(at);
-        let band_candidates = store.dedup_candidates(
-            jurisdiction,
-            fp.bands(),
-            since,
-            until,
-            self.settings.max_candidates,
-        )?;
+        let band_candidates = self.band_candidates(store, fp, jurisdiction, at)?;
         crate::metrics::dedup_candidates(band_candidates.len());
         // With a score that could rise with the gap there is no ceiling: every candidate is
         // resolved, in the store's order.
