@@ -219,19 +219,6 @@ impl Deduplicator {
             return Ok(None);
         }
         let started = std::time::Instant::now();
-        let found = self.best_duplicate(store, fp, jurisdiction, category, at)?;
-        crate::metrics::dedup_lookup(found.is_some(), started.elapsed());
-        Ok(found)
-    }
-
-    fn best_duplicate(
-        &self,
-        store: &dyn Store,
-        fp: &Fingerprint,
-        jurisdiction: &str,
-        category: &str,
-        at: Millis,
-    ) -> Result<Option<Candidate>> {
         let decision = &self.settings.decision;
         let band_candidates = self.band_candidates(store, fp, jurisdiction, at)?;
         crate::metrics::dedup_candidates(band_candidates.len());
@@ -298,7 +285,9 @@ impl Deduplicator {
             };
             best = Some((cand, head));
         }
-        Ok(best.map(|(c, head)| self.finish(c, &head.case.text)))
+        let found = best.map(|(c, head)| self.finish(c, &head.case.text));
+        crate::metrics::dedup_lookup(found.is_some(), started.elapsed());
+        Ok(found)
     }
 }
 
