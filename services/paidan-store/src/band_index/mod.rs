@@ -27,36 +27,9 @@
 //! same edit), and evicting a case behind the horizon does not need them — its cells are left
 //! behind and swept shard by shard (see `FREE`), so eviction reads nothing from the store.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeMap;
 
 use crate::types::Millis;
-
-/// Keys are already uniform 64-bit hashes: one multiply spreads them over the table.
-#[derive(Default)]
-pub(crate) struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0 ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-
-    fn write_u32(&mut self, v: u32) {
-        self.write_u64(u64::from(v));
-    }
-}
-
-pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 
 /// After the horizon could advance by this much, evict (amortises the eviction scans).
 const EVICT_STEP_MS: Millis = 60 * 60 * 1000;
@@ -959,22 +932,30 @@ impl BandIndex {
     }
 
     /// Indexed cases sharing at least one key with `keys` (from [`posting_keys`]) whose activity
-    /// span meets `[since, until]`, with the number of shared keys. Cells of evicted slots are
-    /// skipped.
+    /// span meets `[since, until]`, each once with the number of shared keys, appended to `out`
+    /// in slot order. Cells of evicted slots are skipped.
+    ///
+    /// The hits are gathered as slot numbers and sorted before any slot is read: each slot is
+    /// read once however many keys it shares, in ascending order, and no map is grown. (A hot
+    /// key is shared by hundreds of cases: at 5M cases a lookup met ~1,800 of them, and a map
+    /// entry and a slot read per hit were the lookup's largest cost; bench-notes, session 16.)
     pub(crate) fn candidates(
         &self,
         keys: &[u64],
         since: Millis,
         until: Millis,
-        out: &mut FastMap<u64, u32>,
+        out: &mut Vec<(u64, u32)>,
     ) {
+        let mut hits: Vec<u32> = Vec::with_capacity(keys.len() * 16);
         for &k in keys {
-            self.postings.find(k, |slot| {
-                let s = &self.slots[slot as usize];
-                if s.is_live() && s.received_at <= until && s.active_at() >= since {
-                    *out.entry(s.case).or_default() += 1;
-                }
-            });
+            self.postings.find(k, |slot| hits.push(slot));
+        }
+        hits.sort_unstable();
+        for run in hits.chunk_by(|a, b| a == b) {
+            let s = &self.slots[run[0] as usize];
+            if s.is_live() && s.received_at <= until && s.active_at() >= since {
+                out.push((s.case, run.len() as u32));
+            }
         }
     }
 

@@ -10,13 +10,12 @@
 //! under ~16 band keys (~46 before fingerprint version 3). Cases are forgotten when the store finds their entry gone (a case closed
 //! on any node), without their keys: their cells leave with the sweep, as evicted ones do.
 
-use super::{BandIndex, FastMap, posting_keys};
+use super::{BandIndex, posting_keys};
 use crate::types::Millis;
 
 /// Band postings of the open cases of some jurisdictions, by case number.
 pub struct OwnerIndex {
     index: BandIndex,
-    scratch: FastMap<u64, u32>,
 }
 
 impl Default for OwnerIndex {
@@ -30,7 +29,6 @@ impl OwnerIndex {
         OwnerIndex {
             // Nothing is ever behind the horizon: every case is indexed with an open-ended span.
             index: BandIndex::new(0, Millis::MIN),
-            scratch: FastMap::default(),
         }
     }
 
@@ -60,17 +58,11 @@ impl OwnerIndex {
     /// `bands`, with the number of distinct bands shared, in no particular order. A case may
     /// share a 32-bit key hash by chance (probability 2⁻³² a probe) and come back with one band
     /// too many: the caller scores every candidate on its fingerprint, as with the sled store.
-    pub fn candidates(
-        &mut self,
-        jurisdiction: &str,
-        bands: &[u64],
-        until: Millis,
-    ) -> Vec<(u64, u32)> {
+    pub fn candidates(&self, jurisdiction: &str, bands: &[u64], until: Millis) -> Vec<(u64, u32)> {
         let keys = posting_keys(jurisdiction, bands);
-        self.scratch.clear();
-        self.index
-            .candidates(&keys, Millis::MIN, until, &mut self.scratch);
-        self.scratch.iter().map(|(&c, &n)| (c, n)).collect()
+        let mut out = Vec::new();
+        self.index.candidates(&keys, Millis::MIN, until, &mut out);
+        out
     }
 
     /// Cases indexed.

@@ -5,9 +5,8 @@ use super::*;
 const DAY: Millis = 24 * 3600 * 1000;
 
 fn found(ix: &BandIndex, j: &str, bands: &[u64], since: Millis, until: Millis) -> Vec<(u64, u32)> {
-    let mut m = FastMap::default();
-    ix.candidates(&posting_keys(j, bands), since, until, &mut m);
-    let mut v: Vec<(u64, u32)> = m.into_iter().collect();
+    let mut v = Vec::new();
+    ix.candidates(&posting_keys(j, bands), since, until, &mut v);
     v.sort_unstable();
     v
 }
@@ -313,7 +312,7 @@ fn evicted_cases_are_never_found_and_their_slots_wait_for_the_sweep() {
     }
     assert_eq!((ix.slots.len(), ix.free.len()), (slots, 0));
     for &c in &gone {
-        let mut m = FastMap::default();
+        let mut m = Vec::new();
         ix.candidates(&posting_keys("A", &bands(c)[1..]), 0, Millis::MAX, &mut m);
         assert!(m.is_empty(), "case {c}'s keys find {m:?}");
     }
@@ -432,7 +431,7 @@ fn a_jump_of_the_newest_time_sweeps_in_proportion_to_what_it_evicts() {
     );
     // nothing evicted is found, and a round of the sweep clears what is left
     for c in (0..n).step_by(997) {
-        let mut m = FastMap::default();
+        let mut m = Vec::new();
         ix.candidates(&[mix(c * 4), mix(c * 4 + 1)], 0, Millis::MAX, &mut m);
         assert!(m.is_empty(), "case {c}");
     }

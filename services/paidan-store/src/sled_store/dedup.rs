@@ -20,7 +20,7 @@ pub(super) fn dedup_candidates(
         return Ok(Vec::new());
     }
     let keys = posting_keys(jurisdiction, bands);
-    let mut shared: FastMap<u64, u32> = FastMap::default();
+    let mut shared: Vec<(u64, u32)> = Vec::new();
     let horizon = {
         let b = s.bands_read();
         b.candidates(&keys, since, until, &mut shared);
@@ -31,7 +31,7 @@ pub(super) fn dedup_candidates(
     // thousands of times makes every one of its reports a candidate.
     let rank = |a: &(u64, u32), b: &(u64, u32)| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0));
     if since >= horizon {
-        let mut ranked: Vec<(u64, u32)> = shared.into_iter().collect();
+        let mut ranked = shared;
         if ranked.len() > limit {
             if limit == 0 {
                 return Ok(Vec::new());

@@ -79,7 +79,7 @@ use std::sync::{Mutex, RwLock};
 use sled::transaction::TransactionalTree;
 use sled::{Transactional, Tree};
 
-use crate::band_index::{BandIndex, FastMap, posting_keys};
+use crate::band_index::{BandIndex, posting_keys};
 use crate::keys::*;
 use crate::record::Stored;
 use crate::types::*;
