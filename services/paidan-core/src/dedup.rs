@@ -113,37 +113,6 @@ impl Deduplicator {
         at: Millis,
         limit: usize,
     ) -> Result<Vec<Candidate>> {
-        self.ranked_inner(store, fp, jurisdiction, category, at, limit)
-    }
-
-    /// The cases sharing band keys with `fp`, received within the window around `at` (see the
-    /// gap rule in [`matter_gap`]), most keys shared first, at most `max_candidates`.
-    fn band_candidates(
-        &self,
-        store: &dyn Store,
-        fp: &Fingerprint,
-        jurisdiction: &str,
-        at: Millis,
-    ) -> Result<Vec<(String, u32)>> {
-        let window = self.settings.decision.window_ms;
-        Ok(store.dedup_candidates(
-            jurisdiction,
-            fp.bands(),
-            at.saturating_sub(window),
-            at.saturating_add(window),
-            self.settings.max_candidates,
-        )?)
-    }
-
-    fn ranked_inner(
-        &self,
-        store: &dyn Store,
-        fp: &Fingerprint,
-        jurisdiction: &str,
-        category: Option<&str>,
-        at: Millis,
-        limit: usize,
-    ) -> Result<Vec<Candidate>> {
         let decision = &self.settings.decision;
         // Candidates, each with its master's full text: the masked excerpt is made only for the
         // rows returned (masking every scored master's text was ~6 % of a lookup).
@@ -187,6 +156,25 @@ impl Deduplicator {
             .into_iter()
             .map(|(c, text)| self.finish(c, &text))
             .collect())
+    }
+
+    /// The cases sharing band keys with `fp`, received within the window around `at` (see the
+    /// gap rule in [`matter_gap`]), most keys shared first, at most `max_candidates`.
+    fn band_candidates(
+        &self,
+        store: &dyn Store,
+        fp: &Fingerprint,
+        jurisdiction: &str,
+        at: Millis,
+    ) -> Result<Vec<(String, u32)>> {
+        let window = self.settings.decision.window_ms;
+        Ok(store.dedup_candidates(
+            jurisdiction,
+            fp.bands(),
+            at.saturating_sub(window),
+            at.saturating_add(window),
+            self.settings.max_candidates,
+        )?)
     }
 
     fn finish(&self, mut c: Candidate, master_text: &str) -> Candidate {

@@ -31,16 +31,15 @@ pub(super) fn dedup_candidates(
     // thousands of times makes every one of its reports a candidate.
     let rank = |a: &(u64, u32), b: &(u64, u32)| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0));
     if since >= horizon {
-        let mut ranked = shared;
-        if ranked.len() > limit {
+        if shared.len() > limit {
             if limit == 0 {
                 return Ok(Vec::new());
             }
-            ranked.select_nth_unstable_by(limit, rank);
-            ranked.truncate(limit);
+            shared.select_nth_unstable_by(limit, rank);
+            shared.truncate(limit);
         }
-        ranked.sort_unstable_by(rank);
-        return Ok(ranked
+        shared.sort_unstable_by(rank);
+        return Ok(shared
             .into_iter()
             .map(|(n, c)| (case_id_of(n), c))
             .collect());
